@@ -1,0 +1,51 @@
+"""``create_app(settings)``: the ASGI application with its routers, lifespan
+and error handlers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from openplug import __version__
+from openplug.bootstrap import FirstStart, open_runtime
+from openplug.crm.routes import router as crm_router
+from openplug.identity.routes import router as identity_router
+from openplug.runtime import Runtime
+from openplug.settings import Settings
+from openplug.web.body_limit import BodySizeLimit
+from openplug.web.errors import install_error_handlers
+
+FirstStartHook = Callable[[Runtime, FirstStart], None]
+
+
+def create_app(settings: Settings, on_first_start: FirstStartHook | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime, first = await open_runtime(settings)
+        app.state.runtime = runtime
+        if first is not None and on_first_start is not None:
+            on_first_start(runtime, first)
+        try:
+            yield
+        finally:
+            await runtime.db.dispose()
+
+    app = FastAPI(
+        title="openplug",
+        version=__version__,
+        summary="Self-hostable support widget API, wire-compatible with DevRev PLuG",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(identity_router)
+    app.include_router(crm_router)
+
+    @app.get("/health", tags=["meta"], summary="Liveness: the process answers")
+    async def health() -> dict[str, Any]:
+        return {"status": "ok"}
+
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    return app

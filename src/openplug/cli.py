@@ -1,0 +1,321 @@
+"""The ``openplug`` command: run the server and provision apps, agents and
+tokens. Every command that prints data takes ``--json`` for scripts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+import uvicorn
+
+from openplug.bootstrap import FirstStart, open_runtime
+from openplug.db.base import rfc3339
+from openplug.errors import ApiError
+from openplug.identity import access_tokens as tokens
+from openplug.identity.apps import App, create_app, get_app, list_apps, update_app
+from openplug.identity.dev_users import (
+    DevUser,
+    Role,
+    create_dev_user,
+    get_dev_user_by_email,
+    list_dev_users,
+)
+from openplug.identity.secrets_file import retire_signing_key, rotate_signing_key
+from openplug.identity.token_service import parse_token_id, token_view
+from openplug.runtime import Runtime
+from openplug.settings import Settings
+
+cli = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+apps_cli = typer.Typer(no_args_is_help=True, help="Websites that embed the widget.")
+agents_cli = typer.Typer(no_args_is_help=True, help="Support agents and admins.")
+tokens_cli = typer.Typer(no_args_is_help=True, help="AATs for website backends.")
+pat_cli = typer.Typer(no_args_is_help=True, help="Personal access tokens for agents.")
+keys_cli = typer.Typer(no_args_is_help=True, help="The key ring that signs session tokens.")
+for name, sub in (("apps", apps_cli), ("agents", agents_cli), ("tokens", tokens_cli),
+                  ("pat", pat_cli), ("keys", keys_cli)):  # fmt: skip
+    cli.add_typer(sub, name=name)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+T = TypeVar("T")
+
+
+def _run(work: Callable[[Runtime], Awaitable[T]]) -> T:
+    """Open the runtime (initialising on first use), run, close."""
+
+    async def main() -> T:
+        runtime, first = await open_runtime(Settings())
+        if first is not None:
+            _announce(runtime, first)
+        try:
+            return await work(runtime)
+        finally:
+            await runtime.db.dispose()
+
+    try:
+        return asyncio.run(main())
+    except ApiError as e:
+        typer.echo(f"error: {e.message}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _emit(as_json: bool, data: dict[str, Any], text: str) -> None:
+    typer.echo(json.dumps(data, indent=2) if as_json else text)
+
+
+def _announce(runtime: Runtime, first: FirstStart) -> None:
+    url = runtime.settings.resolved_public_url()
+    typer.echo(
+        f"""
+openplug initialised in {runtime.settings.data_dir.resolve()}
+These credentials are shown ONCE. Keep them somewhere safe.
+
+  Admin agent      {first.admin_email}
+  Admin PAT        {first.pat}
+  Demo app_id      {first.app.app_id}   (allowed origin {", ".join(first.app.allowed_origins)})
+  Demo AAT         {first.aat}
+
+Try it:
+  curl -s -X POST {url}/auth-tokens.create \\
+    -H 'Authorization: {first.aat}' -H 'Content-Type: application/json' \\
+    -d '{{"rev_info": {{"user_ref": "example@devrev.ai", "account_ref": "devrev.ai",
+         "workspace_ref": "devrev-dev", "user_traits": {{"email": "test-user@devrev.ai",
+         "display_name": "Devrev Test User"}}}}}}'
+  curl -s {url}/rev-users.list -H 'Authorization: {first.pat}'
+""",
+        err=True,
+    )
+
+
+def _app_json(app: App) -> dict[str, Any]:
+    return {
+        "app_id": app.app_id,
+        "name": app.name,
+        "allowed_origins": app.allowed_origins,
+        "require_identification": app.require_identification,
+        "created_date": rfc3339(app.created_at),
+    }
+
+
+def _agent_json(user: DevUser) -> dict[str, Any]:
+    return {
+        "email": user.email,
+        "display_name": user.display_name,
+        "role": user.role,
+        "created_date": rfc3339(user.created_at),
+    }
+
+
+@cli.command()
+def init(as_json: JsonOpt = False) -> None:
+    """Create the data directory, secrets, schema, demo app and admin (idempotent)."""
+
+    async def work(runtime: Runtime) -> None:
+        _emit(
+            as_json,
+            {"data_dir": str(runtime.settings.data_dir.resolve()), "org_id": runtime.org_id},
+            f"openplug is initialised in {runtime.settings.data_dir.resolve()}",
+        )
+
+    _run(work)
+
+
+@cli.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind [OPENPLUG_HOST].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [OPENPLUG_PORT].")] = None,
+) -> None:
+    """Run the server (initialising on the first start)."""
+    from openplug.app import create_app as create_asgi_app
+
+    overrides: dict[str, Any] = {}
+    if host is not None:
+        overrides["host"] = host
+    if port is not None:
+        overrides["port"] = port
+    settings = Settings(**overrides)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
+    )
+
+    def announce(runtime: Runtime, first: FirstStart) -> None:
+        _announce(runtime, first)
+
+    app = create_asgi_app(settings, on_first_start=announce)
+    typer.echo(
+        f"openplug serving on {settings.resolved_public_url()}  (API docs at /docs)", err=True
+    )
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
+                access_log=False)  # fmt: skip
+
+
+@apps_cli.command("create")
+def apps_create(
+    name: Annotated[str, typer.Option(help="A name agents recognise.")],
+    origin: Annotated[list[str], typer.Option(help="Allowed origin; repeat for several.")],
+    require_identification: Annotated[bool, typer.Option()] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    async def work(runtime: Runtime) -> App:
+        async with runtime.db.write() as conn:
+            return await create_app(conn, name, origin, require_identification)
+
+    app = _run(work)
+    _emit(as_json, _app_json(app), f"created app {app.app_id}")
+
+
+@apps_cli.command("update")
+def apps_update(
+    app_id: str,
+    origin: Annotated[list[str] | None, typer.Option(help="Replaces the allowed origins.")] = None,
+    name: Annotated[str | None, typer.Option()] = None,
+    require_identification: Annotated[bool | None, typer.Option()] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    async def work(runtime: Runtime) -> App:
+        async with runtime.db.write() as conn:
+            return await update_app(
+                conn, app_id, name=name, origins=origin or None,
+                require_identification=require_identification,
+            )  # fmt: skip
+
+    app = _run(work)
+    _emit(as_json, _app_json(app), f"updated app {app.app_id}: {', '.join(app.allowed_origins)}")
+
+
+@apps_cli.command("list")
+def apps_list(as_json: JsonOpt = False) -> None:
+    async def work(runtime: Runtime) -> list[App]:
+        async with runtime.db.read() as conn:
+            return await list_apps(conn)
+
+    found = _run(work)
+    lines = [f"{a.app_id}  {a.name}  {' '.join(a.allowed_origins)}" for a in found]
+    _emit(as_json, {"apps": [_app_json(a) for a in found]}, "\n".join(lines))
+
+
+@agents_cli.command("create")
+def agents_create(
+    email: Annotated[str, typer.Option()],
+    name: Annotated[str | None, typer.Option()] = None,
+    role: Annotated[str, typer.Option(help="admin or agent")] = "agent",
+    as_json: JsonOpt = False,
+) -> None:
+    if role not in ("admin", "agent"):
+        raise typer.BadParameter("role must be admin or agent", param_hint="--role")
+    chosen: Role = "admin" if role == "admin" else "agent"
+
+    async def work(runtime: Runtime) -> DevUser:
+        async with runtime.db.write() as conn:
+            return await create_dev_user(conn, email, name, chosen)
+
+    user = _run(work)
+    _emit(as_json, _agent_json(user), f"created {user.role} {user.email}")
+
+
+@agents_cli.command("list")
+def agents_list(as_json: JsonOpt = False) -> None:
+    async def work(runtime: Runtime) -> list[DevUser]:
+        async with runtime.db.read() as conn:
+            return await list_dev_users(conn)
+
+    found = _run(work)
+    lines = [f"{u.email}  {u.role}  {u.display_name}" for u in found]
+    _emit(as_json, {"agents": [_agent_json(u) for u in found]}, "\n".join(lines))
+
+
+def _issue(
+    kind: tokens.TokenKind, email: str | None, app_id: str | None, days: int, hint: str | None
+) -> dict[str, Any]:
+    async def work(runtime: Runtime) -> dict[str, Any]:
+        async with runtime.db.write() as conn:
+            if email is None:
+                owner = (await list_dev_users(conn))[0]
+            else:
+                owner = await get_dev_user_by_email(conn, email)
+            app_pk = (await get_app(conn, app_id)).pk if app_id else None
+            secret, token = await tokens.issue_access_token(
+                conn, runtime.secrets.token_pepper, kind=kind, dev_user_id=owner.pk,
+                app_pk=app_pk, expires_in_days=days, token_hint=hint,
+            )  # fmt: skip
+        view = token_view(runtime, token).model_dump()
+        return {"token": secret, **view}
+
+    return _run(work)
+
+
+@tokens_cli.command("create")
+def tokens_create(
+    app: Annotated[str, typer.Option(help="The app_id the AAT is for.")],
+    days: Annotated[int, typer.Option(min=1, max=tokens.AAT_MAX_DAYS)] = tokens.AAT_DEFAULT_DAYS,
+    hint: Annotated[str | None, typer.Option(help="A label to recognise it by.")] = None,
+    agent: Annotated[
+        str | None, typer.Option(help="Creator's email (default: first admin).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create an AAT; the secret is printed once and never again."""
+    data = _issue("aat", agent, app, days, hint)
+    _emit(as_json, data, f"{data['token']}\n(token_id {data['token_id']}; shown once)")
+
+
+@tokens_cli.command("list")
+def tokens_list(as_json: JsonOpt = False) -> None:
+    async def work(runtime: Runtime) -> list[dict[str, Any]]:
+        async with runtime.db.read() as conn:
+            found = await tokens.list_tokens(conn, kind="aat")
+        return [token_view(runtime, t).model_dump() for t in found]
+
+    found = _run(work)
+    lines = [
+        f"{t['token_id']}  {t['client_id']}  {t['status']}  {t['token_hint']}  "
+        f"expires {t['expires_at']}  last used {t['last_used_at'] or 'never'}"
+        for t in found
+    ]
+    _emit(as_json, {"tokens": found}, "\n".join(lines))
+
+
+@tokens_cli.command("revoke")
+def tokens_revoke(token_id: str, as_json: JsonOpt = False) -> None:
+    async def work(runtime: Runtime) -> dict[str, Any]:
+        async with runtime.db.write() as conn:
+            token = await tokens.revoke_token(conn, parse_token_id(token_id))
+        return token_view(runtime, token).model_dump()
+
+    data = _run(work)
+    _emit(as_json, data, f"revoked {data['token_id']}")
+
+
+@pat_cli.command("create")
+def pat_create(
+    email: Annotated[
+        str | None, typer.Option(help="The agent's email (default: first admin).")
+    ] = None,
+    days: Annotated[int, typer.Option(min=1, max=3650)] = tokens.PAT_DEFAULT_DAYS,
+    hint: Annotated[str | None, typer.Option()] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a PAT for an agent; printed once."""
+    data = _issue("pat", email, None, days, hint)
+    _emit(as_json, data, f"{data['token']}\n(token_id {data['token_id']}; shown once)")
+
+
+@keys_cli.command("rotate")
+def keys_rotate(as_json: JsonOpt = False) -> None:
+    """Sign new session tokens with a new key; tokens signed before stay valid."""
+    key = rotate_signing_key(Settings().resolved_secrets_file())
+    _emit(as_json, {"kid": key.kid}, f"new signing key {key.kid}; restart servers to use it")
+
+
+@keys_cli.command("retire")
+def keys_retire(kid: str, as_json: JsonOpt = False) -> None:
+    """Forget an old key: session tokens it signed stop working."""
+    retire_signing_key(Settings().resolved_secrets_file(), kid)
+    _emit(as_json, {"retired": kid}, f"retired {kid}; restart servers to apply")
+
+
+def main() -> None:
+    cli()

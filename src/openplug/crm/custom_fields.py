@@ -1,0 +1,346 @@
+"""Custom attributes: typed ``tnt__`` fields declared per object type, and
+the validation of values sent for them."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+from sqlalchemy import Row, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from openplug.crm.fields import LongText, Strict
+from openplug.crm.tables import (
+    accounts,
+    custom_field_defs,
+    custom_fragments,
+    rev_orgs,
+    rev_users,
+)
+from openplug.db.base import utcnow
+from openplug.errors import Conflict, CustomizationValidationError, InvalidField
+
+LeafType = Literal["rev_user", "account", "rev_org"]
+LEAF_TABLES = {"rev_user": rev_users, "account": accounts, "rev_org": rev_orgs}
+SCALAR_TYPES = ("text", "rich_text", "int", "double", "bool", "enum", "date", "timestamp", "tokens")
+FieldType = Literal[
+    "text", "rich_text", "int", "double", "bool", "enum", "date", "timestamp", "tokens", "array"
+]
+BaseType = Literal[
+    "text", "rich_text", "int", "double", "bool", "enum", "date", "timestamp", "tokens"
+]
+PREFIX = "tnt__"
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_TEXT_LIMITS = {"text": 4096, "tokens": 4096, "rich_text": 32768}
+_INT64 = 2**63
+
+
+class FieldSpec(Strict):
+    name: str
+    field_type: FieldType
+    base_type: BaseType | None = None
+    allowed_values: list[str] | None = Field(default=None, max_length=500)
+    is_required: bool = False
+    description: LongText | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _strip_prefix(cls, value: str) -> str:
+        name = value.removeprefix(PREFIX)
+        if not _NAME.match(name):
+            raise ValueError(
+                "field names are lower-case letters, digits and _, starting with a letter"
+            )
+        return name
+
+
+class SchemaSetRequest(Strict):
+    type: Literal["tenant_fragment"]
+    leaf_type: LeafType
+    description: LongText | None = None
+    fields: list[FieldSpec] = Field(default_factory=list, max_length=200)
+    deleted_fields: list[str] = Field(default_factory=list, max_length=200)
+
+
+@dataclass(frozen=True)
+class FieldDef:
+    leaf_type: str
+    name: str
+    field_type: str
+    base_type: str | None
+    allowed_values: list[str] | None
+    is_required: bool
+    description: str | None
+    is_deleted: bool
+
+    @property
+    def key(self) -> str:
+        return PREFIX + self.name
+
+
+FieldDefs = dict[str, FieldDef]  # by name without prefix
+
+
+def _def_from_row(row: Row[Any]) -> FieldDef:
+    m = row._mapping
+    return FieldDef(
+        leaf_type=m["leaf_type"],
+        name=m["name"],
+        field_type=m["field_type"],
+        base_type=m["base_type"],
+        allowed_values=m["allowed_values"],
+        is_required=m["is_required"],
+        description=m["description"],
+        is_deleted=m["is_deleted"],
+    )
+
+
+async def load_field_defs(conn: AsyncConnection, leaf_type: str) -> FieldDefs:
+    rows = await conn.execute(
+        select(custom_field_defs).where(custom_field_defs.c.leaf_type == leaf_type)
+    )
+    return {d.name: d for d in map(_def_from_row, rows)}
+
+
+# --- values -----------------------------------------------------------------
+
+
+def _fail(subtype: str, path: str, message: str) -> CustomizationValidationError:
+    return CustomizationValidationError(subtype, path, message)
+
+
+def _check_scalar(field_type: str, d: FieldDef, value: Any, path: str) -> Any:
+    if field_type in _TEXT_LIMITS:
+        if not isinstance(value, str):
+            raise _fail("invalid_type", path, f"{path} must be a string")
+        if len(value) > _TEXT_LIMITS[field_type]:
+            raise _fail("invalid_type", path, f"{path} is longer than {_TEXT_LIMITS[field_type]}")
+        return value
+    if field_type == "int":
+        if isinstance(value, bool) or not isinstance(value, int) or not -_INT64 <= value < _INT64:
+            raise _fail("invalid_type", path, f"{path} must be a 64-bit integer")
+        return value
+    if field_type == "double":
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
+            raise _fail("invalid_type", path, f"{path} must be a finite number")
+        return float(value)
+    if field_type == "bool":
+        if not isinstance(value, bool):
+            raise _fail("invalid_type", path, f"{path} must be true or false")
+        return value
+    if field_type == "enum":
+        allowed = d.allowed_values or []
+        if not isinstance(value, str) or value not in allowed:
+            raise _fail("enum_out_of_range", path, f"{path} must be one of {allowed}")
+        return value
+    if field_type == "date":
+        try:
+            if not isinstance(value, str) or len(value) != 10:
+                raise ValueError
+            return date.fromisoformat(value).isoformat()
+        except ValueError:
+            raise _fail(
+                "date_parse_error", path, f"{path} must be a date like 2024-05-31"
+            ) from None
+    if field_type == "timestamp":
+        try:
+            if not isinstance(value, str):
+                raise ValueError
+            parsed = datetime.fromisoformat(value)
+            if parsed.tzinfo is None:
+                raise ValueError
+        except ValueError:
+            raise _fail(
+                "timestamp_parse_error",
+                path,
+                f"{path} must be an RFC 3339 timestamp with a zone, like 2024-05-31T12:00:00Z",
+            ) from None
+        return parsed.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    raise AssertionError(field_type)
+
+
+def check_value(d: FieldDef, value: Any, path: str) -> Any:
+    if d.field_type != "array":
+        return _check_scalar(d.field_type, d, value, path)
+    if not isinstance(value, list) or len(value) > 1000:
+        raise _fail("invalid_type", path, f"{path} must be a list of {d.base_type} values")
+    return [_check_scalar(str(d.base_type), d, v, f"{path}[{i}]") for i, v in enumerate(value)]
+
+
+def validate_custom_fields(
+    values: dict[str, Any], defs: FieldDefs, leaf_type: str, path: str
+) -> dict[str, Any]:
+    """Normalised values; ``None`` clears a field (unless it is required)."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        field_path = f"{path}.{key}"
+        if not key.startswith(PREFIX):
+            raise _fail(
+                "field_not_in_schema", field_path, f"custom field names start with {PREFIX}"
+            )
+        d = defs.get(key[len(PREFIX) :])
+        if d is None or d.is_deleted:
+            raise _fail(
+                "field_not_in_schema",
+                field_path,
+                f"{key} is not a defined custom field of {leaf_type} (see schemas.custom.set)",
+            )
+        if value is None:
+            if d.is_required:
+                raise _fail("field_required", field_path, f"{key} is required and cannot be null")
+        else:
+            value = check_value(d, value, field_path)
+        out[key] = value
+    return out
+
+
+def check_required_on_create(values: dict[str, Any], defs: FieldDefs, path: str) -> None:
+    for d in defs.values():
+        if d.is_required and not d.is_deleted and values.get(d.key) is None:
+            raise _fail("field_required", f"{path}.{d.key}", f"{d.key} is required")
+
+
+# --- schema fragments -------------------------------------------------------
+
+
+async def _has_stored_values(conn: AsyncConnection, leaf_type: str, key: str) -> bool:
+    table = LEAF_TABLES[leaf_type]
+    stored = table.c.custom_fields[key].as_string()
+    count = await conn.scalar(select(func.count()).select_from(table).where(stored.is_not(None)))
+    return bool(count)
+
+
+async def set_schema_fragment(conn: AsyncConnection, req: SchemaSetRequest) -> None:
+    """Create or change the listed fields; mark ``deleted_fields`` deleted.
+
+    Fields not mentioned stay as they are. Changing a field's type while
+    values are stored is refused: those values would stop meaning anything.
+    """
+    now = utcnow()
+    defs = await load_field_defs(conn, req.leaf_type)
+    seen: set[str] = set()
+    for i, spec in enumerate(req.fields):
+        path = f"fields[{i}]"
+        if spec.name in seen:
+            raise InvalidField(f"{path}.name", f"{spec.name} is listed twice")
+        seen.add(spec.name)
+        _check_spec(spec, path)
+        values = {
+            "field_type": spec.field_type,
+            "base_type": spec.base_type,
+            "allowed_values": spec.allowed_values,
+            "is_required": spec.is_required,
+            "description": spec.description,
+            "is_deleted": False,
+            "modified_at": now,
+        }
+        old = defs.get(spec.name)
+        if old is None:
+            await conn.execute(
+                custom_field_defs.insert().values(
+                    leaf_type=req.leaf_type, name=spec.name, created_at=now, **values
+                )
+            )
+            continue
+        type_changes = (old.field_type, old.base_type) != (spec.field_type, spec.base_type)
+        if type_changes and await _has_stored_values(conn, req.leaf_type, old.key):
+            raise Conflict(
+                f"{old.key} has stored values of type {old.field_type}; "
+                "its type cannot change while they exist",
+                field_name=f"{path}.field_type",
+            )
+        await conn.execute(
+            update(custom_field_defs)
+            .where(custom_field_defs.c.leaf_type == req.leaf_type)
+            .where(custom_field_defs.c.name == spec.name)
+            .values(**values)
+        )
+    for i, raw in enumerate(req.deleted_fields):
+        name = raw.removeprefix(PREFIX)
+        if name in seen or name not in defs:
+            raise InvalidField(f"deleted_fields[{i}]", f"{raw} is not a field that can be deleted")
+        await conn.execute(
+            update(custom_field_defs)
+            .where(custom_field_defs.c.leaf_type == req.leaf_type)
+            .where(custom_field_defs.c.name == name)
+            .values(is_deleted=True, modified_at=now)
+        )
+    await _touch_fragment(conn, req.leaf_type, req.description, now)
+
+
+def _check_spec(spec: FieldSpec, path: str) -> None:
+    enum_like = spec.field_type == "enum" or (
+        spec.field_type == "array" and spec.base_type == "enum"
+    )
+    if spec.field_type == "array" and spec.base_type is None:
+        raise InvalidField(f"{path}.base_type", "an array field needs base_type")
+    if spec.field_type != "array" and spec.base_type is not None:
+        raise InvalidField(f"{path}.base_type", "base_type applies only to array fields")
+    if enum_like and not spec.allowed_values:
+        raise InvalidField(f"{path}.allowed_values", "an enum field needs allowed_values")
+    if not enum_like and spec.allowed_values is not None:
+        raise InvalidField(f"{path}.allowed_values", "allowed_values applies only to enum fields")
+
+
+async def _touch_fragment(
+    conn: AsyncConnection, leaf_type: str, description: str | None, now: datetime
+) -> None:
+    exists = await conn.scalar(
+        select(custom_fragments.c.leaf_type).where(custom_fragments.c.leaf_type == leaf_type)
+    )
+    if exists is None:
+        await conn.execute(
+            custom_fragments.insert().values(
+                leaf_type=leaf_type, description=description, created_at=now, modified_at=now
+            )
+        )
+    else:
+        values: dict[str, Any] = {"modified_at": now}
+        if description is not None:
+            values["description"] = description
+        await conn.execute(
+            update(custom_fragments)
+            .where(custom_fragments.c.leaf_type == leaf_type)
+            .values(**values)
+        )
+
+
+@dataclass(frozen=True)
+class Fragment:
+    leaf_type: str
+    description: str | None
+    created_at: datetime
+    modified_at: datetime
+    fields: list[FieldDef]
+
+
+async def get_fragment(conn: AsyncConnection, leaf_type: str) -> Fragment | None:
+    row = (
+        await conn.execute(
+            select(custom_fragments).where(custom_fragments.c.leaf_type == leaf_type)
+        )
+    ).first()
+    if row is None:
+        return None
+    defs = await load_field_defs(conn, leaf_type)
+    m = row._mapping
+    return Fragment(
+        leaf_type, m["description"], m["created_at"], m["modified_at"], list(defs.values())
+    )
+
+
+async def list_fragments(conn: AsyncConnection) -> list[Fragment]:
+    out = []
+    for leaf_type in LEAF_TABLES:
+        fragment = await get_fragment(conn, leaf_type)
+        if fragment is not None:
+            out.append(fragment)
+    return out

@@ -1,0 +1,78 @@
+"""Validated field types shared by ``rev_info`` and the CRM update calls.
+
+Each failure message says what a correct value looks like; the request
+layer adds the JSON path of the value.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+_E164 = re.compile(r"^\+[1-9][0-9]{7,14}$")
+_HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_NO_EDGE_SPACE = r"^\S(?:[\s\S]*\S)?$"
+
+
+def _phone(value: str) -> str:
+    if not _E164.match(value):
+        raise ValueError("must be an E.164 phone number: + then 8 to 15 digits, e.g. +911122334455")
+    return value
+
+
+def _email(value: str) -> str:
+    try:
+        return validate_email(value, check_deliverability=False).normalized
+    except EmailNotValidError as e:
+        raise ValueError(f"not a valid email address: {e}") from None
+
+
+def is_host_name(value: str) -> bool:
+    labels = value.split(".")
+    return (
+        len(value) <= 253
+        and len(labels) >= 2
+        and all(_HOST_LABEL.match(label) for label in labels)
+        and not labels[-1].isdigit()
+    )
+
+
+def _domain(value: str) -> str:
+    lowered = value.lower()
+    if not is_host_name(lowered):
+        raise ValueError("must be a bare host name such as devrev.ai (no scheme, no path, no port)")
+    return lowered
+
+
+def _website(value: str) -> str:
+    candidate = value if "://" in value else f"https://{value}"
+    parts = urlsplit(candidate)
+    if parts.scheme not in ("http", "https") or not is_host_name((parts.hostname or "").lower()):
+        raise ValueError("must be a web address such as www.devrev.ai or https://devrev.ai/")
+    if any(c.isspace() for c in value):
+        raise ValueError("must not contain spaces")
+    return value
+
+
+Ref = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=_NO_EDGE_SPACE)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=255, strip_whitespace=True)]
+ShortText = Annotated[str, StringConstraints(max_length=255)]
+LongText = Annotated[str, StringConstraints(max_length=4096)]
+PhoneNumber = Annotated[str, AfterValidator(_phone)]
+Email = Annotated[str, StringConstraints(max_length=254), AfterValidator(_email)]
+Domain = Annotated[str, StringConstraints(max_length=253), AfterValidator(_domain)]
+Website = Annotated[str, StringConstraints(min_length=1, max_length=2048), AfterValidator(_website)]
+PhoneNumbers = Annotated[list[PhoneNumber], Field(max_length=20)]
+Domains = Annotated[list[Domain], Field(max_length=50)]
+Websites = Annotated[list[Website], Field(max_length=50)]
+CustomFields = Annotated[dict[str, Any], Field(max_length=200)]
+
+
+class Strict(BaseModel):
+    """Unknown keys are an error, never silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")

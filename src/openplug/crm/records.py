@@ -1,0 +1,217 @@
+"""Reading and editing CRM records for agents: rev users, accounts and
+workspaces (rev orgs), in DevRev's shapes."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import csv
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Table, delete, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from openplug.crm.custom_fields import load_field_defs, validate_custom_fields
+from openplug.crm.merge import changed_columns
+from openplug.crm.tables import accounts, rev_orgs, rev_users
+from openplug.db.base import rfc3339, utcnow
+from openplug.errors import InvalidField, NotFound
+from openplug.ids import ACCOUNT, REV_ORG, REV_USER, ObjectKind, display_id, don, parse_int_key
+
+Row = Mapping[Any, Any]
+
+
+@dataclass(frozen=True)
+class Leaf:
+    name: str  # DevRev's object type, also the custom-field leaf type
+    table: Table
+    kind: ObjectKind
+
+
+REV_USERS = Leaf("rev_user", rev_users, REV_USER)
+ACCOUNTS = Leaf("account", accounts, ACCOUNT)
+REV_ORGS = Leaf("rev_org", rev_orgs, REV_ORG)
+
+
+# --- paging and filters -------------------------------------------------------
+
+
+def encode_cursor(key: int) -> str:
+    return base64.urlsafe_b64encode(f"v1:{key}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        version, _, key = raw.partition(":")
+        if version != "v1" or not key.isdigit():
+            raise ValueError
+        return int(key)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidField("cursor", "not a cursor this server handed out") from None
+
+
+def split_filter(values: Sequence[str] | None) -> list[str] | None:
+    """Accept repeated parameters and DevRev's ``"a","b"`` joined form."""
+    if values is None:
+        return None
+    out: list[str] = []
+    for value in values:
+        if value.startswith('"'):
+            out.extend(item for row in csv.reader([value]) for item in row)
+        else:
+            out.append(value)
+    return out
+
+
+def ids_filter(values: Sequence[str] | None, kind: ObjectKind, field: str) -> list[int] | None:
+    items = split_filter(values)
+    return None if items is None else [parse_int_key(v, kind, field) for v in items]
+
+
+# --- reading --------------------------------------------------------------------
+
+
+async def get_row(conn: AsyncConnection, leaf: Leaf, id_value: str, field: str = "id") -> Row:
+    key = parse_int_key(id_value, leaf.kind, field)
+    row = (await conn.execute(select(leaf.table).where(leaf.table.c.id == key))).first()
+    if row is None:
+        raise NotFound(f"{leaf.name} {id_value} not found")
+    return row._mapping
+
+
+async def list_rows(
+    conn: AsyncConnection,
+    leaf: Leaf,
+    *,
+    where: Sequence[Any],
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[Row], str | None]:
+    """Newest first; the cursor is the last key of the previous page."""
+    query = select(leaf.table).where(*where).order_by(leaf.table.c.id.desc()).limit(limit + 1)
+    if cursor is not None:
+        query = query.where(leaf.table.c.id < decode_cursor(cursor))
+    rows: list[Row] = [r._mapping for r in (await conn.execute(query)).all()]
+    if len(rows) > limit:
+        return rows[:limit], encode_cursor(int(rows[limit - 1]["id"]))
+    return rows, None
+
+
+# --- shaping ----------------------------------------------------------------------
+
+
+class Renderer:
+    """Renders rows with summaries of the records they point to, fetched in
+    one query per related table rather than one per row."""
+
+    def __init__(self, conn: AsyncConnection, org_id: str) -> None:
+        self.conn = conn
+        self.org_id = org_id
+
+    def _base(self, leaf: Leaf, row: Row) -> dict[str, Any]:
+        key = int(row["id"])
+        return {
+            "type": leaf.name,
+            "id": don(self.org_id, leaf.kind, key),
+            "display_id": display_id(leaf.kind, key),
+            "display_name": row["display_name"],
+        }
+
+    async def _summaries(self, leaf: Leaf, keys: set[int]) -> dict[int, dict[str, Any]]:
+        if not keys:
+            return {}
+        rows = await self.conn.execute(
+            select(leaf.table.c.id, leaf.table.c.display_name).where(leaf.table.c.id.in_(keys))
+        )
+        return {int(r.id): self._base(leaf, r._mapping) for r in rows}
+
+    def _common(self, leaf: Leaf, row: Row) -> dict[str, Any]:
+        return {
+            **self._base(leaf, row),
+            "description": row["description"],
+            "phone_numbers": row["phone_numbers"],
+            "custom_fields": row["custom_fields"],
+            "created_date": rfc3339(row["created_at"]),
+            "modified_date": rfc3339(row["modified_at"]),
+        }
+
+    async def rev_users(self, rows: Sequence[Row]) -> list[dict[str, Any]]:
+        orgs = await self._summaries(REV_ORGS, {r["rev_org_id"] for r in rows if r["rev_org_id"]})
+        accs = await self._summaries(ACCOUNTS, {r["account_id"] for r in rows if r["account_id"]})
+        return [
+            {
+                **self._common(REV_USERS, r),
+                "email": r["email"],
+                "external_ref": r["external_ref"],
+                "rev_org": orgs.get(r["rev_org_id"]),
+                "account": accs.get(r["account_id"]),
+                "is_verified": r["is_verified"],
+                "state": r["state"],
+            }
+            for r in rows
+        ]
+
+    async def accounts(self, rows: Sequence[Row]) -> list[dict[str, Any]]:
+        return [
+            {
+                **self._common(ACCOUNTS, r),
+                "domains": r["domains"],
+                "websites": r["websites"],
+                "external_refs": [r["external_ref"]] if r["external_ref"] else [],
+                "tier": r["tier"],
+            }
+            for r in rows
+        ]
+
+    async def rev_orgs(self, rows: Sequence[Row]) -> list[dict[str, Any]]:
+        accs = await self._summaries(ACCOUNTS, {r["account_id"] for r in rows if r["account_id"]})
+        return [
+            {
+                **self._common(REV_ORGS, r),
+                "external_ref": r["external_ref"],
+                "account": accs.get(r["account_id"]),
+                "tier": r["tier"],
+                "domain": r["domain"],
+            }
+            for r in rows
+        ]
+
+
+# --- editing ----------------------------------------------------------------------
+
+
+async def update_row(conn: AsyncConnection, leaf: Leaf, id_value: str, sent: dict[str, Any]) -> Row:
+    """Apply the trait merge rules; no write when nothing changes."""
+    row = await get_row(conn, leaf, id_value)
+    if "custom_fields" in sent:
+        defs = await load_field_defs(conn, leaf.name)
+        sent = {
+            **sent,
+            "custom_fields": validate_custom_fields(
+                sent["custom_fields"] or {}, defs, leaf.name, "custom_fields"
+            ),
+        }
+    changes = changed_columns(row, sent)
+    if changes:
+        await conn.execute(
+            update(leaf.table)
+            .where(leaf.table.c.id == row["id"])
+            .values(**changes, modified_at=utcnow())
+        )
+    return await get_row(conn, leaf, id_value)
+
+
+async def delete_rev_user(conn: AsyncConnection, id_value: str) -> None:
+    row = await get_row(conn, REV_USERS, id_value)
+    await conn.execute(delete(rev_users).where(rev_users.c.id == row["id"]))
+
+
+async def revoke_sessions(conn: AsyncConnection, id_value: str) -> None:
+    """Every session token issued to the user until now stops working."""
+    row = await get_row(conn, REV_USERS, id_value)
+    await conn.execute(
+        update(rev_users).where(rev_users.c.id == row["id"]).values(sessions_revoked_at=utcnow())
+    )

@@ -1,0 +1,261 @@
+"""Agents' CRM calls over HTTP (PAT only): ``rev-users.*``, ``accounts.*``,
+``rev-orgs.*`` and ``schemas.custom.*``.
+
+Each ``.get`` and ``.list`` answers GET with query parameters and POST with
+a JSON body, as DevRev's API does.
+"""
+
+from collections.abc import Awaitable, Callable
+from enum import Enum
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from openplug.crm import records
+from openplug.crm.custom_fields import (
+    LEAF_TABLES,
+    Fragment,
+    SchemaSetRequest,
+    get_fragment,
+    list_fragments,
+    set_schema_fragment,
+)
+from openplug.crm.fields import ShortText, Strict
+from openplug.crm.records import ACCOUNTS, REV_ORGS, REV_USERS, Leaf, Renderer
+from openplug.crm.schemas import (
+    AccountsListRequest,
+    AccountsUpdateRequest,
+    GetRequest,
+    RevOrgsListRequest,
+    RevOrgsUpdateRequest,
+    RevUsersListRequest,
+    RevUsersUpdateRequest,
+)
+from openplug.crm.tables import accounts, rev_orgs, rev_users
+from openplug.errors import InvalidField, NotFound
+from openplug.ids import ACCOUNT, FRAGMENT, REV_ORG, don
+from openplug.runtime import Runtime
+from openplug.web.deps import AgentDep, RuntimeDep
+
+router = APIRouter()
+
+Json = dict[str, Any]
+WhereFn = Callable[[Any], list[Any]]
+ColumnsFn = Callable[[AsyncConnection, Any], Awaitable[dict[str, Any]]]
+
+
+async def _render(
+    conn: AsyncConnection, runtime: Runtime, leaf: Leaf, rows: list[Any]
+) -> list[Json]:
+    renderer = Renderer(conn, runtime.org_id)
+    render: Callable[[list[Any]], Awaitable[list[Json]]] = {
+        "rev_user": renderer.rev_users,
+        "account": renderer.accounts,
+        "rev_org": renderer.rev_orgs,
+    }[leaf.name]
+    return await render(rows)
+
+
+def _register(
+    path: str,
+    leaf: Leaf,
+    plural: str,
+    list_model: type[BaseModel],
+    update_model: type[BaseModel],
+    where: WhereFn,
+    columns: ColumnsFn,
+) -> None:
+    tags: list[str | Enum] = [path]
+
+    async def get(runtime: Runtime, id_value: str) -> Json:
+        async with runtime.db.read() as conn:
+            row = await records.get_row(conn, leaf, id_value)
+            return {leaf.name: (await _render(conn, runtime, leaf, [row]))[0]}
+
+    async def list_(runtime: Runtime, req: Any) -> Json:
+        async with runtime.db.read() as conn:
+            rows, cursor = await records.list_rows(
+                conn, leaf, where=where(req), cursor=req.cursor, limit=req.limit
+            )
+            return {plural: await _render(conn, runtime, leaf, rows), "next_cursor": cursor}
+
+    @router.get(f"/{path}.get", tags=tags, operation_id=f"{path}.get")
+    async def get_query(
+        runtime: RuntimeDep, _: AgentDep, q: Annotated[GetRequest, Query()]
+    ) -> Json:
+        return await get(runtime, q.id)
+
+    @router.post(f"/{path}.get", tags=tags, operation_id=f"{path}.get.post")
+    async def get_body(runtime: RuntimeDep, _: AgentDep, body: GetRequest) -> Json:
+        return await get(runtime, body.id)
+
+    @router.get(f"/{path}.list", tags=tags, operation_id=f"{path}.list")
+    async def list_query(
+        runtime: RuntimeDep,
+        _: AgentDep,
+        q: Annotated[list_model, Query()],  # type: ignore[valid-type]
+    ) -> Json:
+        return await list_(runtime, q)
+
+    @router.post(f"/{path}.list", tags=tags, operation_id=f"{path}.list.post")
+    async def list_body(runtime: RuntimeDep, _: AgentDep, body: list_model) -> Json:  # type: ignore[valid-type]
+        return await list_(runtime, body)
+
+    @router.post(f"/{path}.update", tags=tags, operation_id=f"{path}.update")
+    async def update(runtime: RuntimeDep, _: AgentDep, body: update_model) -> Json:  # type: ignore[valid-type]
+        async with runtime.db.write() as conn:
+            sent = await columns(conn, body)
+            row = await records.update_row(conn, leaf, body.id, sent)  # type: ignore[attr-defined]
+            return {leaf.name: (await _render(conn, runtime, leaf, [row]))[0]}
+
+
+def _traits(body: BaseModel, *links: str) -> dict[str, Any]:
+    return body.model_dump(exclude_unset=True, exclude={"id", *links})
+
+
+async def _rev_user_columns(conn: AsyncConnection, body: RevUsersUpdateRequest) -> dict[str, Any]:
+    sent = _traits(body, "rev_org")
+    if body.rev_org is not None:
+        org = await _linked(conn, REV_ORGS, body.rev_org, "rev_org")
+        sent.update(rev_org_id=org["id"], account_id=org["account_id"])
+    return sent
+
+
+async def _rev_org_columns(conn: AsyncConnection, body: RevOrgsUpdateRequest) -> dict[str, Any]:
+    sent = _traits(body, "account")
+    if body.account is not None:
+        sent["account_id"] = (await _linked(conn, ACCOUNTS, body.account, "account"))["id"]
+    return sent
+
+
+async def _account_columns(conn: AsyncConnection, body: AccountsUpdateRequest) -> dict[str, Any]:
+    return _traits(body)
+
+
+async def _linked(conn: AsyncConnection, leaf: Leaf, id_value: str, field: str) -> Any:
+    try:
+        return await records.get_row(conn, leaf, id_value, field)
+    except NotFound:
+        raise InvalidField(field, f"no {leaf.name} has id {id_value}") from None
+
+
+def _rev_users_where(req: RevUsersListRequest) -> list[Any]:
+    where: list[Any] = []
+    if (refs := records.split_filter(req.external_ref)) is not None:
+        where.append(rev_users.c.external_ref.in_(refs))
+    if (emails := records.split_filter(req.email)) is not None:
+        where.append(rev_users.c.email.in_(emails))
+    if (orgs := records.ids_filter(req.rev_org, REV_ORG, "rev_org")) is not None:
+        where.append(rev_users.c.rev_org_id.in_(orgs))
+    if req.is_verified is not None:
+        where.append(rev_users.c.is_verified.is_(req.is_verified))
+    return where
+
+
+def _accounts_where(req: AccountsListRequest) -> list[Any]:
+    if (refs := records.split_filter(req.external_refs)) is not None:
+        return [accounts.c.external_ref.in_(refs)]
+    return []
+
+
+def _rev_orgs_where(req: RevOrgsListRequest) -> list[Any]:
+    where: list[Any] = []
+    if (refs := records.split_filter(req.external_ref)) is not None:
+        where.append(rev_orgs.c.external_ref.in_(refs))
+    if (accs := records.ids_filter(req.account, ACCOUNT, "account")) is not None:
+        where.append(rev_orgs.c.account_id.in_(accs))
+    return where
+
+
+_register("rev-users", REV_USERS, "rev_users", RevUsersListRequest, RevUsersUpdateRequest,
+          _rev_users_where, _rev_user_columns)  # fmt: skip
+_register("accounts", ACCOUNTS, "accounts", AccountsListRequest, AccountsUpdateRequest,
+          _accounts_where, _account_columns)  # fmt: skip
+_register("rev-orgs", REV_ORGS, "rev_orgs", RevOrgsListRequest, RevOrgsUpdateRequest,
+          _rev_orgs_where, _rev_org_columns)  # fmt: skip
+
+
+@router.post("/rev-users.delete", tags=["rev-users"])
+async def rev_users_delete(runtime: RuntimeDep, _: AgentDep, body: GetRequest) -> Json:
+    async with runtime.db.write() as conn:
+        await records.delete_rev_user(conn, body.id)
+    return {}
+
+
+@router.post("/rev-users.revoke-sessions", tags=["rev-users"])
+async def rev_users_revoke_sessions(runtime: RuntimeDep, _: AgentDep, body: GetRequest) -> Json:
+    """Log the user out everywhere: session tokens issued until now stop working."""
+    async with runtime.db.write() as conn:
+        await records.revoke_sessions(conn, body.id)
+    return {}
+
+
+# --- custom attributes ----------------------------------------------------------
+
+
+def _fragment_view(runtime: Runtime, f: Fragment) -> Json:
+    return {
+        "id": don(runtime.org_id, FRAGMENT, f.leaf_type),
+        "type": "tenant_fragment",
+        "leaf_type": f.leaf_type,
+        "description": f.description,
+        "fields": [
+            {
+                "name": d.name,
+                "field_type": d.field_type,
+                **({"base_type": d.base_type} if d.base_type else {}),
+                **({"allowed_values": d.allowed_values} if d.allowed_values else {}),
+                "is_required": d.is_required,
+                "description": d.description,
+            }
+            for d in f.fields
+            if not d.is_deleted
+        ],
+        "deleted_fields": [d.name for d in f.fields if d.is_deleted],
+    }
+
+
+@router.post("/schemas.custom.set", tags=["schemas"])
+async def schemas_custom_set(runtime: RuntimeDep, _: AgentDep, body: SchemaSetRequest) -> Json:
+    async with runtime.db.write() as conn:
+        await set_schema_fragment(conn, body)
+    return {"id": don(runtime.org_id, FRAGMENT, body.leaf_type)}
+
+
+class FragmentGetRequest(Strict):
+    id: ShortText | None = None
+    leaf_type: ShortText | None = None
+
+
+async def _fragment_get(runtime: Runtime, req: FragmentGetRequest) -> Json:
+    leaf_type = req.leaf_type or (req.id or "").rsplit("/", 1)[-1]
+    if leaf_type not in LEAF_TABLES:
+        raise InvalidField("id", "give the fragment id (or leaf_type) of a custom schema")
+    async with runtime.db.read() as conn:
+        fragment = await get_fragment(conn, leaf_type)
+    if fragment is None:
+        raise NotFound(f"no custom schema for {leaf_type}")
+    return {"fragment": _fragment_view(runtime, fragment)}
+
+
+@router.get("/schemas.custom.get", tags=["schemas"], operation_id="schemas.custom.get")
+async def schemas_custom_get_query(
+    runtime: RuntimeDep, _: AgentDep, q: Annotated[FragmentGetRequest, Query()]
+) -> Json:
+    return await _fragment_get(runtime, q)
+
+
+@router.post("/schemas.custom.get", tags=["schemas"], operation_id="schemas.custom.get.post")
+async def schemas_custom_get_body(
+    runtime: RuntimeDep, _: AgentDep, body: FragmentGetRequest
+) -> Json:
+    return await _fragment_get(runtime, body)
+
+
+@router.api_route("/schemas.custom.list", methods=["GET", "POST"], tags=["schemas"])
+async def schemas_custom_list(runtime: RuntimeDep, _: AgentDep) -> Json:
+    async with runtime.db.read() as conn:
+        fragments = await list_fragments(conn)
+    return {"result": [_fragment_view(runtime, f) for f in fragments]}

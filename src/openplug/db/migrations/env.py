@@ -1,0 +1,21 @@
+"""Alembic environment: runs on the connection that ``openplug.db.migrate``
+hands over, so migrations share the server's engine and driver."""
+
+from alembic import context
+
+import openplug.crm.tables
+import openplug.identity.tables  # noqa: F401  (registers the tables)
+from openplug.db.base import metadata
+
+connection = context.config.attributes.get("connection")
+if connection is None:
+    raise RuntimeError("run migrations through openplug.db.migrate or `openplug init`")
+
+context.configure(
+    connection=connection,
+    target_metadata=metadata,
+    render_as_batch=connection.dialect.name == "sqlite",
+    compare_type=True,
+)
+with context.begin_transaction():
+    context.run_migrations()

@@ -1,0 +1,199 @@
+"""PATs and AATs: long-lived bearer secrets that the server only ever stores
+as a keyed digest.
+
+The secret is 256 random bits behind a recognisable prefix (``opl_aat_`` /
+``opl_pat_``) so secret scanners can spot a leak. A keyed HMAC-SHA256, not a
+slow password hash: the input is already high-entropy, and a slow hash on
+the hottest endpoint would hand attackers a denial-of-service lever.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import Row, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from openplug.db.base import utcnow
+from openplug.errors import NotFound, Unauthenticated
+from openplug.identity.tables import access_tokens, apps
+
+TokenKind = Literal["pat", "aat"]
+TOKEN_PREFIXES: dict[TokenKind, str] = {"pat": "opl_pat_", "aat": "opl_aat_"}
+AAT_DEFAULT_DAYS = 365
+AAT_MAX_DAYS = 1825
+PAT_DEFAULT_DAYS = 90
+# last_used_at is advisory; refreshing it at most this often keeps the hot
+# path free of writes.
+LAST_USED_GRANULARITY = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    pk: int
+    token_id: str
+    kind: TokenKind
+    token_hint: str
+    dev_user_id: int
+    app_pk: int | None
+    app_id: str | None
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+    @property
+    def status(self) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at <= utcnow():
+            return "expired"
+        return "active"
+
+
+def token_kind_of(secret: str) -> TokenKind | None:
+    for kind, prefix in TOKEN_PREFIXES.items():
+        if secret.startswith(prefix):
+            return kind
+    return None
+
+
+def token_digest(pepper: bytes, secret: str) -> str:
+    return hmac.new(pepper, secret.encode(), hashlib.sha256).hexdigest()
+
+
+def _default_hint(secret: str) -> str:
+    prefix = next(p for p in TOKEN_PREFIXES.values() if secret.startswith(p))
+    return f"{prefix}…{secret[-4:]}"
+
+
+_COLUMNS = (*access_tokens.c, apps.c.app_id)
+
+
+def _select() -> Any:
+    return select(*_COLUMNS).select_from(
+        access_tokens.outerjoin(apps, apps.c.id == access_tokens.c.app_pk)
+    )
+
+
+def _from_row(row: Row[Any]) -> AccessToken:
+    m = row._mapping
+    return AccessToken(
+        pk=m["id"],
+        token_id=m["token_id"],
+        kind=m["kind"],
+        token_hint=m["token_hint"],
+        dev_user_id=m["dev_user_id"],
+        app_pk=m["app_pk"],
+        app_id=m["app_id"],
+        created_at=m["created_at"],
+        expires_at=m["expires_at"],
+        revoked_at=m["revoked_at"],
+        last_used_at=m["last_used_at"],
+    )
+
+
+async def issue_access_token(
+    conn: AsyncConnection,
+    pepper: bytes,
+    *,
+    kind: TokenKind,
+    dev_user_id: int,
+    app_pk: int | None,
+    expires_in_days: int,
+    token_hint: str | None = None,
+) -> tuple[str, AccessToken]:
+    """Create a token; the secret is returned here and never again."""
+    secret = TOKEN_PREFIXES[kind] + secrets.token_urlsafe(32)
+    now = utcnow()
+    values = {
+        "token_id": secrets.token_hex(8),
+        "kind": kind,
+        "digest": token_digest(pepper, secret),
+        "token_hint": token_hint or _default_hint(secret),
+        "dev_user_id": dev_user_id,
+        "app_pk": app_pk,
+        "created_at": now,
+        "expires_at": now + timedelta(days=expires_in_days),
+    }
+    await conn.execute(access_tokens.insert().values(**values))
+    row = (
+        await conn.execute(_select().where(access_tokens.c.token_id == values["token_id"]))
+    ).one()
+    return secret, _from_row(row)
+
+
+async def find_by_secret(conn: AsyncConnection, pepper: bytes, secret: str) -> AccessToken | None:
+    digest = token_digest(pepper, secret)
+    row = (await conn.execute(_select().where(access_tokens.c.digest == digest))).first()
+    # The lookup is by digest already; comparing again in constant time
+    # keeps timing independent of how much of the digest matched.
+    if row is None or not hmac.compare_digest(row._mapping["digest"], digest):
+        return None
+    return _from_row(row)
+
+
+def check_usable(token: AccessToken | None) -> AccessToken:
+    """401 with a message that says why, never echoing the secret."""
+    if token is None:
+        raise Unauthenticated("unknown token")
+    if token.revoked_at is not None:
+        raise Unauthenticated(f"the {token.kind.upper()} was revoked")
+    if token.expires_at <= utcnow():
+        raise Unauthenticated(f"the {token.kind.upper()} has expired")
+    return token
+
+
+def needs_last_used_refresh(token: AccessToken) -> bool:
+    return token.last_used_at is None or utcnow() - token.last_used_at >= LAST_USED_GRANULARITY
+
+
+async def touch_last_used(conn: AsyncConnection, token: AccessToken) -> None:
+    await conn.execute(
+        update(access_tokens).where(access_tokens.c.id == token.pk).values(last_used_at=utcnow())
+    )
+
+
+async def get_token(conn: AsyncConnection, token_id: str) -> AccessToken:
+    row = (await conn.execute(_select().where(access_tokens.c.token_id == token_id))).first()
+    if row is None:
+        raise NotFound(f"token {token_id} not found")
+    return _from_row(row)
+
+
+async def list_tokens(
+    conn: AsyncConnection,
+    *,
+    kind: TokenKind,
+    dev_user_id: int | None = None,
+    app_pk: int | None = None,
+) -> list[AccessToken]:
+    query = _select().where(access_tokens.c.kind == kind)
+    if dev_user_id is not None:
+        query = query.where(access_tokens.c.dev_user_id == dev_user_id)
+    if app_pk is not None:
+        query = query.where(access_tokens.c.app_pk == app_pk)
+    rows = (await conn.execute(query.order_by(access_tokens.c.id.desc()))).all()
+    return [_from_row(r) for r in rows]
+
+
+async def revoke_token(conn: AsyncConnection, token_id: str) -> AccessToken:
+    token = await get_token(conn, token_id)
+    if token.revoked_at is None:
+        await conn.execute(
+            update(access_tokens).where(access_tokens.c.id == token.pk).values(revoked_at=utcnow())
+        )
+    return await get_token(conn, token_id)
+
+
+async def set_token_hint(conn: AsyncConnection, token_id: str, hint: str) -> AccessToken:
+    token = await get_token(conn, token_id)
+    await conn.execute(
+        update(access_tokens).where(access_tokens.c.id == token.pk).values(token_hint=hint)
+    )
+    return await get_token(conn, token_id)

@@ -1,0 +1,98 @@
+"""Apps: each website that embeds the widget, with its public app id and the
+origins its widget may run on."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import Row, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from openplug.db.base import utcnow
+from openplug.errors import InvalidField, NotFound
+from openplug.identity.tables import apps
+
+
+@dataclass(frozen=True)
+class App:
+    pk: int
+    app_id: str
+    name: str
+    allowed_origins: list[str]
+    require_identification: bool
+    created_at: datetime
+
+
+def _from_row(row: Row[Any]) -> App:
+    m = row._mapping
+    return App(
+        pk=m["id"],
+        app_id=m["app_id"],
+        name=m["name"],
+        allowed_origins=list(m["allowed_origins"]),
+        require_identification=m["require_identification"],
+        created_at=m["created_at"],
+    )
+
+
+def normalise_origin(value: str, field_name: str = "origin") -> str:
+    """``scheme://host[:port]``, lower-case, no path: what browsers send."""
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidField(field_name, f"{value!r} is not an origin like https://example.com")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise InvalidField(field_name, f"{value!r} has a path; an origin is scheme://host[:port]")
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname.lower()}{port}"
+
+
+async def create_app(
+    conn: AsyncConnection, name: str, origins: list[str], require_identification: bool = False
+) -> App:
+    app_id = "app_" + secrets.token_urlsafe(12).replace("-", "x").replace("_", "y")
+    await conn.execute(
+        apps.insert().values(
+            app_id=app_id,
+            name=name,
+            allowed_origins=[normalise_origin(o) for o in origins],
+            require_identification=require_identification,
+            created_at=utcnow(),
+        )
+    )
+    return await get_app(conn, app_id)
+
+
+async def get_app(conn: AsyncConnection, app_id: str) -> App:
+    row = (await conn.execute(select(apps).where(apps.c.app_id == app_id))).first()
+    if row is None:
+        raise NotFound(f"app {app_id} not found")
+    return _from_row(row)
+
+
+async def list_apps(conn: AsyncConnection) -> list[App]:
+    return [_from_row(r) for r in (await conn.execute(select(apps).order_by(apps.c.id))).all()]
+
+
+async def update_app(
+    conn: AsyncConnection,
+    app_id: str,
+    *,
+    name: str | None = None,
+    origins: list[str] | None = None,
+    require_identification: bool | None = None,
+) -> App:
+    app = await get_app(conn, app_id)
+    values: dict[str, Any] = {}
+    if name is not None:
+        values["name"] = name
+    if origins is not None:
+        values["allowed_origins"] = [normalise_origin(o) for o in origins]
+    if require_identification is not None:
+        values["require_identification"] = require_identification
+    if values:
+        await conn.execute(update(apps).where(apps.c.id == app.pk).values(**values))
+    return await get_app(conn, app_id)

@@ -1,0 +1,73 @@
+"""Dev users: the support agents and admins of this deployment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import Row, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from openplug.db.base import utcnow
+from openplug.errors import Conflict, InvalidField, NotFound
+from openplug.identity.tables import dev_users
+
+Role = Literal["admin", "agent"]
+
+
+@dataclass(frozen=True)
+class DevUser:
+    pk: int
+    email: str
+    display_name: str
+    role: Role
+    created_at: datetime
+
+
+def _from_row(row: Row[Any]) -> DevUser:
+    m = row._mapping
+    return DevUser(m["id"], m["email"], m["display_name"], m["role"], m["created_at"])
+
+
+async def create_dev_user(
+    conn: AsyncConnection, email: str, display_name: str | None, role: Role
+) -> DevUser:
+    try:
+        normalised = validate_email(email, check_deliverability=False).normalized
+    except EmailNotValidError as e:
+        raise InvalidField("email", str(e)) from None
+    try:
+        async with conn.begin_nested():
+            await conn.execute(
+                dev_users.insert().values(
+                    email=normalised,
+                    display_name=display_name or normalised.split("@")[0],
+                    role=role,
+                    created_at=utcnow(),
+                )
+            )
+    except IntegrityError:
+        raise Conflict(f"an agent with email {normalised} already exists") from None
+    return await get_dev_user_by_email(conn, normalised)
+
+
+async def get_dev_user_by_email(conn: AsyncConnection, email: str) -> DevUser:
+    row = (await conn.execute(select(dev_users).where(dev_users.c.email == email.strip()))).first()
+    if row is None:
+        raise NotFound(f"no agent with email {email}")
+    return _from_row(row)
+
+
+async def get_dev_user(conn: AsyncConnection, pk: int) -> DevUser:
+    row = (await conn.execute(select(dev_users).where(dev_users.c.id == pk))).first()
+    if row is None:
+        raise NotFound("agent not found")
+    return _from_row(row)
+
+
+async def list_dev_users(conn: AsyncConnection) -> list[DevUser]:
+    rows = (await conn.execute(select(dev_users).order_by(dev_users.c.id))).all()
+    return [_from_row(r) for r in rows]

@@ -1,0 +1,110 @@
+"""Who is calling: turn an ``Authorization`` header into a principal.
+
+The header carries the bare token (as the PLuG docs show) or ``Bearer
+<token>``. PATs and AATs are told apart by their prefix, session tokens by
+being JWTs; every failure is a 401 that says why without echoing the token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy import select
+
+from openplug.crm.tables import rev_users
+from openplug.errors import Forbidden, Unauthenticated
+from openplug.identity import access_tokens as tokens
+from openplug.identity.session_tokens import SessionClaims, decode_session_token
+from openplug.runtime import Runtime
+
+PrincipalKind = Literal["pat", "aat", "session"]
+
+
+@dataclass(frozen=True)
+class Principal:
+    kind: PrincipalKind
+    access_token: tokens.AccessToken | None = None
+    session: SessionClaims | None = None
+
+    @property
+    def dev_user_id(self) -> int:
+        assert self.access_token is not None
+        return self.access_token.dev_user_id
+
+
+def bare_token(authorization: str | None) -> str:
+    if not authorization or not authorization.strip():
+        raise Unauthenticated("missing Authorization header")
+    value = authorization.strip()
+    scheme, _, rest = value.partition(" ")
+    if scheme.lower() == "bearer":
+        value = rest.strip()
+    if not value or " " in value:
+        raise Unauthenticated("malformed Authorization header")
+    return value
+
+
+async def authenticate(runtime: Runtime, authorization: str | None) -> Principal:
+    secret = bare_token(authorization)
+    kind = tokens.token_kind_of(secret)
+    if kind is not None:
+        return Principal(kind, access_token=await authenticate_access_token(runtime, secret))
+    if secret.count(".") == 2:
+        return Principal("session", session=await verify_session_token(runtime, secret, None))
+    raise Unauthenticated("unrecognised credential: expected a PAT, an AAT or a session token")
+
+
+async def authenticate_access_token(runtime: Runtime, secret: str) -> tokens.AccessToken:
+    async with runtime.db.read() as conn:
+        token = tokens.check_usable(
+            await tokens.find_by_secret(conn, runtime.secrets.token_pepper, secret)
+        )
+    if tokens.needs_last_used_refresh(token):
+        async with runtime.db.write() as conn:
+            await tokens.touch_last_used(conn, token)
+    return token
+
+
+async def verify_session_token(runtime: Runtime, token: str, app_id: str | None) -> SessionClaims:
+    """The check every widget request goes through.
+
+    Beyond the signature (see ``decode_session_token``) it refuses tokens
+    whose user is gone or merged, and tokens issued before the user's
+    sessions were revoked.
+    """
+    claims = decode_session_token(runtime.secrets, token, org_id=runtime.org_id, app_id=app_id)
+    async with runtime.db.read() as conn:
+        row = (
+            await conn.execute(
+                select(rev_users.c.state, rev_users.c.sessions_revoked_at).where(
+                    rev_users.c.id == claims.rev_user_key
+                )
+            )
+        ).first()
+    if row is None or row.state != "active":
+        raise Unauthenticated("the session token's user no longer exists")
+    if row.sessions_revoked_at is not None and claims.issued_at < row.sessions_revoked_at:
+        raise Unauthenticated("the session was revoked")
+    return claims
+
+
+def require_pat(principal: Principal) -> Principal:
+    if principal.kind != "pat":
+        raise Forbidden(f"this call needs a PAT (an agent's token), not {_NAMES[principal.kind]}")
+    return principal
+
+
+def require_aat(principal: Principal) -> Principal:
+    if principal.kind != "aat":
+        raise Forbidden(
+            f"this call needs an AAT (your website backend's token), not {_NAMES[principal.kind]}"
+        )
+    return principal
+
+
+_NAMES: dict[PrincipalKind, str] = {
+    "pat": "a PAT",
+    "aat": "an AAT",
+    "session": "a session token",
+}

@@ -1,0 +1,135 @@
+"""``auth-tokens.*`` over HTTP: parse, authorise, call the service."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+
+from openplug.errors import Forbidden
+from openplug.identity import access_tokens as tokens
+from openplug.identity.apps import get_app
+from openplug.identity.principals import require_pat
+from openplug.identity.schemas import (
+    PAT_TYPE,
+    AuthTokenResponse,
+    AuthTokensCreateRequest,
+    AuthTokensCreateResponse,
+    AuthTokensDeleteRequest,
+    AuthTokensListRequest,
+    AuthTokensListResponse,
+    AuthTokensUpdateRequest,
+    TokenIdRequest,
+)
+from openplug.identity.token_service import (
+    check_may_manage,
+    create_token,
+    parse_token_id,
+    token_info,
+    token_view,
+)
+from openplug.web.deps import AgentDep, PrincipalDep, RuntimeDep
+
+router = APIRouter(tags=["auth-tokens"])
+
+
+@router.post(
+    "/auth-tokens.create",
+    status_code=201,
+    response_model=AuthTokensCreateResponse,
+    response_model_exclude_none=True,
+    summary="Mint a session token (AAT + rev_info) or an AAT (PAT)",
+)
+async def auth_tokens_create(
+    body: AuthTokensCreateRequest, runtime: RuntimeDep, principal: PrincipalDep
+) -> JSONResponse:
+    result = await create_token(runtime, principal, body)
+    # Serialised by hand: this is the hottest endpoint, and the response
+    # model's second validation pass measurably slows it down.
+    return JSONResponse(result.model_dump(exclude_none=True), status_code=201)
+
+
+@router.api_route("/auth-tokens.info", methods=["GET", "POST"], summary="Who a token belongs to")
+async def auth_tokens_info(runtime: RuntimeDep, principal: PrincipalDep) -> dict[str, Any]:
+    return await token_info(runtime, principal)
+
+
+async def _list(
+    runtime: RuntimeDep, agent: AgentDep, req: AuthTokensListRequest
+) -> AuthTokensListResponse:
+    kind: tokens.TokenKind = "pat" if req.requested_token_type == PAT_TYPE else "aat"
+    async with runtime.db.read() as conn:
+        app_pk = (await get_app(conn, req.client_id)).pk if req.client_id else None
+        found = await tokens.list_tokens(
+            conn,
+            kind=kind,
+            dev_user_id=agent.dev_user_id if kind == "pat" else None,
+            app_pk=app_pk,
+        )
+    return AuthTokensListResponse(tokens=[token_view(runtime, t) for t in found])
+
+
+@router.get("/auth-tokens.list", response_model=AuthTokensListResponse)
+async def auth_tokens_list_get(
+    runtime: RuntimeDep, agent: AgentDep, q: Annotated[AuthTokensListRequest, Query()]
+) -> AuthTokensListResponse:
+    return await _list(runtime, agent, q)
+
+
+@router.post("/auth-tokens.list", response_model=AuthTokensListResponse)
+async def auth_tokens_list_post(
+    runtime: RuntimeDep, agent: AgentDep, body: AuthTokensListRequest
+) -> AuthTokensListResponse:
+    return await _list(runtime, agent, body)
+
+
+async def _get(runtime: RuntimeDep, agent: AgentDep, token_id: str) -> AuthTokenResponse:
+    async with runtime.db.read() as conn:
+        token = await tokens.get_token(conn, parse_token_id(token_id))
+    check_may_manage(agent, token)
+    return AuthTokenResponse(token=token_view(runtime, token))
+
+
+@router.get("/auth-tokens.get", response_model=AuthTokenResponse)
+async def auth_tokens_get_get(
+    runtime: RuntimeDep, agent: AgentDep, q: Annotated[TokenIdRequest, Query()]
+) -> AuthTokenResponse:
+    return await _get(runtime, agent, q.token_id)
+
+
+@router.post("/auth-tokens.get", response_model=AuthTokenResponse)
+async def auth_tokens_get_post(
+    runtime: RuntimeDep, agent: AgentDep, body: TokenIdRequest
+) -> AuthTokenResponse:
+    return await _get(runtime, agent, body.token_id)
+
+
+@router.post("/auth-tokens.update", response_model=AuthTokenResponse)
+async def auth_tokens_update(
+    runtime: RuntimeDep, agent: AgentDep, body: AuthTokensUpdateRequest
+) -> AuthTokenResponse:
+    async with runtime.db.write() as conn:
+        key = parse_token_id(body.token_id)
+        check_may_manage(agent, await tokens.get_token(conn, key))
+        token = await tokens.set_token_hint(conn, key, body.token_hint)
+    return AuthTokenResponse(token=token_view(runtime, token))
+
+
+@router.post("/auth-tokens.delete", status_code=200, summary="Revoke a PAT or AAT")
+async def auth_tokens_delete(
+    runtime: RuntimeDep, principal: PrincipalDep, body: AuthTokensDeleteRequest
+) -> dict[str, Any]:
+    """Without ``token_id``, the token in the Authorization header revokes itself."""
+    if body.token_id is None:
+        if principal.access_token is None:
+            raise Forbidden("a session token is ended by the widget, not revoked here")
+        key = principal.access_token.token_id
+    else:
+        require_pat(principal)
+        key = parse_token_id(body.token_id)
+    async with runtime.db.write() as conn:
+        if body.token_id is not None:
+            check_may_manage(principal, await tokens.get_token(conn, key))
+        await tokens.revoke_token(conn, key)
+    return {}

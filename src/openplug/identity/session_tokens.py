@@ -1,0 +1,113 @@
+"""Session tokens: short-lived JWTs naming one rev user of one app.
+
+HS256 from PyJWT: only openplug verifies these tokens, so an asymmetric
+algorithm would add size and CPU for no one's benefit. The header carries
+the ``kid`` of the key ring entry that signed it, so keys rotate without
+logging anybody out.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import jwt
+
+from openplug.errors import Unauthenticated
+from openplug.identity.secrets_file import ServerSecrets
+
+ALGORITHM = "HS256"
+SESSION_DEFAULT_MINUTES = 60
+SESSION_MAX_MINUTES = 1440
+
+
+@dataclass(frozen=True)
+class SessionClaims:
+    rev_user_key: int
+    app_id: str
+    issued_at: datetime
+    expires_at: datetime
+    jti: str
+    verified: bool
+
+
+def issuer(org_id: str) -> str:
+    return f"openplug:devo/{org_id}"
+
+
+def mint_session_token(
+    server_secrets: ServerSecrets,
+    *,
+    org_id: str,
+    rev_user_key: int,
+    rev_user_don: str,
+    app_id: str,
+    expires_in_mins: int,
+    verified: bool,
+) -> str:
+    key = server_secrets.active_key
+    now = time.time()
+    claims = {
+        "iss": issuer(org_id),
+        "sub": rev_user_don,
+        "aud": app_id,
+        # Sub-second iat, so a token minted right after a sessions revocation
+        # is not mistaken for one minted before it.
+        "iat": round(now, 3),
+        "exp": int(now) + expires_in_mins * 60,
+        "jti": secrets.token_hex(12),
+        "typ": "session",
+        "uid": rev_user_key,
+        "ver": verified,
+    }
+    return jwt.encode(claims, key.secret, algorithm=ALGORITHM, headers={"kid": key.kid})
+
+
+def decode_session_token(
+    server_secrets: ServerSecrets, token: str, *, org_id: str, app_id: str | None
+) -> SessionClaims:
+    """Check signature, key, algorithm, issuer, audience and expiry.
+
+    ``app_id=None`` accepts any app (for ``auth-tokens.info``); every widget
+    request passes its app, so another app's token is refused.
+    """
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.DecodeError:
+        raise Unauthenticated("malformed session token") from None
+    if header.get("alg") != ALGORITHM:
+        raise Unauthenticated("session token uses a refused algorithm")
+    key = server_secrets.keys.get(str(header.get("kid")))
+    if key is None:
+        raise Unauthenticated("session token was signed by an unknown key")
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key.secret,
+            algorithms=[ALGORITHM],
+            audience=app_id,
+            issuer=issuer(org_id),
+            options={
+                "require": ["exp", "iat", "sub", "aud", "jti", "iss"],
+                "verify_aud": app_id is not None,
+            },
+        )
+    except jwt.ExpiredSignatureError:
+        raise Unauthenticated("session token has expired") from None
+    except jwt.InvalidAudienceError:
+        raise Unauthenticated("session token belongs to another app") from None
+    except jwt.PyJWTError:
+        raise Unauthenticated("invalid session token") from None
+    if claims.get("typ") != "session" or not isinstance(claims.get("uid"), int):
+        raise Unauthenticated("invalid session token")
+    return SessionClaims(
+        rev_user_key=claims["uid"],
+        app_id=str(claims["aud"]),
+        issued_at=datetime.fromtimestamp(float(claims["iat"]), UTC),
+        expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
+        jti=str(claims["jti"]),
+        verified=bool(claims.get("ver")),
+    )

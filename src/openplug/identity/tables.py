@@ -1,0 +1,53 @@
+"""Tables of the dev side: the deployment's org, apps, agents and tokens."""
+
+from sqlalchemy import Boolean, Column, ForeignKey, Integer, String, Table
+
+from openplug.db.base import Json, UtcDateTime, metadata
+
+# One row: this deployment is one dev org.
+instance = Table(
+    "instance",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("org_id", String(32), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+apps = Table(
+    "apps",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("app_id", String(64), nullable=False, unique=True),
+    Column("name", String(255), nullable=False),
+    Column("allowed_origins", Json, nullable=False),
+    Column("require_identification", Boolean, nullable=False, default=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+dev_users = Table(
+    "dev_users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", String(254), nullable=False, unique=True),
+    Column("display_name", String(255), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("password_hash", String(255), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+# PATs and AATs share one mechanism: a digest, a hint, expiry, revocation.
+access_tokens = Table(
+    "access_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("token_id", String(64), nullable=False, unique=True),
+    Column("kind", String(8), nullable=False),
+    Column("digest", String(64), nullable=False, unique=True),
+    Column("token_hint", String(255), nullable=False),
+    Column("dev_user_id", Integer, ForeignKey("dev_users.id", ondelete="CASCADE"), nullable=False),
+    Column("app_pk", Integer, ForeignKey("apps.id", ondelete="CASCADE"), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("revoked_at", UtcDateTime, nullable=True),
+    Column("last_used_at", UtcDateTime, nullable=True),
+)

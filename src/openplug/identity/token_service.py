@@ -1,0 +1,196 @@
+"""The rules of ``auth-tokens.*``: which credential may mint which token."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import ValidationError
+
+from openplug.crm.identify import identify
+from openplug.crm.rev_info import RevInfo, resolve_rev_info
+from openplug.db.base import rfc3339
+from openplug.errors import Forbidden, InvalidField, MissingRequiredField, NotFound
+from openplug.identity import access_tokens as tokens
+from openplug.identity.apps import get_app, list_apps
+from openplug.identity.principals import Principal, require_aat, require_pat
+from openplug.identity.schemas import (
+    AAT_TYPE,
+    AuthToken,
+    AuthTokensCreateRequest,
+    AuthTokensCreateResponse,
+)
+from openplug.identity.session_tokens import SESSION_DEFAULT_MINUTES, mint_session_token
+from openplug.ids import DEV_USER, REV_USER, TOKEN, display_id, don
+from openplug.runtime import Runtime
+from openplug.web.validation import raise_validation_error
+
+
+async def create_token(
+    runtime: Runtime, principal: Principal, req: AuthTokensCreateRequest
+) -> AuthTokensCreateResponse:
+    if req.requested_token_type == AAT_TYPE:
+        return await create_aat(runtime, require_pat(principal), req)
+    if req.rev_info is None and req.subject_token is None:
+        raise MissingRequiredField("rev_info", "rev_info (or subject_token) is required")
+    return await create_session_token(runtime, require_aat(principal), req)
+
+
+def _rev_info_of(req: AuthTokensCreateRequest) -> tuple[RevInfo, str]:
+    if req.rev_info is not None:
+        if req.subject_token is not None:
+            raise InvalidField("subject_token", "send rev_info or subject_token, not both")
+        return req.rev_info, "rev_info"
+    assert req.subject_token is not None
+    if req.subject_token_type is None:
+        raise MissingRequiredField(
+            "subject_token_type", "subject_token_type is required with subject_token"
+        )
+    try:
+        raw = json.loads(req.subject_token)
+    except ValueError:
+        raise InvalidField(
+            "subject_token", "must be the rev_info object as a JSON string"
+        ) from None
+    try:
+        return RevInfo.model_validate(raw), "subject_token"
+    except ValidationError as e:
+        raise_validation_error(e, prefix=("subject_token",))
+
+
+async def create_session_token(
+    runtime: Runtime, principal: Principal, req: AuthTokensCreateRequest
+) -> AuthTokensCreateResponse:
+    rev_info, path = _rev_info_of(req)
+    ident = resolve_rev_info(rev_info, path)
+    aat = principal.access_token
+    assert aat is not None and aat.app_id is not None
+    user_key = await identify(runtime.db, ident)
+    minutes = req.expires_in_mins or SESSION_DEFAULT_MINUTES
+    token = mint_session_token(
+        runtime.secrets,
+        org_id=runtime.org_id,
+        rev_user_key=user_key,
+        rev_user_don=don(runtime.org_id, REV_USER, user_key),
+        app_id=aat.app_id,
+        expires_in_mins=minutes,
+        verified=True,
+    )
+    return AuthTokensCreateResponse(access_token=token, expires_in=minutes * 60)
+
+
+async def create_aat(
+    runtime: Runtime, principal: Principal, req: AuthTokensCreateRequest
+) -> AuthTokensCreateResponse:
+    days = req.expires_in or tokens.AAT_DEFAULT_DAYS
+    async with runtime.db.write() as conn:
+        app_id = req.client_id or (req.aud[0] if req.aud else None)
+        if app_id is None:
+            apps = await list_apps(conn)
+            if len(apps) != 1:
+                raise MissingRequiredField("aud", "aud: name the app (its app_id) the AAT is for")
+            app = apps[0]
+        else:
+            try:
+                app = await get_app(conn, app_id)
+            except NotFound:
+                raise InvalidField("aud", f"no app has app_id {app_id}") from None
+        secret, token = await tokens.issue_access_token(
+            conn,
+            runtime.secrets.token_pepper,
+            kind="aat",
+            dev_user_id=principal.dev_user_id,
+            app_pk=app.pk,
+            expires_in_days=days,
+            token_hint=req.token_hint,
+        )
+    return AuthTokensCreateResponse(
+        access_token=secret,
+        expires_in=days * 86400,
+        client_id=app.app_id,
+        token_id=token_don(runtime, token),
+    )
+
+
+def token_don(runtime: Runtime, token: tokens.AccessToken) -> str:
+    return don(runtime.org_id, TOKEN, token.token_id)
+
+
+def token_view(runtime: Runtime, token: tokens.AccessToken) -> AuthToken:
+    type_ = "urn:devrev:params:oauth:token-type:" + token.kind
+    created = rfc3339(token.created_at)
+    assert created is not None
+    expires = rfc3339(token.expires_at)
+    assert expires is not None
+    return AuthToken(
+        id=token_don(runtime, token),
+        display_id=display_id(TOKEN, token.pk),
+        token_id=token_don(runtime, token),
+        requested_token_type=type_,
+        client_id=token.app_id,
+        subject=don(runtime.org_id, DEV_USER, token.dev_user_id),
+        token_hint=token.token_hint,
+        status=token.status,
+        issued_at=created,
+        created_date=created,
+        expires_at=expires,
+        last_used_at=rfc3339(token.last_used_at),
+        revoked_at=rfc3339(token.revoked_at),
+    )
+
+
+def parse_token_id(value: str) -> str:
+    """Token ids arrive as DONs or as the bare key."""
+    key = value.rsplit("/", 1)[-1] if value.startswith("don:") else value
+    if not key.isalnum():
+        raise InvalidField("token_id", "not a token id")
+    return key
+
+
+async def token_info(runtime: Runtime, principal: Principal) -> dict[str, Any]:
+    org = {"id": f"don:identity:openplug:devo/{runtime.org_id}", "display_id": runtime.org_id}
+    if principal.session is not None:
+        s = principal.session
+        subject = don(runtime.org_id, REV_USER, s.rev_user_key)
+        return {
+            "organization": org,
+            "user": {
+                "type": "rev_user",
+                "id": subject,
+                "display_id": display_id(REV_USER, s.rev_user_key),
+            },
+            "token": {
+                "type": "session",
+                "subject": subject,
+                "issuer": f"openplug:devo/{runtime.org_id}",
+                "issued_at": int(s.issued_at.timestamp()),
+                "expiry": int(s.expires_at.timestamp()),
+                "client_id": s.app_id,
+            },
+        }
+    t = principal.access_token
+    assert t is not None
+    subject = don(runtime.org_id, DEV_USER, t.dev_user_id)
+    return {
+        "organization": org,
+        "user": {
+            "type": "dev_user",
+            "id": subject,
+            "display_id": display_id(DEV_USER, t.dev_user_id),
+        },
+        "token": {
+            "type": t.kind,
+            "token_id": token_don(runtime, t),
+            "subject": subject,
+            "issuer": f"openplug:devo/{runtime.org_id}",
+            "issued_at": int(t.created_at.timestamp()),
+            "expiry": int(t.expires_at.timestamp()),
+            "client_id": t.app_id,
+        },
+    }
+
+
+def check_may_manage(principal: Principal, token: tokens.AccessToken) -> None:
+    """Any agent manages the org's AATs; a PAT is managed only by its owner."""
+    if token.kind == "pat" and token.dev_user_id != principal.dev_user_id:
+        raise Forbidden("a PAT can only be managed by the agent who owns it")

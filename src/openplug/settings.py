@@ -1,0 +1,41 @@
+"""One typed settings object, read from ``OPENPLUG_*`` environment variables.
+
+Everything has an embedded default so that ``openplug serve`` works on a
+fresh machine with no configuration at all.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OPENPLUG_", extra="ignore")
+
+    data_dir: Path = Field(default=Path(".openplug"))
+    database_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # The URL visitors' browsers and website backends use to reach us; it
+    # only shapes what is printed and the demo app's allowed origin.
+    public_url: str | None = None
+    max_body_bytes: int = 64 * 1024
+    log_level: str = "info"
+    secrets_file: Path | None = None
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'openplug.db').resolve()}"
+
+    def resolved_secrets_file(self) -> Path:
+        return self.secrets_file or self.data_dir / "secrets.json"
+
+    def resolved_public_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host  # noqa: S104
+        return f"http://{host}:{self.port}"

@@ -1,0 +1,39 @@
+"""FastAPI dependencies: the runtime and the authenticated caller."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader
+
+from openplug.identity.principals import Principal, authenticate, require_pat
+from openplug.runtime import Runtime
+
+# Declared for the OpenAPI document; the value is parsed by `authenticate`,
+# which accepts both the bare token and "Bearer <token>".
+_authorization = APIKeyHeader(
+    name="Authorization",
+    auto_error=False,
+    description="A PAT, an AAT or a session token, bare or as `Bearer <token>`.",
+)
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+async def get_principal(
+    request: Request, authorization: Annotated[str | None, Security(_authorization)]
+) -> Principal:
+    return await authenticate(get_runtime(request), authorization)
+
+
+async def get_agent(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    return require_pat(principal)
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+AgentDep = Annotated[Principal, Depends(get_agent)]

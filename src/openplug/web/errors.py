@@ -1,0 +1,76 @@
+"""The one place where errors become HTTP responses.
+
+Unexpected exceptions become a 500 with a ``reference_id`` that is also in
+the server log, so an operator can find the traceback; the client sees no
+stack trace, SQL or secret.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse, Response
+
+from openplug.errors import ApiError
+from openplug.web.validation import error_from_pydantic
+
+log = logging.getLogger("openplug.errors")
+
+_HTTP_TYPES = {404: "not_found", 405: "bad_request", 401: "unauthenticated", 403: "forbidden"}
+
+
+def api_error_response(error: ApiError) -> JSONResponse:
+    return JSONResponse(error.body(), status_code=error.status_code)
+
+
+async def _api_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return api_error_response(exc)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    error = error_from_pydantic(dict(errors[0]))
+    if len(errors) > 1:
+        error.detail = f"{len(errors) - 1} more problem(s) in this request"
+    return api_error_response(error)
+
+
+async def _http_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    error_type = _HTTP_TYPES.get(exc.status_code, "bad_request")
+    message = exc.detail if isinstance(exc.detail, str) else "request refused"
+    return JSONResponse(
+        {"type": error_type, "message": message}, status_code=exc.status_code, headers=exc.headers
+    )
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    reference_id = secrets.token_hex(8)
+    log.error(
+        "internal error reference_id=%s %s %s",
+        reference_id,
+        request.method,
+        request.url.path,
+        exc_info=exc,
+    )
+    return JSONResponse(
+        {
+            "type": "internal_error",
+            "message": "internal error; quote the reference_id to the operator",
+            "reference_id": reference_id,
+        },
+        status_code=500,
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)

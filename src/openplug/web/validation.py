@@ -1,0 +1,55 @@
+"""Pydantic's validation errors, translated into the spec's 400 shapes with
+the full JSON path of the offending value as ``field_name``."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any, NoReturn
+
+from pydantic import ValidationError
+
+from openplug.errors import (
+    ApiError,
+    BadRequest,
+    InvalidField,
+    MissingRequiredField,
+    ValueNotPermitted,
+)
+
+_QUOTED = re.compile(r"'([^']*)'")
+
+
+def json_path(loc: Iterable[Any]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def error_from_pydantic(error: dict[str, Any], prefix: Sequence[Any] = ()) -> ApiError:
+    loc = [*prefix, *(p for p in error["loc"] if p not in ("body", "query"))]
+    # Tagged unions and Optional[...] add type names to the location.
+    loc = [p for p in loc if not (isinstance(p, str) and ("[" in p or p in ("function-after",)))]
+    field = json_path(loc)
+    kind = error["type"]
+    if kind == "json_invalid":
+        return BadRequest("the request body is not valid JSON", detail=error.get("msg"))
+    if not field:
+        return BadRequest(f"the request body is invalid: {error.get('msg', '')}")
+    if kind == "missing":
+        return MissingRequiredField(field)
+    if kind == "extra_forbidden":
+        return InvalidField(field, f"{field} is not a known field")
+    if kind in ("literal_error", "enum"):
+        allowed = _QUOTED.findall(str(error.get("ctx", {}).get("expected", "")))
+        return ValueNotPermitted(field, "not one of the allowed values", allowed or None)
+    message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+    return InvalidField(field, f"{field}: {message}")
+
+
+def raise_validation_error(e: ValidationError, prefix: Sequence[Any] = ()) -> NoReturn:
+    raise error_from_pydantic(dict(e.errors()[0]), prefix) from None

@@ -1,0 +1,60 @@
+"""Which real backends this machine offers the tests, and a fresh database
+for each server a test starts.
+
+Suites that need PostgreSQL (or, later, Redis and Chromium) skip with the
+reason when it is absent, unless OPENPLUG_TEST_REQUIRE_ALL=1, under which
+a missing backend fails the test instead: CI sets it so that nothing is
+silently left out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import asyncpg
+import pytest
+
+PG_ADMIN_DSN = os.environ.get("OPENPLUG_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+REQUIRE_ALL = os.environ.get("OPENPLUG_TEST_REQUIRE_ALL") == "1"
+
+
+def missing_backend(reason: str) -> None:
+    if REQUIRE_ALL:
+        pytest.fail(f"{reason} (OPENPLUG_TEST_REQUIRE_ALL=1 forbids skipping)")
+    pytest.skip(reason)
+
+
+async def _pg_admin(statement: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=5)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+def _run(coro: object) -> None:
+    # Called from sync fixtures, possibly while a test's loop is running in
+    # this thread; a private loop in a helper thread avoids both problems.
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, coro).result()  # type: ignore[arg-type]
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A new, empty PostgreSQL database for one server; dropped afterwards."""
+    name = f"openplug_test_{os.getpid()}_{secrets.token_hex(4)}"
+    try:
+        _run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError) as e:
+        missing_backend(f"PostgreSQL not reachable at {PG_ADMIN_DSN}: {e}")
+    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    try:
+        yield f"{base}/{name}"
+    finally:
+        _run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -1,0 +1,48 @@
+"""Fixtures: real servers on loopback over real SQLite files and real
+PostgreSQL databases."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+
+from tests.backends import postgres_database
+from tests.live_server import LiveServer, make_settings
+
+ServerFactory = Callable[..., LiveServer]
+
+
+@pytest.fixture
+def make_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerFactory]:
+    """Start servers on demand: ``make_server()`` on SQLite,
+    ``make_server(backend="postgresql")`` on a fresh PostgreSQL database."""
+    with ExitStack() as stack:
+
+        def start(backend: str = "sqlite", **overrides: object) -> LiveServer:
+            data_dir: Path = tmp_path_factory.mktemp("openplug")
+            url = None
+            if backend == "postgresql":
+                url = stack.enter_context(postgres_database())
+            settings = make_settings(data_dir, url)
+            for key, value in overrides.items():
+                setattr(settings, key, value)
+            server = LiveServer(settings).start()
+            stack.callback(server.stop)
+            return server
+
+        yield start
+
+
+@pytest.fixture
+def server(make_server: ServerFactory) -> LiveServer:
+    """A fresh server on SQLite, the default deployment."""
+    return make_server()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_server(request: pytest.FixtureRequest, make_server: ServerFactory) -> LiveServer:
+    """The same test on each database backend."""
+    return make_server(backend=request.param)
