@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from openplug.db import Database
-from openplug.identity.secrets_file import ServerSecrets
+from openplug.identity.secrets_file import ServerSecrets, load_secrets
 from openplug.settings import Settings
 
 
@@ -15,3 +15,24 @@ class Runtime:
     db: Database
     secrets: ServerSecrets
     org_id: str
+    _secrets_mtime: float = field(default=0.0, repr=False)
+
+    def __post_init__(self) -> None:
+        self._secrets_mtime = self._mtime()
+
+    def _mtime(self) -> float:
+        try:
+            return self.settings.resolved_secrets_file().stat().st_mtime
+        except FileNotFoundError:
+            return 0.0
+
+    def reload_secrets(self) -> bool:
+        """Pick up a key ring rotated by ``openplug keys rotate`` (perhaps in
+        another process) when a token names a key we do not know yet.
+        Returns whether anything was reloaded."""
+        mtime = self._mtime()
+        if mtime == self._secrets_mtime:
+            return False
+        self.secrets = load_secrets(self.settings.resolved_secrets_file())
+        self._secrets_mtime = mtime
+        return True

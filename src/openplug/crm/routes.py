@@ -254,7 +254,8 @@ async def schemas_custom_get_body(
     return await _fragment_get(runtime, body)
 
 
-@router.api_route("/schemas.custom.list", methods=["GET", "POST"], tags=["schemas"])
+@router.get("/schemas.custom.list", tags=["schemas"], operation_id="schemas.custom.list")
+@router.post("/schemas.custom.list", tags=["schemas"], operation_id="schemas.custom.list.post")
 async def schemas_custom_list(runtime: RuntimeDep, _: AgentDep) -> Json:
     async with runtime.db.read() as conn:
         fragments = await list_fragments(conn)

@@ -15,7 +15,11 @@ from sqlalchemy import select
 from openplug.crm.tables import rev_users
 from openplug.errors import Forbidden, Unauthenticated
 from openplug.identity import access_tokens as tokens
-from openplug.identity.session_tokens import SessionClaims, decode_session_token
+from openplug.identity.session_tokens import (
+    SessionClaims,
+    UnknownSigningKey,
+    decode_session_token,
+)
 from openplug.runtime import Runtime
 
 PrincipalKind = Literal["pat", "aat", "session"]
@@ -73,7 +77,12 @@ async def verify_session_token(runtime: Runtime, token: str, app_id: str | None)
     whose user is gone or merged, and tokens issued before the user's
     sessions were revoked.
     """
-    claims = decode_session_token(runtime.secrets, token, org_id=runtime.org_id, app_id=app_id)
+    try:
+        claims = decode_session_token(runtime.secrets, token, org_id=runtime.org_id, app_id=app_id)
+    except UnknownSigningKey:
+        if not runtime.reload_secrets():
+            raise
+        claims = decode_session_token(runtime.secrets, token, org_id=runtime.org_id, app_id=app_id)
     async with runtime.db.read() as conn:
         row = (
             await conn.execute(

@@ -50,7 +50,8 @@ async def auth_tokens_create(
     return JSONResponse(result.model_dump(exclude_none=True), status_code=201)
 
 
-@router.api_route("/auth-tokens.info", methods=["GET", "POST"], summary="Who a token belongs to")
+@router.get("/auth-tokens.info", operation_id="auth-tokens.info", summary="Who a token belongs to")
+@router.post("/auth-tokens.info", operation_id="auth-tokens.info.post")
 async def auth_tokens_info(runtime: RuntimeDep, principal: PrincipalDep) -> dict[str, Any]:
     return await token_info(runtime, principal)
 

@@ -24,6 +24,11 @@ SESSION_DEFAULT_MINUTES = 60
 SESSION_MAX_MINUTES = 1440
 
 
+class UnknownSigningKey(Unauthenticated):
+    def __init__(self) -> None:
+        super().__init__("session token was signed by an unknown key")
+
+
 @dataclass(frozen=True)
 class SessionClaims:
     rev_user_key: int
@@ -82,7 +87,7 @@ def decode_session_token(
         raise Unauthenticated("session token uses a refused algorithm")
     key = server_secrets.keys.get(str(header.get("kid")))
     if key is None:
-        raise Unauthenticated("session token was signed by an unknown key")
+        raise UnknownSigningKey()
     try:
         claims: dict[str, Any] = jwt.decode(
             token,

@@ -1,0 +1,650 @@
+"""Throughput of ``POST /auth-tokens.create`` (identify) against a real server.
+
+Why these measurements
+----------------------
+``auth-tokens.create`` with an AAT and a ``rev_info`` is the call a customer's
+website backend makes on every page load that shows the widget, so it is the
+server's hot path. What matters is how much it costs *on top of* simply
+answering HTTP in this process model, so every figure is reported as a ratio
+to a baseline measured in the same run, on the same server process:
+
+(0) baseline ``GET /health``: a trivial JSON endpoint. It costs uvicorn's
+    HTTP handling, Starlette/FastAPI routing and the middleware, nothing
+    else. It is run both before and after the others and the mean is used;
+    the two values are printed so that machine noise is visible.
+(a) a RETURNING user whose traits have not changed: the common case. It
+    should be a read-only pass (AAT lookup, request validation, three
+    lookups by ref, JWT signing) with no write transaction. Target: at least
+    0.7x the baseline.
+(b) FIRST-TIME users, a unique ``user_ref`` per request (wrk's ``request()``
+    with a thread id and a counter, plus a per-run prefix): the write path,
+    serialised through SQLite's single writer. Target: at least 0.3x the
+    baseline. Two variants: (b1) a new user in an existing account and
+    workspace; (b2) a new user, a new account and a new workspace.
+
+The load generator is ``wrk`` in its own process (an efficient C client, so
+that the client is not what is measured; 1 thread by default because the
+machine it was written for has 2 cores and the server needs one of them).
+One server process with one uvicorn worker serves every measurement, with
+SQLite (the default backend) in a fresh temporary data directory.
+
+A run only counts when wrk saw no non-2xx/3xx responses (wrk counts status
+>= 400) and no socket errors (connect, read, write, timeout); otherwise the
+script says so loudly and exits with status 1. After each (b) run it checks
+with ``rev-users.list`` that the number of rev users grew by the number of
+requests completed (warm-up included), give or take the requests still in
+flight when wrk stopped; after (b2) it checks accounts and workspaces too.
+Missing a throughput target is reported (PASS / BELOW TARGET), not failed.
+
+Usage: ``.venv/bin/python bench/identify.py [--duration 10] [--connections 32]
+[--threads 1] [--warmup 2] [--keep]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV_BIN = ROOT / ".venv" / "bin"
+OPENPLUG = VENV_BIN / "openplug"
+
+TARGET_RETURNING = 0.7
+TARGET_FIRST_TIME = 0.3
+HEALTH_DEADLINE_S = 60.0
+WRK_TIMEOUT = "10s"
+
+# The spec example (identity-api.md) without custom fields: none are declared.
+RETURNING_REV_INFO: dict[str, Any] = {
+    "user_ref": "example@devrev.ai",
+    "account_ref": "devrev.ai",
+    "workspace_ref": "devrev-dev",
+    "user_traits": {
+        "email": "test-user@devrev.ai",
+        "display_name": "Devrev Test User",
+        "phone_numbers": ["+911122334455"],
+    },
+    "account_traits": {"display_name": "Devrev", "domains": ["devrev.ai"]},
+}
+
+REF = "__REF__"  # replaced by a unique ref per request in the Lua scripts
+
+
+class BenchError(Exception):
+    """Setup failed: there is nothing to report."""
+
+
+# --- results --------------------------------------------------------------------
+
+
+@dataclass
+class WrkResult:
+    label: str
+    requests: int
+    duration_s: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    non_2xx: int
+    connect: int
+    read: int
+    write: int
+    timeout: int
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.duration_s if self.duration_s > 0 else 0.0
+
+    @property
+    def socket_errors(self) -> int:
+        return self.connect + self.read + self.write + self.timeout
+
+    @property
+    def ok(self) -> bool:
+        return self.non_2xx == 0 and self.socket_errors == 0 and self.requests > 0
+
+
+@dataclass
+class Check:
+    label: str
+    ok: bool
+    detail: str
+
+
+@dataclass
+class Report:
+    runs: dict[str, WrkResult] = field(default_factory=dict)
+    checks: list[Check] = field(default_factory=list)
+    warmups: dict[str, WrkResult] = field(default_factory=dict)
+
+
+# --- the server -----------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def server_env(data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENPLUG_")}
+    env["OPENPLUG_DATA_DIR"] = str(data_dir)
+    env["OPENPLUG_LOG_LEVEL"] = "warning"
+    return env
+
+
+class Server:
+    def __init__(self, data_dir: Path, log_path: Path) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.env = server_env(data_dir)
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log_path.open("wb") as log:
+            # Own session: a Ctrl-C in the terminal reaches this script only,
+            # which then shuts the server down itself.
+            self.proc = subprocess.Popen(
+                [str(OPENPLUG), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                cwd=ROOT,
+            )
+        deadline = time.monotonic() + HEALTH_DEADLINE_S
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise BenchError(
+                    f"server exited with status {self.proc.returncode}:\n{self.log_tail()}"
+                )
+            try:
+                status, _ = http(self.base, "GET", "/health", timeout=1.0)
+                if status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise BenchError(f"/health did not answer within {HEALTH_DEADLINE_S:.0f} s")
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no server log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self) -> None:
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
+            return
+        # uvicorn shuts down gracefully on SIGINT; escalate only if it hangs.
+        for sig, wait in ((signal.SIGINT, 15.0), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+            proc.send_signal(sig)
+            try:
+                proc.wait(timeout=wait)
+                return
+            except subprocess.TimeoutExpired:
+                print(f"server did not stop after {sig.name}", file=sys.stderr)
+
+    def cli(self, *args: str) -> dict[str, Any]:
+        """Run ``openplug <args> --json`` against the same data directory."""
+        done = subprocess.run(
+            [str(OPENPLUG), *args, "--json"],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=120,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise BenchError(f"openplug {' '.join(args)} failed:\n{done.stderr}")
+        data: dict[str, Any] = json.loads(done.stdout)
+        return data
+
+
+def http(
+    base: str,
+    method: str,
+    path: str,
+    *,
+    token: str | None = None,
+    body: Any = None,
+    timeout: float = 30.0,
+) -> tuple[int, Any]:
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(base + path, data=data, method=method)
+    if token is not None:
+        req.add_header("Authorization", token)
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+
+
+def count_all(base: str, pat: str, path: str, key: str) -> int:
+    """How many records a CRM list endpoint returns, following the cursor."""
+    total, cursor = 0, None
+    while True:
+        query = {"limit": "100"} | ({"cursor": cursor} if cursor else {})
+        status, data = http(base, "GET", f"{path}?{urllib.parse.urlencode(query)}", token=pat)
+        if status != 200:
+            raise BenchError(f"GET {path} answered {status}: {data}")
+        total += len(data[key])
+        cursor = data.get("next_cursor")
+        if not cursor:
+            return total
+
+
+# --- wrk ------------------------------------------------------------------------
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    print("wrk is not on PATH. Install it with:  apt-get install -y wrk", file=sys.stderr)
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get"):
+        print("running as root: trying apt-get install -y wrk ...", file=sys.stderr)
+        env = os.environ | {"DEBIAN_FRONTEND": "noninteractive"}
+        install = ["apt-get", "install", "-y", "wrk"]
+        if subprocess.run(install, env=env, check=False).returncode != 0:
+            subprocess.run(["apt-get", "update"], env=env, check=False)
+            subprocess.run(install, env=env, check=False)
+        found = shutil.which("wrk")
+        if found:
+            return found
+    raise BenchError("wrk is required: apt-get install -y wrk")
+
+
+# Printed by every script so that the numbers come from wrk's own summary
+# rather than from parsing its human-readable output. Latencies are in µs.
+LUA_DONE = r"""
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH_RESULT {"requests": %.0f, "duration_us": %.0f, "non_2xx": %.0f, ' ..
+    '"connect": %.0f, "read": %.0f, "write": %.0f, "timeout": %.0f, ' ..
+    '"p50_us": %.0f, "p90_us": %.0f, "p99_us": %.0f, "max_us": %.0f}\n',
+    summary.requests, summary.duration, e.status, e.connect, e.read, e.write,
+    e.timeout, latency:percentile(50), latency:percentile(90),
+    latency:percentile(99), latency.max))
+end
+"""
+
+
+def lua_string(text: str) -> str:
+    assert "]==]" not in text
+    return f"[==[{text}]==]"
+
+
+def lua_headers(aat: str | None) -> str:
+    pairs = {"Content-Type": "application/json"} if aat is not None else {}
+    if aat is not None:
+        pairs["Authorization"] = aat
+    return "{" + ", ".join(f"[ {lua_string(k)} ] = {lua_string(v)}" for k, v in pairs.items()) + "}"
+
+
+def lua_static(method: str, body: str | None, aat: str | None) -> str:
+    """Every request the same: wrk builds it once."""
+    lines = [f"wrk.method = {lua_string(method)}", f"wrk.headers = {lua_headers(aat)}"]
+    if body is not None:
+        lines.append(f"wrk.body = {lua_string(body)}")
+    return "\n".join(lines) + "\n" + LUA_DONE
+
+
+def lua_unique(path: str, template: str, aat: str, prefix: str) -> str:
+    """A fresh ref per request: ``<prefix>-t<thread>-<counter>``, never repeated
+    because ``prefix`` is new for every wrk invocation."""
+    return f"""
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+
+local headers = {lua_headers(aat)}
+local template = {lua_string(template)}
+local n = 0
+
+function request()
+  n = n + 1
+  local ref = string.format("%s-t%d-%d", {lua_string(prefix)}, tid, n)
+  local body = string.gsub(template, "{REF}", ref)
+  return wrk.format("POST", {lua_string(path)}, headers, body)
+end
+{LUA_DONE}"""
+
+
+class Wrk:
+    def __init__(self, exe: str, base: str, lua_dir: Path, args: argparse.Namespace) -> None:
+        self.exe = exe
+        self.base = base
+        self.lua_dir = lua_dir
+        self.connections: int = args.connections
+        self.threads: int = args.threads
+        self.duration: int = args.duration
+        self.warmup: int = args.warmup
+        self.runs = 0
+
+    def run(self, label: str, path: str, script: str, seconds: int) -> WrkResult:
+        self.runs += 1
+        lua = self.lua_dir / f"{self.runs:02d}.lua"
+        lua.write_text(script)
+        cmd = [
+            self.exe,
+            f"--threads={self.threads}",
+            f"--connections={self.connections}",
+            f"--duration={seconds}s",
+            f"--timeout={WRK_TIMEOUT}",
+            f"--script={lua}",
+            self.base + path,
+        ]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        (self.lua_dir / f"{self.runs:02d}.out").write_text(done.stdout + done.stderr)
+        line = next((ln for ln in done.stdout.splitlines() if ln.startswith("BENCH_RESULT ")), None)
+        if done.returncode != 0 or line is None:
+            raise BenchError(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+        r = json.loads(line.removeprefix("BENCH_RESULT "))
+        return WrkResult(
+            label=label,
+            requests=int(r["requests"]),
+            duration_s=r["duration_us"] / 1e6,
+            p50_ms=r["p50_us"] / 1e3,
+            p90_ms=r["p90_us"] / 1e3,
+            p99_ms=r["p99_us"] / 1e3,
+            max_ms=r["max_us"] / 1e3,
+            non_2xx=int(r["non_2xx"]),
+            connect=int(r["connect"]),
+            read=int(r["read"]),
+            write=int(r["write"]),
+            timeout=int(r["timeout"]),
+        )
+
+
+# --- the benchmark --------------------------------------------------------------
+
+
+def first_time_template(new_account: bool) -> str:
+    """A request body whose refs contain ``__REF__``; JSON-safe once replaced."""
+    rev_info: dict[str, Any] = {
+        "user_ref": f"user-{REF}",
+        "account_ref": f"acct-{REF}" if new_account else RETURNING_REV_INFO["account_ref"],
+        "workspace_ref": f"ws-{REF}" if new_account else RETURNING_REV_INFO["workspace_ref"],
+        "user_traits": {
+            "email": f"{REF}@devrev.ai",
+            "display_name": f"Bench User {REF}",
+            "phone_numbers": ["+911122334455"],
+        },
+        "account_traits": (
+            {"display_name": f"Bench Account {REF}", "domains": [f"{REF}.example.com"]}
+            if new_account
+            else RETURNING_REV_INFO["account_traits"]
+        ),
+    }
+    return json.dumps({"rev_info": rev_info, "expires_in_mins": 60})
+
+
+def measure(
+    wrk: Wrk, report: Report, key: str, label: str, path: str, make_script: Any
+) -> WrkResult:
+    """A short warm-up, then the measured run, each with its own script."""
+    tag = uuid.uuid4().hex[:8]
+    print(f"  {label}: warm-up {wrk.warmup} s ...", end="", flush=True)
+    if wrk.warmup > 0:
+        report.warmups[key] = wrk.run(label, path, make_script(f"w{tag}"), wrk.warmup)
+    print(f" measuring {wrk.duration} s ...", end="", flush=True)
+    result = wrk.run(label, path, make_script(f"m{tag}"), wrk.duration)
+    report.runs[key] = result
+    print(f" {result.rps:,.0f} req/s")
+    return result
+
+
+def verify_growth(
+    report: Report, label: str, what: str, before: int, after: int, key: str, connections: int
+) -> None:
+    """Every completed 201 committed one new record; a request in flight when
+    wrk stopped may have committed too (at most ``connections`` per wrk run)."""
+    runs = [r for r in (report.warmups.get(key), report.runs[key]) if r is not None]
+    completed = sum(r.requests for r in runs)
+    slack = connections * len(runs)
+    grew = after - before
+    ok = completed <= grew <= completed + slack
+    report.checks.append(
+        Check(
+            f"{label}: {what}",
+            ok,
+            f"{before:,} -> {after:,} (+{grew:,}); requests completed {completed:,} "
+            f"(warm-up included), in flight at cut-off <= {slack}",
+        )
+    )
+
+
+def settle(server: Server, pat: str) -> None:
+    """Let requests wrk abandoned at cut-off finish before counting."""
+    last = -1
+    for _ in range(20):
+        now = count_all(server.base, pat, "/rev-users.list", "rev_users")
+        if now == last:
+            return
+        last = now
+        time.sleep(0.5)
+
+
+def run_benchmark(args: argparse.Namespace, tmp: Path) -> Report:
+    wrk_exe = ensure_wrk()
+    data_dir, lua_dir = tmp / "data", tmp / "wrk"
+    lua_dir.mkdir()
+    server = Server(data_dir, tmp / "server.log")
+    report = Report()
+    try:
+        print(f"starting openplug serve on {server.base} (data dir {data_dir}) ...")
+        server.start()
+        assert server.proc is not None
+        print(f"  server pid {server.proc.pid} answers /health")
+        apps = server.cli("apps", "list")["apps"]
+        if not apps:
+            raise BenchError("openplug apps list returned no app")
+        app_id = apps[0]["app_id"]
+        aat = server.cli("tokens", "create", "--app", app_id, "--hint", "bench")["token"]
+        pat = server.cli("pat", "create", "--hint", "bench")["token"]
+        print(f"  app {app_id}; AAT and PAT created with the CLI")
+
+        returning_body = {"rev_info": RETURNING_REV_INFO, "expires_in_mins": 60}
+        for attempt in ("create", "returning"):
+            status, data = http(
+                server.base, "POST", "/auth-tokens.create", token=aat, body=returning_body
+            )
+            if status not in (200, 201) or "access_token" not in data:
+                raise BenchError(f"auth-tokens.create ({attempt}) answered {status}: {data}")
+        print("  returning user created (and identified once more, unchanged)")
+
+        wrk = Wrk(wrk_exe, server.base, lua_dir, args)
+        health = lua_static("GET", None, None)
+        returning = lua_static("POST", json.dumps(returning_body), aat)
+        print("running wrk:")
+        measure(wrk, report, "base_before", "(0) baseline GET /health", "/health",
+                lambda _p: health)  # fmt: skip
+        measure(wrk, report, "a", "(a) returning user", "/auth-tokens.create",
+                lambda _p: returning)  # fmt: skip
+
+        for key, new_account in (("b1", False), ("b2", True)):
+            template = first_time_template(new_account)
+            label = (
+                "(b2) new user+account+workspace"
+                if new_account
+                else "(b1) new user, existing acct+ws"
+            )
+            counts = {
+                "rev users": ("/rev-users.list", "rev_users"),
+                **(
+                    {"accounts": ("/accounts.list", "accounts"),
+                     "workspaces": ("/rev-orgs.list", "rev_orgs")}
+                    if new_account
+                    else {}
+                ),
+            }  # fmt: skip
+            before = {w: count_all(server.base, pat, p, k) for w, (p, k) in counts.items()}
+
+            def make(prefix: str, template: str = template) -> str:
+                return lua_unique("/auth-tokens.create", template, aat, prefix)
+
+            measure(wrk, report, key, label, "/auth-tokens.create", make)
+            settle(server, pat)
+            for what, (p, k) in counts.items():
+                after = count_all(server.base, pat, p, k)
+                verify_growth(report, key, what, before[what], after, key, args.connections)
+
+        measure(wrk, report, "base_after", "(0) baseline GET /health", "/health",
+                lambda _p: health)  # fmt: skip
+        if server.proc.poll() is not None:
+            raise BenchError(f"server died during the run:\n{server.log_tail()}")
+    finally:
+        server.stop()
+    report.checks.append(
+        Check(
+            "server shut down",
+            server.proc is not None and server.proc.returncode is not None,
+            f"exit status {server.proc.returncode if server.proc else None}",
+        )
+    )
+    return report
+
+
+# --- the report -----------------------------------------------------------------
+
+
+def print_report(args: argparse.Namespace, report: Report) -> bool:
+    runs = report.runs
+    before, after = runs["base_before"], runs["base_after"]
+    base = (before.rps + after.rps) / 2
+    spread = abs(before.rps - after.rps) / base * 100 if base else 0.0
+
+    print()
+    print("=" * 92)
+    print("openplug identify benchmark")
+    print(
+        f"  machine  {os.cpu_count()} CPUs, {platform.system()} {platform.machine()}, "
+        f"Python {platform.python_version()}"
+    )
+    print("  server   openplug serve, 1 process / 1 uvicorn worker, SQLite, log level warning")
+    print(
+        f"  wrk      {args.threads} thread(s), {args.connections} connections, "
+        f"{args.duration} s per run after a {args.warmup} s warm-up, timeout {WRK_TIMEOUT}"
+    )
+    print("=" * 92)
+    head = f"{'run':<36}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'requests':>10}"
+    print(head + f"{'non-2xx':>9}{'sock err':>9}")
+    print("-" * 92)
+    order = ["base_before", "a", "b1", "b2", "base_after"]
+    suffix = {"base_before": " (before)", "base_after": " (after)"}
+    for key in order:
+        r = runs[key]
+        print(
+            f"{r.label + suffix.get(key, ''):<36}{r.rps:>10,.1f}{r.p50_ms:>9.2f}"
+            f"{r.p99_ms:>9.2f}{r.requests:>10,}{r.non_2xx:>9}{r.socket_errors:>9}"
+        )
+    print("-" * 92)
+    print(
+        f"{'(0) baseline mean':<36}{base:>10,.1f}   "
+        f"(before {before.rps:,.1f}, after {after.rps:,.1f}; spread {spread:.1f}% of mean)"
+    )
+    print()
+    print("ratio to the baseline mean:")
+    for key, target in (("a", TARGET_RETURNING), ("b1", TARGET_FIRST_TIME),
+                        ("b2", TARGET_FIRST_TIME)):  # fmt: skip
+        r = runs[key]
+        ratio = r.rps / base if base else 0.0
+        verdict = "PASS" if ratio >= target else "BELOW TARGET"
+        print(
+            f"  {r.label:<34}{r.rps:>10,.1f} req/s  {ratio:5.2f}x  "
+            f"(target >= {target:.1f})  {verdict}"
+        )
+    print()
+    print("checks:")
+    failed = False
+    for key in order:
+        r = runs[key]
+        w = report.warmups.get(key)
+        ok = r.ok and (w is None or w.ok)
+        failed |= not ok
+        print(
+            f"  [{'ok' if ok else 'FAIL'}] wrk {r.label + suffix.get(key, '')}: "
+            f"non-2xx {r.non_2xx}, socket errors {r.socket_errors}"
+            + (f" (warm-up: non-2xx {w.non_2xx}, socket errors {w.socket_errors})" if w else "")
+        )
+    for c in report.checks:
+        failed |= not c.ok
+        print(f"  [{'ok' if c.ok else 'FAIL'}] {c.label}: {c.detail}")
+    print("=" * 92)
+    return not failed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measured run")
+    parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per run")
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections")
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary data dir")
+    args = parser.parse_args()
+    if args.duration < 1 or args.warmup < 0 or args.threads < 1:
+        parser.error("--duration must be >= 1, --warmup >= 0, --threads >= 1")
+    if args.connections < args.threads:
+        parser.error("--connections must be at least --threads")
+    if not OPENPLUG.exists():
+        print(f"error: {OPENPLUG} not found; install the project into .venv", file=sys.stderr)
+        return 2
+
+    def on_sigterm(signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    tmp = Path(tempfile.mkdtemp(prefix="openplug-bench-"))
+    try:
+        report = run_benchmark(args, tmp)
+        ok = print_report(args, report)
+        if not ok:
+            print("FAILED: the run does not count (see the FAIL lines above).", file=sys.stderr)
+            return 1
+        return 0
+    except BenchError as e:
+        print(f"\nFAILED: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted; server stopped.", file=sys.stderr)
+        return 130
+    finally:
+        if args.keep:
+            print(f"kept {tmp} (data/, server.log, wrk/ scripts and outputs)")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

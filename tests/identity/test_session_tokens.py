@@ -1,0 +1,511 @@
+"""Session tokens: the JWTs a widget holds for one rev user of one app.
+
+First the pure functions of ``session_tokens`` and ``secrets_file`` with a
+key ring built here, then the same refusals through a real server's
+``auth-tokens.info`` (the one endpoint that accepts any token).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import stat
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from openplug.errors import Unauthenticated
+from openplug.identity.secrets_file import (
+    ServerSecrets,
+    SigningKey,
+    ensure_secrets,
+    load_secrets,
+    retire_signing_key,
+    rotate_signing_key,
+)
+from openplug.identity.session_tokens import (
+    decode_session_token,
+    issuer,
+    mint_session_token,
+)
+from tests.live_server import LiveServer
+
+ORG = "a1b2c3d4e5f6"
+APP = "app_first"
+OTHER_APP = "app_second"
+USER_KEY = 42
+USER_DON = f"don:identity:openplug:devo/{ORG}:revu/{USER_KEY}"
+
+
+# --- helpers ------------------------------------------------------------------
+
+
+def _key(kid: str) -> SigningKey:
+    return SigningKey(kid=kid, secret=secrets.token_bytes(32), created_at="2024-01-01T00:00:00+00:00")
+
+
+@pytest.fixture
+def ring() -> ServerSecrets:
+    """A key ring with an active key and an older one that still verifies."""
+    active, old = _key("activekid"), _key("oldkid")
+    return ServerSecrets(
+        token_pepper=secrets.token_bytes(32),
+        active_kid=active.kid,
+        keys={active.kid: active, old.kid: old},
+    )
+
+
+def mint(ring: ServerSecrets, *, minutes: int = 60, app_id: str = APP) -> str:
+    return mint_session_token(
+        ring,
+        org_id=ORG,
+        rev_user_key=USER_KEY,
+        rev_user_don=USER_DON,
+        app_id=app_id,
+        expires_in_mins=minutes,
+        verified=True,
+    )
+
+
+def decode(ring: ServerSecrets, token: str, app_id: str | None = APP) -> Any:
+    return decode_session_token(ring, token, org_id=ORG, app_id=app_id)
+
+
+def refused(ring: ServerSecrets, token: str, app_id: str | None = APP) -> str:
+    """Decode must refuse with a 401; returns the message."""
+    with pytest.raises(Unauthenticated) as info:
+        decode(ring, token, app_id)
+    assert info.value.status_code == 401
+    return info.value.message
+
+
+def claims_for(org_id: str, user_key: int, app_id: str, **overrides: Any) -> dict[str, Any]:
+    """Claims exactly as openplug mints them, valid for ten minutes."""
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "iss": issuer(org_id),
+        "sub": f"don:identity:openplug:devo/{org_id}:revu/{user_key}",
+        "aud": app_id,
+        "iat": now,
+        "exp": now + 600,
+        "jti": secrets.token_hex(12),
+        "typ": "session",
+        "uid": user_key,
+        "ver": True,
+    }
+    claims.update(overrides)
+    return {k: v for k, v in claims.items() if v is not None}
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def unsigned(header: dict[str, Any], claims: dict[str, Any]) -> str:
+    """A JWT with an empty signature, built by hand (PyJWT refuses to)."""
+    h = b64url(json.dumps(header).encode())
+    p = b64url(json.dumps(claims).encode())
+    return f"{h}.{p}."
+
+
+def rs256(claims: dict[str, Any], kid: str) -> str:
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return jwt.encode(claims, pem, algorithm="RS256", headers={"kid": kid})
+
+
+# --- minting and decoding ---------------------------------------------------------
+
+
+def test_minted_token_decodes_to_its_user_and_app(ring: ServerSecrets) -> None:
+    before = datetime.now(UTC)
+    token = mint(ring, minutes=30)
+    claims = decode(ring, token)
+    assert claims.rev_user_key == USER_KEY
+    assert claims.app_id == APP
+    assert claims.verified is True
+    assert len(claims.jti) >= 16
+    lifetime = (claims.expires_at - claims.issued_at).total_seconds()
+    assert 30 * 60 - 1 <= lifetime <= 30 * 60 + 1
+    assert abs((claims.issued_at - before).total_seconds()) < 5
+    raw = jwt.decode(token, options={"verify_signature": False})
+    assert raw["sub"] == USER_DON
+    assert raw["aud"] == APP
+    assert raw["iss"] == issuer(ORG)
+    assert jwt.get_unverified_header(token) == {"alg": "HS256", "kid": "activekid", "typ": "JWT"}
+
+
+def test_each_minted_token_is_distinct(ring: ServerSecrets) -> None:
+    tokens = {mint(ring) for _ in range(20)}
+    assert len(tokens) == 20
+    assert len({decode(ring, t).jti for t in tokens}) == 20
+
+
+def test_any_app_is_accepted_only_when_no_app_is_asked_for(ring: ServerSecrets) -> None:
+    token = mint(ring, app_id=OTHER_APP)
+    assert decode(ring, token, app_id=None).app_id == OTHER_APP
+
+
+def test_another_apps_token_is_refused(ring: ServerSecrets) -> None:
+    token = mint(ring, app_id=OTHER_APP)
+    assert "another app" in refused(ring, token, app_id=APP)
+
+
+def test_expired_token_is_refused(ring: ServerSecrets) -> None:
+    key = ring.active_key
+    past = int(time.time()) - 3600
+    token = jwt.encode(
+        claims_for(ORG, USER_KEY, APP, iat=past, exp=past + 60),
+        key.secret,
+        algorithm="HS256",
+        headers={"kid": key.kid},
+    )
+    assert "expired" in refused(ring, token)
+
+
+def test_control_token_built_like_the_forgeries_is_accepted(ring: ServerSecrets) -> None:
+    # The refusals below differ from this token in one respect each.
+    key = ring.active_key
+    token = jwt.encode(
+        claims_for(ORG, USER_KEY, APP), key.secret, algorithm="HS256", headers={"kid": key.kid}
+    )
+    assert decode(ring, token).rev_user_key == USER_KEY
+
+
+def test_token_signed_by_an_unknown_kid_is_refused(ring: ServerSecrets) -> None:
+    stranger = _key("strangerkid")
+    token = jwt.encode(
+        claims_for(ORG, USER_KEY, APP),
+        stranger.secret,
+        algorithm="HS256",
+        headers={"kid": stranger.kid},
+    )
+    assert "unknown key" in refused(ring, token)
+
+
+def test_token_without_a_kid_is_refused(ring: ServerSecrets) -> None:
+    token = jwt.encode(claims_for(ORG, USER_KEY, APP), ring.active_key.secret, algorithm="HS256")
+    assert "unknown key" in refused(ring, token)
+
+
+def test_known_kid_but_signed_with_another_secret_is_refused(ring: ServerSecrets) -> None:
+    token = jwt.encode(
+        claims_for(ORG, USER_KEY, APP),
+        secrets.token_bytes(32),
+        algorithm="HS256",
+        headers={"kid": ring.active_kid},
+    )
+    assert "invalid" in refused(ring, token)
+
+
+def test_known_kid_but_signed_with_the_other_ring_key_is_refused(ring: ServerSecrets) -> None:
+    token = jwt.encode(
+        claims_for(ORG, USER_KEY, APP),
+        ring.keys["oldkid"].secret,
+        algorithm="HS256",
+        headers={"kid": ring.active_kid},
+    )
+    assert "invalid" in refused(ring, token)
+
+
+def test_tampered_payload_is_refused(ring: ServerSecrets) -> None:
+    header, _, signature = mint(ring).split(".")
+    forged = b64url(json.dumps(claims_for(ORG, USER_KEY + 1, APP)).encode())
+    assert "invalid" in refused(ring, f"{header}.{forged}.{signature}")
+
+
+def test_alg_none_is_refused(ring: ServerSecrets) -> None:
+    token = unsigned({"alg": "none", "kid": ring.active_kid}, claims_for(ORG, USER_KEY, APP))
+    assert "algorithm" in refused(ring, token)
+    assert "algorithm" in refused(ring, token, app_id=None)
+
+
+@pytest.mark.parametrize("alg", ["HS384", "HS512"])
+def test_other_hmac_algorithms_are_refused(ring: ServerSecrets, alg: str) -> None:
+    key = ring.active_key
+    token = jwt.encode(
+        claims_for(ORG, USER_KEY, APP), key.secret, algorithm=alg, headers={"kid": key.kid}
+    )
+    assert "algorithm" in refused(ring, token)
+
+
+def test_rs256_token_is_refused(ring: ServerSecrets) -> None:
+    token = rs256(claims_for(ORG, USER_KEY, APP), ring.active_kid)
+    assert "algorithm" in refused(ring, token)
+
+
+@pytest.mark.parametrize("alg", ["RS256", "ES256"])
+def test_asymmetric_alg_in_header_with_hmac_signature_is_refused(
+    ring: ServerSecrets, alg: str
+) -> None:
+    # Key confusion: an attacker relabels an HMAC token as RS/ES.
+    good = mint(ring)
+    _, payload, signature = good.split(".")
+    header = b64url(json.dumps({"alg": alg, "kid": ring.active_kid, "typ": "JWT"}).encode())
+    assert "algorithm" in refused(ring, f"{header}.{payload}.{signature}")
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    ["", "garbage", "a.b.c", "...", "eyJhbGciOiJIUzI1NiJ9", "x" * 300, "é.é.é"],
+)
+def test_garbage_is_refused(ring: ServerSecrets, garbage: str) -> None:
+    message = refused(ring, garbage)
+    assert "malformed" in message or "invalid" in message
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"typ": "refresh"},
+        {"typ": None},
+        {"uid": "42"},
+        {"uid": None},
+        {"iss": "openplug:devo/someoneelse"},
+        {"jti": None},
+        {"sub": None},
+    ],
+    ids=["typ-refresh", "no-typ", "uid-string", "no-uid", "other-issuer", "no-jti", "no-sub"],
+)
+def test_correctly_signed_but_wrong_claims_are_refused(
+    ring: ServerSecrets, overrides: dict[str, Any]
+) -> None:
+    key = ring.active_key
+    token = jwt.encode(
+        claims_for(ORG, USER_KEY, APP, **overrides),
+        key.secret,
+        algorithm="HS256",
+        headers={"kid": key.kid},
+    )
+    assert "invalid" in refused(ring, token)
+
+
+def test_token_from_another_org_is_refused(ring: ServerSecrets) -> None:
+    token = mint(ring)
+    with pytest.raises(Unauthenticated):
+        decode_session_token(ring, token, org_id="0000other000", app_id=APP)
+
+
+# --- issue time versus sessions revocation -------------------------------------------
+#
+# rev-users.revoke-sessions stores utcnow() (microseconds) and
+# verify_session_token refuses tokens whose issued_at is before it. So the
+# issued_at a token carries must be on the right side of any revocation
+# instant taken before or after minting.
+
+
+def test_token_minted_before_a_revocation_counts_as_issued_before_it(
+    ring: ServerSecrets,
+) -> None:
+    survivors = 0
+    for _ in range(200):
+        token = mint(ring)
+        revoked_at = datetime.now(UTC)  # the revocation lands right after
+        if not decode(ring, token).issued_at < revoked_at:
+            survivors += 1
+    assert survivors == 0, f"{survivors}/200 tokens minted before a revocation would survive it"
+
+
+def test_token_minted_after_a_revocation_counts_as_issued_after_it(
+    ring: ServerSecrets,
+) -> None:
+    refused_count = 0
+    for _ in range(200):
+        revoked_at = datetime.now(UTC)
+        token = mint(ring)  # a fresh login right after the revocation
+        if decode(ring, token).issued_at < revoked_at:
+            refused_count += 1
+    assert refused_count == 0, f"{refused_count}/200 fresh tokens would be taken as revoked"
+
+
+# --- the secrets file and key rotation ------------------------------------------------
+
+
+def test_secrets_file_is_created_once_and_private(tmp_path: Path) -> None:
+    path = tmp_path / "data" / "secrets.json"
+    first, created = ensure_secrets(path)
+    assert created is True
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    again, created_again = ensure_secrets(path)
+    assert created_again is False
+    assert again == first
+    assert len(first.token_pepper) == 32
+    assert len(first.active_key.secret) == 32
+    assert list(first.keys) == [first.active_kid]
+    assert [p.name for p in path.parent.iterdir()] == ["secrets.json"]
+
+
+def test_rotation_makes_a_new_active_key_and_old_tokens_still_verify(tmp_path: Path) -> None:
+    path = tmp_path / "secrets.json"
+    before, _ = ensure_secrets(path)
+    old_token = mint(before)
+    old_kid = before.active_kid
+
+    new_key = rotate_signing_key(path)
+    after = load_secrets(path)
+    assert new_key.kid != old_kid
+    assert after.active_kid == new_key.kid
+    assert set(after.keys) == {old_kid, new_key.kid}
+    assert after.token_pepper == before.token_pepper
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+    assert decode(after, old_token).rev_user_key == USER_KEY
+    new_token = mint(after)
+    assert jwt.get_unverified_header(new_token)["kid"] == new_key.kid
+    assert decode(after, new_token).rev_user_key == USER_KEY
+    # A process that has not reloaded the file yet does not know the new key.
+    assert "unknown key" in refused(before, new_token)
+
+
+def test_retiring_a_key_ends_the_tokens_it_signed(tmp_path: Path) -> None:
+    path = tmp_path / "secrets.json"
+    before, _ = ensure_secrets(path)
+    old_token = mint(before)
+    rotate_signing_key(path)
+    new_token = mint(load_secrets(path))
+
+    retire_signing_key(path, before.active_kid)
+    after = load_secrets(path)
+    assert before.active_kid not in after.keys
+    assert "unknown key" in refused(after, old_token)
+    assert decode(after, new_token).rev_user_key == USER_KEY
+
+
+def test_retiring_the_active_key_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "secrets.json"
+    ensure_secrets(path)
+    rotate_signing_key(path)
+    active = load_secrets(path).active_kid
+    token = mint(load_secrets(path))
+    with pytest.raises(ValueError, match="active"):
+        retire_signing_key(path, active)
+    still = load_secrets(path)
+    assert still.active_kid == active
+    assert decode(still, token).rev_user_key == USER_KEY
+
+
+def test_retiring_an_unknown_key_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "secrets.json"
+    ensure_secrets(path)
+    before = path.read_bytes()
+    with pytest.raises(KeyError):
+        retire_signing_key(path, "nosuchkid")
+    assert path.read_bytes() == before
+
+
+# --- the same refusals through a real server ------------------------------------------
+
+
+def _session(server: LiveServer, user_ref: str = "st-user") -> str:
+    with server.client(server.aat) as c:
+        r = c.post("/auth-tokens.create", json={"rev_info": {"user_ref": user_ref}})
+    assert r.status_code == 201, r.text
+    return r.json()["access_token"]
+
+
+def _info(server: LiveServer, token: str) -> httpx.Response:
+    with server.client(token) as c:
+        return c.get("/auth-tokens.info")
+
+
+def _assert_401(r: httpx.Response, reason: str, token: str) -> None:
+    assert r.status_code == 401, r.text
+    body = r.json()
+    assert body["type"] == "unauthenticated"
+    assert reason in body["message"].lower()
+    assert token not in r.text
+
+
+class Forger:
+    """Builds session tokens for a live server's real user with its real key."""
+
+    def __init__(self, server: LiveServer) -> None:
+        assert server.runtime is not None
+        self.server = server
+        self.org_id = server.runtime.org_id
+        self.key = server.runtime.secrets.active_key
+        claims = jwt.decode(_session(server), options={"verify_signature": False})
+        self.user_key = int(claims["uid"])
+
+    def claims(self, **overrides: Any) -> dict[str, Any]:
+        return claims_for(self.org_id, self.user_key, self.server.app_id, **overrides)
+
+    def sign(self, claims: dict[str, Any], *, secret: bytes | None = None, **header: Any) -> str:
+        headers = {"kid": self.key.kid, **header}
+        alg = headers.pop("alg", "HS256")
+        return jwt.encode(claims, secret or self.key.secret, algorithm=alg, headers=headers)
+
+
+def test_http_forged_control_token_is_accepted(server: LiveServer) -> None:
+    f = Forger(server)
+    r = _info(server, f.sign(f.claims()))
+    assert r.status_code == 200, r.text
+    assert r.json()["user"]["type"] == "rev_user"
+    assert r.json()["user"]["id"].endswith(f":revu/{f.user_key}")
+
+
+def test_http_expired_session_token_is_refused(server: LiveServer) -> None:
+    f = Forger(server)
+    past = int(time.time()) - 7200
+    token = f.sign(f.claims(iat=past, exp=past + 3600))
+    _assert_401(_info(server, token), "expired", token)
+
+
+def test_http_unknown_kid_is_refused(server: LiveServer) -> None:
+    f = Forger(server)
+    token = f.sign(f.claims(), secret=secrets.token_bytes(32), kid="0123456789abcdef")
+    _assert_401(_info(server, token), "unknown key", token)
+
+
+def test_http_known_kid_with_another_secret_is_refused(server: LiveServer) -> None:
+    f = Forger(server)
+    token = f.sign(f.claims(), secret=secrets.token_bytes(32))
+    _assert_401(_info(server, token), "invalid", token)
+
+
+def test_http_alg_none_is_refused(server: LiveServer) -> None:
+    f = Forger(server)
+    token = unsigned({"alg": "none", "kid": f.key.kid, "typ": "JWT"}, f.claims())
+    _assert_401(_info(server, token), "algorithm", token)
+
+
+def test_http_hs512_is_refused(server: LiveServer) -> None:
+    f = Forger(server)
+    token = f.sign(f.claims(), alg="HS512")
+    _assert_401(_info(server, token), "algorithm", token)
+
+
+def test_http_rs256_is_refused(server: LiveServer) -> None:
+    f = Forger(server)
+    token = rs256(f.claims(), f.key.kid)
+    _assert_401(_info(server, token), "algorithm", token)
+
+
+@pytest.mark.parametrize("garbage", ["a.b.c", "not-a-token", "eyJ.eyJ.sig"])
+def test_http_garbage_is_refused(server: LiveServer, garbage: str) -> None:
+    r = _info(server, garbage)
+    assert r.status_code == 401, r.text
+    assert r.json()["type"] == "unauthenticated"
+    message = r.json()["message"].lower()
+    assert "malformed" in message or "unrecognised" in message
+
+
+def test_http_session_token_of_a_deleted_user_is_refused(server: LiveServer) -> None:
+    token = _session(server, "soon-gone")
+    with server.client(server.pat) as c:
+        users = c.get("/rev-users.list", params={"external_ref": "soon-gone"}).json()["rev_users"]
+        assert len(users) == 1
+        assert c.post("/rev-users.delete", json={"id": users[0]["id"]}).status_code == 200
+    _assert_401(_info(server, token), "no longer exists", token)

@@ -1,0 +1,80 @@
+"""Every refusal has the spec's error shape; internals never leak."""
+
+import logging
+
+import pytest
+
+from tests.live_server import LiveServer
+
+
+def test_body_over_the_limit_is_413_and_writes_nothing(server: LiveServer) -> None:
+    big = {"rev_info": {"user_ref": "big", "user_traits": {"description": "x" * 70_000}}}
+    with server.client(server.aat) as c:
+        r = c.post("/auth-tokens.create", json=big)
+    assert r.status_code == 413
+    assert r.json()["type"] == "bad_request"
+    assert "larger than" in r.json()["message"]
+    with server.client(server.pat) as c:
+        assert c.get("/rev-users.list").json()["rev_users"] == []
+
+
+def test_chunked_body_over_the_limit_is_413(server: LiveServer) -> None:
+    def chunks():  # no Content-Length: the server must count as it reads
+        for _ in range(100):
+            yield b"x" * 1024
+
+    with server.client(server.aat) as c:
+        r = c.post("/auth-tokens.create", content=chunks())
+    assert r.status_code == 413
+
+
+def test_invalid_json_is_bad_request(server: LiveServer) -> None:
+    with server.client(server.aat) as c:
+        r = c.post(
+            "/auth-tokens.create",
+            content=b"{not json",
+            headers={"content-type": "application/json"},
+        )
+    assert r.status_code == 400
+    assert r.json()["type"] == "bad_request"
+
+
+def test_unknown_path_is_not_found_in_spec_shape(server: LiveServer) -> None:
+    with server.client(server.pat) as c:
+        r = c.get("/no-such.thing")
+    assert r.status_code == 404
+    assert r.json()["type"] == "not_found"
+
+
+async def test_internal_error_has_a_reference_id_and_no_internals(
+    server: LiveServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    await server.sql("DROP TABLE rev_orgs")
+    caplog.set_level(logging.ERROR, logger="openplug.errors")
+    with server.client(server.pat) as c:
+        r = c.get("/rev-orgs.list")
+    assert r.status_code == 500
+    body = r.json()
+    assert body["type"] == "internal_error"
+    assert set(body) == {"type", "message", "reference_id"}
+    assert "rev_orgs" not in r.text and "SELECT" not in r.text.upper()
+    assert any(body["reference_id"] in rec.getMessage() for rec in caplog.records)
+
+
+def test_openapi_describes_the_api(server: LiveServer) -> None:
+    with server.client() as c:
+        spec = c.get("/openapi.json").json()
+        docs = c.get("/docs")
+    assert docs.status_code == 200
+    paths = spec["paths"]
+    for path in (
+        "/auth-tokens.create", "/auth-tokens.list", "/auth-tokens.delete", "/auth-tokens.info",
+        "/rev-users.list", "/rev-users.get", "/rev-users.update", "/accounts.list",
+        "/rev-orgs.list", "/schemas.custom.set", "/schemas.custom.list",
+    ):  # fmt: skip
+        assert path in paths, path
+    create = paths["/auth-tokens.create"]["post"]
+    schema_ref = create["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    name = schema_ref.rsplit("/", 1)[1]
+    assert "rev_info" in spec["components"]["schemas"][name]["properties"]
+    assert "201" in create["responses"]
