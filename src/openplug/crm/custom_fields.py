@@ -106,6 +106,14 @@ async def load_field_defs(conn: AsyncConnection, leaf_type: str) -> FieldDefs:
     return {d.name: d for d in map(_def_from_row, rows)}
 
 
+async def load_all_field_defs(conn: AsyncConnection) -> dict[str, FieldDefs]:
+    """Every leaf type's definitions, in one query."""
+    defs: dict[str, FieldDefs] = {leaf_type: {} for leaf_type in LEAF_TABLES}
+    for d in map(_def_from_row, await conn.execute(select(custom_field_defs))):
+        defs[d.leaf_type][d.name] = d
+    return defs
+
+
 # --- values -----------------------------------------------------------------
 
 

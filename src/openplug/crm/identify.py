@@ -11,11 +11,11 @@ whoever loses the race reads the winner's row and carries on.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -23,14 +23,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from openplug.crm.custom_fields import (
     FieldDef,
     check_required_on_create,
+    load_all_field_defs,
     validate_custom_fields,
 )
 from openplug.crm.friendly_names import friendly_name
 from openplug.crm.merge import changed_columns, merge_custom_fields
 from openplug.crm.rev_info import Identification
-from openplug.crm.tables import accounts, custom_field_defs, rev_orgs, rev_users
+from openplug.crm.tables import accounts, rev_orgs, rev_users
 from openplug.db import Database
 from openplug.db.base import utcnow
+from openplug.db.point_reads import PointRead
 from openplug.errors import InvalidField
 from openplug.ids import REV_USER, parse_int_key
 
@@ -49,33 +51,58 @@ class _Sent:
 
 async def identify(db: Database, ident: Identification) -> int:
     """The rev user's key, after creating or updating what ``ident`` says."""
-    async with db.read() as conn:
-        defs = await _load_defs(conn)
-        sent = _columns_sent(ident, defs)
-        account = await _by_ref(conn, accounts, ident.account_ref)
-        workspace = await _by_ref(conn, rev_orgs, ident.workspace_ref)
-        user = await _find_user(conn, ident)
-        if user is not None and _nothing_changes(ident, sent, account, workspace, user):
-            return int(user["id"])
+    defs: Defs = _NO_DEFS
+    if _sends_custom_fields(ident):
+        async with db.read() as conn:
+            defs = await load_all_field_defs(conn)
+    sent = _columns_sent(ident, defs)
+    fetch = _point_fetch(db)
+    account = await fetch(accounts, "external_ref", ident.account_ref)
+    workspace = await fetch(rev_orgs, "external_ref", ident.workspace_ref)
+    user = await _find_user(fetch, ident)
+    if user is not None and _nothing_changes(ident, sent, account, workspace, user):
+        return int(user["id"])
     async with db.write() as conn:
-        return await _apply(conn, ident, sent, defs)
+        defs = await load_all_field_defs(conn)
+        return await _apply(conn, ident, _columns_sent(ident, defs), defs)
 
 
-async def _load_defs(conn: AsyncConnection) -> Defs:
-    defs: Defs = {"rev_user": {}, "account": {}, "rev_org": {}}
-    for row in await conn.execute(select(custom_field_defs)):
-        m = row._mapping
-        defs[m["leaf_type"]][m["name"]] = FieldDef(
-            leaf_type=m["leaf_type"],
-            name=m["name"],
-            field_type=m["field_type"],
-            base_type=m["base_type"],
-            allowed_values=m["allowed_values"],
-            is_required=m["is_required"],
-            description=m["description"],
-            is_deleted=m["is_deleted"],
-        )
-    return defs
+# --- reading, in the read phase (fast point reads) or inside the write
+# transaction (the connection that holds the lock) --------------------------
+
+Fetch = Callable[[Table, str, Any], Awaitable[Row | None]]
+_NO_DEFS: Defs = {"rev_user": {}, "account": {}, "rev_org": {}}
+_POINT_READS: dict[tuple[str, str], PointRead] = {}
+
+
+def _point_fetch(db: Database) -> Fetch:
+    async def fetch(table: Table, column: str, value: Any) -> Row | None:
+        if value is None:
+            return None
+        query = _POINT_READS.get((table.name, column))
+        if query is None:
+            query = PointRead(select(table).where(table.c[column] == bindparam("value")))
+            _POINT_READS[(table.name, column)] = query
+        return await db.points.one(query, value=value)
+
+    return fetch
+
+
+def _conn_fetch(conn: AsyncConnection) -> Fetch:
+    async def fetch(table: Table, column: str, value: Any) -> Row | None:
+        if value is None:
+            return None
+        row = (await conn.execute(select(table).where(table.c[column] == value))).first()
+        return None if row is None else row._mapping
+
+    return fetch
+
+
+def _sends_custom_fields(ident: Identification) -> bool:
+    return any(
+        "custom_fields" in traits
+        for traits in (ident.user_traits, ident.workspace_traits, ident.account_traits)
+    )
 
 
 def _with_custom(
@@ -142,21 +169,13 @@ def _nothing_changes(
     return not changed_columns(user, _user_sent(sent, account, workspace))
 
 
-async def _by_ref(conn: AsyncConnection, table: Table, ref: str | None) -> Row | None:
-    if ref is None:
-        return None
-    row = (await conn.execute(select(table).where(table.c.external_ref == ref))).first()
-    return None if row is None else row._mapping
-
-
-async def _find_user(conn: AsyncConnection, ident: Identification) -> Row | None:
+async def _find_user(fetch: Fetch, ident: Identification) -> Row | None:
     if ident.user_id is None:
-        return await _by_ref(conn, rev_users, ident.user_ref)
+        return await fetch(rev_users, "external_ref", ident.user_ref)
     key = parse_int_key(ident.user_id, REV_USER, f"{ident.path}.user_id")
-    row = (await conn.execute(select(rev_users).where(rev_users.c.id == key))).first()
-    if row is None:
+    user = await fetch(rev_users, "id", key)
+    if user is None:
         raise InvalidField(f"{ident.path}.user_id", "no rev user has this id")
-    user = row._mapping
     if ident.user_ref is not None and user["external_ref"] not in (None, ident.user_ref):
         raise InvalidField(f"{ident.path}.user_ref", "differs from the user's ref (user_id)")
     return user
@@ -188,7 +207,7 @@ async def _apply(conn: AsyncConnection, ident: Identification, sent: _Sent, defs
     if ident.user_id is not None:
         # user_id names an existing user (checked in the read phase), so
         # there is nothing to create; rows may have changed since, re-read.
-        existing = await _find_user(conn, ident)
+        existing = await _find_user(_conn_fetch(conn), ident)
         assert existing is not None
         changes = changed_columns(existing, user_sent)
         if changes:
@@ -218,7 +237,8 @@ async def _upsert(
     required: dict[str, FieldDef],
     required_path: str,
 ) -> Row:
-    row = await _by_ref(conn, table, ref)
+    fetch = _conn_fetch(conn)
+    row = await fetch(table, "external_ref", ref)
     if row is None:
         values = {**defaults, **sent}
         values["custom_fields"] = merge_custom_fields({}, sent.get("custom_fields", {}))
@@ -236,7 +256,7 @@ async def _upsert(
         if created is not None:
             return created._mapping
         # Another request created it between our read and our insert.
-        row = await _by_ref(conn, table, ref)
+        row = await fetch(table, "external_ref", ref)
         assert row is not None
     changes = changed_columns(row, sent)
     if not changes:

@@ -20,6 +20,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from openplug.db.point_reads import PointReader
+
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
@@ -35,10 +37,15 @@ class Database:
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         if self.is_sqlite:
             self.writer = _sqlite_engine(url, begin="BEGIN IMMEDIATE", pool_size=1)
-            self.reader = _sqlite_engine(url, begin="BEGIN", pool_size=8)
+            # Readers run each SELECT in autocommit: no BEGIN/ROLLBACK round
+            # trips to the driver thread on the hot path. Nothing relies on
+            # several reads sharing a snapshot; writes re-read inside their
+            # own transaction.
+            self.reader = _sqlite_engine(url, begin=None, pool_size=8)
         else:
             self.writer = create_async_engine(url, pool_size=20, max_overflow=20)
             self.reader = self.writer
+        self.points = PointReader(self)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
@@ -52,13 +59,20 @@ class Database:
             yield conn
 
     async def dispose(self) -> None:
+        self.points.close()
         await self.writer.dispose()
         if self.reader is not self.writer:
             await self.reader.dispose()
 
 
-def _sqlite_engine(url: str, *, begin: str, pool_size: int) -> AsyncEngine:
-    engine = create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=60)
+def _sqlite_engine(url: str, *, begin: str | None, pool_size: int) -> AsyncEngine:
+    engine = create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=0,
+        pool_timeout=60,
+        pool_reset_on_return="rollback" if begin else None,
+    )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -70,8 +84,10 @@ def _sqlite_engine(url: str, *, begin: str, pool_size: int) -> AsyncEngine:
             cursor.execute(pragma)
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql(begin)
+    if begin is not None:
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            conn.exec_driver_sql(begin)
 
     return engine

@@ -12,14 +12,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from openplug.db import Database
 from openplug.db.base import utcnow
+from openplug.db.point_reads import PointRead
 from openplug.errors import NotFound, Unauthenticated
 from openplug.identity.tables import access_tokens, apps
 
@@ -82,7 +85,10 @@ def _select() -> Any:
 
 
 def _from_row(row: Row[Any]) -> AccessToken:
-    m = row._mapping
+    return _from_mapping(row._mapping)
+
+
+def _from_mapping(m: Mapping[Any, Any]) -> AccessToken:
     return AccessToken(
         pk=m["id"],
         token_id=m["token_id"],
@@ -128,14 +134,17 @@ async def issue_access_token(
     return secret, _from_row(row)
 
 
-async def find_by_secret(conn: AsyncConnection, pepper: bytes, secret: str) -> AccessToken | None:
+_BY_DIGEST = PointRead(_select().where(access_tokens.c.digest == bindparam("digest")))
+
+
+async def find_by_secret(db: Database, pepper: bytes, secret: str) -> AccessToken | None:
     digest = token_digest(pepper, secret)
-    row = (await conn.execute(_select().where(access_tokens.c.digest == digest))).first()
+    row = await db.points.one(_BY_DIGEST, digest=digest)
     # The lookup is by digest already; comparing again in constant time
     # keeps timing independent of how much of the digest matched.
-    if row is None or not hmac.compare_digest(row._mapping["digest"], digest):
+    if row is None or not hmac.compare_digest(row["digest"], digest):
         return None
-    return _from_row(row)
+    return _from_mapping(row)
 
 
 def check_usable(token: AccessToken | None) -> AccessToken:

@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from openplug.crm.tables import rev_users
+from openplug.db.point_reads import PointRead
 from openplug.errors import Forbidden, Unauthenticated
 from openplug.identity import access_tokens as tokens
 from openplug.identity.session_tokens import (
@@ -60,10 +61,9 @@ async def authenticate(runtime: Runtime, authorization: str | None) -> Principal
 
 
 async def authenticate_access_token(runtime: Runtime, secret: str) -> tokens.AccessToken:
-    async with runtime.db.read() as conn:
-        token = tokens.check_usable(
-            await tokens.find_by_secret(conn, runtime.secrets.token_pepper, secret)
-        )
+    token = tokens.check_usable(
+        await tokens.find_by_secret(runtime.db, runtime.secrets.token_pepper, secret)
+    )
     if tokens.needs_last_used_refresh(token):
         async with runtime.db.write() as conn:
             await tokens.touch_last_used(conn, token)
@@ -83,19 +83,20 @@ async def verify_session_token(runtime: Runtime, token: str, app_id: str | None)
         if not runtime.reload_secrets():
             raise
         claims = decode_session_token(runtime.secrets, token, org_id=runtime.org_id, app_id=app_id)
-    async with runtime.db.read() as conn:
-        row = (
-            await conn.execute(
-                select(rev_users.c.state, rev_users.c.sessions_revoked_at).where(
-                    rev_users.c.id == claims.rev_user_key
-                )
-            )
-        ).first()
-    if row is None or row.state != "active":
+    row = await runtime.db.points.one(_SESSION_STATE, key=claims.rev_user_key)
+    if row is None or row["state"] != "active":
         raise Unauthenticated("the session token's user no longer exists")
-    if row.sessions_revoked_at is not None and claims.issued_at < row.sessions_revoked_at:
+    revoked_at = row["sessions_revoked_at"]
+    if revoked_at is not None and claims.issued_at < revoked_at:
         raise Unauthenticated("the session was revoked")
     return claims
+
+
+_SESSION_STATE = PointRead(
+    select(rev_users.c.state, rev_users.c.sessions_revoked_at).where(
+        rev_users.c.id == bindparam("key")
+    )
+)
 
 
 def require_pat(principal: Principal) -> Principal:

@@ -1,0 +1,86 @@
+"""Point lookups for the hot path, without SQLAlchemy's per-execution cost.
+
+Every ``auth-tokens.create`` looks up an AAT and up to three CRM rows by a
+unique key. Through ``AsyncConnection.execute`` each lookup costs a hop to
+aiosqlite's thread plus SQLAlchemy's execution machinery: several times the
+cost of the query itself, and more than a whole trivial request. Here
+SQLAlchemy still writes the SQL (compiled once per statement) and still
+converts the values (the columns' own result processors), but on SQLite the
+query runs directly on a read-only connection in the event loop's thread.
+An indexed read in WAL mode takes microseconds and never waits for a
+writer, so this blocks the loop for less time than the hop it replaces.
+Other backends go through the ordinary async connection.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Select
+from sqlalchemy.engine import Dialect, make_url
+
+if TYPE_CHECKING:
+    from openplug.db.engine import Database
+
+
+Processor = Callable[[Any], Any]
+_Compiled = tuple[str, tuple[str, ...], list[tuple[str, Processor | None]]]
+
+
+@dataclass
+class PointRead:
+    """A SELECT with named ``bindparam``s that returns at most one row."""
+
+    statement: Select[Any]
+    _compiled: _Compiled | None = field(default=None, repr=False)
+
+    def compiled(self, dialect: Dialect) -> _Compiled:
+        if self._compiled is None:
+            c = self.statement.compile(dialect=dialect)
+            columns: list[tuple[str, Processor | None]] = [
+                (str(col.key), col.type._cached_result_processor(dialect, None))
+                for col in self.statement.selected_columns
+            ]
+            self._compiled = (str(c), tuple(c.positiontup or ()), columns)
+        return self._compiled
+
+
+class PointReader:
+    """Reads with ``one()``; parameters are the statement's ``bindparam``s
+    (plain strings and integers: no bind-side type processing is done)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._sqlite: sqlite3.Connection | None = None
+        self._path = make_url(db.url).database if db.is_sqlite else None
+
+    def _sqlite_connection(self) -> sqlite3.Connection:
+        if self._sqlite is None:
+            assert self._path is not None
+            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA query_only=ON")
+            conn.execute("PRAGMA busy_timeout=5000")
+            self._sqlite = conn
+        return self._sqlite
+
+    async def one(self, query: PointRead, **params: Any) -> Mapping[str, Any] | None:
+        if not self.db.is_sqlite:
+            async with self.db.read() as conn:
+                row = (await conn.execute(query.statement, params)).first()
+                return None if row is None else dict(row._mapping)
+        sql, order, columns = query.compiled(self.db.reader.dialect)
+        raw = self._sqlite_connection().execute(sql, [params[k] for k in order]).fetchone()
+        if raw is None:
+            return None
+        return {
+            key: (process(value) if process is not None else value)
+            for (key, process), value in zip(columns, raw, strict=True)
+        }
+
+    def close(self) -> None:
+        if self._sqlite is not None:
+            self._sqlite.close()
+            self._sqlite = None

@@ -1,0 +1,56 @@
+// Drives openplug with DevRev's own TypeScript SDK, unchanged: the calls a
+// website backend and an agent tool make. Prints one JSON object of results
+// for the Python test to assert on. Usage: node check.js ENDPOINT AAT PAT
+const { client } = require("@devrev/typescript-sdk");
+
+async function outcome(promise) {
+  try {
+    const r = await promise;
+    return { status: r.status, data: r.data };
+  } catch (e) {
+    if (e.response) return { status: e.response.status, data: e.response.data };
+    throw e;
+  }
+}
+
+async function main() {
+  const [endpoint, aat, pat] = process.argv.slice(2);
+  const backend = client.setup({ endpoint, token: aat });
+  const agent = client.setup({ endpoint, token: pat });
+  const out = {};
+  out.session = await outcome(backend.authTokensCreate({
+    rev_info: {
+      user_ref: "sdk-user@devrev.ai",
+      account_ref: "devrev.ai",
+      workspace_ref: "devrev-dev",
+      user_traits: { email: "sdk-user@devrev.ai", display_name: "SDK User", phone_numbers: ["+911122334455"] },
+      account_traits: { display_name: "Devrev", domains: ["devrev.ai"] },
+    },
+    expires_in_mins: 30,
+  }));
+  out.oauth = await outcome(backend.authTokensCreate({
+    grant_type: "urn:devrev:params:oauth:grant-type:token-issue",
+    requested_token_type: "urn:devrev:params:oauth:token-type:session",
+    subject_token_type: "urn:devrev:params:oauth:token-type:rev_info",
+    subject_token: JSON.stringify({ user_ref: "sdk-user@devrev.ai" }),
+  }));
+  out.bad_phone = await outcome(backend.authTokensCreate({
+    rev_info: { user_ref: "x", user_traits: { phone_numbers: ["12345"] } },
+  }));
+  out.users = await outcome(agent.revUsersList({ external_ref: ["sdk-user@devrev.ai", "nobody"] }));
+  const userId = out.users.data.rev_users[0].id;
+  out.user = await outcome(agent.revUsersGet({ id: userId }));
+  out.user_update = await outcome(agent.revUsersUpdate({ id: userId, description: "from the SDK" }));
+  out.accounts = await outcome(agent.accountsList({ external_refs: ["devrev.ai"] }));
+  out.rev_orgs = await outcome(agent.revOrgsList({ external_ref: ["devrev-dev"] }));
+  out.tokens = await outcome(agent.authTokensList({}));
+  out.info = await outcome(agent.authTokensInfo());
+  out.aat_on_pat_call = await outcome(backend.revUsersList({}));
+  out.schema = await outcome(agent.customSchemaFragmentsSet({
+    type: "tenant_fragment", leaf_type: "rev_user", description: "from the SDK",
+    fields: [{ name: "plan", field_type: "enum", allowed_values: ["free", "pro"] }],
+  }));
+  process.stdout.write(JSON.stringify(out));
+}
+
+main().catch((e) => { console.error(e); process.exit(1); });

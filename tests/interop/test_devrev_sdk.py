@@ -1,0 +1,60 @@
+"""DevRev's own TypeScript SDK, unchanged, against a real openplug: the
+proof that code written for DevRev works by changing only the endpoint."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.backends import missing_backend
+from tests.live_server import LiveServer
+
+SDK_DIR = Path(__file__).parent / "devrev_sdk"
+
+
+@pytest.fixture(scope="module")
+def sdk() -> Path:
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        missing_backend("Node.js and npm are needed to run DevRev's TypeScript SDK")
+    if not (SDK_DIR / "node_modules" / "@devrev" / "typescript-sdk").exists():
+        r = subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts"],
+            cwd=SDK_DIR, capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+        if r.returncode != 0:
+            missing_backend(f"npm could not install DevRev's SDK: {r.stderr[-500:]}")
+    return SDK_DIR
+
+
+def test_devrev_typescript_sdk_works_unchanged(sdk: Path, server: LiveServer) -> None:
+    r = subprocess.run(
+        ["node", "check.js", server.base_url, server.aat, server.pat],
+        cwd=sdk, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+
+    assert out["session"]["status"] == 201
+    assert out["session"]["data"]["token_type"] == "bearer"
+    assert out["session"]["data"]["expires_in"] == 1800
+    assert out["oauth"]["status"] == 201
+    assert out["bad_phone"]["status"] == 400
+    assert out["bad_phone"]["data"]["field_name"] == "rev_info.user_traits.phone_numbers[0]"
+
+    # The SDK joins array filters as "a","b" in one query parameter.
+    users = out["users"]["data"]["rev_users"]
+    assert [u["external_ref"] for u in users] == ["sdk-user@devrev.ai"]
+    assert users[0]["is_verified"] is True
+    assert users[0]["rev_org"]["display_name"] == "devrev-dev"
+    assert out["user"]["data"]["rev_user"]["id"] == users[0]["id"]
+    assert out["user_update"]["data"]["rev_user"]["description"] == "from the SDK"
+    assert out["accounts"]["data"]["accounts"][0]["external_refs"] == ["devrev.ai"]
+    assert out["rev_orgs"]["data"]["rev_orgs"][0]["account"]["display_name"] == "Devrev"
+    assert out["tokens"]["status"] == 200 and out["tokens"]["data"]["tokens"]
+    assert out["info"]["data"]["user"]["type"] == "dev_user"
+    assert out["aat_on_pat_call"]["status"] == 403
+    assert out["schema"]["status"] == 200 and out["schema"]["data"]["id"]
