@@ -307,7 +307,11 @@ def pat_create(
 def keys_rotate(as_json: JsonOpt = False) -> None:
     """Sign new session tokens with a new key; tokens signed before stay valid."""
     key = rotate_signing_key(Settings().resolved_secrets_file())
-    _emit(as_json, {"kid": key.kid}, f"new signing key {key.kid}; restart servers to use it")
+    _emit(
+        as_json,
+        {"kid": key.kid},
+        f"new signing key {key.kid}; servers load it on restart or first sight",
+    )
 
 
 @keys_cli.command("retire")

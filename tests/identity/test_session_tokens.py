@@ -19,8 +19,6 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from openplug.errors import Unauthenticated
 from openplug.identity.secrets_file import (
@@ -49,7 +47,9 @@ USER_DON = f"don:identity:openplug:devo/{ORG}:revu/{USER_KEY}"
 
 
 def _key(kid: str) -> SigningKey:
-    return SigningKey(kid=kid, secret=secrets.token_bytes(32), created_at="2024-01-01T00:00:00+00:00")
+    return SigningKey(
+        kid=kid, secret=secrets.token_bytes(32), created_at="2024-01-01T00:00:00+00:00"
+    )
 
 
 @pytest.fixture
@@ -117,13 +117,10 @@ def unsigned(header: dict[str, Any], claims: dict[str, Any]) -> str:
 
 
 def rs256(claims: dict[str, Any], kid: str) -> str:
-    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = private.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    return jwt.encode(claims, pem, algorithm="RS256", headers={"kid": kid})
+    """An RS256-labelled token with a signature-sized blob (no RSA library here)."""
+    h = b64url(json.dumps({"alg": "RS256", "kid": kid, "typ": "JWT"}).encode())
+    p = b64url(json.dumps(claims).encode())
+    return f"{h}.{p}.{b64url(secrets.token_bytes(256))}"
 
 
 # --- minting and decoding ---------------------------------------------------------
@@ -232,6 +229,7 @@ def test_alg_none_is_refused(ring: ServerSecrets) -> None:
     assert "algorithm" in refused(ring, token, app_id=None)
 
 
+@pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 @pytest.mark.parametrize("alg", ["HS384", "HS512"])
 def test_other_hmac_algorithms_are_refused(ring: ServerSecrets, alg: str) -> None:
     key = ring.active_key
@@ -481,6 +479,7 @@ def test_http_alg_none_is_refused(server: LiveServer) -> None:
     _assert_401(_info(server, token), "algorithm", token)
 
 
+@pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 def test_http_hs512_is_refused(server: LiveServer) -> None:
     f = Forger(server)
     token = f.sign(f.claims(), alg="HS512")
@@ -509,3 +508,26 @@ def test_http_session_token_of_a_deleted_user_is_refused(server: LiveServer) -> 
         assert len(users) == 1
         assert c.post("/rev-users.delete", json={"id": users[0]["id"]}).status_code == 200
     _assert_401(_info(server, token), "no longer exists", token)
+
+
+def test_http_key_rotated_on_disk_is_picked_up_and_old_tokens_keep_working(
+    server: LiveServer,
+) -> None:
+    f = Forger(server)
+    old_token = _session(server, "rotating-user")
+    path = server.settings.resolved_secrets_file()
+    new_key = rotate_signing_key(path)
+    assert new_key.kid != f.key.kid
+
+    # A token signed with the new key (say by another process that already
+    # restarted) is accepted by this running server.
+    token = f.sign(f.claims(), secret=new_key.secret, kid=new_key.kid)
+    r = _info(server, token)
+    assert r.status_code == 200, r.text
+    assert r.json()["user"]["id"].endswith(f":revu/{f.user_key}")
+    # Tokens signed with the old key still verify.
+    assert _info(server, old_token).status_code == 200
+    assert _info(server, f.sign(f.claims())).status_code == 200
+    # A key that is on no ring at all is still refused after the reload.
+    stranger = f.sign(f.claims(), secret=secrets.token_bytes(32), kid="fedcba9876543210")
+    _assert_401(_info(server, stranger), "unknown key", stranger)

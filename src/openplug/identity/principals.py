@@ -87,7 +87,7 @@ async def verify_session_token(runtime: Runtime, token: str, app_id: str | None)
     if row is None or row["state"] != "active":
         raise Unauthenticated("the session token's user no longer exists")
     revoked_at = row["sessions_revoked_at"]
-    if revoked_at is not None and claims.issued_at < revoked_at:
+    if revoked_at is not None and claims.issued_at <= revoked_at:
         raise Unauthenticated("the session was revoked")
     return claims
 

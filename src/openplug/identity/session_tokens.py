@@ -59,9 +59,10 @@ def mint_session_token(
         "iss": issuer(org_id),
         "sub": rev_user_don,
         "aud": app_id,
-        # Sub-second iat, so a token minted right after a sessions revocation
-        # is not mistaken for one minted before it.
-        "iat": round(now, 3),
+        # The full-precision clock reading (JSON keeps a float exactly), so
+        # that a token minted right after a sessions revocation is not
+        # mistaken for one minted before it, nor the other way round.
+        "iat": now,
         "exp": int(now) + expires_in_mins * 60,
         "jti": secrets.token_hex(12),
         "typ": "session",

@@ -48,7 +48,7 @@ def _rev_info_of(req: AuthTokensCreateRequest) -> tuple[RevInfo, str]:
         )
     try:
         raw = json.loads(req.subject_token)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise InvalidField(
             "subject_token", "must be the rev_info object as a JSON string"
         ) from None
