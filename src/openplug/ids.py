@@ -27,6 +27,9 @@ DEV_USER = ObjectKind("identity", "devu", "DEVU")
 TOKEN = ObjectKind("identity", "token", "TOKEN")
 FRAGMENT = ObjectKind("core", "tenant_fragment", "FRAG")
 
+# Keys are 32-bit integer columns on every backend.
+MAX_KEY = 2**31 - 1
+
 _DON = re.compile(
     r"^don:(?P<svc>[a-z]+):openplug:devo/(?P<org>[A-Za-z0-9]+):(?P<type>[a-z_]+)/(?P<id>[A-Za-z0-9_]+)$"
 )
@@ -53,6 +56,6 @@ def parse_key(value: str, kind: ObjectKind, field_name: str) -> str:
 
 def parse_int_key(value: str, kind: ObjectKind, field_name: str) -> int:
     key = parse_key(value, kind, field_name)
-    if not key.isdigit() or len(key) > 18:
+    if not key.isdigit() or int(key) > MAX_KEY:
         raise InvalidField(field_name, f"not a {kind.don_type} id")
     return int(key)

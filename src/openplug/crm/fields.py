@@ -11,7 +11,14 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 _E164 = re.compile(r"^\+[1-9][0-9]{7,14}$")
 _HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
@@ -70,6 +77,18 @@ PhoneNumbers = Annotated[list[PhoneNumber], Field(max_length=20)]
 Domains = Annotated[list[Domain], Field(max_length=50)]
 Websites = Annotated[list[Website], Field(max_length=50)]
 CustomFields = Annotated[dict[str, Any], Field(max_length=200)]
+
+
+def _not_null(value: Any) -> Any:
+    if value is None:
+        raise ValueError("must not be null; leave the field out to keep the stored value")
+    return value
+
+
+def reject_null(*fields: str) -> Any:
+    """A validator for fields that may be left out but have no "empty" value:
+    a name, or a list (send ``[]`` to empty it)."""
+    return field_validator(*fields, mode="before")(_not_null)
 
 
 class Strict(BaseModel):

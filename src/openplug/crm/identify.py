@@ -146,10 +146,10 @@ def _workspace_sent(sent: _Sent, account: Row | None) -> dict[str, Any]:
 
 
 def _user_sent(sent: _Sent, account: Row | None, workspace: Row | None) -> dict[str, Any]:
-    """Three levels when a workspace is named, two when only an account is."""
+    """Three levels when a workspace is named (the user's account is then the
+    workspace's, never stored twice), two when only an account is."""
     if workspace is not None:
-        account_id = account["id"] if account is not None else workspace["account_id"]
-        return {**sent.user, "rev_org_id": workspace["id"], "account_id": account_id}
+        return {**sent.user, "rev_org_id": workspace["id"], "account_id": None}
     if account is not None:
         return {**sent.user, "rev_org_id": None, "account_id": account["id"]}
     return sent.user

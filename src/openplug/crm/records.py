@@ -18,7 +18,16 @@ from openplug.crm.merge import changed_columns
 from openplug.crm.tables import accounts, rev_orgs, rev_users
 from openplug.db.base import rfc3339, utcnow
 from openplug.errors import InvalidField, NotFound
-from openplug.ids import ACCOUNT, REV_ORG, REV_USER, ObjectKind, display_id, don, parse_int_key
+from openplug.ids import (
+    ACCOUNT,
+    MAX_KEY,
+    REV_ORG,
+    REV_USER,
+    ObjectKind,
+    display_id,
+    don,
+    parse_int_key,
+)
 
 Row = Mapping[Any, Any]
 
@@ -46,7 +55,7 @@ def decode_cursor(cursor: str) -> int:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         version, _, key = raw.partition(":")
-        if version != "v1" or not key.isdigit():
+        if version != "v1" or not key.isdigit() or int(key) > MAX_KEY:
             raise ValueError
         return int(key)
     except (ValueError, binascii.Error, UnicodeDecodeError):
@@ -139,15 +148,28 @@ class Renderer:
         }
 
     async def rev_users(self, rows: Sequence[Row]) -> list[dict[str, Any]]:
-        orgs = await self._summaries(REV_ORGS, {r["rev_org_id"] for r in rows if r["rev_org_id"]})
-        accs = await self._summaries(ACCOUNTS, {r["account_id"] for r in rows if r["account_id"]})
+        org_keys = {r["rev_org_id"] for r in rows if r["rev_org_id"]}
+        org_accounts: dict[int, int | None] = {}
+        if org_keys:
+            found = await self.conn.execute(
+                select(rev_orgs.c.id, rev_orgs.c.account_id).where(rev_orgs.c.id.in_(org_keys))
+            )
+            org_accounts = {int(r.id): r.account_id for r in found}
+
+        def account_of(r: Row) -> int | None:
+            if r["rev_org_id"]:
+                return org_accounts.get(r["rev_org_id"])
+            return r["account_id"]  # type: ignore[no-any-return]
+
+        orgs = await self._summaries(REV_ORGS, org_keys)
+        accs = await self._summaries(ACCOUNTS, {a for r in rows if (a := account_of(r))})
         return [
             {
                 **self._common(REV_USERS, r),
                 "email": r["email"],
                 "external_ref": r["external_ref"],
                 "rev_org": orgs.get(r["rev_org_id"]),
-                "account": accs.get(r["account_id"]),
+                "account": accs.get(account_of(r)),  # type: ignore[arg-type]
                 "is_verified": r["is_verified"],
                 "state": r["state"],
             }

@@ -16,6 +16,7 @@ from openplug.crm.fields import (
     ShortText,
     Strict,
     Websites,
+    reject_null,
 )
 from openplug.errors import InvalidField, MissingRequiredField
 
@@ -28,6 +29,8 @@ class UserTraits(Strict):
     description: LongText | None = None
     custom_fields: CustomFields | None = None
 
+    _not_null = reject_null("display_name", "full_name", "phone_numbers")
+
 
 class WorkspaceTraits(Strict):
     display_name: Name | None = None
@@ -36,6 +39,8 @@ class WorkspaceTraits(Strict):
     domain: ShortText | None = None  # deprecated by DevRev, kept as given
     phone_numbers: PhoneNumbers | None = None
     custom_fields: CustomFields | None = None
+
+    _not_null = reject_null("display_name", "phone_numbers")
 
 
 class AccountTraits(Strict):
@@ -46,6 +51,8 @@ class AccountTraits(Strict):
     websites: Websites | None = None
     phone_numbers: PhoneNumbers | None = None
     custom_fields: CustomFields | None = None
+
+    _not_null = reject_null("display_name", "domains", "websites", "phone_numbers")
 
 
 class RevInfo(Strict):
@@ -92,7 +99,7 @@ def resolve_rev_info(info: RevInfo, path: str) -> Identification:
         )
     workspace_ref = info.workspace_ref or info.org_ref
     workspace_traits = info.workspace_traits or info.org_traits
-    traits_key = "workspace_traits" if info.workspace_traits is not None else "org_traits"
+    traits_key = "org_traits" if info.org_traits is not None else "workspace_traits"
     if workspace_traits is not None and workspace_ref is None:
         raise MissingRequiredField(
             f"{path}.workspace_ref", f"{traits_key} needs workspace_ref to say which workspace"

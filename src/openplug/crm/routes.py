@@ -119,7 +119,7 @@ async def _rev_user_columns(conn: AsyncConnection, body: RevUsersUpdateRequest) 
     sent = _traits(body, "rev_org")
     if body.rev_org is not None:
         org = await _linked(conn, REV_ORGS, body.rev_org, "rev_org")
-        sent.update(rev_org_id=org["id"], account_id=org["account_id"])
+        sent.update(rev_org_id=org["id"], account_id=None)
     return sent
 
 

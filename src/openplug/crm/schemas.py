@@ -16,6 +16,7 @@ from openplug.crm.fields import (
     ShortText,
     Strict,
     Websites,
+    reject_null,
 )
 
 Limit = Annotated[int, Field(ge=1, le=100)]
@@ -56,6 +57,8 @@ class RevUsersUpdateRequest(Strict):
     custom_fields: CustomFields | None = None
     rev_org: ShortText | None = None
 
+    _not_null = reject_null("display_name", "phone_numbers", "rev_org")
+
 
 class AccountsUpdateRequest(Strict):
     id: ShortText
@@ -67,6 +70,8 @@ class AccountsUpdateRequest(Strict):
     phone_numbers: PhoneNumbers | None = None
     custom_fields: CustomFields | None = None
 
+    _not_null = reject_null("display_name", "domains", "websites", "phone_numbers")
+
 
 class RevOrgsUpdateRequest(Strict):
     id: ShortText
@@ -76,3 +81,5 @@ class RevOrgsUpdateRequest(Strict):
     phone_numbers: PhoneNumbers | None = None
     custom_fields: CustomFields | None = None
     account: ShortText | None = None
+
+    _not_null = reject_null("display_name", "phone_numbers", "account")

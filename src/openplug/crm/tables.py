@@ -57,6 +57,8 @@ rev_users = Table(
     Column("description", Text, nullable=True),
     Column("custom_fields", Json, nullable=False),
     Column("rev_org_id", Integer, ForeignKey("rev_orgs.id", ondelete="SET NULL"), index=True),
+    # Only for a user attached straight to an account (two levels); a user in
+    # a workspace belongs to the workspace's account, so it is not stored twice.
     Column("account_id", Integer, ForeignKey("accounts.id", ondelete="SET NULL"), index=True),
     Column("is_verified", Boolean, nullable=False),
     Column("state", String(16), nullable=False),
