@@ -57,6 +57,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -84,6 +85,7 @@ RETURNING_REV_INFO: dict[str, Any] = {
     "account_traits": {"display_name": "Devrev", "domains": ["devrev.ai"]},
 }
 
+MakeScript = Callable[[str], str]  # a per-run prefix -> wrk Lua source
 REF = "__REF__"  # replaced by a unique ref per request in the Lua scripts
 
 
@@ -134,6 +136,8 @@ class Report:
     runs: dict[str, WrkResult] = field(default_factory=dict)
     checks: list[Check] = field(default_factory=list)
     warmups: dict[str, WrkResult] = field(default_factory=dict)
+    load_before: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    load_after: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
 
 # --- the server -----------------------------------------------------------------
@@ -304,6 +308,7 @@ def lua_string(text: str) -> str:
 
 
 def lua_headers(aat: str | None) -> str:
+    """A POST's JSON content type and AAT; no headers for ``GET /health``."""
     pairs = {"Content-Type": "application/json"} if aat is not None else {}
     if aat is not None:
         pairs["Authorization"] = aat
@@ -411,7 +416,7 @@ def first_time_template(new_account: bool) -> str:
 
 
 def measure(
-    wrk: Wrk, report: Report, key: str, label: str, path: str, make_script: Any
+    wrk: Wrk, report: Report, key: str, label: str, path: str, make_script: MakeScript
 ) -> WrkResult:
     """A short warm-up, then the measured run, each with its own script."""
     tag = uuid.uuid4().hex[:8]
@@ -461,7 +466,7 @@ def run_benchmark(args: argparse.Namespace, tmp: Path) -> Report:
     data_dir, lua_dir = tmp / "data", tmp / "wrk"
     lua_dir.mkdir()
     server = Server(data_dir, tmp / "server.log")
-    report = Report()
+    report = Report(load_before=os.getloadavg())
     try:
         print(f"starting openplug serve on {server.base} (data dir {data_dir}) ...")
         server.start()
@@ -524,6 +529,7 @@ def run_benchmark(args: argparse.Namespace, tmp: Path) -> Report:
                 lambda _p: health)  # fmt: skip
         if server.proc.poll() is not None:
             raise BenchError(f"server died during the run:\n{server.log_tail()}")
+        report.load_after = os.getloadavg()
     finally:
         server.stop()
     report.checks.append(
@@ -539,6 +545,16 @@ def run_benchmark(args: argparse.Namespace, tmp: Path) -> Report:
 # --- the report -----------------------------------------------------------------
 
 
+def git_revision() -> str:
+    done = subprocess.run(
+        ["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return done.stdout.strip() or "(not a git checkout)"
+
+
 def print_report(args: argparse.Namespace, report: Report) -> bool:
     runs = report.runs
     before, after = runs["base_before"], runs["base_after"]
@@ -552,11 +568,15 @@ def print_report(args: argparse.Namespace, report: Report) -> bool:
         f"  machine  {os.cpu_count()} CPUs, {platform.system()} {platform.machine()}, "
         f"Python {platform.python_version()}"
     )
+    print(f"  code     {ROOT} at {git_revision()}")
     print("  server   openplug serve, 1 process / 1 uvicorn worker, SQLite, log level warning")
     print(
         f"  wrk      {args.threads} thread(s), {args.connections} connections, "
         f"{args.duration} s per run after a {args.warmup} s warm-up, timeout {WRK_TIMEOUT}"
     )
+    lb, la = report.load_before, report.load_after
+    busy = "  (CPU shared with other work: expect noise)" if lb[0] >= 0.5 else ""
+    print(f"  load     1-min load average {lb[0]:.2f} at start, {la[0]:.2f} at end{busy}")
     print("=" * 92)
     head = f"{'run':<36}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'requests':>10}"
     print(head + f"{'non-2xx':>9}{'sock err':>9}")
@@ -581,6 +601,8 @@ def print_report(args: argparse.Namespace, report: Report) -> bool:
         r = runs[key]
         ratio = r.rps / base if base else 0.0
         verdict = "PASS" if ratio >= target else "BELOW TARGET"
+        if not (r.ok and (report.warmups.get(key) is None or report.warmups[key].ok)):
+            verdict = "INVALID (errors: see checks)"
         print(
             f"  {r.label:<34}{r.rps:>10,.1f} req/s  {ratio:5.2f}x  "
             f"(target >= {target:.1f})  {verdict}"
@@ -625,6 +647,9 @@ def main() -> int:
         raise KeyboardInterrupt(f"signal {signum}")
 
     signal.signal(signal.SIGTERM, on_sigterm)
+    # Ctrl-C must stop the run cleanly even when started with SIGINT ignored
+    # (as a background job of a non-interactive shell).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     tmp = Path(tempfile.mkdtemp(prefix="openplug-bench-"))
     try:
         report = run_benchmark(args, tmp)
