@@ -13,10 +13,12 @@ from openplug import __version__
 from openplug.bootstrap import FirstStart, open_runtime
 from openplug.crm.routes import router as crm_router
 from openplug.identity.routes import router as identity_router
+from openplug.identity.schemas import AuthTokensCreateRequest
 from openplug.runtime import Runtime
 from openplug.settings import Settings
 from openplug.web.body_limit import BodySizeLimit
 from openplug.web.errors import install_error_handlers
+from openplug.web.openapi import install_openapi
 
 FirstStartHook = Callable[[Runtime, FirstStart], None]
 
@@ -47,5 +49,6 @@ def create_app(settings: Settings, on_first_start: FirstStartHook | None = None)
     async def health() -> dict[str, Any]:
         return {"status": "ok"}
 
+    install_openapi(app, hand_parsed=[AuthTokensCreateRequest])
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app

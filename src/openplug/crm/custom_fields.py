@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
-from sqlalchemy import Row, func, select, update
+from sqlalchemy import Connection, Row, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openplug.crm.fields import LongText, Strict
@@ -106,10 +106,11 @@ async def load_field_defs(conn: AsyncConnection, leaf_type: str) -> FieldDefs:
     return {d.name: d for d in map(_def_from_row, rows)}
 
 
-async def load_all_field_defs(conn: AsyncConnection) -> dict[str, FieldDefs]:
-    """Every leaf type's definitions, in one query."""
+def load_all_field_defs(conn: Connection) -> dict[str, FieldDefs]:
+    """Every leaf type's definitions, in one query (synchronous: it runs in
+    identify's write transaction, or through ``AsyncConnection.run_sync``)."""
     defs: dict[str, FieldDefs] = {leaf_type: {} for leaf_type in LEAF_TABLES}
-    for d in map(_def_from_row, await conn.execute(select(custom_field_defs))):
+    for d in map(_def_from_row, conn.execute(select(custom_field_defs))):
         defs[d.leaf_type][d.name] = d
     return defs
 

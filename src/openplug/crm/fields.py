@@ -7,6 +7,7 @@ layer adds the JSON path of the value.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -31,7 +32,10 @@ def _phone(value: str) -> str:
     return value
 
 
+@lru_cache(maxsize=8192)
 def _email(value: str) -> str:
+    # Cached: a returning visitor sends the same address on every page load,
+    # and full validation (IDNA, Unicode normalisation) is not cheap.
     try:
         return validate_email(value, check_deliverability=False).normalized
     except EmailNotValidError as e:

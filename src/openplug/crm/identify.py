@@ -3,22 +3,26 @@ describes, and say which rev user the session token is for.
 
 Two phases. A read-only pass decides whether anything would change; a
 returning visitor with the same traits (the common case, on every page
-load) costs no write at all. Otherwise one write transaction re-reads and
-upserts. Concurrent identifies of a new ref are settled by the unique
+load) costs no write at all. Otherwise one write transaction upserts what
+differs. Concurrent identifies of a new ref are settled by the unique
 constraint on ``external_ref`` and ``INSERT ... ON CONFLICT DO NOTHING``:
 whoever loses the race reads the winner's row and carries on.
+
+The write phase is plain synchronous SQLAlchemy: ``Database.run_write`` runs
+it on SQLite's writer thread in one hop, or on an asyncpg connection via
+``run_sync``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Connection, Table, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openplug.crm.custom_fields import (
     FieldDef,
@@ -38,6 +42,7 @@ from openplug.ids import REV_USER, parse_int_key
 
 Row = Mapping[Any, Any]
 Defs = dict[str, dict[str, FieldDef]]
+_NO_DEFS: Defs = {"rev_user": {}, "account": {}, "rev_org": {}}
 
 
 @dataclass(frozen=True)
@@ -49,33 +54,41 @@ class _Sent:
     account: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class _Seen:
+    """What the read phase found."""
+
+    account: Row | None
+    workspace: Row | None
+    user: Row | None
+
+
 async def identify(db: Database, ident: Identification) -> int:
     """The rev user's key, after creating or updating what ``ident`` says."""
-    defs: Defs = _NO_DEFS
+    defs = _NO_DEFS
     if _sends_custom_fields(ident):
         async with db.read() as conn:
-            defs = await load_all_field_defs(conn)
+            defs = await conn.run_sync(load_all_field_defs)
     sent = _columns_sent(ident, defs)
-    fetch = _point_fetch(db)
-    account = await fetch(accounts, "external_ref", ident.account_ref)
-    workspace = await fetch(rev_orgs, "external_ref", ident.workspace_ref)
-    user = await _find_user(fetch, ident)
-    if user is not None and _nothing_changes(ident, sent, account, workspace, user):
-        return int(user["id"])
-    async with db.write() as conn:
-        defs = await load_all_field_defs(conn)
-        return await _apply(conn, ident, _columns_sent(ident, defs), defs)
+    seen = await _read_phase(db, ident)
+    if seen.user is not None and _nothing_changes(ident, sent, seen):
+        return int(seen.user["id"])
+    return await db.run_write(partial(_write_phase, ident=ident, seen=seen))
 
 
-# --- reading, in the read phase (fast point reads) or inside the write
-# transaction (the connection that holds the lock) --------------------------
+def _sends_custom_fields(ident: Identification) -> bool:
+    return any(
+        "custom_fields" in traits
+        for traits in (ident.user_traits, ident.workspace_traits, ident.account_traits)
+    )
 
-Fetch = Callable[[Table, str, Any], Awaitable[Row | None]]
-_NO_DEFS: Defs = {"rev_user": {}, "account": {}, "rev_org": {}}
+
+# --- read phase: point reads, no transaction ---------------------------------
+
 _POINT_READS: dict[tuple[str, str], PointRead] = {}
 
 
-def _point_fetch(db: Database) -> Fetch:
+async def _read_phase(db: Database, ident: Identification) -> _Seen:
     async def fetch(table: Table, column: str, value: Any) -> Row | None:
         if value is None:
             return None
@@ -85,24 +98,26 @@ def _point_fetch(db: Database) -> Fetch:
             _POINT_READS[(table.name, column)] = query
         return await db.points.one(query, value=value)
 
-    return fetch
+    account = await fetch(accounts, "external_ref", ident.account_ref)
+    workspace = await fetch(rev_orgs, "external_ref", ident.workspace_ref)
+    if ident.user_id is None:
+        user = await fetch(rev_users, "external_ref", ident.user_ref)
+    else:
+        user = _check_user_id(ident, await fetch(rev_users, "id", _user_key(ident)))
+    return _Seen(account, workspace, user)
 
 
-def _conn_fetch(conn: AsyncConnection) -> Fetch:
-    async def fetch(table: Table, column: str, value: Any) -> Row | None:
-        if value is None:
-            return None
-        row = (await conn.execute(select(table).where(table.c[column] == value))).first()
-        return None if row is None else row._mapping
-
-    return fetch
+def _user_key(ident: Identification) -> int:
+    assert ident.user_id is not None
+    return parse_int_key(ident.user_id, REV_USER, f"{ident.path}.user_id")
 
 
-def _sends_custom_fields(ident: Identification) -> bool:
-    return any(
-        "custom_fields" in traits
-        for traits in (ident.user_traits, ident.workspace_traits, ident.account_traits)
-    )
+def _check_user_id(ident: Identification, user: Row | None) -> Row:
+    if user is None:
+        raise InvalidField(f"{ident.path}.user_id", "no rev user has this id")
+    if ident.user_ref is not None and user["external_ref"] not in (None, ident.user_ref):
+        raise InvalidField(f"{ident.path}.user_ref", "differs from the user's ref (user_id)")
+    return user
 
 
 def _with_custom(
@@ -155,111 +170,137 @@ def _user_sent(sent: _Sent, account: Row | None, workspace: Row | None) -> dict[
     return sent.user
 
 
-def _nothing_changes(
-    ident: Identification, sent: _Sent, account: Row | None, workspace: Row | None, user: Row
-) -> bool:
+def _nothing_changes(ident: Identification, sent: _Sent, seen: _Seen) -> bool:
     if ident.account_ref is not None and (
-        account is None or changed_columns(account, sent.account)
+        seen.account is None or changed_columns(seen.account, sent.account)
     ):
         return False
     if ident.workspace_ref is not None and (
-        workspace is None or changed_columns(workspace, _workspace_sent(sent, account))
+        seen.workspace is None
+        or changed_columns(seen.workspace, _workspace_sent(sent, seen.account))
     ):
         return False
-    return not changed_columns(user, _user_sent(sent, account, workspace))
+    assert seen.user is not None
+    return not changed_columns(seen.user, _user_sent(sent, seen.account, seen.workspace))
 
 
-async def _find_user(fetch: Fetch, ident: Identification) -> Row | None:
-    if ident.user_id is None:
-        return await fetch(rev_users, "external_ref", ident.user_ref)
-    key = parse_int_key(ident.user_id, REV_USER, f"{ident.path}.user_id")
-    user = await fetch(rev_users, "id", key)
-    if user is None:
-        raise InvalidField(f"{ident.path}.user_id", "no rev user has this id")
-    if ident.user_ref is not None and user["external_ref"] not in (None, ident.user_ref):
-        raise InvalidField(f"{ident.path}.user_ref", "differs from the user's ref (user_id)")
-    return user
+# --- write phase: one transaction, synchronous ---------------------------------
 
 
-async def _apply(conn: AsyncConnection, ident: Identification, sent: _Sent, defs: Defs) -> int:
+def _write_phase(conn: Connection, *, ident: Identification, seen: _Seen) -> int:
+    # Definitions are re-read under the write lock, so values are checked
+    # against the schema as it is when they are stored.
+    defs = load_all_field_defs(conn)
+    sent = _columns_sent(ident, defs)
     path = ident.path
     account = workspace = None
     if ident.account_ref is not None:
-        account = await _upsert(
-            conn, accounts, ident.account_ref, sent.account,
+        account = _settle(
+            conn, accounts, ident.account_ref, sent.account, seen.account,
             defaults={"display_name": ident.account_ref, "domains": [], "websites": [],
                       "phone_numbers": []},
             required=defs["account"], required_path=f"{path}.account_traits.custom_fields",
         )  # fmt: skip
     if ident.workspace_ref is not None:
-        workspace = await _upsert(
-            conn, rev_orgs, ident.workspace_ref, _workspace_sent(sent, account),
+        workspace = _settle(
+            conn, rev_orgs, ident.workspace_ref, _workspace_sent(sent, account), seen.workspace,
             defaults={"display_name": ident.workspace_ref, "phone_numbers": []},
             required=defs["rev_org"],
             required_path=f"{path}.{ident.workspace_key}.custom_fields",
         )  # fmt: skip
     user_sent = _user_sent(sent, account, workspace)
-    user_defaults: dict[str, Any] = {
-        "display_name": sent.user.get("email") or friendly_name(),
-        "phone_numbers": [],
-        "state": "active",
-    }
     if ident.user_id is not None:
-        # user_id names an existing user (checked in the read phase), so
-        # there is nothing to create; rows may have changed since, re-read.
-        existing = await _find_user(_conn_fetch(conn), ident)
-        assert existing is not None
-        changes = changed_columns(existing, user_sent)
-        if changes:
-            await _update(conn, rev_users, int(existing["id"]), changes)
-        return int(existing["id"])
+        # user_id names an existing user: nothing to create. Re-read it under
+        # the lock, it may have changed since the read phase.
+        row = conn.execute(select(rev_users).where(rev_users.c.id == _user_key(ident))).first()
+        user = _check_user_id(ident, None if row is None else row._mapping)
+        _update(conn, rev_users, user, user_sent)
+        return int(user["id"])
     assert ident.user_ref is not None
-    user = await _upsert(
-        conn, rev_users, ident.user_ref, user_sent, defaults=user_defaults,
+    user = _upsert(
+        conn, rev_users, ident.user_ref, user_sent, seen.user,
+        defaults={"display_name": sent.user.get("email") or friendly_name(),
+                  "phone_numbers": [], "state": "active"},
         required=defs["rev_user"], required_path=f"{path}.user_traits.custom_fields",
     )  # fmt: skip
     return int(user["id"])
 
 
-async def _update(conn: AsyncConnection, table: Table, key: int, changes: dict[str, Any]) -> None:
-    await conn.execute(
-        update(table).where(table.c.id == key).values(**changes, modified_at=utcnow())
-    )
-
-
-async def _upsert(
-    conn: AsyncConnection,
+def _settle(
+    conn: Connection,
     table: Table,
     ref: str,
     sent: dict[str, Any],
+    seen: Row | None,
+    **upsert: Any,
+) -> Row:
+    """An account or workspace the read phase found unchanged is used as
+    found, with no statement: neither can be deleted, and a concurrent
+    change to it orders this request before that change."""
+    if seen is not None and not changed_columns(seen, sent):
+        return seen
+    return _upsert(conn, table, ref, sent, seen, **upsert)
+
+
+def _upsert(
+    conn: Connection,
+    table: Table,
+    ref: str,
+    sent: dict[str, Any],
+    seen: Row | None,
     *,
     defaults: dict[str, Any],
     required: dict[str, FieldDef],
     required_path: str,
 ) -> Row:
-    fetch = _conn_fetch(conn)
-    row = await fetch(table, "external_ref", ref)
-    if row is None:
+    if seen is None:
+        # The read phase found nothing: try to create it straight away.
         values = {**defaults, **sent}
         values["custom_fields"] = merge_custom_fields({}, sent.get("custom_fields", {}))
         check_required_on_create(values["custom_fields"], required, required_path)
         now = utcnow()
-        insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-        created = (
-            await conn.execute(
-                insert(table)
-                .values(external_ref=ref, created_at=now, modified_at=now, **values)
-                .on_conflict_do_nothing(index_elements=["external_ref"])
-                .returning(*table.c)
-            )
-        ).first()
+        params = {"external_ref": ref, "created_at": now, "modified_at": now, **values}
+        created = conn.execute(_insert_if_absent(conn.dialect.name, table), params).first()
         if created is not None:
             return created._mapping
-        # Another request created it between our read and our insert.
-        row = await fetch(table, "external_ref", ref)
-        assert row is not None
+    # It exists (perhaps created by a concurrent request since the read
+    # phase): update it under the lock.
+    row = conn.execute(_by_ref(table), {"ref": ref}).first()
+    if row is None:  # deleted since the read phase: create it afresh
+        return _upsert(conn, table, ref, sent, None, defaults=defaults, required=required,
+                       required_path=required_path)  # fmt: skip
+    return _update(conn, table, row._mapping, sent)
+
+
+# Statements built once and given their values as parameters: building an
+# INSERT with its values inline costs more than executing it.
+_STATEMENTS: dict[tuple[str, ...], Any] = {}
+
+
+def _insert_if_absent(dialect: str, table: Table) -> Any:
+    key = ("insert", dialect, table.name)
+    if key not in _STATEMENTS:
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        _STATEMENTS[key] = (
+            insert(table)
+            .on_conflict_do_nothing(index_elements=["external_ref"])
+            .returning(*table.c)
+        )
+    return _STATEMENTS[key]
+
+
+def _by_ref(table: Table) -> Any:
+    key = ("by_ref", table.name)
+    if key not in _STATEMENTS:
+        _STATEMENTS[key] = select(table).where(table.c.external_ref == bindparam("ref"))
+    return _STATEMENTS[key]
+
+
+def _update(conn: Connection, table: Table, row: Row, sent: dict[str, Any]) -> Row:
     changes = changed_columns(row, sent)
     if not changes:
         return row
-    await _update(conn, table, int(row["id"]), changes)
+    conn.execute(
+        update(table).where(table.c.id == row["id"]).values(**changes, modified_at=utcnow())
+    )
     return {**row, **changes}

@@ -19,8 +19,12 @@ class BodySizeLimit:
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(scope, receive, send)
+        if declared is not None and declared.isdigit():
+            if int(declared) > self.max_bytes:
+                await self._refuse(scope, receive, send)
+            else:
+                # The HTTP server delivers no more than the declared length.
+                await self.app(scope, receive, send)
             return
         # Without (or despite) a Content-Length, read at most the limit.
         chunks: list[bytes] = []

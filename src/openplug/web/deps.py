@@ -19,7 +19,13 @@ _authorization = APIKeyHeader(
 )
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    # async on purpose: FastAPI runs plain ``def`` dependencies in a thread
+    # pool, a thread hop on every request for an attribute read.
+    return runtime_of(request)
+
+
+def runtime_of(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -27,7 +33,7 @@ def get_runtime(request: Request) -> Runtime:
 async def get_principal(
     request: Request, authorization: Annotated[str | None, Security(_authorization)]
 ) -> Principal:
-    return await authenticate(get_runtime(request), authorization)
+    return await authenticate(runtime_of(request), authorization)
 
 
 async def get_agent(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
