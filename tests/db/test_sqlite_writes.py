@@ -1,11 +1,16 @@
-"""SQLite write paths under a held write lock: another process (the CLI, a
-second server) may hold it; the server must wait for it without freezing."""
+"""SQLite writes: waiting for a write lock another process holds without
+freezing the server, and group commit that isolates a failing write."""
 
 import asyncio
 import sqlite3
+from collections.abc import Callable
+from pathlib import Path
 
+from sqlalchemy import Connection
 from sqlalchemy.engine import make_url
 
+from openplug.db import Database
+from openplug.errors import InvalidField
 from tests.live_server import LiveServer
 
 
@@ -33,3 +38,75 @@ async def test_identify_waits_for_a_held_write_lock_without_stalling_the_server(
     with server.client(server.pat) as c:
         users = c.get("/rev-users.list", params={"external_ref": "waits"}).json()["rev_users"]
     assert len(users) == 1
+
+
+async def test_a_rejected_identify_among_concurrent_ones_fails_alone(
+    any_server: LiveServer,
+) -> None:
+    """Concurrent first-time identifies share a transaction on SQLite; one
+    that is rejected in the write phase (a required custom field missing on
+    creation) must not take the others down, nor leave anything behind."""
+    with any_server.client(any_server.pat) as c:
+        r = c.post(
+            "/schemas.custom.set",
+            json={
+                "type": "tenant_fragment",
+                "leaf_type": "account",
+                "fields": [{"name": "plan", "field_type": "text", "is_required": True}],
+            },
+        )
+        assert r.status_code == 200, r.text
+
+    def body(i: int) -> dict[str, object]:
+        account: dict[str, object] = {"account_ref": f"acc-{i}"}
+        if i != 7:  # request 7 creates an account without the required field
+            account["account_traits"] = {"custom_fields": {"tnt__plan": "pro"}}
+        return {"rev_info": {"user_ref": f"user-{i}", **account}}
+
+    async with any_server.async_client(any_server.aat) as backend:
+        responses = await asyncio.gather(
+            *(backend.post("/auth-tokens.create", json=body(i)) for i in range(20))
+        )
+    statuses = {i: r.status_code for i, r in enumerate(responses)}
+    assert statuses.pop(7) == 400
+    assert responses[7].json()["subtype"] == "field_required"
+    assert set(statuses.values()) == {201}
+    with any_server.client(any_server.pat) as c:
+        refs = {u["external_ref"] for u in c.get("/rev-users.list").json()["rev_users"]}
+        accounts = {a["external_refs"][0] for a in c.get("/accounts.list").json()["accounts"]}
+    assert refs == {f"user-{i}" for i in range(20) if i != 7}
+    assert accounts == {f"acc-{i}" for i in range(20) if i != 7}
+
+
+async def test_group_commit_isolates_a_failing_write(tmp_path: Path) -> None:
+    """Writes queued in the same loop turn share one transaction; when one
+    fails after writing part of its rows, it alone fails and leaves nothing,
+    and the others are committed."""
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'w.db'}")
+    try:
+        await db.run_write(lambda c: c.exec_driver_sql("CREATE TABLE t (x INTEGER)"))
+        runs: list[int] = []
+
+        def write(i: int) -> Callable[[Connection], int]:
+            def work(conn: Connection) -> int:
+                runs.append(i)
+                conn.exec_driver_sql(f"INSERT INTO t VALUES ({i})")
+                if i == 3:
+                    raise InvalidField("x", "three is refused")
+                return i
+
+            return work
+
+        outcomes = await asyncio.gather(
+            *(db.run_write(write(i)) for i in range(6)), return_exceptions=True
+        )
+        rows = await db.run_write(
+            lambda c: sorted(x for (x,) in c.exec_driver_sql("SELECT x FROM t"))
+        )
+    finally:
+        await db.dispose()
+    assert outcomes[:3] == [0, 1, 2] and outcomes[4:] == [4, 5]
+    assert isinstance(outcomes[3], InvalidField)
+    assert rows == [0, 1, 2, 4, 5]
+    # One shared attempt, then each on its own: proof the batch was shared.
+    assert runs.count(0) == 2 and runs.count(3) == 2

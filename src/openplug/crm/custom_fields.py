@@ -22,6 +22,7 @@ from openplug.crm.tables import (
     rev_users,
 )
 from openplug.db.base import utcnow
+from openplug.db.sqlite_writes import batch_memo
 from openplug.errors import Conflict, CustomizationValidationError, InvalidField
 
 LeafType = Literal["rev_user", "account", "rev_org"]
@@ -109,9 +110,14 @@ async def load_field_defs(conn: AsyncConnection, leaf_type: str) -> FieldDefs:
 def load_all_field_defs(conn: Connection) -> dict[str, FieldDefs]:
     """Every leaf type's definitions, in one query (synchronous: it runs in
     identify's write transaction, or through ``AsyncConnection.run_sync``)."""
+    memo = batch_memo(conn)
+    if memo is not None and "field_defs" in memo:
+        return memo["field_defs"]  # type: ignore[no-any-return]
     defs: dict[str, FieldDefs] = {leaf_type: {} for leaf_type in LEAF_TABLES}
     for d in map(_def_from_row, conn.execute(select(custom_field_defs))):
         defs[d.leaf_type][d.name] = d
+    if memo is not None:
+        memo["field_defs"] = defs
     return defs
 
 

@@ -1,0 +1,139 @@
+"""Hot SQLite writes: group commit, in the event loop's thread when it can.
+
+Writes that are ready in the same turn of the event loop are run together,
+each in its own savepoint, and committed once. SQLite allows one writer at
+a time, so under load the requests would queue anyway; sharing the BEGIN,
+the COMMIT and its WAL write among them is where the time goes. A failing
+request rolls back only its own savepoint.
+
+The batch runs right in the loop's thread when the write lock is free: a
+short local transaction costs less than handing it to another thread, which
+then has to win the GIL back from the loop after every statement. When
+another connection (the CLI, a second process) holds the lock,
+``BEGIN IMMEDIATE`` fails at once (``busy_timeout=0`` on that connection)
+and the batch goes to a writer thread, which waits for the lock without
+stalling the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import OperationalError
+
+Work = Callable[[Connection], Any]
+Outcome = tuple[bool, Any]  # (succeeded, result or exception)
+MAX_BATCH = 64
+BATCH_MEMO = "openplug.batch_memo"
+
+
+class SqliteWriteBatcher:
+    def __init__(self, inline: Engine, waiting: Engine) -> None:
+        self._inline = inline
+        self._waiting = waiting
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="openplug-writer")
+        self._queue: list[tuple[Work, asyncio.Future[Any]]] = []
+        self._flush_scheduled = False
+        self._in_thread: set[asyncio.Task[None]] = set()
+
+    async def run(self, work: Work) -> Any:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._queue.append((work, future))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_soon(self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+        self._flush_scheduled = bool(self._queue)
+        if self._queue:
+            asyncio.get_running_loop().call_soon(self._flush)
+        try:
+            outcomes = _run_batch(self._inline, [w for w, _ in batch], wait=False)
+        except Exception as e:
+            outcomes = [(False, e)] * len(batch)
+        if outcomes is None:  # the write lock is taken: wait for it elsewhere
+            task = asyncio.ensure_future(self._flush_in_thread(batch))
+            self._in_thread.add(task)
+            task.add_done_callback(self._in_thread.discard)
+            return
+        _settle(batch, outcomes)
+
+    async def _flush_in_thread(self, batch: list[tuple[Work, asyncio.Future[Any]]]) -> None:
+        works = [w for w, _ in batch]
+        try:
+            outcomes = await asyncio.get_running_loop().run_in_executor(
+                self._thread, _run_batch, self._waiting, works, True
+            )
+        except Exception as e:
+            outcomes = [(False, e)] * len(batch)
+        assert outcomes is not None
+        _settle(batch, outcomes)
+
+    def close(self) -> None:
+        self._thread.shutdown(wait=True)
+        self._inline.dispose()
+        self._waiting.dispose()
+
+
+def _settle(batch: list[tuple[Work, asyncio.Future[Any]]], outcomes: list[Outcome]) -> None:
+    for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
+        if future.done():  # the request was cancelled meanwhile
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+
+
+def _run_batch(engine: Engine, works: list[Work], wait: bool) -> list[Outcome] | None:
+    """All works in one transaction and one commit; None if the lock is taken
+    and ``wait`` is false.
+
+    Optimistic: a work that fails (a rejected request) may have written half
+    of its rows, so then the whole batch is rolled back and each work runs
+    again in a transaction of its own. Works are upserts, safe to re-run.
+    Only ``BEGIN IMMEDIATE`` can meet a busy lock: once it succeeds this
+    connection holds the write lock until it commits.
+    """
+    with engine.connect() as conn:
+        try:
+            transaction = conn.begin()
+        except OperationalError as e:
+            if not wait and ("locked" in str(e.orig) or "busy" in str(e.orig)):
+                return None
+            raise
+        conn.info[BATCH_MEMO] = {}
+        try:
+            results = [work(conn) for work in works]
+            transaction.commit()
+            return [(True, result) for result in results]
+        except Exception:
+            if transaction.is_active:
+                transaction.rollback()
+            if len(works) == 1:
+                raise
+        finally:
+            conn.info.pop(BATCH_MEMO, None)
+        return [_run_alone(conn, work) for work in works]
+
+
+def _run_alone(conn: Connection, work: Work) -> Outcome:
+    try:
+        with conn.begin():
+            return True, work(conn)
+    except Exception as e:
+        return False, e
+
+
+def batch_memo(conn: Connection) -> dict[str, Any] | None:
+    """A dict that lives as long as the current batch's transaction, for
+    works to share what they read under the lock (None outside a batch)."""
+    memo: dict[str, Any] | None = conn.info.get(BATCH_MEMO)
+    return memo
