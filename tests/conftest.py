@@ -15,6 +15,17 @@ from tests.live_server import LiveServer, make_settings
 ServerFactory = Callable[..., LiveServer]
 
 
+@pytest.fixture(autouse=True)
+def _no_ast_in_tracebacks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CPython 3.11 formats traceback carets with ``ast.parse``, which is not
+    thread-safe; a server thread logging a 500 while pytest reports a failure
+    can kill the session with INTERNALERROR. Carets are cosmetic."""
+    import traceback
+
+    if hasattr(traceback, "_extract_caret_anchors_from_line_segment"):
+        monkeypatch.setattr(traceback, "_extract_caret_anchors_from_line_segment", lambda _: None)
+
+
 @pytest.fixture
 def make_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerFactory]:
     """Start servers on demand: ``make_server()`` on SQLite,

@@ -1,17 +1,10 @@
 """The Python client against a real server, as a website backend uses it."""
 
-import base64
-import json
-
 import pytest
 
 from openplug.client import AsyncOpenPlug, OpenPlug, OpenPlugError
+from tests.helpers import jwt_claims
 from tests.live_server import LiveServer
-
-
-def _claims(token: str) -> dict[str, object]:
-    payload = token.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
 
 
 def test_sync_client_mints_a_token_for_the_user(server: LiveServer) -> None:
@@ -23,7 +16,7 @@ def test_sync_client_mints_a_token_for_the_user(server: LiveServer) -> None:
             expires_in_mins=5,
         )
     assert token.expires_in == 300
-    assert _claims(token.access_token)["aud"] == server.app_id
+    assert jwt_claims(token.access_token)["aud"] == server.app_id
     with server.client(server.pat) as c:
         user = c.get("/rev-users.list", params={"external_ref": "client-user"}).json()
     assert user["rev_users"][0]["account"]["display_name"] == "acme.example"
@@ -32,7 +25,7 @@ def test_sync_client_mints_a_token_for_the_user(server: LiveServer) -> None:
 async def test_async_client_mints_a_token(server: LiveServer) -> None:
     async with AsyncOpenPlug(server.base_url, server.aat) as plug:
         token = await plug.session_token("async-user", user_traits={"display_name": "A"})
-    assert _claims(token.access_token)["sub"].endswith(":revu/1")  # type: ignore[union-attr]
+    assert jwt_claims(token.access_token)["sub"].endswith(":revu/1")  # type: ignore[union-attr]
 
 
 def test_client_errors_name_the_field(server: LiveServer) -> None:

@@ -14,17 +14,6 @@ from tests.live_server import LiveServer
 SESSION = "/auth-tokens.create"
 
 
-@pytest.fixture(autouse=True)
-def _no_ast_in_tracebacks(monkeypatch: pytest.MonkeyPatch) -> None:
-    """CPython 3.11 formats traceback carets with ``ast.parse``, which is not
-    thread-safe; a server thread logging a 500 while pytest reports a failure
-    can kill the session with INTERNALERROR. Carets are cosmetic."""
-    import traceback
-
-    if hasattr(traceback, "_extract_caret_anchors_from_line_segment"):
-        monkeypatch.setattr(traceback, "_extract_caret_anchors_from_line_segment", lambda _: None)
-
-
 # leaf type -> (traits key in rev_info, list path, ref filter, list key, ref)
 LEAVES: dict[str, tuple[str, str, str, str, str]] = {
     "rev_user": ("user_traits", "/rev-users.list", "external_ref", "rev_users", "ann"),

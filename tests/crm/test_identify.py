@@ -5,7 +5,6 @@ trait merging, no write when nothing changed, and concurrent first visits."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -16,31 +15,13 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
+from tests.helpers import jwt_claims
 from tests.live_server import LiveServer
 
 SESSION = "/auth-tokens.create"
 
 
-@pytest.fixture(autouse=True)
-def _no_ast_in_tracebacks(monkeypatch: pytest.MonkeyPatch) -> None:
-    """CPython 3.11 formats traceback carets with ``ast.parse``, whose
-    recursion guard is not thread-safe (SystemError "AST constructor
-    recursion depth mismatch"). When a server thread logs a 500's traceback
-    while pytest reports a failure, the session can die with INTERNALERROR;
-    carets are cosmetic, so they are switched off while servers run."""
-    import traceback
-
-    if hasattr(traceback, "_extract_caret_anchors_from_line_segment"):
-        monkeypatch.setattr(traceback, "_extract_caret_anchors_from_line_segment", lambda _: None)
-
-
 # --- helpers ------------------------------------------------------------------------
-
-
-def jwt_claims(token: str) -> dict[str, Any]:
-    """The payload of a JWT, read without verifying it (as a browser would)."""
-    payload = token.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
 
 
 def identify(server: LiveServer, rev_info: dict[str, Any]) -> str:

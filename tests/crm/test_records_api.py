@@ -4,28 +4,17 @@
 from __future__ import annotations
 
 import base64
-import json
 import re
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.helpers import jwt_claims
 from tests.live_server import LiveServer
 
 SESSION = "/auth-tokens.create"
 RFC3339_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
-
-
-@pytest.fixture(autouse=True)
-def _no_ast_in_tracebacks(monkeypatch: pytest.MonkeyPatch) -> None:
-    """CPython 3.11 formats traceback carets with ``ast.parse``, which is not
-    thread-safe; a server thread logging a 500 while pytest reports a failure
-    can kill the session with INTERNALERROR. Carets are cosmetic."""
-    import traceback
-
-    if hasattr(traceback, "_extract_caret_anchors_from_line_segment"):
-        monkeypatch.setattr(traceback, "_extract_caret_anchors_from_line_segment", lambda _: None)
 
 
 # kind -> (object path, singular key, plural key, ref filter, display prefix)
@@ -37,11 +26,6 @@ KINDS: dict[str, tuple[str, str, str, str, str]] = {
 
 
 # --- helpers ------------------------------------------------------------------------
-
-
-def jwt_claims(token: str) -> dict[str, Any]:
-    payload = token.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
 
 
 def identify_token(server: LiveServer, rev_info: dict[str, Any]) -> str:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, select, update
+from sqlalchemy import Connection, Table, bindparam, literal_column, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -83,28 +83,46 @@ def _sends_custom_fields(ident: Identification) -> bool:
     )
 
 
-# --- read phase: point reads, no transaction ---------------------------------
+# --- read phase: one point read, no transaction -----------------------------
 
-_POINT_READS: dict[tuple[str, str], PointRead] = {}
+
+def _seen_query(user_column: str) -> PointRead:
+    """The user (by ref or id), the workspace and the account in one
+    statement: each LEFT JOINed onto a single row, so each part is NULL
+    when absent and the statement always returns exactly one row."""
+    one = select(literal_column("1").label("one")).subquery()
+    joined = (
+        one.outerjoin(rev_users, rev_users.c[user_column] == bindparam("user"))
+        .outerjoin(rev_orgs, rev_orgs.c.external_ref == bindparam("workspace_ref"))
+        .outerjoin(accounts, accounts.c.external_ref == bindparam("account_ref"))
+    )
+    columns = [c.label(f"{t.name}__{c.key}") for t in _SEEN_TABLES for c in t.c]
+    return PointRead(select(*columns).select_from(joined))
+
+
+_SEEN_TABLES = (rev_users, rev_orgs, accounts)
+_SEEN_BY_REF = _seen_query("external_ref")
+_SEEN_BY_ID = _seen_query("id")
 
 
 async def _read_phase(db: Database, ident: Identification) -> _Seen:
-    async def fetch(table: Table, column: str, value: Any) -> Row | None:
-        if value is None:
-            return None
-        query = _POINT_READS.get((table.name, column))
-        if query is None:
-            query = PointRead(select(table).where(table.c[column] == bindparam("value")))
-            _POINT_READS[(table.name, column)] = query
-        return await db.points.one(query, value=value)
-
-    account = await fetch(accounts, "external_ref", ident.account_ref)
-    workspace = await fetch(rev_orgs, "external_ref", ident.workspace_ref)
-    if ident.user_id is None:
-        user = await fetch(rev_users, "external_ref", ident.user_ref)
-    else:
-        user = _check_user_id(ident, await fetch(rev_users, "id", _user_key(ident)))
-    return _Seen(account, workspace, user)
+    by_id = ident.user_id is not None
+    row = await db.points.one(
+        _SEEN_BY_ID if by_id else _SEEN_BY_REF,
+        user=_user_key(ident) if by_id else ident.user_ref,
+        workspace_ref=ident.workspace_ref,
+        account_ref=ident.account_ref,
+    )
+    assert row is not None
+    parts: dict[str, Row | None] = {}
+    for table in _SEEN_TABLES:
+        prefix = f"{table.name}__"
+        part = {k[len(prefix) :]: v for k, v in row.items() if k.startswith(prefix)}
+        parts[table.name] = part if part["id"] is not None else None
+    user = parts["rev_users"]
+    if by_id:
+        user = _check_user_id(ident, user)
+    return _Seen(account=parts["accounts"], workspace=parts["rev_orgs"], user=user)
 
 
 def _user_key(ident: Identification) -> int:
