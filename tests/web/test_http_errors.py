@@ -78,3 +78,11 @@ def test_openapi_describes_the_api(server: LiveServer) -> None:
     name = schema_ref.rsplit("/", 1)[1]
     assert "rev_info" in spec["components"]["schemas"][name]["properties"]
     assert "201" in create["responses"]
+    # Errors are documented in their real shape and status, not FastAPI's 422.
+    for operation in (create, paths["/rev-users.list"]["get"]):
+        assert "422" not in operation["responses"]
+        error = operation["responses"]["400"]["content"]["application/json"]["schema"]
+        assert error["$ref"].endswith("/ErrorBody")
+    assert {"type", "message", "field_name"} <= set(
+        spec["components"]["schemas"]["ErrorBody"]["properties"]
+    )

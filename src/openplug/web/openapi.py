@@ -6,9 +6,35 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 REF_TEMPLATE = "#/components/schemas/{model}"
+
+
+class ErrorBody(BaseModel):
+    """Every error response, as DevRev's API shapes them."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    message: str
+    detail: str | None = None
+    field_name: str | None = None
+    subtype: str | None = None
+    reason: str | None = None
+    allowed_values: list[str] | None = None
+    reference_id: str | None = None
+
+
+_ERRORS = {
+    "400": "Invalid request: `type` says which rule, `field_name` which value",
+    "401": "Missing, malformed, unknown, expired or revoked credential",
+    "403": "The credential may not make this call",
+    "404": "No such object (or not visible to this caller)",
+    "409": "Conflicts with stored data",
+    "413": "Request body too large",
+    "500": "Internal error; `reference_id` is in the server log",
+}
 
 
 def body_of(model: type[BaseModel]) -> dict[str, Any]:
@@ -24,11 +50,27 @@ def install_openapi(app: FastAPI, hand_parsed: list[type[BaseModel]]) -> None:
         if app.openapi_schema is None:
             document = generate()
             components = document.setdefault("components", {}).setdefault("schemas", {})
-            for model in hand_parsed:
+            models: list[type[BaseModel]] = [*hand_parsed, ErrorBody]
+            for model in models:
                 schema = model.model_json_schema(ref_template=REF_TEMPLATE)
                 components.update(schema.pop("$defs", {}))
                 components[model.__name__] = schema
+            _document_errors(document)
             app.openapi_schema = document
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _document_errors(document: dict[str, Any]) -> None:
+    """Our error responses replace FastAPI's default 422 on every operation."""
+    error = {"application/json": {"schema": {"$ref": REF_TEMPLATE.format(model="ErrorBody")}}}
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            responses.pop("422", None)
+            for status, description in _ERRORS.items():
+                responses.setdefault(status, {"description": description, "content": error})
+    schemas = document.get("components", {}).get("schemas", {})
+    schemas.pop("HTTPValidationError", None)
+    schemas.pop("ValidationError", None)
