@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from openplug import __version__
 from openplug.bootstrap import FirstStart, open_runtime
+from openplug.conversations.routes import router as conversations_router
 from openplug.crm.routes import router as crm_router
 from openplug.identity.routes import router as identity_router
 from openplug.identity.schemas import AuthTokensCreateRequest
@@ -19,6 +20,7 @@ from openplug.settings import Settings
 from openplug.web.body_limit import BodySizeLimit
 from openplug.web.errors import install_error_handlers
 from openplug.web.openapi import install_openapi
+from openplug.widget.routes import router as widget_router
 
 FirstStartHook = Callable[[Runtime, FirstStart], None]
 
@@ -44,6 +46,8 @@ def create_app(settings: Settings, on_first_start: FirstStartHook | None = None)
     install_error_handlers(app)
     app.include_router(identity_router)
     app.include_router(crm_router)
+    app.include_router(conversations_router)
+    app.include_router(widget_router)
 
     @app.get("/health", tags=["meta"], summary="Liveness: the process answers")
     async def health() -> dict[str, Any]:

@@ -26,6 +26,8 @@ REV_ORG = ObjectKind("identity", "revo", "REV")
 DEV_USER = ObjectKind("identity", "devu", "DEVU")
 TOKEN = ObjectKind("identity", "token", "TOKEN")
 FRAGMENT = ObjectKind("core", "tenant_fragment", "FRAG")
+CONVERSATION = ObjectKind("core", "conversation", "CONV")
+COMMENT = ObjectKind("core", "comment", "COMMENT")
 
 # Keys are 32-bit integer columns on every backend.
 MAX_KEY = 2**31 - 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from openplug.conversations.events import ChangeListener
 from openplug.db import Database
 from openplug.identity.secrets_file import ServerSecrets, load_secrets
 from openplug.settings import Settings
@@ -15,6 +16,8 @@ class Runtime:
     db: Database
     secrets: ServerSecrets
     org_id: str
+    # Called after each committed conversation change (see conversations.events).
+    change_listeners: list[ChangeListener] = field(default_factory=list)
     _secrets_mtime: float = field(default=0.0, repr=False)
 
     def __post_init__(self) -> None:

@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = 64 * 1024
     log_level: str = "info"
     secrets_file: Path | None = None
+    # Set to share realtime events between processes (openplug.realtime).
+    redis_url: str | None = None
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, exists, select
 
 from openplug.crm.tables import rev_users
 from openplug.db.point_reads import PointRead
@@ -21,6 +21,7 @@ from openplug.identity.session_tokens import (
     UnknownSigningKey,
     decode_session_token,
 )
+from openplug.identity.tables import revoked_sessions
 from openplug.runtime import Runtime
 
 PrincipalKind = Literal["pat", "aat", "session"]
@@ -74,8 +75,9 @@ async def verify_session_token(runtime: Runtime, token: str, app_id: str | None)
     """The check every widget request goes through.
 
     Beyond the signature (see ``decode_session_token``) it refuses tokens
-    whose user is gone or merged, and tokens issued before the user's
-    sessions were revoked.
+    whose user is gone or merged, tokens issued before the user's sessions
+    were revoked, and tokens ended one by one (logout, see
+    ``revoked_sessions``).
     """
     try:
         claims = decode_session_token(runtime.secrets, token, org_id=runtime.org_id, app_id=app_id)
@@ -83,19 +85,21 @@ async def verify_session_token(runtime: Runtime, token: str, app_id: str | None)
         if not runtime.reload_secrets():
             raise
         claims = decode_session_token(runtime.secrets, token, org_id=runtime.org_id, app_id=app_id)
-    row = await runtime.db.points.one(_SESSION_STATE, key=claims.rev_user_key)
+    row = await runtime.db.points.one(_SESSION_STATE, key=claims.rev_user_key, jti=claims.jti)
     if row is None or row["state"] != "active":
         raise Unauthenticated("the session token's user no longer exists")
     revoked_at = row["sessions_revoked_at"]
-    if revoked_at is not None and claims.issued_at <= revoked_at:
+    if (revoked_at is not None and claims.issued_at <= revoked_at) or row["jti_revoked"]:
         raise Unauthenticated("the session was revoked")
     return claims
 
 
 _SESSION_STATE = PointRead(
-    select(rev_users.c.state, rev_users.c.sessions_revoked_at).where(
-        rev_users.c.id == bindparam("key")
-    )
+    select(
+        rev_users.c.state,
+        rev_users.c.sessions_revoked_at,
+        exists().where(revoked_sessions.c.jti == bindparam("jti")).label("jti_revoked"),
+    ).where(rev_users.c.id == bindparam("key"))
 )
 
 

@@ -51,3 +51,12 @@ access_tokens = Table(
     Column("revoked_at", UtcDateTime, nullable=True),
     Column("last_used_at", UtcDateTime, nullable=True),
 )
+
+# Session tokens ended before their expiry (widget logout), by jti. A row is
+# useless once the token would have expired anyway, and is then deleted.
+revoked_sessions = Table(
+    "revoked_sessions",
+    metadata,
+    Column("jti", String(64), primary_key=True),
+    Column("expires_at", UtcDateTime, nullable=False, index=True),
+)

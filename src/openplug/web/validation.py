@@ -31,7 +31,12 @@ def json_path(loc: Iterable[Any]) -> str:
 
 
 def error_from_pydantic(error: dict[str, Any], prefix: Sequence[Any] = ()) -> ApiError:
-    loc = [*prefix, *(p for p in error["loc"] if p not in ("body", "query"))]
+    # FastAPI puts where the value came from first; only that is dropped, so
+    # that a field that is itself named "body" (a message's) keeps its name.
+    raw = list(error["loc"])
+    if raw and raw[0] in ("body", "query"):
+        raw = raw[1:]
+    loc = [*prefix, *raw]
     # Tagged unions and Optional[...] add type names to the location.
     loc = [p for p in loc if not (isinstance(p, str) and ("[" in p or p in ("function-after",)))]
     field = json_path(loc)

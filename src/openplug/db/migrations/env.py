@@ -3,8 +3,10 @@ hands over, so migrations share the server's engine and driver."""
 
 from alembic import context
 
+import openplug.conversations.tables
 import openplug.crm.tables
-import openplug.identity.tables  # noqa: F401  (registers the tables)
+import openplug.identity.tables
+import openplug.widget.tables  # noqa: F401  (registers the tables)
 from openplug.db.base import metadata
 
 connection = context.config.attributes.get("connection")

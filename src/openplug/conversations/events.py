@@ -1,0 +1,60 @@
+"""What changed in a conversation, told to listeners after the commit.
+
+The conversations service calls ``publish_changes`` once each write has
+committed, so a listener (the realtime hub) never announces data that then
+rolls back. Listeners are plain callables that must not block: a hub
+enqueues and returns. Nothing here knows about sockets.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+log = logging.getLogger("openplug.conversations")
+
+ChangeKind = Literal[
+    "conversation.created",
+    "conversation.updated",
+    "message.created",
+    "conversation.read",
+    "conversation.members_changed",
+]
+AuthorKind = Literal["rev_user", "dev_user"]
+
+
+@dataclass(frozen=True)
+class ConversationChange:
+    kind: ChangeKind
+    conversation_key: int
+    # Whose widgets may be told: the visitors in the conversation once the
+    # change committed (agents may see every conversation).
+    member_keys: tuple[int, ...]
+    app_pk: int | None
+    status: str
+    # message.created: the new message's seq, what clients resume from.
+    seq: int | None = None
+    # conversation.read: the reader's new last read seq. Kept apart from
+    # ``seq`` so a resume never mistakes a read receipt for a message.
+    read_seq: int | None = None
+    message_key: int | None = None
+    actor_kind: AuthorKind | None = None
+    actor_key: int | None = None
+
+
+ChangeListener = Callable[[ConversationChange], None]
+
+
+def publish_changes(
+    listeners: Iterable[ChangeListener], changes: Iterable[ConversationChange]
+) -> None:
+    """Tell every listener; one failing listener neither stops the others
+    nor fails the request whose write has already committed."""
+    for change in changes:
+        for listener in listeners:
+            try:
+                listener(change)
+            except Exception:
+                log.exception("conversation change listener failed: %s", change.kind)

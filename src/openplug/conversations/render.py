@@ -1,0 +1,217 @@
+"""Conversations and messages as JSON: DevRev's shapes for agents, a
+smaller shape for the widget. Related users are fetched in one query per
+table for a whole page, never one per row.
+
+Bodies are plain text, returned exactly as stored, as JSON strings; nothing
+here (or anywhere on the server) turns them into HTML.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from openplug.conversations import service
+from openplug.conversations.service import Row
+from openplug.crm.tables import rev_users
+from openplug.db.base import rfc3339
+from openplug.identity.tables import dev_users
+from openplug.ids import COMMENT, CONVERSATION, DEV_USER, REV_USER, display_id, don
+
+Json = dict[str, Any]
+PREVIEW_CHARS = 140
+
+
+class ConversationRenderer:
+    def __init__(self, conn: AsyncConnection, org_id: str) -> None:
+        self.conn = conn
+        self.org_id = org_id
+        self._rev: dict[int, Row] = {}
+        self._dev: dict[int, Row] = {}
+
+    # --- users ----------------------------------------------------------------
+
+    async def _load_users(self, rev_keys: set[int], dev_keys: set[int]) -> None:
+        rev_keys -= self._rev.keys()
+        dev_keys -= self._dev.keys()
+        if rev_keys:
+            rows = await self.conn.execute(
+                select(
+                    rev_users.c.id,
+                    rev_users.c.display_name,
+                    rev_users.c.email,
+                    rev_users.c.is_verified,
+                    rev_users.c.state,
+                ).where(rev_users.c.id.in_(rev_keys))
+            )
+            self._rev.update({int(r.id): r._mapping for r in rows})
+        if dev_keys:
+            rows = await self.conn.execute(
+                select(dev_users.c.id, dev_users.c.display_name, dev_users.c.email).where(
+                    dev_users.c.id.in_(dev_keys)
+                )
+            )
+            self._dev.update({int(r.id): r._mapping for r in rows})
+
+    def rev_user_summary(self, key: int, *, for_agent: bool = True) -> Json | None:
+        row = self._rev.get(key)
+        if row is None:
+            return None
+        summary: Json = {
+            "type": "rev_user",
+            "id": don(self.org_id, REV_USER, key),
+            "display_id": display_id(REV_USER, key),
+            "display_name": row["display_name"],
+        }
+        if for_agent:
+            summary.update(email=row["email"], is_verified=row["is_verified"], state=row["state"])
+        return summary
+
+    def dev_user_summary(self, key: int, *, for_agent: bool = True) -> Json | None:
+        row = self._dev.get(key)
+        if row is None:
+            return None
+        summary: Json = {
+            "type": "dev_user",
+            "id": don(self.org_id, DEV_USER, key),
+            "display_id": display_id(DEV_USER, key),
+            "display_name": row["display_name"],
+        }
+        if for_agent:
+            summary["email"] = row["email"]
+        return summary
+
+    def author_summary(self, message: Row, *, for_agent: bool = True) -> Json | None:
+        if message["author_dev_user_id"] is not None:
+            return self.dev_user_summary(int(message["author_dev_user_id"]), for_agent=for_agent)
+        if message["author_rev_user_id"] is not None:
+            return self.rev_user_summary(int(message["author_rev_user_id"]), for_agent=for_agent)
+        return None
+
+    async def _load_authors(self, rows: Sequence[Row]) -> None:
+        await self._load_users(
+            {int(m["author_rev_user_id"]) for m in rows if m["author_rev_user_id"] is not None},
+            {int(m["author_dev_user_id"]) for m in rows if m["author_dev_user_id"] is not None},
+        )
+
+    # --- agents: DevRev's shapes ------------------------------------------------
+
+    def conversation_id(self, key: int) -> str:
+        return don(self.org_id, CONVERSATION, key)
+
+    def timeline_entry(self, message: Row) -> Json:
+        conv = int(message["conversation_id"])
+        created = rfc3339(message["created_at"])
+        return {
+            "type": "timeline_comment",
+            "id": don(self.org_id, COMMENT, int(message["id"])),
+            "object": self.conversation_id(conv),
+            "object_display_id": display_id(CONVERSATION, conv),
+            "object_type": "conversation",
+            "body": message["body"],
+            "body_type": "text",
+            "created_by": self.author_summary(message),
+            "created_date": created,
+            "modified_date": created,
+            "seq": message["seq"],
+        }
+
+    async def timeline_entries(self, rows: Sequence[Row]) -> list[Json]:
+        await self._load_authors(rows)
+        return [self.timeline_entry(m) for m in rows]
+
+    async def conversations(self, rows: Sequence[Row], *, agent_key: int) -> list[Json]:
+        keys = [int(r["id"]) for r in rows]
+        members = await service.members_of(self.conn, keys)
+        recent = await service.recent_messages(self.conn, rows)
+        read = await service.agent_read_seqs(self.conn, agent_key, keys)
+        await self._load_users(
+            {int(m["rev_user_id"]) for ms in members.values() for m in ms}, set()
+        )
+        await self._load_authors([m for ms in recent.values() for m in ms])
+        out = []
+        for r in rows:
+            key = int(r["id"])
+            out.append(
+                {
+                    "type": "conversation",
+                    "id": self.conversation_id(key),
+                    "display_id": display_id(CONVERSATION, key),
+                    "title": r["title"],
+                    "members": [
+                        s
+                        for m in members[key]
+                        if (s := self.rev_user_summary(int(m["rev_user_id"]))) is not None
+                    ],
+                    "stage": {"name": r["status"]},
+                    "status": r["status"],
+                    "created_date": rfc3339(r["created_at"]),
+                    "modified_date": rfc3339(r["modified_at"]),
+                    "last_message_date": rfc3339(r["last_message_at"]),
+                    "last_seq": r["last_seq"],
+                    "unread_count": int(r["last_seq"]) - read.get(key, 0),
+                    "messages": [self.timeline_entry(m) for m in recent[key]],
+                }
+            )
+        return out
+
+    # --- the widget: one visitor's view -------------------------------------------
+
+    def visitor_message(self, message: Row, visitor_key: int) -> Json:
+        author = self.author_summary(message, for_agent=False)
+        return {
+            "id": don(self.org_id, COMMENT, int(message["id"])),
+            "conversation": self.conversation_id(int(message["conversation_id"])),
+            "seq": message["seq"],
+            "body": message["body"],
+            "body_type": "text",
+            "created_date": rfc3339(message["created_at"]),
+            "author": author,
+            "from_agent": message["author_dev_user_id"] is not None,
+            "mine": message["author_rev_user_id"] == visitor_key,
+        }
+
+    async def visitor_messages(self, rows: Sequence[Row], visitor_key: int) -> list[Json]:
+        await self._load_authors(rows)
+        return [self.visitor_message(m, visitor_key) for m in rows]
+
+    async def visitor_conversations(
+        self, rows: Sequence[Row], visitor_key: int, *, with_messages: int = 1
+    ) -> list[Json]:
+        keys = [int(r["id"]) for r in rows]
+        members = await service.members_of(self.conn, keys)
+        recent = await service.recent_messages(self.conn, rows, with_messages)
+        await self._load_authors([m for ms in recent.values() for m in ms])
+        out = []
+        for r in rows:
+            key = int(r["id"])
+            last_read = next(
+                (int(m["last_read_seq"]) for m in members[key] if m["rev_user_id"] == visitor_key),
+                0,
+            )
+            latest = recent[key]
+            view: Json = {
+                "id": self.conversation_id(key),
+                "display_id": display_id(CONVERSATION, key),
+                "title": r["title"],
+                "status": r["status"],
+                "created_date": rfc3339(r["created_at"]),
+                "modified_date": rfc3339(r["modified_at"]),
+                "last_message_date": rfc3339(r["last_message_at"]),
+                "last_seq": r["last_seq"],
+                "last_read_seq": last_read,
+                "unread_count": max(int(r["last_seq"]) - last_read, 0),
+                "preview": _preview(latest[-1]["body"]) if latest else None,
+            }
+            if with_messages > 1:
+                view["messages"] = [self.visitor_message(m, visitor_key) for m in latest]
+            out.append(view)
+        return out
+
+
+def _preview(body: str) -> str:
+    line = " ".join(body.split())
+    return line if len(line) <= PREVIEW_CHARS else line[: PREVIEW_CHARS - 1].rstrip() + "…"

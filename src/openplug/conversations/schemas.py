@@ -1,0 +1,87 @@
+"""Request bodies of the conversation calls: the agents' (DevRev's field
+names) and the shared field types the widget's calls use too."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field, StringConstraints
+
+from openplug.conversations.service import MAX_BODY_CHARS, Status
+from openplug.crm.fields import ShortText, Strict
+from openplug.crm.schemas import Filter, Limit, Paging
+
+
+def _message_body(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty or only whitespace")
+    # PostgreSQL text cannot hold NUL; refuse it on every backend alike.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+# Stored and returned exactly as sent (no trimming, no HTML processing).
+MessageBody = Annotated[
+    str, StringConstraints(max_length=MAX_BODY_CHARS), AfterValidator(_message_body)
+]
+Title = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=255, strip_whitespace=True),
+    AfterValidator(_no_nul),
+]
+Seq = Annotated[int, Field(ge=0, le=2**31 - 1)]
+
+
+class Stage(Strict):
+    name: Status
+
+
+class ConversationMessage(Strict):
+    body: MessageBody
+    body_type: Literal["text"] = "text"
+
+
+class ConversationsCreateRequest(Strict):
+    type: Literal["support"] = "support"
+    title: Title | None = None
+    members: Annotated[list[ShortText], Field(min_length=1, max_length=50)]
+    messages: Annotated[list[ConversationMessage], Field(max_length=20)] | None = None
+    stage: Stage | None = None
+    status: Status | None = None
+
+
+class ConversationsUpdateRequest(Strict):
+    id: ShortText
+    title: Title | None = None
+    stage: Stage | None = None
+    status: Status | None = None
+
+
+class ConversationsListRequest(Paging):
+    members: Filter | None = None
+    status: Filter | None = None
+
+
+class ConversationsMarkReadRequest(Strict):
+    id: ShortText
+    seq: Seq | None = None
+
+
+class TimelineEntriesCreateRequest(Strict):
+    object: ShortText
+    type: Literal["timeline_comment"] = "timeline_comment"
+    body: MessageBody
+    body_type: Literal["text"] = "text"
+
+
+class TimelineEntriesListRequest(Strict):
+    object: ShortText
+    cursor: ShortText | None = None
+    limit: Limit = 50

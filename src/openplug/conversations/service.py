@@ -1,0 +1,585 @@
+"""The rules of conversations: who may see one, how messages get their
+sequence numbers, read state, and what is announced after each commit.
+
+Messages take their ``seq`` from ``UPDATE conversations SET last_seq =
+last_seq + 1 ... RETURNING last_seq`` in the transaction that inserts them:
+the UPDATE holds the conversation's row lock (PostgreSQL) or the database's
+write lock (SQLite, ``BEGIN IMMEDIATE``) until the commit, so concurrent
+posts to one conversation get consecutive, unique seqs, and a rolled-back
+post gives its seq back. A client that saw seq ``n`` asks for ``after_seq=n``
+and gets exactly what it missed.
+
+Every write commits first, then tells ``runtime.change_listeners`` (see
+``events``); the realtime hub listens there.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import and_, case, delete, exists, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from openplug.conversations.events import (
+    AuthorKind,
+    ChangeKind,
+    ConversationChange,
+    publish_changes,
+)
+from openplug.conversations.tables import (
+    agent_reads,
+    conversation_members,
+    conversations,
+    messages,
+)
+from openplug.crm.tables import rev_users
+from openplug.db.base import utcnow
+from openplug.errors import InvalidField, NotFound
+from openplug.ids import CONVERSATION, MAX_KEY, REV_USER, don, parse_int_key
+from openplug.runtime import Runtime
+
+Row = Mapping[Any, Any]
+Status = Literal["open", "resolved"]
+STATUSES: tuple[Status, ...] = ("open", "resolved")
+MAX_BODY_CHARS = 10_000
+RECENT_MESSAGES = 10
+TITLE_FROM_BODY_CHARS = 80
+DEFAULT_TITLE = "Conversation"
+
+
+@dataclass(frozen=True)
+class Author:
+    """Who writes or reads: a visitor (rev user) or an agent (dev user)."""
+
+    kind: AuthorKind
+    key: int
+
+
+@dataclass(frozen=True)
+class VisitorScope:
+    """What a visitor's session token may see: conversations the rev user is
+    a member of, started in this app's widget or by an agent."""
+
+    rev_user_key: int
+    app_pk: int
+
+
+@dataclass(frozen=True)
+class PostedMessage:
+    conversation_key: int
+    message_key: int
+    seq: int
+
+
+# --- ids and cursors --------------------------------------------------------------
+
+
+def conversation_key(value: str, field_name: str = "id") -> int:
+    return parse_int_key(value, CONVERSATION, field_name)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def encode_activity_cursor(activity_at: datetime, key: int) -> str:
+    micros = (activity_at - _EPOCH) // timedelta(microseconds=1)
+    return base64.urlsafe_b64encode(f"c1:{micros}:{key}".encode()).decode().rstrip("=")
+
+
+def decode_activity_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        version, micros, key = raw.split(":")
+        if version != "c1" or not micros.isdigit() or not key.isdigit() or int(key) > MAX_KEY:
+            raise ValueError
+        return _EPOCH + timedelta(microseconds=int(micros)), int(key)
+    except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError):
+        raise InvalidField("cursor", "not a cursor this server handed out") from None
+
+
+def don_of_rev_user(org_id: str, key: int) -> str:
+    return don(org_id, REV_USER, key)
+
+
+def title_from_body(body: str) -> str:
+    """A preview title: the first words of the first message, on one line."""
+    line = " ".join(body.split())
+    if len(line) <= TITLE_FROM_BODY_CHARS:
+        return line or DEFAULT_TITLE
+    return line[: TITLE_FROM_BODY_CHARS - 1].rstrip() + "…"
+
+
+# --- reading ----------------------------------------------------------------------
+
+
+async def get_conversation(conn: AsyncConnection, key: int) -> Row:
+    row = (await conn.execute(select(conversations).where(conversations.c.id == key))).first()
+    if row is None:
+        raise NotFound("conversation not found")
+    return row._mapping
+
+
+def _visible_to(scope: VisitorScope) -> list[Any]:
+    return [
+        exists().where(
+            conversation_members.c.conversation_id == conversations.c.id,
+            conversation_members.c.rev_user_id == scope.rev_user_key,
+        ),
+        or_(conversations.c.app_pk == scope.app_pk, conversations.c.app_pk.is_(None)),
+    ]
+
+
+async def visible_conversation(conn: AsyncConnection, key: int, scope: VisitorScope) -> Row:
+    """The conversation if the visitor may see it. Otherwise the same 404 as
+    for one that does not exist: whether it exists is not theirs to know."""
+    row = (
+        await conn.execute(
+            select(conversations).where(conversations.c.id == key, *_visible_to(scope))
+        )
+    ).first()
+    if row is None:
+        raise NotFound("conversation not found")
+    return row._mapping
+
+
+async def list_conversations(
+    conn: AsyncConnection,
+    *,
+    scope: VisitorScope | None = None,
+    member_keys: Sequence[int] | None = None,
+    statuses: Sequence[str] | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> tuple[list[Row], str | None]:
+    """Newest activity first; the cursor is the last row of the previous page."""
+    c = conversations.c
+    query = select(conversations).order_by(c.activity_at.desc(), c.id.desc()).limit(limit + 1)
+    if scope is not None:
+        query = query.where(*_visible_to(scope))
+    if member_keys is not None:
+        query = query.where(
+            c.id.in_(
+                select(conversation_members.c.conversation_id).where(
+                    conversation_members.c.rev_user_id.in_(member_keys)
+                )
+            )
+        )
+    if statuses is not None:
+        query = query.where(c.status.in_(statuses))
+    if cursor is not None:
+        at, key = decode_activity_cursor(cursor)
+        query = query.where(or_(c.activity_at < at, and_(c.activity_at == at, c.id < key)))
+    rows: list[Row] = [r._mapping for r in (await conn.execute(query)).all()]
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        return rows[:limit], encode_activity_cursor(last["activity_at"], int(last["id"]))
+    return rows, None
+
+
+async def members_of(conn: AsyncConnection, keys: Sequence[int]) -> dict[int, list[Row]]:
+    found: dict[int, list[Row]] = {k: [] for k in keys}
+    if not keys:
+        return found
+    rows = await conn.execute(
+        select(conversation_members)
+        .where(conversation_members.c.conversation_id.in_(keys))
+        .order_by(conversation_members.c.created_at, conversation_members.c.rev_user_id)
+    )
+    for r in rows:
+        found[int(r.conversation_id)].append(r._mapping)
+    return found
+
+
+async def recent_messages(
+    conn: AsyncConnection, rows: Sequence[Row], count: int = RECENT_MESSAGES
+) -> dict[int, list[Row]]:
+    """The newest ``count`` messages of each conversation, oldest first, in
+    one query: seqs are gapless, so they are those above ``last_seq - count``."""
+    found: dict[int, list[Row]] = {int(r["id"]): [] for r in rows}
+    if not rows or count <= 0:
+        return found
+    query = (
+        select(messages)
+        .join(conversations, conversations.c.id == messages.c.conversation_id)
+        .where(
+            messages.c.conversation_id.in_(found),
+            messages.c.seq > conversations.c.last_seq - count,
+        )
+        .order_by(messages.c.conversation_id, messages.c.seq)
+    )
+    for r in await conn.execute(query):
+        found[int(r.conversation_id)].append(r._mapping)
+    return found
+
+
+async def messages_after(
+    conn: AsyncConnection, key: int, after_seq: int, limit: int
+) -> tuple[list[Row], bool]:
+    """Messages with seq > ``after_seq``, oldest first, and whether more follow."""
+    query = (
+        select(messages)
+        .where(messages.c.conversation_id == key, messages.c.seq > after_seq)
+        .order_by(messages.c.seq)
+        .limit(limit + 1)
+    )
+    rows: list[Row] = [r._mapping for r in (await conn.execute(query)).all()]
+    return rows[:limit], len(rows) > limit
+
+
+async def messages_before(
+    conn: AsyncConnection, key: int, before_seq: int | None, limit: int
+) -> tuple[list[Row], int | None]:
+    """Newest first (a timeline); returns the seq to continue below, if any."""
+    query = (
+        select(messages)
+        .where(messages.c.conversation_id == key)
+        .order_by(messages.c.seq.desc())
+        .limit(limit + 1)
+    )
+    if before_seq is not None:
+        query = query.where(messages.c.seq < before_seq)
+    rows: list[Row] = [r._mapping for r in (await conn.execute(query)).all()]
+    if len(rows) > limit:
+        return rows[:limit], int(rows[limit - 1]["seq"])
+    return rows, None
+
+
+async def agent_read_seqs(
+    conn: AsyncConnection, dev_user_key: int, keys: Sequence[int]
+) -> dict[int, int]:
+    if not keys:
+        return {}
+    rows = await conn.execute(
+        select(agent_reads.c.conversation_id, agent_reads.c.last_read_seq).where(
+            agent_reads.c.dev_user_id == dev_user_key, agent_reads.c.conversation_id.in_(keys)
+        )
+    )
+    return {int(r.conversation_id): int(r.last_read_seq) for r in rows}
+
+
+async def resolve_rev_users(
+    conn: AsyncConnection, ids: Sequence[str], field_name: str
+) -> list[int]:
+    """Rev user ids (DON or display id) to keys, each checked to exist."""
+    keys = [parse_int_key(v, REV_USER, f"{field_name}[{i}]") for i, v in enumerate(ids)]
+    found = set(
+        (await conn.execute(select(rev_users.c.id).where(rev_users.c.id.in_(keys)))).scalars()
+    )
+    for i, key in enumerate(keys):
+        if key not in found:
+            raise InvalidField(f"{field_name}[{i}]", f"no rev user has id {ids[i]}")
+    return list(dict.fromkeys(keys))
+
+
+# --- writing ----------------------------------------------------------------------
+
+
+async def create_conversation(
+    runtime: Runtime,
+    *,
+    member_keys: Sequence[int],
+    bodies: Sequence[str],
+    author: Author | None,
+    title: str | None = None,
+    status: Status = "open",
+    app_pk: int | None = None,
+) -> int:
+    """A new conversation with its members and first messages (by ``author``)."""
+    now = utcnow()
+    if title is None:
+        title = title_from_body(bodies[0]) if bodies else DEFAULT_TITLE
+    changes: list[ConversationChange] = []
+    async with runtime.db.write() as conn:
+        key = (
+            await conn.execute(
+                insert(conversations)
+                .values(
+                    title=title,
+                    status=status,
+                    app_pk=app_pk,
+                    last_seq=0,
+                    last_message_at=None,
+                    activity_at=now,
+                    created_at=now,
+                    modified_at=now,
+                )
+                .returning(conversations.c.id)
+            )
+        ).scalar_one()
+        if member_keys:
+            await conn.execute(
+                insert(conversation_members),
+                [
+                    {
+                        "conversation_id": key,
+                        "rev_user_id": m,
+                        "last_read_seq": 0,
+                        "created_at": now,
+                    }
+                    for m in member_keys
+                ],
+            )
+        members = tuple(member_keys)
+        changes.append(_change("conversation.created", key, members, app_pk, status, author))
+        for body in bodies:
+            assert author is not None
+            posted = await _append_message(conn, key, author, body, now)
+            changes.append(
+                _change("message.created", key, members, app_pk, status, author,
+                        seq=posted.seq, message_key=posted.message_key)
+            )  # fmt: skip
+    publish_changes(runtime.change_listeners, changes)
+    return int(key)
+
+
+async def post_message(
+    runtime: Runtime,
+    key: int,
+    author: Author,
+    body: str,
+    *,
+    scope: VisitorScope | None = None,
+) -> PostedMessage:
+    """Append a message. With ``scope`` (a visitor posting), the visibility
+    check runs inside the write transaction, so it holds for the insert."""
+    now = utcnow()
+    async with runtime.db.write() as conn:
+        row = (
+            await visible_conversation(conn, key, scope)
+            if scope is not None
+            else await get_conversation(conn, key)
+        )
+        posted = await _append_message(conn, key, author, body, now)
+        status = "open" if author.kind == "rev_user" else str(row["status"])
+        members = await _member_keys(conn, key)
+    publish_changes(
+        runtime.change_listeners,
+        [_change("message.created", key, members, row["app_pk"], status, author,
+                 seq=posted.seq, message_key=posted.message_key)],
+    )  # fmt: skip
+    return posted
+
+
+async def _append_message(
+    conn: AsyncConnection, key: int, author: Author, body: str, now: datetime
+) -> PostedMessage:
+    c = conversations.c
+    values: dict[str, Any] = {
+        "last_seq": c.last_seq + 1,
+        "last_message_at": now,
+        "activity_at": now,
+    }
+    if author.kind == "rev_user":
+        # A visitor writing again reopens a resolved conversation.
+        values["status"] = "open"
+        values["modified_at"] = case((c.status != "open", now), else_=c.modified_at)
+    seq = (
+        await conn.execute(
+            update(conversations).where(c.id == key).values(**values).returning(c.last_seq)
+        )
+    ).scalar_one()
+    message_key = (
+        await conn.execute(
+            insert(messages)
+            .values(
+                conversation_id=key,
+                seq=seq,
+                author_rev_user_id=author.key if author.kind == "rev_user" else None,
+                author_dev_user_id=author.key if author.kind == "dev_user" else None,
+                body=body,
+                created_at=now,
+            )
+            .returning(messages.c.id)
+        )
+    ).scalar_one()
+    # Writing a message means having read everything up to it.
+    await _advance_read(conn, key, author, seq)
+    return PostedMessage(key, int(message_key), int(seq))
+
+
+async def _advance_read(conn: AsyncConnection, key: int, reader: Author, seq: int) -> bool:
+    """Move the reader's mark forward to ``seq`` (never back); whether it moved."""
+    if reader.kind == "rev_user":
+        m = conversation_members.c
+        result = await conn.execute(
+            update(conversation_members)
+            .where(m.conversation_id == key, m.rev_user_id == reader.key, m.last_read_seq < seq)
+            .values(last_read_seq=seq)
+        )
+        return bool(result.rowcount)
+    a = agent_reads.c
+    before = (
+        await conn.execute(
+            select(a.last_read_seq).where(a.conversation_id == key, a.dev_user_id == reader.key)
+        )
+    ).scalar()
+    if before is not None and before >= seq:
+        return False
+    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    stmt = dialect_insert(agent_reads).values(
+        conversation_id=key, dev_user_id=reader.key, last_read_seq=seq
+    )
+    await conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["conversation_id", "dev_user_id"],
+            set_={
+                "last_read_seq": case(
+                    (a.last_read_seq < stmt.excluded.last_read_seq, stmt.excluded.last_read_seq),
+                    else_=a.last_read_seq,
+                )
+            },
+        )
+    )
+    return True
+
+
+async def mark_read(
+    runtime: Runtime,
+    key: int,
+    reader: Author,
+    seq: int | None = None,
+    *,
+    scope: VisitorScope | None = None,
+) -> int:
+    """The reader has read up to ``seq`` (default: everything). Returns the
+    reader's last read seq, which never moves back."""
+    async with runtime.db.write() as conn:
+        row = (
+            await visible_conversation(conn, key, scope)
+            if scope is not None
+            else await get_conversation(conn, key)
+        )
+        target = min(int(row["last_seq"]) if seq is None else seq, int(row["last_seq"]))
+        moved = await _advance_read(conn, key, reader, target)
+        last_read = await _last_read(conn, key, reader)
+        members = await _member_keys(conn, key)
+    if moved:
+        publish_changes(
+            runtime.change_listeners,
+            [_change("conversation.read", key, members, row["app_pk"], str(row["status"]),
+                     reader, read_seq=last_read)],
+        )  # fmt: skip
+    return last_read
+
+
+async def _last_read(conn: AsyncConnection, key: int, reader: Author) -> int:
+    if reader.kind == "rev_user":
+        m = conversation_members.c
+        query = select(m.last_read_seq).where(m.conversation_id == key, m.rev_user_id == reader.key)
+    else:
+        a = agent_reads.c
+        query = select(a.last_read_seq).where(a.conversation_id == key, a.dev_user_id == reader.key)
+    return int((await conn.execute(query)).scalar() or 0)
+
+
+async def update_conversation(
+    runtime: Runtime,
+    key: int,
+    *,
+    actor: Author,
+    title: str | None = None,
+    status: Status | None = None,
+) -> None:
+    """Change title and/or status; no write when nothing changes."""
+    async with runtime.db.write() as conn:
+        row = await get_conversation(conn, key)
+        values: dict[str, Any] = {}
+        if title is not None and title != row["title"]:
+            values["title"] = title
+        if status is not None and status != row["status"]:
+            values["status"] = status
+        if not values:
+            return
+        await conn.execute(
+            update(conversations)
+            .where(conversations.c.id == key)
+            .values(**values, modified_at=utcnow())
+        )
+        members = await _member_keys(conn, key)
+    publish_changes(
+        runtime.change_listeners,
+        [_change("conversation.updated", key, members, row["app_pk"],
+                 str(values.get("status", row["status"])), actor)],
+    )  # fmt: skip
+
+
+async def move_member_conversations(
+    conn: AsyncConnection, from_key: int, to_key: int
+) -> list[ConversationChange]:
+    """Hand every conversation of rev user ``from_key`` to ``to_key``, with
+    the messages ``from_key`` wrote, inside the caller's transaction. The
+    caller publishes the returned changes after its commit."""
+    m = conversation_members.c
+    keys = list(
+        (await conn.execute(select(m.conversation_id).where(m.rev_user_id == from_key))).scalars()
+    )
+    if not keys:
+        return []
+    # Where both are members already, the target's membership stays.
+    await conn.execute(
+        delete(conversation_members).where(
+            m.rev_user_id == from_key,
+            m.conversation_id.in_(
+                select(m.conversation_id).where(m.rev_user_id == to_key).scalar_subquery()
+            ),
+        )
+    )
+    await conn.execute(
+        update(conversation_members).where(m.rev_user_id == from_key).values(rev_user_id=to_key)
+    )
+    await conn.execute(
+        update(messages)
+        .where(messages.c.author_rev_user_id == from_key, messages.c.conversation_id.in_(keys))
+        .values(author_rev_user_id=to_key)
+    )
+    rows = (await conn.execute(select(conversations).where(conversations.c.id.in_(keys)))).all()
+    changes = []
+    for r in rows:
+        members = await _member_keys(conn, int(r.id))
+        changes.append(
+            _change("conversation.members_changed", int(r.id), (*members, from_key), r.app_pk,
+                    str(r.status), Author("rev_user", to_key))
+        )  # fmt: skip
+    return changes
+
+
+async def _member_keys(conn: AsyncConnection, key: int) -> tuple[int, ...]:
+    rows = await conn.execute(
+        select(conversation_members.c.rev_user_id).where(
+            conversation_members.c.conversation_id == key
+        )
+    )
+    return tuple(int(k) for k in rows.scalars())
+
+
+def _change(
+    kind: ChangeKind,
+    key: int,
+    members: tuple[int, ...],
+    app_pk: int | None,
+    status: str,
+    actor: Author | None,
+    *,
+    seq: int | None = None,
+    read_seq: int | None = None,
+    message_key: int | None = None,
+) -> ConversationChange:
+    return ConversationChange(
+        kind=kind,
+        conversation_key=int(key),
+        member_keys=members,
+        app_pk=app_pk,
+        status=status,
+        seq=seq,
+        read_seq=read_seq,
+        message_key=message_key,
+        actor_kind=None if actor is None else actor.kind,
+        actor_key=None if actor is None else actor.key,
+    )

@@ -1,0 +1,100 @@
+"""Tables of conversations: the conversations, who is in them, their
+messages and how far each reader has read."""
+
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from openplug.db.base import UtcDateTime, metadata
+
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("title", String(255), nullable=False),
+    Column("status", String(16), nullable=False),
+    # The app whose widget started it; NULL when an agent started it, which
+    # makes it visible to its members in every app's widget.
+    Column("app_pk", Integer, ForeignKey("apps.id", ondelete="SET NULL"), nullable=True),
+    # The seq of the newest message; messages take the next one under the
+    # row lock of an UPDATE, so seqs are gapless and unique per conversation.
+    Column("last_seq", Integer, nullable=False),
+    Column("last_message_at", UtcDateTime, nullable=True),
+    # The newest message's time, or the creation time: what lists sort by.
+    Column("activity_at", UtcDateTime, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("modified_at", UtcDateTime, nullable=False),
+    Index("ix_conversations_activity", "activity_at", "id"),
+)
+
+# The rev users in a conversation, with how far each has read.
+conversation_members = Table(
+    "conversation_members",
+    metadata,
+    Column(
+        "conversation_id",
+        Integer,
+        ForeignKey("conversations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column(
+        "rev_user_id",
+        Integer,
+        ForeignKey("rev_users.id", ondelete="CASCADE"),
+        primary_key=True,
+        index=True,
+    ),
+    Column("last_read_seq", Integer, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+# How far each agent has read; a row appears when an agent first reads or posts.
+agent_reads = Table(
+    "agent_reads",
+    metadata,
+    Column(
+        "conversation_id",
+        Integer,
+        ForeignKey("conversations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column(
+        "dev_user_id",
+        Integer,
+        ForeignKey("dev_users.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("last_read_seq", Integer, nullable=False),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "conversation_id",
+        Integer,
+        ForeignKey("conversations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("seq", Integer, nullable=False),
+    # Exactly one author: a rev user (the visitor) or a dev user (an agent).
+    # Both become NULL if the author is deleted; the message stays.
+    Column("author_rev_user_id", Integer, ForeignKey("rev_users.id", ondelete="SET NULL")),
+    Column("author_dev_user_id", Integer, ForeignKey("dev_users.id", ondelete="SET NULL")),
+    Column("body", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("conversation_id", "seq", name="uq_messages_conversation_seq"),
+    CheckConstraint(
+        "author_rev_user_id IS NULL OR author_dev_user_id IS NULL",
+        name="ck_messages_one_author",
+    ),
+)

@@ -1,0 +1,69 @@
+"""Realtime events: a small pub/sub interface (``Broker``), its in-process
+and Redis implementations, and the per-socket protocol (``SocketSession``).
+
+Nothing here knows about FastAPI or the database: a WebSocket route adapts
+its socket to ``SocketTransport``, and the conversations layer supplies
+``authenticate`` / ``SocketPolicy`` and publishes after each commit.
+"""
+
+from __future__ import annotations
+
+from openplug.realtime.broker import (
+    Broker,
+    BrokerClosed,
+    BrokerDisconnected,
+    Delivery,
+    Event,
+    PublishFailed,
+    Subscription,
+    SubscriptionEnded,
+    SubscriptionOverflow,
+    conversation_topic,
+    user_topic,
+)
+from openplug.realtime.in_process import InProcessBroker
+from openplug.realtime.socket_session import (
+    Authenticate,
+    CloseCode,
+    ReplayTooLarge,
+    SessionEnd,
+    SessionLimits,
+    SocketPolicy,
+    SocketSession,
+    SocketTransport,
+)
+
+__all__ = [
+    "Authenticate",
+    "Broker",
+    "BrokerClosed",
+    "BrokerDisconnected",
+    "CloseCode",
+    "Delivery",
+    "Event",
+    "InProcessBroker",
+    "PublishFailed",
+    "ReplayTooLarge",
+    "SessionEnd",
+    "SessionLimits",
+    "SocketPolicy",
+    "SocketSession",
+    "SocketTransport",
+    "Subscription",
+    "SubscriptionEnded",
+    "SubscriptionOverflow",
+    "conversation_topic",
+    "make_broker",
+    "user_topic",
+]
+
+
+def make_broker(redis_url: str | None = None) -> Broker:
+    """``RedisBroker`` when a Redis URL is configured (several processes),
+    else ``InProcessBroker`` (one process). Create one per process."""
+    if redis_url:
+        # Imported here so a single-process server never loads redis.
+        from openplug.realtime.redis_broker import RedisBroker
+
+        return RedisBroker(redis_url)
+    return InProcessBroker()

@@ -1,0 +1,202 @@
+"""Local fan-out shared by both brokers: topic -> subscribers, each with a
+bounded queue. The in-process broker feeds it from ``publish``; the Redis
+broker feeds it from its one subscriber connection."""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections import deque
+from collections.abc import Iterable
+from typing import Protocol
+
+from openplug.realtime.broker import (
+    Delivery,
+    Event,
+    SubscriptionEnded,
+    SubscriptionOverflow,
+    validate_topic,
+)
+
+
+class SubscriptionHost(Protocol):
+    """What a subscription asks of its broker when its topics change."""
+
+    async def attach(self, sub: LocalSubscription, topics: list[str]) -> None: ...
+
+    def detach(self, sub: LocalSubscription, topics: list[str]) -> None: ...
+
+
+class LocalSubscription:
+    """A ``broker.Subscription``: a bounded deque and one waiting consumer."""
+
+    def __init__(self, host: SubscriptionHost, max_pending: int) -> None:
+        if max_pending < 1:
+            raise ValueError("max_pending must be at least 1")
+        self._host = host
+        self._max_pending = max_pending
+        self._topics: set[str] = set()
+        self._queue: deque[Delivery] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._closed = False
+        self._error: SubscriptionEnded | None = None
+
+    @property
+    def topics(self) -> frozenset[str]:
+        return frozenset(self._topics)
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
+
+    @property
+    def max_pending(self) -> int:
+        return self._max_pending
+
+    @property
+    def active(self) -> bool:
+        return not self._closed and self._error is None
+
+    async def add(self, topics: Iterable[str]) -> None:
+        self._check_active()
+        new = [validate_topic(t) for t in dict.fromkeys(topics) if t not in self._topics]
+        if not new:
+            return
+        self._topics.update(new)
+        try:
+            await self._host.attach(self, new)
+        except BaseException:
+            self._topics.difference_update(new)
+            self._host.detach(self, new)
+            raise
+
+    async def remove(self, topics: Iterable[str]) -> None:
+        gone = [t for t in dict.fromkeys(topics) if t in self._topics]
+        if not gone:
+            return
+        self._topics.difference_update(gone)
+        self._host.detach(self, gone)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._release()
+
+    def end(self, error: SubscriptionEnded) -> None:
+        """Ended by the broker: the consumer sees ``error`` next."""
+        if not self.active:
+            return
+        self._error = error
+        self._release()
+
+    def offer(self, delivery: Delivery) -> None:
+        """Called by the fan-out; never blocks and never exceeds the bound."""
+        if not self.active:
+            return
+        if len(self._queue) >= self._max_pending:
+            self.end(SubscriptionOverflow(f"more than {self._max_pending} events pending"))
+            return
+        self._queue.append(delivery)
+        self._wake()
+
+    def __aiter__(self) -> LocalSubscription:
+        return self
+
+    async def __anext__(self) -> Delivery:
+        while True:
+            if self._queue:
+                return self._queue.popleft()
+            if self._error is not None:
+                raise self._error
+            if self._closed:
+                raise StopAsyncIteration
+            if self._waiter is not None:
+                raise RuntimeError("a subscription has one consumer")
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+
+    def _check_active(self) -> None:
+        if self._error is not None:
+            raise self._error
+        if self._closed:
+            raise RuntimeError("subscription is closed")
+
+    def _release(self) -> None:
+        # Drop what is queued at once: an ended subscriber must resume
+        # anyway, and keeping its backlog is the memory we promised not to hold.
+        self._queue.clear()
+        topics, self._topics = list(self._topics), set()
+        if topics:
+            self._host.detach(self, topics)
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+
+class FanOut:
+    """topic -> local subscriptions (insertion-ordered for fair delivery)."""
+
+    def __init__(self) -> None:
+        self._by_topic: dict[str, dict[LocalSubscription, None]] = {}
+        # Every live subscription, topics or not, so that ``end_all`` reaches
+        # them all; weak so that a forgotten subscription costs nothing.
+        self._all: weakref.WeakSet[LocalSubscription] = weakref.WeakSet()
+
+    def track(self, sub: LocalSubscription) -> LocalSubscription:
+        self._all.add(sub)
+        return sub
+
+    def attach(self, sub: LocalSubscription, topics: Iterable[str]) -> list[str]:
+        """Register; returns the topics that had no local subscriber before."""
+        first = []
+        for topic in topics:
+            subs = self._by_topic.get(topic)
+            if subs is None:
+                subs = self._by_topic[topic] = {}
+                first.append(topic)
+            subs[sub] = None
+        return first
+
+    def detach(self, sub: LocalSubscription, topics: Iterable[str]) -> list[str]:
+        """Unregister; returns the topics left with no local subscriber."""
+        idle = []
+        for topic in topics:
+            subs = self._by_topic.get(topic)
+            if subs is None:
+                continue
+            subs.pop(sub, None)
+            if not subs:
+                del self._by_topic[topic]
+                idle.append(topic)
+        return idle
+
+    def has_subscribers(self, topic: str) -> bool:
+        return topic in self._by_topic
+
+    def subscriber_count(self, topic: str) -> int:
+        return len(self._by_topic.get(topic, ()))
+
+    def topics(self) -> list[str]:
+        return list(self._by_topic)
+
+    def deliver(self, topic: str, event: Event) -> int:
+        subs = self._by_topic.get(topic)
+        if not subs:
+            return 0
+        delivery = Delivery(topic, event)
+        # A copy: an overflowing subscriber detaches itself mid-loop.
+        targets = list(subs)
+        for sub in targets:
+            sub.offer(delivery)
+        return len(targets)
+
+    def end_all(self, error: SubscriptionEnded, *, only_with_topics: bool = False) -> None:
+        for sub in list(self._all):
+            if sub.topics or not only_with_topics:
+                sub.end(error)

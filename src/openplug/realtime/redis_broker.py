@@ -1,0 +1,243 @@
+"""The broker over Redis pub/sub, for several server processes.
+
+Each process holds **one** Redis connection for subscriptions, whatever
+the number of sockets: a topic is SUBSCRIBEd when its first local
+subscriber arrives and UNSUBSCRIBEd when its last one leaves, and what
+arrives is fanned out locally into the same bounded per-subscriber queues
+as ``InProcessBroker``. Publishing uses a small ordinary connection pool.
+Events travel as JSON on channel ``<channel_prefix><topic>``.
+
+Redis pub/sub is at-most-once: if the subscriber connection drops, events
+published meanwhile are gone. So instead of silently reconnecting, every
+subscription that held topics is ended with ``BrokerDisconnected`` and its
+socket resumes from the database; the next ``subscribe``/``add``
+reconnects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import secrets
+from collections.abc import Iterable
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+from redis.retry import Retry
+
+from openplug.realtime._fanout import FanOut, LocalSubscription
+from openplug.realtime.broker import (
+    DEFAULT_MAX_PENDING,
+    BrokerClosed,
+    BrokerDisconnected,
+    Event,
+    PublishFailed,
+    validate_topic,
+)
+
+log = logging.getLogger("openplug.realtime")
+
+DEFAULT_CHANNEL_PREFIX = "openplug:rt:"
+
+
+class RedisBroker:
+    """A ``broker.Broker`` shared by every process using the same Redis and
+    ``channel_prefix``."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        channel_prefix: str = DEFAULT_CHANNEL_PREFIX,
+        max_pending: int = DEFAULT_MAX_PENDING,
+        confirm_timeout: float = 5.0,
+    ) -> None:
+        self._prefix = channel_prefix
+        # Names the one subscriber connection in CLIENT LIST.
+        self.subscriber_client_name = f"openplug-realtime-{os.getpid()}-{secrets.token_hex(3)}"
+        self._max_pending = max_pending
+        self._confirm_timeout = confirm_timeout
+        self._publisher = Redis.from_url(url)
+        # No transparent retry on the subscriber connection: a reconnect
+        # would hide the events lost in between (see the module docstring).
+        self._listener = Redis.from_url(
+            url, retry=Retry(NoBackoff(), 0), client_name=self.subscriber_client_name
+        )
+        self._fanout = FanOut()
+        # Serialises SUBSCRIBE / UNSUBSCRIBE so a topic released and taken
+        # again at once ends up subscribed.
+        self._lock = asyncio.Lock()
+        self._pubsub: PubSub | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._channels: set[str] = set()  # topics SUBSCRIBEd on self._pubsub
+        self._confirmations: dict[str, asyncio.Future[None]] = {}
+        self._background: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    @property
+    def channel_prefix(self) -> str:
+        return self._prefix
+
+    async def publish(self, topic: str, event: Event) -> None:
+        payload = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+        try:
+            await self._publisher.publish(self._prefix + validate_topic(topic), payload)
+        except (RedisError, OSError) as e:
+            raise PublishFailed(f"could not publish to Redis: {e}") from e
+
+    async def subscribe(
+        self, topics: Iterable[str] = (), *, max_pending: int | None = None
+    ) -> LocalSubscription:
+        if self._closed:
+            raise RuntimeError("broker is closed")
+        sub = self._fanout.track(LocalSubscription(self, max_pending or self._max_pending))
+        try:
+            await sub.add(topics)
+        except BaseException:
+            sub.close()
+            raise
+        return sub
+
+    async def aclose(self) -> None:
+        self._closed = True
+        self._fanout.end_all(BrokerClosed())
+        tasks = [*self._background, *([self._reader] if self._reader else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._drop_pubsub()
+        await self._listener.aclose()
+        await self._publisher.aclose()
+
+    def subscriber_count(self, topic: str) -> int:
+        """Local subscribers of ``topic`` in this process."""
+        return self._fanout.subscriber_count(topic)
+
+    # SubscriptionHost
+
+    async def attach(self, sub: LocalSubscription, topics: list[str]) -> None:
+        self._fanout.attach(sub, topics)
+        async with self._lock:
+            pubsub = await self._connected_pubsub()
+            missing = [t for t in topics if t not in self._channels]
+            if not missing:
+                return
+            loop = asyncio.get_running_loop()
+            waits = {t: loop.create_future() for t in missing}
+            self._confirmations.update(waits)
+            try:
+                await pubsub.subscribe(*(self._prefix + t for t in missing))
+                # Recorded once sent, so a later release unsubscribes even
+                # if the confirmation never comes.
+                self._channels.update(missing)
+                # Only once Redis confirms is every later PUBLISH, from any
+                # process, guaranteed to reach us: the resume algorithm needs it.
+                async with asyncio.timeout(self._confirm_timeout):
+                    await asyncio.gather(*waits.values())
+            except (RedisError, OSError, TimeoutError) as e:
+                raise BrokerDisconnected(f"Redis subscribe failed: {e!r}") from e
+            finally:
+                for t in missing:
+                    self._confirmations.pop(t, None)
+
+    def detach(self, sub: LocalSubscription, topics: list[str]) -> None:
+        idle = self._fanout.detach(sub, topics)
+        if idle and not self._closed:
+            task = asyncio.get_running_loop().create_task(self._release(idle))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    # Internals
+
+    async def _connected_pubsub(self) -> PubSub:
+        if self._pubsub is not None:
+            return self._pubsub
+        pubsub = self._listener.pubsub()
+        try:
+            await pubsub.connect()  # type: ignore[no-untyped-call]
+        except (RedisError, OSError) as e:
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            raise BrokerDisconnected(f"Redis unreachable: {e}") from e
+        self._pubsub = pubsub
+        self._reader = asyncio.get_running_loop().create_task(self._read(pubsub))
+        return pubsub
+
+    async def _release(self, topics: list[str]) -> None:
+        async with self._lock:
+            pubsub = self._pubsub
+            gone = [
+                t for t in topics if t in self._channels and not self._fanout.has_subscribers(t)
+            ]
+            if pubsub is None or not gone:
+                return
+            self._channels.difference_update(gone)
+            try:
+                await pubsub.unsubscribe(*(self._prefix + t for t in gone))
+            except (RedisError, OSError) as e:
+                # The reader sees the broken connection too and ends everyone.
+                log.warning("Redis unsubscribe failed: %r", e)
+
+    async def _read(self, pubsub: PubSub) -> None:
+        try:
+            while True:
+                message = await pubsub.get_message(timeout=None)
+                if message is not None:
+                    self._handle(message)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            if not self._closed:
+                log.warning("Redis subscriber connection lost: %r", e)
+            self._connection_lost(pubsub, e)
+
+    def _handle(self, message: dict[str, Any]) -> None:
+        channel = message.get("channel")
+        if isinstance(channel, bytes):
+            channel = channel.decode()
+        if not isinstance(channel, str) or not channel.startswith(self._prefix):
+            return
+        topic = channel[len(self._prefix) :]
+        kind = message.get("type")
+        if kind == "message":
+            try:
+                event = json.loads(message["data"])
+            except (ValueError, TypeError):
+                log.warning("ignoring a non-JSON event on %s", channel)
+                return
+            if isinstance(event, dict):
+                self._fanout.deliver(topic, event)
+            else:
+                log.warning("ignoring a non-object event on %s", channel)
+        elif kind == "subscribe":
+            waiter = self._confirmations.get(topic)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+
+    def _connection_lost(self, pubsub: PubSub, error: Exception) -> None:
+        if pubsub is not self._pubsub:
+            return
+        self._pubsub = None
+        self._reader = None
+        self._channels.clear()
+        for waiter in self._confirmations.values():
+            if not waiter.done():
+                waiter.set_exception(BrokerDisconnected(repr(error)))
+        self._fanout.end_all(BrokerDisconnected(repr(error)), only_with_topics=True)
+        task = asyncio.get_running_loop().create_task(pubsub.aclose())  # type: ignore[no-untyped-call]
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _drop_pubsub(self) -> None:
+        pubsub, self._pubsub = self._pubsub, None
+        self._reader = None
+        self._channels.clear()
+        if pubsub is not None:
+            try:
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+            except (RedisError, OSError) as e:
+                log.debug("closing the Redis subscriber connection: %r", e)
