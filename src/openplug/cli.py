@@ -140,6 +140,8 @@ def serve(
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
     )
+    # Migration chatter is not news on every start; failures still show.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
     def announce(runtime: Runtime, first: FirstStart) -> None:
         _announce(runtime, first)
