@@ -11,10 +11,13 @@ from fastapi import FastAPI
 
 from openplug import __version__
 from openplug.bootstrap import FirstStart, open_runtime
+from openplug.conversations.hub import ConversationHub
 from openplug.conversations.routes import router as conversations_router
 from openplug.crm.routes import router as crm_router
 from openplug.identity.routes import router as identity_router
 from openplug.identity.schemas import AuthTokensCreateRequest
+from openplug.inbox.routes import router as inbox_router
+from openplug.realtime import make_broker
 from openplug.runtime import Runtime
 from openplug.settings import Settings
 from openplug.web.body_limit import BodySizeLimit
@@ -29,12 +32,19 @@ def create_app(settings: Settings, on_first_start: FirstStartHook | None = None)
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime, first = await open_runtime(settings)
+        runtime.broker = make_broker(settings.redis_url)
+        hub = ConversationHub(runtime, runtime.broker)
+        hub.start()
+        runtime.change_listeners.append(hub.on_change)
         app.state.runtime = runtime
         if first is not None and on_first_start is not None:
             on_first_start(runtime, first)
         try:
             yield
         finally:
+            runtime.change_listeners.remove(hub.on_change)
+            await hub.aclose()
+            await runtime.broker.aclose()
             await runtime.db.dispose()
 
     app = FastAPI(
@@ -48,6 +58,7 @@ def create_app(settings: Settings, on_first_start: FirstStartHook | None = None)
     app.include_router(crm_router)
     app.include_router(conversations_router)
     app.include_router(widget_router)
+    app.include_router(inbox_router)
 
     @app.get("/health", tags=["meta"], summary="Liveness: the process answers")
     async def health() -> dict[str, Any]:

@@ -150,8 +150,10 @@ def serve(
     typer.echo(
         f"openplug serving on {settings.resolved_public_url()}  (API docs at /docs)", err=True
     )
+    # ws_max_size: a socket frame is small JSON; refuse big ones before
+    # buffering them (the session refuses over 16 KiB anyway).
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
-                access_log=False)  # fmt: skip
+                access_log=False, ws_max_size=64 * 1024)  # fmt: skip
 
 
 @apps_cli.command("create")

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from openplug.conversations.events import ChangeListener
 from openplug.db import Database
 from openplug.identity.secrets_file import ServerSecrets, load_secrets
+from openplug.realtime import Broker, InProcessBroker
 from openplug.settings import Settings
 
 
@@ -18,6 +19,9 @@ class Runtime:
     org_id: str
     # Called after each committed conversation change (see conversations.events).
     change_listeners: list[ChangeListener] = field(default_factory=list)
+    # Realtime events; the server's lifespan replaces it with
+    # ``make_broker(settings.redis_url)`` and closes it on shutdown.
+    broker: Broker = field(default_factory=InProcessBroker)
     _secrets_mtime: float = field(default=0.0, repr=False)
 
     def __post_init__(self) -> None:

@@ -8,7 +8,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from openplug.realtime import Event, ReplayTooLarge
+from openplug.realtime import Event, FrameRefused, ReplayTooLarge
 
 Frame = dict[str, Any]
 WAIT = 5.0  # a safety net against hangs, never a synchronisation
@@ -120,3 +120,6 @@ class FakePolicy:
         if self.after_read:
             await self.after_read()
         return rows
+
+    async def client_frame(self, frame: dict[str, Any], topics: frozenset[str]) -> None:
+        raise FrameRefused("unknown_type", f"unknown {frame['type']!r}")

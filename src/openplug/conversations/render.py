@@ -160,8 +160,9 @@ class ConversationRenderer:
 
     # --- the widget: one visitor's view -------------------------------------------
 
-    def visitor_message(self, message: Row, visitor_key: int) -> Json:
-        author = self.author_summary(message, for_agent=False)
+    def shared_message(self, message: Row) -> Json:
+        """A message as everyone watching its conversation may see it (the
+        realtime events carry this): the widget's shape without ``mine``."""
         return {
             "id": don(self.org_id, COMMENT, int(message["id"])),
             "conversation": self.conversation_id(int(message["conversation_id"])),
@@ -169,8 +170,25 @@ class ConversationRenderer:
             "body": message["body"],
             "body_type": "text",
             "created_date": rfc3339(message["created_at"]),
-            "author": author,
+            "author": self.author_summary(message, for_agent=False),
             "from_agent": message["author_dev_user_id"] is not None,
+        }
+
+    async def shared_messages(self, rows: Sequence[Row]) -> list[Json]:
+        await self._load_authors(rows)
+        return [self.shared_message(m) for m in rows]
+
+    async def user_summary(self, kind: str, key: int) -> Json | None:
+        """One visitor's or agent's public summary (no email)."""
+        if kind == "dev_user":
+            await self._load_users(set(), {key})
+            return self.dev_user_summary(key, for_agent=False)
+        await self._load_users({key}, set())
+        return self.rev_user_summary(key, for_agent=False)
+
+    def visitor_message(self, message: Row, visitor_key: int) -> Json:
+        return {
+            **self.shared_message(message),
             "mine": message["author_rev_user_id"] == visitor_key,
         }
 

@@ -25,6 +25,7 @@ from openplug.realtime.in_process import InProcessBroker
 from openplug.realtime.socket_session import (
     Authenticate,
     CloseCode,
+    FrameRefused,
     ReplayTooLarge,
     SessionEnd,
     SessionLimits,
@@ -41,6 +42,7 @@ __all__ = [
     "CloseCode",
     "Delivery",
     "Event",
+    "FrameRefused",
     "InProcessBroker",
     "PublishFailed",
     "ReplayTooLarge",

@@ -12,6 +12,7 @@ client -> server
   after that seq (replayed from the database), then live ones.
 - ``{"type": "unsubscribe", "topic": ...}``, ``{"type": "ping"}``,
   ``{"type": "pong"}``.
+- any other type (e.g. ``typing``) goes to ``SocketPolicy.client_frame``.
 
 server -> client
 
@@ -92,6 +93,15 @@ class ReplayTooLarge(Exception):
     over the socket; the client pages it over HTTP, then resubscribes."""
 
 
+class FrameRefused(Exception):
+    """Raised by ``SocketPolicy.client_frame``; answered with an error frame."""
+
+    def __init__(self, code: str, message: str, topic: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.topic = topic
+
+
 class SocketPolicy(Protocol):
     """What the application decides for one authenticated socket."""
 
@@ -104,6 +114,12 @@ class SocketPolicy(Protocol):
         """Every committed event on ``topic`` with seq above ``after_seq``,
         all of them (or raise ``ReplayTooLarge``): a partial page would
         leave a gap once live events continue from a later seq."""
+        ...
+
+    async def client_frame(self, frame: dict[str, Any], topics: frozenset[str]) -> None:
+        """A frame of a type the session does not handle itself (e.g.
+        ``typing``), from a socket subscribed to ``topics``. Raise
+        ``FrameRefused`` (code ``unknown_type`` for types it does not know)."""
         ...
 
 
@@ -339,7 +355,11 @@ class SocketSession:
         elif kind == "unsubscribe":
             await self._unsubscribe(frame)
         else:
-            self._offer({"type": "error", "code": "unknown_type", "message": f"unknown {kind!r}"})
+            assert self._policy is not None
+            try:
+                await self._policy.client_frame(frame, frozenset(self._topics))
+            except FrameRefused as e:
+                self._refuse(e.code, e.topic, str(e))
 
     def _refuse(self, code: str, topic: object, message: str) -> None:
         frame: dict[str, Any] = {"type": "error", "code": code, "message": message}

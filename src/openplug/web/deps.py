@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
+from starlette.requests import HTTPConnection
 
 from openplug.identity.principals import Principal, authenticate, require_pat
 from openplug.runtime import Runtime
@@ -25,7 +26,7 @@ async def get_runtime(request: Request) -> Runtime:
     return runtime_of(request)
 
 
-def runtime_of(request: Request) -> Runtime:
+def runtime_of(request: HTTPConnection) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 

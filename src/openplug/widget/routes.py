@@ -11,14 +11,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Security
+from fastapi import APIRouter, Security, WebSocket
 from fastapi.security import APIKeyHeader
 
 from openplug.conversations import service as conversations
 from openplug.conversations.render import ConversationRenderer
 from openplug.conversations.service import Author
+from openplug.conversations.sockets import visitor_socket_auth
+from openplug.realtime.starlette_transport import serve_socket
 from openplug.runtime import Runtime
-from openplug.web.deps import RuntimeDep
+from openplug.web.deps import RuntimeDep, runtime_of
 from openplug.widget import service
 from openplug.widget.schemas import (
     ConversationRequest,
@@ -188,3 +190,13 @@ async def widget_conversations_mark_read(
         runtime, key, _me(visitor), body.seq, scope=visitor.scope
     )
     return {"last_read_seq": last_read}
+
+
+@router.websocket("/socket")
+async def widget_socket(websocket: WebSocket) -> None:
+    """The visitor's live events. The first frame is ``{"type": "auth",
+    "token": <session token>, "app_id": ...}`` (never the URL); then
+    ``subscribe`` to ``user:<n>`` and ``conversation:<n>`` topics (see
+    ``openplug.realtime.socket_session`` and ``conversations.hub``)."""
+    runtime = runtime_of(websocket)
+    await serve_socket(websocket, runtime.broker, visitor_socket_auth(runtime))

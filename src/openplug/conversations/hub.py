@@ -1,0 +1,198 @@
+"""``ConversationHub``: turns committed conversation changes into realtime
+events and publishes them, in commit order, on the process's broker.
+
+Topics and what they carry (every event is a JSON object with a ``type``):
+
+- ``conversation:<n>`` (``n`` as in ``CONV-n``), for its members' widgets
+  and for agents: ``message.created`` (``seq`` and the whole ``message``:
+  body, author summary, ``created_date``), ``conversation.read``
+  (``read_seq`` and the ``reader``), ``conversation.updated`` (``status``),
+  ``conversation.members_changed``, and ``typing`` (never stored).
+- ``user:<n>`` (``n`` as in ``REVU-n``), one visitor's other conversations:
+  ``conversation.created``, ``conversation.activity`` (a new message:
+  ``last_seq``), ``conversation.updated``, ``conversation.members_changed``;
+  each names the conversation's ``topic`` to subscribe to.
+- ``inbox``, agents only: the same notifications for every conversation.
+
+Only ``message.created`` carries a ``seq``: a socket resumes and
+de-duplicates each topic by it, so no other counter may use that name.
+
+**Why one worker and not a publish per change.** The listener runs in the
+request that committed, right after the commit, and must not wait; but a
+message event needs one read (the author's name), and publishing the reads'
+results in whatever order they finish could put seq 5 on the wire before
+seq 4, which a socket would then drop as already seen. So the listener only
+queues the change; one task per process reads a batch of them in one query
+and publishes them in the order they were committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import Any
+
+from sqlalchemy import select
+
+from openplug.conversations.events import ConversationChange
+from openplug.conversations.render import ConversationRenderer
+from openplug.conversations.service import messages_after
+from openplug.conversations.tables import messages
+from openplug.ids import CONVERSATION, DEV_USER, MAX_KEY, REV_USER, don
+from openplug.realtime import (
+    Broker,
+    Event,
+    PublishFailed,
+    ReplayTooLarge,
+    conversation_topic,
+    user_topic,
+)
+from openplug.runtime import Runtime
+
+log = logging.getLogger("openplug.realtime")
+
+INBOX_TOPIC = "inbox"
+# A socket that missed more than this pages the gap over HTTP (messages.list).
+REPLAY_LIMIT = 500
+_BATCH = 100
+DRAIN_SECONDS = 5.0
+
+
+def topic_key(topic: str, prefix: str) -> int | None:
+    """``12`` for ``conversation:12`` with prefix ``conversation``; else None."""
+    kind, sep, rest = topic.partition(":")
+    if kind != prefix or not sep or not rest.isdigit() or len(rest) > 10:
+        return None
+    key = int(rest)
+    return key if 0 < key <= MAX_KEY else None
+
+
+def actor_ref(org_id: str, kind: str, key: int) -> dict[str, str]:
+    return {"type": kind, "id": don(org_id, DEV_USER if kind == "dev_user" else REV_USER, key)}
+
+
+async def replay_messages(runtime: Runtime, key: int, after_seq: int) -> list[Event]:
+    """``message.created`` events for every message after ``after_seq``: the
+    same rows as the widget's ``messages.list``, in the live events' shape."""
+    async with runtime.db.read() as conn:
+        rows, more = await messages_after(conn, key, after_seq, REPLAY_LIMIT)
+        if more:
+            raise ReplayTooLarge(
+                f"more than {REPLAY_LIMIT} messages missed: page them with messages.list, "
+                "then subscribe after the last seq"
+            )
+        renderer = ConversationRenderer(conn, runtime.org_id)
+        return [_message_event(m) for m in await renderer.shared_messages(rows)]
+
+
+def _message_event(message: dict[str, Any]) -> Event:
+    return {
+        "type": "message.created",
+        "conversation": message["conversation"],
+        "seq": message["seq"],
+        "message": message,
+    }
+
+
+class ConversationHub:
+    """One per process: ``on_change`` is a ``runtime.change_listeners``
+    entry; ``start()`` and ``aclose()`` bracket the server's life."""
+
+    def __init__(self, runtime: Runtime, broker: Broker) -> None:
+        self._runtime = runtime
+        self._broker = broker
+        # Unbounded on purpose: dropping a committed message would leave
+        # live sockets with a gap they cannot see. It holds what the
+        # database wrote faster than one read per batch can follow.
+        self._pending: deque[ConversationChange] = deque()
+        self._wake = asyncio.Event()
+        self._worker: asyncio.Task[None] | None = None
+        self._closing = False
+
+    def start(self) -> None:
+        self._worker = asyncio.get_running_loop().create_task(self._run())
+
+    def on_change(self, change: ConversationChange) -> None:
+        """Called after commit, in the committing request: only enqueues."""
+        if self._closing:
+            return
+        self._pending.append(change)
+        self._wake.set()
+
+    async def aclose(self) -> None:
+        """Publish what is queued (for at most ``DRAIN_SECONDS``), then stop."""
+        self._closing = True
+        self._wake.set()
+        if self._worker is None:
+            return
+        try:
+            async with asyncio.timeout(DRAIN_SECONDS):
+                await asyncio.shield(self._worker)
+        except TimeoutError:
+            log.warning("realtime hub: %d changes not published at shutdown", len(self._pending))
+            self._worker.cancel()
+            await asyncio.gather(self._worker, return_exceptions=True)
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                batch = [self._pending.popleft() for _ in range(min(_BATCH, len(self._pending)))]
+                try:
+                    await self._publish_batch(batch)
+                except Exception:
+                    # Sockets that missed these catch up when they resume.
+                    log.exception("realtime hub: publishing %d changes failed", len(batch))
+            if self._closing:
+                return
+
+    async def _publish_batch(self, batch: list[ConversationChange]) -> None:
+        message_keys = [c.message_key for c in batch if c.message_key is not None]
+        found: dict[int, dict[str, Any]] = {}
+        if message_keys:
+            async with self._runtime.db.read() as conn:
+                rows = [
+                    r._mapping
+                    for r in await conn.execute(
+                        select(messages).where(messages.c.id.in_(message_keys))
+                    )
+                ]
+                renderer = ConversationRenderer(conn, self._runtime.org_id)
+                shared = await renderer.shared_messages(rows)
+            found = {int(r["id"]): m for r, m in zip(rows, shared, strict=True)}
+        for change in batch:
+            for topic, event in self._events(change, found):
+                try:
+                    await self._broker.publish(topic, event)
+                except PublishFailed as e:
+                    log.warning("realtime hub: %s not published on %s: %s", change.kind, topic, e)
+
+    def _events(
+        self, change: ConversationChange, found: dict[int, dict[str, Any]]
+    ) -> list[tuple[str, Event]]:
+        org = self._runtime.org_id
+        key = change.conversation_key
+        topic = conversation_topic(key)
+        conversation_id = don(org, CONVERSATION, key)
+        members = [user_topic(k) for k in change.member_keys]
+        notice: Event = {"conversation": conversation_id, "topic": topic, "status": change.status}
+        if change.kind == "message.created":
+            message = found.get(change.message_key) if change.message_key is not None else None
+            if message is None:
+                return []  # deleted since; nothing to show
+            activity = {**notice, "type": "conversation.activity", "last_seq": change.seq}
+            return [
+                (topic, _message_event(message)),
+                *((t, activity) for t in members),
+                (INBOX_TOPIC, activity),
+            ]
+        if change.kind == "conversation.read":
+            event: Event = {"type": "conversation.read", "conversation": conversation_id,
+                            "read_seq": change.read_seq}  # fmt: skip
+            if change.actor_kind is not None and change.actor_key is not None:
+                event["reader"] = actor_ref(org, change.actor_kind, change.actor_key)
+            return [(topic, event)]
+        event = {**notice, "type": change.kind}
+        return [(topic, event), *((t, event) for t in members), (INBOX_TOPIC, event)]

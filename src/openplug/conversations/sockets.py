@@ -1,0 +1,171 @@
+"""Who may hear what on a realtime socket, and what a socket may say.
+
+``visitor_socket_auth`` (the widget's ``/widget/socket``) and
+``agent_socket_auth`` (the inbox's ``/inbox/socket``) check the first
+frame's credential and return the socket's policy:
+
+- a visitor may subscribe to ``conversation:<n>`` only when the HTTP API
+  would show them that conversation (refused exactly like one that does
+  not exist), and to their own ``user:<n>``;
+- an agent may subscribe to any existing conversation, any ``user:<n>``
+  and ``inbox``.
+
+Both replay missed messages from the database (``hub.replay_messages``)
+and relay ``{"type": "typing", "conversation": <id>}`` to the others on a
+conversation the socket is subscribed to; typing is never stored.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from openplug.conversations import hub
+from openplug.conversations.render import ConversationRenderer
+from openplug.conversations.service import (
+    VisitorScope,
+    conversation_key,
+    get_conversation,
+    visible_conversation,
+)
+from openplug.errors import ApiError
+from openplug.identity.principals import authenticate, require_pat
+from openplug.ids import CONVERSATION, don
+from openplug.realtime import (
+    Authenticate,
+    Event,
+    FrameRefused,
+    PublishFailed,
+    SocketPolicy,
+    conversation_topic,
+)
+from openplug.runtime import Runtime
+from openplug.widget.service import authenticate_visitor
+
+# Typing frames beyond one per conversation per interval are dropped: a
+# client repeats "still typing" every few seconds, a faulty one must not
+# flood everyone watching.
+TYPING_INTERVAL = 1.0
+
+
+class ConversationSocketPolicy:
+    """What visitor and agent sockets share: replay and typing."""
+
+    def __init__(self, runtime: Runtime, me: dict[str, Any]) -> None:
+        self.runtime = runtime
+        self.me = me  # the public summary others see in typing events
+        self._typed_at: dict[str, float] = {}
+
+    async def authorize(self, topic: str) -> bool:
+        raise NotImplementedError
+
+    async def replay(self, topic: str, after_seq: int) -> list[Event]:
+        key = hub.topic_key(topic, "conversation")
+        if key is None:
+            return []  # only conversations have a message stream
+        return await hub.replay_messages(self.runtime, key, after_seq)
+
+    async def client_frame(self, frame: dict[str, Any], topics: frozenset[str]) -> None:
+        if frame["type"] != "typing":
+            raise FrameRefused("unknown_type", f"unknown {frame['type']!r}")
+        value = frame.get("conversation")
+        try:
+            if not isinstance(value, str):
+                raise ValueError
+            key = conversation_key(value, "conversation")
+        except (ValueError, ApiError):
+            raise FrameRefused("invalid_conversation", "not a conversation id") from None
+        topic = conversation_topic(key)
+        if topic not in topics:
+            raise FrameRefused("not_subscribed", "subscribe to the conversation first", topic)
+        typing = frame.get("typing", True) is not False
+        now = time.monotonic()
+        if typing and now - self._typed_at.get(topic, -TYPING_INTERVAL) < TYPING_INTERVAL:
+            return
+        self._typed_at[topic] = now if typing else -TYPING_INTERVAL
+        event: Event = {
+            "type": "typing",
+            "conversation": don(self.runtime.org_id, CONVERSATION, key),
+            "author": self.me,
+            "typing": typing,
+        }
+        try:
+            await self.runtime.broker.publish(topic, event)
+        except PublishFailed:
+            raise FrameRefused("unavailable", "typing not sent; try again", topic) from None
+
+
+class VisitorSocketPolicy(ConversationSocketPolicy):
+    def __init__(self, runtime: Runtime, scope: VisitorScope, me: dict[str, Any]) -> None:
+        super().__init__(runtime, me)
+        self.scope = scope
+
+    async def authorize(self, topic: str) -> bool:
+        if (user_key := hub.topic_key(topic, "user")) is not None:
+            return user_key == self.scope.rev_user_key
+        key = hub.topic_key(topic, "conversation")
+        if key is None:
+            return False
+        async with self.runtime.db.read() as conn:
+            try:
+                await visible_conversation(conn, key, self.scope)
+            except ApiError:
+                return False
+        return True
+
+
+class AgentSocketPolicy(ConversationSocketPolicy):
+    async def authorize(self, topic: str) -> bool:
+        if topic == hub.INBOX_TOPIC or hub.topic_key(topic, "user") is not None:
+            return True
+        key = hub.topic_key(topic, "conversation")
+        if key is None:
+            return False
+        async with self.runtime.db.read() as conn:
+            try:
+                await get_conversation(conn, key)
+            except ApiError:
+                return False
+        return True
+
+
+async def _summary(runtime: Runtime, kind: str, key: int) -> dict[str, Any]:
+    async with runtime.db.read() as conn:
+        summary = await ConversationRenderer(conn, runtime.org_id).user_summary(kind, key)
+    return summary or hub.actor_ref(runtime.org_id, kind, key)
+
+
+def visitor_socket_auth(runtime: Runtime) -> Authenticate:
+    """First frame ``{"type": "auth", "token": <session token>, "app_id": ...}``:
+    the same checks as every widget call (signature, app, expiry, revocation,
+    the app's identification requirement)."""
+
+    async def check(frame: dict[str, Any]) -> SocketPolicy | None:
+        token, app_id = frame.get("token"), frame.get("app_id")
+        if not isinstance(token, str) or not isinstance(app_id, str):
+            return None
+        try:
+            visitor = await authenticate_visitor(runtime, token, app_id)
+        except ApiError:
+            return None
+        me = await _summary(runtime, "rev_user", visitor.rev_user_key)
+        return VisitorSocketPolicy(runtime, visitor.scope, me)
+
+    return check
+
+
+def agent_socket_auth(runtime: Runtime) -> Authenticate:
+    """First frame ``{"type": "auth", "token": <PAT>}``."""
+
+    async def check(frame: dict[str, Any]) -> SocketPolicy | None:
+        token = frame.get("token")
+        if not isinstance(token, str):
+            return None
+        try:
+            principal = require_pat(await authenticate(runtime, token))
+        except ApiError:
+            return None
+        me = await _summary(runtime, "dev_user", principal.dev_user_id)
+        return AgentSocketPolicy(runtime, me)
+
+    return check
