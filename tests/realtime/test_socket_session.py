@@ -218,6 +218,21 @@ async def test_resume_delivers_exactly_the_missed_events_despite_concurrent_publ
     assert frames[frames.index("subscribed") :].count("event") == 6  # five messages + typing
 
 
+async def test_a_live_event_that_skips_a_seq_fills_the_gap_from_the_store() -> None:
+    """With several processes, seq 3 may be published before seq 2: the
+    socket must not deliver 3 and then drop 2 as already seen."""
+    policy = FakePolicy([CONV], {CONV: [message(1)]})
+    async with socket(policy) as s:
+        await s.subscribe(CONV, after_seq=0)
+        await s.client.wait_for(lambda _: seqs(s.client.events()) == [1])
+        policy.history[CONV].extend([message(2), message(3)])  # both committed
+        await s.broker.publish(CONV, message(3))  # 3's process publishes first
+        await s.broker.publish(CONV, message(2))  # then 2's, late
+        await s.broker.publish(CONV, message(4))
+        await s.client.wait_for(lambda _: 4 in seqs(s.client.events()))
+    assert seqs(s.client.events()) == [1, 2, 3, 4]
+
+
 async def test_reconnect_resumes_after_the_last_seq_seen() -> None:
     policy = FakePolicy([CONV], {CONV: [message(n) for n in range(1, 4)]})
     broker = InProcessBroker()

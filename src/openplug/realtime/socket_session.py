@@ -434,7 +434,11 @@ class SocketSession:
             async for delivery in subscription:
                 async with self._lock:
                     topic, event = delivery.topic, delivery.event
-                    if topic not in self._topics or not self._accept(topic, event):
+                    if topic not in self._topics:
+                        continue
+                    if self._skips_ahead(topic, event) and not await self._fill_gap(topic):
+                        continue
+                    if not self._accept(topic, event):
                         continue
                     if not self._offer(_event_frame(topic, event)):
                         return
@@ -442,6 +446,27 @@ class SocketSession:
             self._finish(CloseCode.TOO_SLOW, f"{e}: reconnect and resume")
         except SubscriptionEnded as e:
             self._finish(CloseCode.BROKER_UNAVAILABLE, f"{e}: reconnect and resume")
+
+    def _skips_ahead(self, topic: str, event: Event) -> bool:
+        seq, last = event.get("seq"), self._last_seq.get(topic)
+        return type(seq) is int and last is not None and seq > last + 1
+
+    async def _fill_gap(self, topic: str) -> bool:
+        """A live event skipped a seq: several processes published out of
+        commit order, or an event was lost. Replay from the store what came
+        after the last seq sent, so nothing is missing. False when the topic
+        was dropped because the gap is too large to replay."""
+        assert self._policy is not None
+        try:
+            missed = await self._policy.replay(topic, self._last_seq[topic])
+        except ReplayTooLarge as e:
+            await self._drop_topic(topic)
+            self._refuse("resume_gap_too_large", topic, str(e) or "fetch history first")
+            return False
+        for event in sorted(missed, key=_seq_or_zero):
+            if self._accept(topic, event):
+                await self._outgoing.put(_encode(_event_frame(topic, event)))
+        return True
 
     def _accept(self, topic: str, event: Event) -> bool:
         """Deliver at most once per seq, in increasing order."""
