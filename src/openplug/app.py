@@ -23,6 +23,7 @@ from openplug.settings import Settings
 from openplug.web.body_limit import BodySizeLimit
 from openplug.web.errors import install_error_handlers
 from openplug.web.openapi import install_openapi
+from openplug.widget.pages import install_widget_pages
 from openplug.widget.routes import router as widget_router
 
 FirstStartHook = Callable[[Runtime, FirstStart], None]
@@ -59,6 +60,7 @@ def create_app(settings: Settings, on_first_start: FirstStartHook | None = None)
     app.include_router(conversations_router)
     app.include_router(widget_router)
     app.include_router(inbox_router)
+    install_widget_pages(app)
 
     @app.get("/health", tags=["meta"], summary="Liveness: the process answers")
     async def health() -> dict[str, Any]:

@@ -1,0 +1,472 @@
+/* openplug chat frame. Runs inside the iframe plug.js injects; talks to the
+ * host page only by postMessage, to the server only with fetch on its own
+ * origin (/widget/...) and the /widget/socket WebSocket. User data is only
+ * ever put in the page with textContent. */
+(() => {
+  'use strict';
+  const cfg = JSON.parse(document.getElementById('plug-config').textContent);
+  const APP = cfg.app_id;
+  const ANON_KEY = `openplug:anon:${APP}`;
+  const REFRESH_BEFORE_S = 60;
+
+  const st = {
+    parentOrigin: null, // set by the first valid init message
+    token: null, // the session token in use
+    identified: false,
+    expired: false,
+    uid: null, // rev user key from the token: the user:<n> topic
+    convs: [],
+    current: null, // the open conversation, or {id: null} for a new one
+    lastSeq: 0,
+    open: false,
+    unread: -1,
+    renewTimer: 0,
+  };
+
+  // --- talking to the host page ------------------------------------------------
+
+  const toParent = (msg) => {
+    if (st.parentOrigin) parent.postMessage({ plug: 1, ...msg }, st.parentOrigin);
+  };
+
+  function onParentMessage(ev) {
+    // Only the page that embeds us, and only from an origin the app allows
+    // (frame-ancestors already stops other sites; this is the second lock).
+    if (ev.source !== parent || !cfg.allowed_origins.includes(ev.origin)) return;
+    const m = ev.data;
+    if (!m || m.plug !== 1) return;
+    if (m.type === 'init') {
+      if (st.parentOrigin) return;
+      st.parentOrigin = ev.origin;
+      document.documentElement.dataset.theme = ['light', 'dark'].includes(m.theme) ? m.theme : 'system';
+      start(m.session_token);
+      return;
+    }
+    if (ev.origin !== st.parentOrigin) return;
+    if (m.type === 'open') onOpen();
+    else if (m.type === 'close') st.open = false;
+    else if (m.type === 'token') onNewToken(m.token);
+    else if (m.type === 'shutdown') shutdown();
+  }
+
+  // --- the server ------------------------------------------------------------------
+
+  class ApiError extends Error {
+    constructor(status, body) {
+      super((body && body.message) || `HTTP ${status}`);
+      this.status = status;
+      this.body = body;
+    }
+  }
+
+  async function api(path, body, token = st.token) {
+    const headers = { 'Content-Type': 'application/json' };
+    if (token) headers.Authorization = `Bearer ${token}`;
+    const r = await fetch(`/widget/${path}`, {
+      method: 'POST', headers, credentials: 'omit', cache: 'no-store',
+      body: JSON.stringify({ app_id: APP, ...body }),
+    });
+    const data = await r.json().catch(() => ({}));
+    if (!r.ok) throw new ApiError(r.status, data);
+    return data;
+  }
+
+  const anonCredential = () => {
+    try { return localStorage.getItem(ANON_KEY); } catch { return null; }
+  };
+  const setAnonCredential = (v) => {
+    try { v ? localStorage.setItem(ANON_KEY, v) : localStorage.removeItem(ANON_KEY); } catch { /* storage blocked */ }
+  };
+
+  function claims(token) {
+    try {
+      const part = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+      return JSON.parse(atob(part));
+    } catch { return {}; }
+  }
+
+  function useToken(token) {
+    st.token = token;
+    const c = claims(token);
+    st.uid = Number.isInteger(c.uid) ? c.uid : null;
+    clearTimeout(st.renewTimer);
+    if (typeof c.exp === 'number') {
+      const ms = Math.max((c.exp - REFRESH_BEFORE_S) * 1000 - Date.now(), 1000);
+      // Identified: ask the host's session_token_provider; anonymous: our credential.
+      st.renewTimer = setTimeout(() => {
+        if (st.identified) toParent({ type: 'token_expiring' });
+        else anonymousSession().catch(() => {});
+      }, Math.min(ms, 2 ** 31 - 1));
+    }
+    transport.restart();
+  }
+
+  // The anonymous visitor is created on first interaction only; a browser
+  // that already has a credential gets a fresh token for the same visitor.
+  async function anonymousSession() {
+    const credential = anonCredential();
+    let s;
+    try {
+      s = await api('session', credential ? { anonymous_credential: credential } : {}, null);
+    } catch (e) {
+      if (!credential || e.status !== 401) throw e;
+      setAnonCredential(null); // the server no longer knows it: become a new visitor
+      s = await api('session', {}, null);
+    }
+    if (s.anonymous_credential) setAnonCredential(s.anonymous_credential);
+    ui.whoami.textContent = `You are chatting as ${s.user.display_name}`;
+    useToken(s.session_token);
+  }
+
+  async function ensureSession() {
+    if (st.token) return;
+    if (st.identified || st.expired) throw new ApiError(401, { message: 'session expired' });
+    await anonymousSession();
+  }
+
+  function sessionExpired(reason) {
+    if (st.expired) return;
+    st.expired = true;
+    st.token = null;
+    transport.stop();
+    setStatus('Your session has expired. Please sign in again.');
+    toParent({ type: 'session_expired', reason });
+    toParent({ type: 'error', error: `session_expired: ${reason}` });
+  }
+
+  // An authenticated call; a refused identified token is never replaced by
+  // an anonymous one, an anonymous token is renewed once with the credential.
+  async function call(path, body) {
+    await ensureSession();
+    try {
+      return await api(path, body);
+    } catch (e) {
+      if (e.status !== 401) throw e;
+      if (st.identified) { sessionExpired(e.message); throw e; }
+      st.token = null;
+      await anonymousSession();
+      return api(path, body);
+    }
+  }
+
+  async function start(sessionToken) {
+    buildUi();
+    if (sessionToken) {
+      st.identified = true;
+      useToken(sessionToken);
+      try {
+        await refreshList();
+        await mergeAnonymous();
+      } catch (e) {
+        if (e.status !== 401) reportError(e);
+      }
+    } else if (cfg.require_identification) {
+      setStatus('Please sign in to chat with us.');
+      ui.newButton.disabled = true;
+    } else if (anonCredential()) {
+      await anonymousSession().then(refreshList).catch(reportError);
+    }
+    toParent({ type: 'ready' });
+  }
+
+  async function mergeAnonymous() {
+    const credential = anonCredential();
+    if (!credential) return;
+    try {
+      await api('merge', { anonymous_credential: credential });
+    } catch (e) {
+      if (e.status === 401) throw e;
+      // 409/404: already merged elsewhere or unknown; nothing more to move.
+    }
+    setAnonCredential(null);
+    await refreshList();
+  }
+
+  async function onNewToken(token) {
+    if (!token) return;
+    st.identified = true;
+    st.expired = false;
+    setStatus('');
+    useToken(token);
+    try {
+      await refreshList();
+      await mergeAnonymous();
+    } catch (e) { reportError(e); }
+  }
+
+  async function shutdown() {
+    const token = st.token;
+    transport.stop();
+    st.token = null;
+    st.expired = true;
+    setAnonCredential(null);
+    if (token) await api('logout', {}, token).catch(() => {});
+    toParent({ type: 'shutdown_done' });
+  }
+
+  function reportError(e) {
+    if (st.identified && e.status === 401) return sessionExpired(e.message);
+    setStatus('Something went wrong. Please try again.');
+    toParent({ type: 'error', error: String(e.message || e) });
+  }
+
+  // --- live updates: a small, replaceable transport ---------------------------------
+  // Resubscribes after every reconnect with the last seq seen, so the server
+  // replays exactly what was missed.
+
+  const transport = {
+    ws: null, ready: false, retries: 0, timer: 0, topics: new Set(),
+    start() {
+      if (this.ws || !st.token || !('WebSocket' in window)) return;
+      const url = new URL('/widget/socket', location.href);
+      url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+      const ws = this.ws = new WebSocket(url);
+      ws.onopen = () => ws.send(JSON.stringify({ type: 'auth', token: st.token, app_id: APP }));
+      ws.onmessage = (e) => { try { this.frame(JSON.parse(e.data)); } catch { /* bad frame */ } };
+      ws.onclose = (e) => {
+        if (this.ws !== ws) return;
+        this.ws = null;
+        this.ready = false;
+        if (e.code === 4401 || !st.token) return; // the HTTP calls will notice the token
+        this.timer = setTimeout(() => this.start(), Math.min(30000, 500 * 2 ** this.retries++));
+      };
+    },
+    stop() {
+      clearTimeout(this.timer);
+      const ws = this.ws;
+      this.ws = null;
+      this.ready = false;
+      if (ws) ws.close(1000);
+    },
+    restart() { this.stop(); this.start(); },
+    send(f) { if (this.ws && this.ready) this.ws.send(JSON.stringify(f)); },
+    subscribe(topic) {
+      this.topics.add(topic);
+      this.send(subscription(topic));
+    },
+    unsubscribe(topic) {
+      if (this.topics.delete(topic)) this.send({ type: 'unsubscribe', topic });
+    },
+    frame(f) {
+      if (f.type === 'ready') {
+        this.ready = true;
+        this.retries = 0;
+        if (st.uid !== null) this.topics.add(`user:${st.uid}`);
+        for (const t of this.topics) this.send(subscription(t));
+      } else if (f.type === 'ping') this.send({ type: 'pong' });
+      else if (f.type === 'event') onLiveEvent(f.topic, f.event);
+      else if (f.type === 'error' && f.code === 'resume_gap_too_large') catchUp();
+    },
+  };
+
+  const topicOf = (conv) => `conversation:${String(conv.display_id).replace(/^CONV-/, '')}`;
+
+  function subscription(topic) {
+    const f = { type: 'subscribe', topic };
+    if (st.current && st.current.id && topic === topicOf(st.current)) f.after_seq = st.lastSeq;
+    return f;
+  }
+
+  let listTimer = 0;
+  function onLiveEvent(topic, ev) {
+    if (ev.type === 'message.created' && st.current && st.current.id === ev.conversation) {
+      if (ev.seq === st.lastSeq + 1) {
+        addMessage(ev.message);
+        if (st.open) markRead();
+      } else if (ev.seq > st.lastSeq) catchUp();
+    } else if (topic.startsWith('user:')) {
+      clearTimeout(listTimer); // several events in a burst: one list refresh
+      listTimer = setTimeout(() => refreshList().catch(reportError), 50);
+    }
+  }
+
+  // --- conversations -------------------------------------------------------------
+
+  async function refreshList() {
+    const { conversations } = await call('conversations.list', { limit: 50 });
+    st.convs = conversations;
+    renderList();
+    const unread = conversations.reduce(
+      (n, c) => n + (st.current && c.id === st.current.id && st.open ? 0 : c.unread_count), 0);
+    if (unread !== st.unread) {
+      st.unread = unread;
+      toParent({ type: 'unread', count: unread });
+    }
+  }
+
+  async function onOpen() {
+    st.open = true;
+    (ui.convView.hidden ? ui.listHeading : ui.input).focus();
+    if (!st.token && !st.expired && !cfg.require_identification) {
+      try { await ensureSession(); await refreshList(); } catch (e) { reportError(e); }
+    } else if (st.current && st.current.id) {
+      markRead().catch(reportError);
+    }
+  }
+
+  function openConversation(conv) {
+    if (st.current && st.current.id) transport.unsubscribe(topicOf(st.current));
+    st.current = conv;
+    st.lastSeq = 0;
+    ui.messages.replaceChildren();
+    ui.convTitle.textContent = conv.title || (conv.id ? conv.display_id : 'New conversation');
+    ui.listView.hidden = true;
+    ui.convView.hidden = false;
+    ui.input.focus();
+    if (conv.id) {
+      catchUp().then(() => transport.subscribe(topicOf(conv))).catch(reportError);
+    }
+  }
+
+  function backToList() {
+    if (st.current && st.current.id) transport.unsubscribe(topicOf(st.current));
+    st.current = null;
+    ui.convView.hidden = true;
+    ui.listView.hidden = false;
+    ui.listHeading.focus();
+    refreshList().catch(reportError);
+  }
+
+  // Everything after the last seq shown: the same call a reconnect uses.
+  let catching = null;
+  function catchUp() {
+    catching ||= (async () => {
+      const conv = st.current;
+      for (let more = true, pages = 0; more && pages < 20 && conv === st.current; pages++) {
+        const r = await call('messages.list', { conversation: conv.id, after_seq: st.lastSeq });
+        for (const m of r.messages) addMessage(m);
+        more = r.has_more;
+      }
+      if (st.open) await markRead();
+    })().finally(() => { catching = null; });
+    return catching;
+  }
+
+  async function markRead() {
+    if (!st.current || !st.current.id || !st.lastSeq) return;
+    await call('conversations.mark-read', { conversation: st.current.id, seq: st.lastSeq });
+    const c = st.convs.find((x) => x.id === st.current.id);
+    if (c) c.unread_count = 0;
+  }
+
+  async function send(text) {
+    const conv = st.current;
+    if (!conv.id) {
+      const r = await call('conversations.create', { body: text });
+      Object.assign(conv, r.conversation);
+      ui.convTitle.textContent = conv.title || conv.display_id;
+      for (const m of r.conversation.messages || []) addMessage(m);
+      transport.subscribe(topicOf(conv));
+    } else {
+      const r = await call('messages.create', { conversation: conv.id, body: text });
+      if (r.message.seq === st.lastSeq + 1) addMessage(r.message);
+      else await catchUp();
+    }
+  }
+
+  // --- the page ----------------------------------------------------------------------
+
+  const h = (tag, attrs = {}, ...children) => {
+    const el = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs)) {
+      if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+      else if (k === 'text') el.textContent = v;
+      else if (v === true) el.setAttribute(k, '');
+      else if (v !== false && v != null) el.setAttribute(k, v);
+    }
+    el.append(...children);
+    return el;
+  };
+
+  const ui = {};
+  const setStatus = (text) => { if (ui.status) ui.status.textContent = text; };
+  const fmtTime = (iso) => {
+    const d = new Date(iso);
+    return Number.isNaN(d.getTime()) ? '' : d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  };
+
+  function addMessage(m) {
+    if (m.seq <= st.lastSeq) return;
+    st.lastSeq = m.seq;
+    const who = m.mine ? 'You' : (m.author && m.author.display_name) || 'Support';
+    ui.messages.append(h('li', { class: `msg ${m.mine ? 'mine' : 'theirs'}`, 'data-seq': m.seq },
+      h('span', { class: 'author', text: who }),
+      h('p', { class: 'body', text: m.body }),
+      h('time', { datetime: m.created_date, text: fmtTime(m.created_date) })));
+    ui.messages.lastElementChild.scrollIntoView({ block: 'end' });
+  }
+
+  function renderList() {
+    ui.list.replaceChildren(...st.convs.map((c) => h('li', {},
+      h('button', { type: 'button', class: 'conv', onclick: () => openConversation(c) },
+        h('span', { class: 'conv-title', text: c.title || c.display_id }),
+        h('span', { class: 'conv-preview', text: c.preview || '' }),
+        c.unread_count ? h('span', { class: 'badge', text: String(c.unread_count),
+          'aria-label': `${c.unread_count} unread` }) : '',
+        c.status === 'resolved' ? h('span', { class: 'resolved', text: 'Resolved' }) : ''))));
+    ui.empty.hidden = st.convs.length > 0;
+  }
+
+  function buildUi() {
+    ui.close = h('button', { type: 'button', class: 'icon', 'aria-label': 'Close chat', text: '\u00d7',
+      onclick: () => toParent({ type: 'close' }) });
+    ui.whoami = h('p', { id: 'plug-whoami', class: 'whoami' });
+    ui.listHeading = h('h2', { id: 'plug-list-heading', tabindex: '-1', text: 'Your conversations' });
+    ui.newButton = h('button', { type: 'button', id: 'plug-new', class: 'primary', text: 'New conversation',
+      onclick: () => openConversation({ id: null }) });
+    ui.list = h('ul', { id: 'plug-conversations', class: 'convs', 'aria-labelledby': 'plug-list-heading' });
+    ui.empty = h('p', { class: 'empty', text: 'No conversations yet. Send us a message!' });
+    ui.listView = h('section', { id: 'plug-list-view', 'aria-labelledby': 'plug-list-heading' },
+      ui.listHeading, ui.newButton, ui.list, ui.empty);
+    ui.convTitle = h('h2', { id: 'plug-conv-title' });
+    ui.messages = h('ol', { id: 'plug-messages', class: 'messages', role: 'log', 'aria-live': 'polite',
+      'aria-labelledby': 'plug-conv-title' });
+    ui.input = h('textarea', { id: 'plug-input', rows: '2', maxlength: '10000', required: true,
+      placeholder: 'Write a message\u2026' });
+    ui.input.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); ui.form.requestSubmit(); }
+    });
+    ui.send = h('button', { type: 'submit', class: 'primary', text: 'Send' });
+    ui.form = h('form', { id: 'plug-form', class: 'composer', onsubmit: onSubmit },
+      h('label', { for: 'plug-input', class: 'sr-only', text: 'Message' }), ui.input, ui.send);
+    ui.convView = h('section', { id: 'plug-conv-view', 'aria-labelledby': 'plug-conv-title', hidden: true },
+      h('div', { class: 'conv-head' },
+        h('button', { type: 'button', class: 'icon', 'aria-label': 'Back to conversations', text: '\u2190',
+          onclick: backToList }), ui.convTitle),
+      ui.messages, ui.form);
+    ui.status = h('p', { id: 'plug-status', class: 'status', role: 'status', 'aria-live': 'polite' });
+    document.body.append(h('div', { id: 'plug-app', class: 'app' },
+      h('header', { class: 'bar' }, h('div', {}, h('h1', { text: 'Support' }), ui.whoami), ui.close),
+      ui.listView, ui.convView, ui.status));
+    document.addEventListener('keydown', (e) => {
+      if (e.key === 'Escape') toParent({ type: 'close' });
+    });
+  }
+
+  async function onSubmit(e) {
+    e.preventDefault();
+    const text = ui.input.value;
+    if (!text.trim()) return;
+    ui.send.disabled = true;
+    try {
+      await send(text);
+      ui.input.value = '';
+      setStatus('');
+    } catch (err) {
+      reportError(err);
+    } finally {
+      ui.send.disabled = false;
+      ui.input.focus();
+    }
+  }
+
+  // --- boot ------------------------------------------------------------------------
+
+  if (parent === window) {
+    document.body.append(h('p', { text: 'This page is the support chat of a website; it only runs inside it.' }));
+    return;
+  }
+  addEventListener('message', onParentMessage);
+  // Carries nothing: only asks the embedding page (plug.js) for the init message.
+  parent.postMessage({ plug: 1, type: 'hello' }, '*');
+})();
