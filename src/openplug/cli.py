@@ -77,6 +77,7 @@ These credentials are shown ONCE. Keep them somewhere safe.
   Admin PAT        {first.pat}
   Demo app_id      {first.app.app_id}   (allowed origin {", ".join(first.app.allowed_origins)})
   Demo AAT         {first.aat}
+  Demo page        {url}/demo
 
 Try it:
   curl -s -X POST {url}/auth-tokens.create \\
