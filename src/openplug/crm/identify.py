@@ -96,11 +96,19 @@ def _seen_query(user_column: str) -> PointRead:
         .outerjoin(rev_orgs, rev_orgs.c.external_ref == bindparam("workspace_ref"))
         .outerjoin(accounts, accounts.c.external_ref == bindparam("account_ref"))
     )
-    columns = [c.label(f"{t.name}__{c.key}") for t in _SEEN_TABLES for c in t.c]
+    # Timestamps are never compared; leaving them out spares converting
+    # seven datetimes on every identify.
+    columns = [
+        c.label(f"{t.name}__{c.key}")
+        for t in _SEEN_TABLES
+        for c in t.c
+        if c.key not in _NOT_COMPARED
+    ]
     return PointRead(select(*columns).select_from(joined))
 
 
 _SEEN_TABLES = (rev_users, rev_orgs, accounts)
+_NOT_COMPARED = {"created_at", "modified_at", "sessions_revoked_at"}
 _SEEN_BY_REF = _seen_query("external_ref")
 _SEEN_BY_ID = _seen_query("id")
 
