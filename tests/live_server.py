@@ -37,6 +37,11 @@ class LiveServer:
         return self.first.pat
 
     @property
+    def admin_password(self) -> str:
+        assert self.first is not None
+        return self.first.admin_password
+
+    @property
     def aat(self) -> str:
         assert self.first is not None
         return self.first.aat

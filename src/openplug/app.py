@@ -14,8 +14,10 @@ from openplug.bootstrap import FirstStart, open_runtime
 from openplug.conversations.hub import ConversationHub
 from openplug.conversations.routes import router as conversations_router
 from openplug.crm.routes import router as crm_router
+from openplug.identity.app_routes import router as apps_router
 from openplug.identity.routes import router as identity_router
 from openplug.identity.schemas import AuthTokensCreateRequest
+from openplug.inbox.pages import install_inbox_pages
 from openplug.inbox.routes import router as inbox_router
 from openplug.realtime import make_broker
 from openplug.runtime import Runtime
@@ -56,10 +58,12 @@ def create_app(settings: Settings, on_first_start: FirstStartHook | None = None)
     )
     install_error_handlers(app)
     app.include_router(identity_router)
+    app.include_router(apps_router)
     app.include_router(crm_router)
     app.include_router(conversations_router)
     app.include_router(widget_router)
     app.include_router(inbox_router)
+    install_inbox_pages(app)
     install_widget_pages(app)
 
     @app.get("/health", tags=["meta"], summary="Liveness: the process answers")

@@ -16,7 +16,8 @@ from openplug.db.base import utcnow
 from openplug.db.migrate import migrate
 from openplug.identity import access_tokens as tokens
 from openplug.identity.apps import App, create_app
-from openplug.identity.dev_users import create_dev_user
+from openplug.identity.dev_users import create_dev_user, set_password
+from openplug.identity.passwords import generate_password
 from openplug.identity.secrets_file import ensure_secrets
 from openplug.identity.tables import instance
 from openplug.runtime import Runtime
@@ -30,6 +31,7 @@ class FirstStart:
     """Credentials made on the first start; shown once, never stored in clear."""
 
     admin_email: str
+    admin_password: str
     pat: str
     app: App
     aat: str
@@ -59,6 +61,8 @@ async def _create_org(db: Database, settings: Settings, pepper: bytes) -> tuple[
     async with db.write() as conn:
         await conn.execute(instance.insert().values(id=1, org_id=org_id, created_at=utcnow()))
         admin = await create_dev_user(conn, BOOTSTRAP_ADMIN_EMAIL, "Admin", "admin")
+        password = generate_password()
+        await set_password(conn, admin.email, password)
         pat, _ = await tokens.issue_access_token(
             conn, pepper, kind="pat", dev_user_id=admin.pk, app_pk=None,
             expires_in_days=tokens.PAT_DEFAULT_DAYS, token_hint="bootstrap admin",
@@ -68,4 +72,4 @@ async def _create_org(db: Database, settings: Settings, pepper: bytes) -> tuple[
             conn, pepper, kind="aat", dev_user_id=admin.pk, app_pk=app.pk,
             expires_in_days=tokens.AAT_DEFAULT_DAYS, token_hint="demo website backend",
         )  # fmt: skip
-    return org_id, FirstStart(admin.email, pat, app, aat)
+    return org_id, FirstStart(admin.email, password, pat, app, aat)

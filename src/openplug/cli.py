@@ -16,14 +16,16 @@ from openplug.bootstrap import FirstStart, open_runtime
 from openplug.db.base import rfc3339
 from openplug.errors import ApiError
 from openplug.identity import access_tokens as tokens
-from openplug.identity.apps import App, create_app, get_app, list_apps, update_app
+from openplug.identity.apps import App, app_json, create_app, get_app, list_apps, update_app
 from openplug.identity.dev_users import (
     DevUser,
     Role,
     create_dev_user,
     get_dev_user_by_email,
     list_dev_users,
+    set_password,
 )
+from openplug.identity.passwords import generate_password
 from openplug.identity.secrets_file import retire_signing_key, rotate_signing_key
 from openplug.identity.token_service import parse_token_id, token_view
 from openplug.runtime import Runtime
@@ -74,10 +76,12 @@ openplug initialised in {runtime.settings.data_dir.resolve()}
 These credentials are shown ONCE. Keep them somewhere safe.
 
   Admin agent      {first.admin_email}
+  Admin password   {first.admin_password}
   Admin PAT        {first.pat}
   Demo app_id      {first.app.app_id}   (allowed origin {", ".join(first.app.allowed_origins)})
   Demo AAT         {first.aat}
   Demo page        {url}/demo
+  Agent inbox      {url}/inbox   (sign in as the admin agent; settings are there too)
 
 Try it:
   curl -s -X POST {url}/auth-tokens.create \\
@@ -89,16 +93,6 @@ Try it:
 """,
         err=True,
     )
-
-
-def _app_json(app: App) -> dict[str, Any]:
-    return {
-        "app_id": app.app_id,
-        "name": app.name,
-        "allowed_origins": app.allowed_origins,
-        "require_identification": app.require_identification,
-        "created_date": rfc3339(app.created_at),
-    }
 
 
 def _agent_json(user: DevUser) -> dict[str, Any]:
@@ -169,7 +163,7 @@ def apps_create(
             return await create_app(conn, name, origin, require_identification)
 
     app = _run(work)
-    _emit(as_json, _app_json(app), f"created app {app.app_id}")
+    _emit(as_json, app_json(app), f"created app {app.app_id}")
 
 
 @apps_cli.command("update")
@@ -188,7 +182,7 @@ def apps_update(
             )  # fmt: skip
 
     app = _run(work)
-    _emit(as_json, _app_json(app), f"updated app {app.app_id}: {', '.join(app.allowed_origins)}")
+    _emit(as_json, app_json(app), f"updated app {app.app_id}: {', '.join(app.allowed_origins)}")
 
 
 @apps_cli.command("list")
@@ -199,7 +193,7 @@ def apps_list(as_json: JsonOpt = False) -> None:
 
     found = _run(work)
     lines = [f"{a.app_id}  {a.name}  {' '.join(a.allowed_origins)}" for a in found]
-    _emit(as_json, {"apps": [_app_json(a) for a in found]}, "\n".join(lines))
+    _emit(as_json, {"apps": [app_json(a) for a in found]}, "\n".join(lines))
 
 
 @agents_cli.command("create")
@@ -213,12 +207,46 @@ def agents_create(
         raise typer.BadParameter("role must be admin or agent", param_hint="--role")
     chosen: Role = "admin" if role == "admin" else "agent"
 
+    password = generate_password()
+
     async def work(runtime: Runtime) -> DevUser:
         async with runtime.db.write() as conn:
-            return await create_dev_user(conn, email, name, chosen)
+            user = await create_dev_user(conn, email, name, chosen)
+            await set_password(conn, user.email, password)
+            return user
 
     user = _run(work)
-    _emit(as_json, _agent_json(user), f"created {user.role} {user.email}")
+    _emit(
+        as_json,
+        {**_agent_json(user), "password": password},
+        f"created {user.role} {user.email}\ninbox password (shown once): {password}",
+    )
+
+
+@agents_cli.command("set-password")
+def agents_set_password(
+    email: str,
+    generate: Annotated[
+        bool, typer.Option("--generate", help="Make up a strong password and print it once.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Set an agent's inbox password (asked for twice unless --generate)."""
+    if generate:
+        password = generate_password()
+    else:
+        password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+
+    async def work(runtime: Runtime) -> DevUser:
+        async with runtime.db.write() as conn:
+            return await set_password(conn, email, password)
+
+    user = _run(work)
+    shown = {"password": password} if generate else {}
+    text = f"password set for {user.email}"
+    if generate:
+        text += f"\ninbox password (shown once): {password}"
+    _emit(as_json, {**_agent_json(user), **shown}, text)
 
 
 @agents_cli.command("list")

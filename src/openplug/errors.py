@@ -89,3 +89,15 @@ class NotFound(ApiError):
 class Conflict(ApiError):
     status_code = 409
     error_type = "conflict"
+
+
+class TooManyRequests(ApiError):
+    """429 with ``retry_after`` in the body; the HTTP layer adds the
+    ``Retry-After`` header from it."""
+
+    status_code = 429
+    error_type = "too_many_requests"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.retry_after = retry_after

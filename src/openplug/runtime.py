@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from openplug.conversations.events import ChangeListener
 from openplug.db import Database
 from openplug.identity.secrets_file import ServerSecrets, load_secrets
+from openplug.identity.sign_in_throttle import SignInThrottle
 from openplug.realtime import Broker, InProcessBroker
 from openplug.settings import Settings
 
@@ -22,6 +23,7 @@ class Runtime:
     # Realtime events; the server's lifespan replaces it with
     # ``make_broker(settings.redis_url)`` and closes it on shutdown.
     broker: Broker = field(default_factory=InProcessBroker)
+    sign_in_throttle: SignInThrottle = field(default_factory=SignInThrottle)
     _secrets_mtime: float = field(default=0.0, repr=False)
 
     def __post_init__(self) -> None:

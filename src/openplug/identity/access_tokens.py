@@ -26,8 +26,10 @@ from openplug.db.point_reads import PointRead
 from openplug.errors import NotFound, Unauthenticated
 from openplug.identity.tables import access_tokens, apps
 
-TokenKind = Literal["pat", "aat"]
-TOKEN_PREFIXES: dict[TokenKind, str] = {"pat": "opl_pat_", "aat": "opl_aat_"}
+# "web": an agent's inbox sign-in, held in an HttpOnly cookie (see
+# ``agent_sessions``); it acts as the agent's PAT for a working day.
+TokenKind = Literal["pat", "aat", "web"]
+TOKEN_PREFIXES: dict[TokenKind, str] = {"pat": "opl_pat_", "aat": "opl_aat_", "web": "opl_web_"}
 AAT_DEFAULT_DAYS = 365
 AAT_MAX_DAYS = 1825
 PAT_DEFAULT_DAYS = 90
@@ -111,12 +113,14 @@ async def issue_access_token(
     kind: TokenKind,
     dev_user_id: int,
     app_pk: int | None,
-    expires_in_days: int,
+    expires_in_days: int = 0,
+    expires_in: timedelta | None = None,
     token_hint: str | None = None,
 ) -> tuple[str, AccessToken]:
     """Create a token; the secret is returned here and never again."""
     secret = TOKEN_PREFIXES[kind] + secrets.token_urlsafe(32)
     now = utcnow()
+    lifetime = expires_in if expires_in is not None else timedelta(days=expires_in_days)
     values = {
         "token_id": secrets.token_hex(8),
         "kind": kind,
@@ -125,7 +129,7 @@ async def issue_access_token(
         "dev_user_id": dev_user_id,
         "app_pk": app_pk,
         "created_at": now,
-        "expires_at": now + timedelta(days=expires_in_days),
+        "expires_at": now + lifetime,
     }
     await conn.execute(access_tokens.insert().values(**values))
     row = (
@@ -152,10 +156,13 @@ def check_usable(token: AccessToken | None) -> AccessToken:
     if token is None:
         raise Unauthenticated("unknown token")
     if token.revoked_at is not None:
-        raise Unauthenticated(f"the {token.kind.upper()} was revoked")
+        raise Unauthenticated(f"the {_KIND_NAMES[token.kind]} was revoked")
     if token.expires_at <= utcnow():
-        raise Unauthenticated(f"the {token.kind.upper()} has expired")
+        raise Unauthenticated(f"the {_KIND_NAMES[token.kind]} has expired")
     return token
+
+
+_KIND_NAMES: dict[TokenKind, str] = {"pat": "PAT", "aat": "AAT", "web": "inbox sign-in"}
 
 
 def needs_last_used_refresh(token: AccessToken) -> bool:

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import Row, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from openplug.db.base import utcnow
+from openplug.db.base import rfc3339, utcnow
 from openplug.errors import InvalidField, NotFound
 from openplug.identity.tables import apps
 
@@ -37,6 +37,17 @@ def _from_row(row: Row[Any]) -> App:
         require_identification=m["require_identification"],
         created_at=m["created_at"],
     )
+
+
+def app_json(app: App) -> dict[str, Any]:
+    """An app as the API and ``--json`` show it."""
+    return {
+        "app_id": app.app_id,
+        "name": app.name,
+        "allowed_origins": app.allowed_origins,
+        "require_identification": app.require_identification,
+        "created_date": rfc3339(app.created_at),
+    }
 
 
 def normalise_origin(value: str, field_name: str = "origin") -> str:

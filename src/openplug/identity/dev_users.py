@@ -7,12 +7,13 @@ from datetime import datetime
 from typing import Any, Literal
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import Row, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openplug.db.base import utcnow
 from openplug.errors import Conflict, InvalidField, NotFound
+from openplug.identity.passwords import hash_password
 from openplug.identity.tables import dev_users
 
 Role = Literal["admin", "agent"]
@@ -71,3 +72,25 @@ async def get_dev_user(conn: AsyncConnection, pk: int) -> DevUser:
 async def list_dev_users(conn: AsyncConnection) -> list[DevUser]:
     rows = (await conn.execute(select(dev_users).order_by(dev_users.c.id))).all()
     return [_from_row(r) for r in rows]
+
+
+async def set_password(conn: AsyncConnection, email: str, password: str) -> DevUser:
+    user = await get_dev_user_by_email(conn, email)
+    await conn.execute(
+        dev_users.update()
+        .where(dev_users.c.id == user.pk)
+        .values(password_hash=hash_password(password))
+    )
+    return user
+
+
+async def password_hash_of(conn: AsyncConnection, email: str) -> tuple[DevUser, str | None] | None:
+    """The agent and their stored hash (None: no password set), for sign-in."""
+    row = (
+        await conn.execute(
+            select(dev_users).where(func.lower(dev_users.c.email) == email.strip().lower())
+        )
+    ).first()
+    if row is None:
+        return None
+    return _from_row(row), row._mapping["password_hash"]

@@ -24,7 +24,9 @@ from openplug.identity.session_tokens import (
 from openplug.identity.tables import revoked_sessions
 from openplug.runtime import Runtime
 
-PrincipalKind = Literal["pat", "aat", "session"]
+# "web" is an agent signed in to the inbox (a cookie); it may do what the
+# agent's PAT may, so ``require_pat`` lets it through.
+PrincipalKind = Literal["pat", "aat", "web", "session"]
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,7 @@ _SESSION_STATE = PointRead(
 
 
 def require_pat(principal: Principal) -> Principal:
-    if principal.kind != "pat":
+    if principal.kind not in ("pat", "web"):
         raise Forbidden(f"this call needs a PAT (an agent's token), not {_NAMES[principal.kind]}")
     return principal
 
@@ -120,5 +122,6 @@ def require_aat(principal: Principal) -> Principal:
 _NAMES: dict[PrincipalKind, str] = {
     "pat": "a PAT",
     "aat": "an AAT",
+    "web": "an inbox sign-in",
     "session": "a session token",
 }

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from openplug.errors import Forbidden
 from openplug.identity import access_tokens as tokens
 from openplug.identity.apps import get_app
-from openplug.identity.principals import authenticate, require_pat
+from openplug.identity.principals import require_pat
 from openplug.identity.schemas import (
     PAT_TYPE,
     AuthTokenResponse,
@@ -30,7 +30,7 @@ from openplug.identity.token_service import (
     token_info,
     token_view,
 )
-from openplug.web.deps import AgentDep, PrincipalDep, RuntimeDep, runtime_of
+from openplug.web.deps import AgentDep, PrincipalDep, RuntimeDep, principal_of, runtime_of
 from openplug.web.openapi import body_of
 from openplug.web.validation import raise_validation_error
 
@@ -51,7 +51,7 @@ async def auth_tokens_create(request: Request) -> JSONResponse:
     FastAPI's dependency solving and body handling cost more than the rest
     of the work. The body is validated straight from bytes by pydantic."""
     runtime = runtime_of(request)
-    principal = await authenticate(runtime, request.headers.get("authorization"))
+    principal = await principal_of(request, request.headers.get("authorization"))
     try:
         body = AuthTokensCreateRequest.model_validate_json(await request.body())
     except ValidationError as e:

@@ -191,6 +191,7 @@ async def token_info(runtime: Runtime, principal: Principal) -> dict[str, Any]:
 
 
 def check_may_manage(principal: Principal, token: tokens.AccessToken) -> None:
-    """Any agent manages the org's AATs; a PAT is managed only by its owner."""
-    if token.kind == "pat" and token.dev_user_id != principal.dev_user_id:
+    """Any agent manages the org's AATs; a PAT (or inbox sign-in) only by
+    its owner."""
+    if token.kind != "aat" and token.dev_user_id != principal.dev_user_id:
         raise Forbidden("a PAT can only be managed by the agent who owns it")

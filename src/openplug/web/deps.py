@@ -8,6 +8,7 @@ from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 from starlette.requests import HTTPConnection
 
+from openplug.identity.agent_sessions import COOKIE_NAME, CSRF_HEADER, cookie_credential
 from openplug.identity.principals import Principal, authenticate, require_pat
 from openplug.runtime import Runtime
 
@@ -34,7 +35,17 @@ def runtime_of(request: HTTPConnection) -> Runtime:
 async def get_principal(
     request: Request, authorization: Annotated[str | None, Security(_authorization)]
 ) -> Principal:
-    return await authenticate(runtime_of(request), authorization)
+    return await principal_of(request, authorization)
+
+
+async def principal_of(request: Request, authorization: str | None) -> Principal:
+    """The Authorization header's credential or, without one, the agent's
+    inbox sign-in cookie (see ``agent_sessions`` for why the extra header)."""
+    runtime = runtime_of(request)
+    if authorization is None and COOKIE_NAME in request.cookies:
+        secret = cookie_credential(request.cookies[COOKIE_NAME], request.headers.get(CSRF_HEADER))
+        return await authenticate(runtime, secret)
+    return await authenticate(runtime, authorization)
 
 
 async def get_agent(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:

@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
-from openplug.errors import ApiError
+from openplug.errors import ApiError, TooManyRequests
 from openplug.web.validation import error_from_pydantic
 
 log = logging.getLogger("openplug.errors")
@@ -24,7 +24,10 @@ _HTTP_TYPES = {404: "not_found", 405: "bad_request", 401: "unauthenticated", 403
 
 
 def api_error_response(error: ApiError) -> JSONResponse:
-    return JSONResponse(error.body(), status_code=error.status_code)
+    headers = None
+    if isinstance(error, TooManyRequests):
+        headers = {"Retry-After": str(error.retry_after)}
+    return JSONResponse(error.body(), status_code=error.status_code, headers=headers)
 
 
 async def _api_error(_request: Request, exc: Exception) -> Response:

@@ -1,0 +1,81 @@
+"""Agents signing in to the inbox with email and password.
+
+A sign-in is an access token of kind ``web``: a digest in the database
+like any PAT, valid for a working day, revoked on sign-out (and, like a
+PAT, when it is revoked, the agent's open inbox sockets close). Its secret
+lives only in an ``HttpOnly`` cookie, so the inbox's JavaScript, which
+renders text written by strangers, never holds a credential.
+
+A cookie is sent by the browser on its own, so two more checks stop other
+sites from using it (CSRF): the cookie is ``SameSite=Strict``, and the API
+accepts it only together with the ``X-OpenPlug-Inbox`` header, which a
+cross-site page cannot add without a CORS preflight that openplug never
+grants. The inbox socket, where browsers cannot add headers, instead
+requires the ``Origin`` to be the server's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from openplug.errors import Unauthenticated
+from openplug.identity import access_tokens as tokens
+from openplug.identity.dev_users import DevUser, password_hash_of
+from openplug.identity.passwords import verify_password
+from openplug.runtime import Runtime
+
+COOKIE_NAME = "openplug_inbox"
+CSRF_HEADER = "X-OpenPlug-Inbox"
+SESSION_LIFETIME = timedelta(hours=12)
+
+
+async def sign_in(runtime: Runtime, email: str, password: str) -> tuple[str, DevUser]:
+    """The new sign-in's secret (for the cookie) and who signed in."""
+    runtime.sign_in_throttle.check(email)
+    async with runtime.db.read() as conn:
+        found = await password_hash_of(conn, email)
+    # argon2 takes tens of milliseconds of CPU: off the event loop.
+    stored_hash = found[1] if found is not None else None
+    if not await asyncio.to_thread(verify_password, stored_hash, password) or found is None:
+        runtime.sign_in_throttle.failed(email)
+        raise Unauthenticated("wrong email or password")
+    runtime.sign_in_throttle.succeeded(email)
+    user = found[0]
+    async with runtime.db.write() as conn:
+        secret, _ = await tokens.issue_access_token(
+            conn,
+            runtime.secrets.token_pepper,
+            kind="web",
+            dev_user_id=user.pk,
+            app_pk=None,
+            expires_in=SESSION_LIFETIME,
+            token_hint="inbox sign-in",
+        )
+    return secret, user
+
+
+async def sign_out(runtime: Runtime, secret: str) -> None:
+    token = await tokens.find_by_secret(runtime.db, runtime.secrets.token_pepper, secret)
+    if token is not None and token.kind == "web" and token.revoked_at is None:
+        async with runtime.db.write() as conn:
+            await tokens.revoke_token(conn, token.token_id)
+
+
+def cookie_credential(cookie: str | None, csrf_header: str | None) -> str:
+    """The sign-in secret from a cookie, when the request may use it."""
+    if not cookie:
+        raise Unauthenticated("missing Authorization header")
+    if tokens.token_kind_of(cookie) != "web":
+        raise Unauthenticated("the inbox cookie does not hold a sign-in; sign in again")
+    if csrf_header != "1":
+        raise Unauthenticated(f"a cookie sign-in must send the {CSRF_HEADER}: 1 header")
+    return cookie
+
+
+def is_same_origin(origin: str | None, host: str | None) -> bool:
+    """The socket handshake's ``Origin`` names this server (``Host``)."""
+    if not origin or not host:
+        return False
+    return urlsplit(origin).netloc.lower() == host.lower()

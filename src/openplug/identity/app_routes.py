@@ -1,0 +1,69 @@
+"""``apps.*``: the websites that embed the widget, for agents (PAT or the
+inbox's settings page). openplug's own calls; DevRev manages apps in its
+web app only."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter
+from pydantic import Field
+
+from openplug.crm.fields import ShortText, Strict
+from openplug.identity.apps import app_json, create_app, list_apps, normalise_origin, update_app
+from openplug.web.deps import AgentDep, RuntimeDep
+
+router = APIRouter(tags=["apps"])
+
+Origins = Annotated[list[Annotated[str, Field(max_length=300)]], Field(max_length=50)]
+AppName = Annotated[str, Field(min_length=1, max_length=255)]
+
+
+class AppsCreateRequest(Strict):
+    name: AppName
+    allowed_origins: Origins = []
+    require_identification: bool = False
+
+
+class AppsUpdateRequest(Strict):
+    app_id: ShortText
+    name: AppName | None = None
+    allowed_origins: Origins | None = None
+    require_identification: bool | None = None
+
+
+def _origins(values: list[str] | None) -> list[str] | None:
+    """Checked here so that a bad one is named by its place in the list."""
+    if values is None:
+        return None
+    return [normalise_origin(v, f"allowed_origins[{i}]") for i, v in enumerate(values)]
+
+
+@router.get("/apps.list", operation_id="apps.list")
+@router.post("/apps.list", operation_id="apps.list.post")
+async def apps_list(runtime: RuntimeDep, _: AgentDep) -> dict[str, Any]:
+    async with runtime.db.read() as conn:
+        return {"apps": [app_json(a) for a in await list_apps(conn)]}
+
+
+@router.post("/apps.create", status_code=201)
+async def apps_create(runtime: RuntimeDep, _: AgentDep, body: AppsCreateRequest) -> dict[str, Any]:
+    origins = _origins(body.allowed_origins) or []
+    async with runtime.db.write() as conn:
+        app = await create_app(conn, body.name, origins, body.require_identification)
+    return {"app": app_json(app)}
+
+
+@router.post("/apps.update")
+async def apps_update(runtime: RuntimeDep, _: AgentDep, body: AppsUpdateRequest) -> dict[str, Any]:
+    """Only the fields sent change; ``allowed_origins`` replaces the list."""
+    origins = _origins(body.allowed_origins)
+    async with runtime.db.write() as conn:
+        app = await update_app(
+            conn,
+            body.app_id,
+            name=body.name,
+            origins=origins,
+            require_identification=body.require_identification,
+        )
+    return {"app": app_json(app)}
