@@ -1,0 +1,372 @@
+// The inbox: conversations (open first, newest activity first, unread
+// marked), the selected conversation with its visitor's profile beside it,
+// a reply box, resolve/reopen, all kept live by the inbox socket.
+
+import { api, describeError, signedOut } from './api.js';
+import { formatDate, h, keyOf, mount } from './dom.js';
+import { InboxSocket } from './socket.js';
+
+const PAGE = 50;
+const TYPING_SHOWN_MS = 6000;
+const TYPING_SEND_EVERY_MS = 3000;
+
+/** One message, whether it came from timeline-entries.list or the socket. */
+function fromEntry(e) {
+  const author = e.created_by || {};
+  return { seq: e.seq, body: e.body, created: e.created_date,
+    author: author.display_name || 'Unknown', fromAgent: author.type === 'dev_user' };
+}
+
+function fromEvent(m) {
+  return { seq: m.seq, body: m.body, created: m.created_date,
+    author: (m.author && m.author.display_name) || 'Unknown', fromAgent: m.from_agent };
+}
+
+function visitorOf(conversation) {
+  return (conversation.members && conversation.members[0]) || null;
+}
+
+function selectedKeyFromUrl() {
+  const value = new URLSearchParams(location.search).get('c');
+  return value && /^\d+$/.test(value) ? value : null;
+}
+
+export class InboxView {
+  constructor(view, ctx) {
+    this.ctx = ctx;
+    this.conversations = { open: [], resolved: [] };
+    this.cursors = { open: null, resolved: null };
+    this.selected = null; // the open conversation's view state
+    this.refreshTimer = null;
+    this.listEl = h('nav', { class: 'conversation-list', 'aria-label': 'Conversations' });
+    this.listError = h('p', { class: 'error', role: 'alert' });
+    this.pane = h('section', { class: 'conversation', 'aria-label': 'Conversation' },
+      h('p', { class: 'empty' }, 'Select a conversation.'));
+    this.profile = h('aside', { class: 'profile', 'aria-label': 'Visitor profile' });
+    mount(view,
+      h('aside', { class: 'list-pane' }, h('h1', { class: 'visually-hidden' }, 'Inbox'),
+        this.listError, this.listEl),
+      this.pane, this.profile);
+    this.socket = new InboxSocket({
+      onEvent: (topic, event) => this.onEvent(topic, event),
+      onStatus: (s) => { ctx.status.textContent = s === 'live' ? 'Live' : 'Reconnecting…';
+        ctx.status.dataset.state = s; },
+      onSignedOut: signedOut,
+    });
+    this.socket.subscribe('inbox');
+    this.socket.start();
+    this.loadList().then(() => {
+      const key = selectedKeyFromUrl();
+      if (key) this.open(key, false);
+    });
+  }
+
+  unmount() {
+    this.socket.stop();
+    clearTimeout(this.refreshTimer);
+    if (this.selected) clearTimeout(this.selected.typingTimer);
+  }
+
+  // --- the list --------------------------------------------------------------------
+
+  async loadList() {
+    try {
+      const [open, resolved] = await Promise.all([
+        api('conversations.list', { status: ['open'], limit: Math.max(PAGE, this.conversations.open.length) }),
+        api('conversations.list', { status: ['resolved'], limit: Math.max(20, this.conversations.resolved.length) }),
+      ]);
+      this.conversations = { open: open.conversations, resolved: resolved.conversations };
+      this.cursors = { open: open.next_cursor, resolved: resolved.next_cursor };
+      this.listError.textContent = '';
+    } catch (e) {
+      this.listError.textContent = describeError(e);
+    }
+    this.renderList();
+  }
+
+  async loadMore(status) {
+    try {
+      const page = await api('conversations.list', { status: [status], limit: PAGE, cursor: this.cursors[status] });
+      this.conversations[status].push(...page.conversations);
+      this.cursors[status] = page.next_cursor;
+    } catch (e) {
+      this.listError.textContent = describeError(e);
+    }
+    this.renderList();
+  }
+
+  scheduleRefresh() {
+    clearTimeout(this.refreshTimer);
+    this.refreshTimer = setTimeout(() => this.loadList(), 150);
+  }
+
+  renderList() {
+    const section = (status, title) => {
+      const items = this.conversations[status];
+      return [
+        h('h2', { class: 'list-heading' }, title, ' ', h('span', { class: 'count' }, String(items.length))),
+        items.length === 0 ? h('p', { class: 'empty' }, status === 'open' ? 'No open conversations.' : 'None yet.') : null,
+        h('ul', { class: 'items', 'aria-label': `${title} conversations` }, items.map((c) => this.listItem(c))),
+        this.cursors[status] ? h('button', { type: 'button', class: 'link more',
+          onclick: () => this.loadMore(status) }, 'Load more') : null,
+      ];
+    };
+    mount(this.listEl, section('open', 'Open'), section('resolved', 'Resolved'));
+  }
+
+  listItem(c) {
+    const visitor = visitorOf(c);
+    const last = c.messages && c.messages[c.messages.length - 1];
+    const unread = c.unread_count > 0;
+    const key = keyOf(c.id);
+    const active = this.selected && this.selected.key === key;
+    return h('li', {}, h('a', {
+      href: `/inbox?c=${key}`,
+      class: `conversation-item${unread ? ' unread' : ''}${active ? ' active' : ''}`,
+      'aria-current': active ? 'true' : null,
+      dataset: { conversation: c.display_id },
+      onclick: (e) => { if (e.button !== 0 || e.metaKey || e.ctrlKey) return; e.preventDefault(); this.open(key, true); },
+    },
+      h('span', { class: 'name' }, visitor ? visitor.display_name : 'No visitor',
+        visitor && visitor.is_verified ? h('span', { class: 'badge verified', title: 'Identified by your website' }, '✓') : null),
+      h('time', { datetime: c.last_message_date || c.modified_date }, formatDate(c.last_message_date || c.modified_date)),
+      h('span', { class: 'preview' }, last ? `${this.authorPrefix(last)}${last.body}` : (c.title || '')),
+      unread ? h('span', { class: 'badge unread-count', 'aria-label': `${c.unread_count} unread` }, String(c.unread_count)) : null));
+  }
+
+  authorPrefix(entry) {
+    const by = entry.created_by;
+    if (!by || by.type !== 'dev_user') return '';
+    return by.id === this.ctx.agent.id ? 'You: ' : `${by.display_name}: `;
+  }
+
+  findConversation(key) {
+    return [...this.conversations.open, ...this.conversations.resolved].find((c) => keyOf(c.id) === key);
+  }
+
+  // --- one conversation ---------------------------------------------------------------
+
+  async open(key, push) {
+    if (push) history.pushState(null, '', `/inbox?c=${key}`);
+    if (this.selected) {
+      clearTimeout(this.selected.typingTimer);
+      this.socket.unsubscribe(`conversation:${this.selected.key}`);
+    }
+    const state = this.selected = { key, id: null, messages: new Map(), cursor: null,
+      visitorReadSeq: 0, typingTimer: null, lastTypingSent: 0, conversation: null };
+    this.renderList();
+    mount(this.pane, h('p', { class: 'empty' }, 'Loading…'));
+    let conversation;
+    let entries;
+    try {
+      conversation = (await api('conversations.get', { id: `CONV-${key}` })).conversation;
+      state.id = conversation.id;
+      entries = await api('timeline-entries.list', { object: conversation.id, limit: PAGE });
+    } catch (e) {
+      mount(this.pane, h('p', { class: 'error', role: 'alert' }, describeError(e)));
+      return;
+    }
+    if (this.selected !== state) return;
+    state.conversation = conversation;
+    for (const entry of entries.timeline_entries) state.messages.set(entry.seq, fromEntry(entry));
+    state.cursor = entries.next_cursor;
+    this.renderConversation();
+    this.loadProfile(conversation);
+    this.socket.subscribe(`conversation:${key}`, conversation.last_seq);
+    this.markRead();
+  }
+
+  renderConversation() {
+    const state = this.selected;
+    const c = state.conversation;
+    const visitor = visitorOf(c);
+    const resolved = c.status === 'resolved';
+    state.log = h('ol', { class: 'messages', 'aria-label': 'Messages', 'aria-live': 'polite' });
+    state.typing = h('p', { class: 'typing', 'aria-live': 'polite' });
+    state.error = h('p', { class: 'error', role: 'alert' });
+    const input = state.input = h('textarea', { id: 'reply', name: 'reply', rows: 3, required: true,
+      placeholder: resolved ? 'Replying reopens the conversation' : 'Write a reply… (Enter sends, Shift+Enter for a new line)',
+      onkeydown: (e) => { if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); form.requestSubmit(); } },
+      oninput: () => this.sendTyping(true) });
+    const send = h('button', { type: 'submit', class: 'primary' }, 'Send');
+    const form = h('form', { class: 'reply', onsubmit: (e) => { e.preventDefault(); this.reply(send); } },
+      h('label', { for: 'reply', class: 'visually-hidden' }, 'Reply'), input, send);
+    mount(this.pane,
+      h('header', { class: 'conversation-header' },
+        h('h2', {}, visitor ? visitor.display_name : 'Conversation', ' ',
+          h('small', {}, c.display_id)),
+        h('span', { class: `status ${c.status}` }, resolved ? 'Resolved' : 'Open'),
+        h('button', { type: 'button', class: resolved ? '' : 'primary',
+          onclick: (e) => this.setStatus(resolved ? 'open' : 'resolved', e.target) },
+          resolved ? 'Reopen' : 'Resolve')),
+      state.cursor ? h('button', { type: 'button', class: 'link more', onclick: () => this.loadEarlier() }, 'Load earlier messages') : null,
+      state.log, state.typing, state.error, form);
+    this.renderMessages(true);
+  }
+
+  renderMessages(scroll) {
+    const state = this.selected;
+    const ordered = [...state.messages.values()].sort((a, b) => a.seq - b.seq);
+    const lastAgentSeq = Math.max(0, ...ordered.filter((m) => m.fromAgent).map((m) => m.seq));
+    mount(state.log, ordered.map((m) => h('li', {
+      class: `message ${m.fromAgent ? 'from-agent' : 'from-visitor'}`, dataset: { seq: String(m.seq) } },
+      h('div', { class: 'meta' }, h('span', { class: 'author' }, m.author), ' ',
+        h('time', { datetime: m.created }, formatDate(m.created))),
+      h('div', { class: 'body' }, m.body),
+      m.fromAgent && m.seq === lastAgentSeq && state.visitorReadSeq >= m.seq
+        ? h('div', { class: 'receipt' }, 'Seen') : null)));
+    if (scroll) state.log.scrollTop = state.log.scrollHeight;
+  }
+
+  async loadEarlier() {
+    const state = this.selected;
+    try {
+      const page = await api('timeline-entries.list', { object: state.id, limit: PAGE, cursor: state.cursor });
+      for (const entry of page.timeline_entries) state.messages.set(entry.seq, fromEntry(entry));
+      state.cursor = page.next_cursor;
+      this.renderConversation();
+    } catch (e) {
+      state.error.textContent = describeError(e);
+    }
+  }
+
+  async reply(button) {
+    const state = this.selected;
+    const body = state.input.value;
+    if (!body.trim()) return;
+    button.disabled = true;
+    state.error.textContent = '';
+    try {
+      const { timeline_entry: entry } = await api('timeline-entries.create', { object: state.id, body });
+      if (this.selected === state) {
+        state.messages.set(entry.seq, fromEntry(entry));
+        state.input.value = '';
+        this.sendTyping(false);
+        this.renderMessages(true);
+        this.markRead();
+      }
+    } catch (e) {
+      state.error.textContent = describeError(e); // the text stays in the box
+    } finally {
+      button.disabled = false;
+      state.input.focus();
+    }
+  }
+
+  async setStatus(status, button) {
+    const state = this.selected;
+    button.disabled = true;
+    try {
+      state.conversation = (await api('conversations.update', { id: state.id, status })).conversation;
+      this.renderConversation();
+      this.scheduleRefresh();
+    } catch (e) {
+      state.error.textContent = describeError(e);
+      button.disabled = false;
+    }
+  }
+
+  async markRead() {
+    const state = this.selected;
+    if (!state || !state.id || document.hidden) return;
+    try {
+      await api('conversations.mark-read', { id: state.id });
+    } catch (e) {
+      return; // only the unread badge is affected; the next refresh retries
+    }
+    const c = this.findConversation(state.key);
+    if (c && c.unread_count) {
+      c.unread_count = 0;
+      this.renderList();
+    }
+  }
+
+  sendTyping(typing) {
+    const state = this.selected;
+    const now = Date.now();
+    if (typing && now - state.lastTypingSent < TYPING_SEND_EVERY_MS) return;
+    state.lastTypingSent = typing ? now : 0;
+    this.socket.send({ type: 'typing', conversation: state.id, typing });
+  }
+
+  // --- live events ----------------------------------------------------------------------
+
+  onEvent(topic, event) {
+    if (topic === 'inbox') {
+      this.scheduleRefresh();
+      return;
+    }
+    const state = this.selected;
+    if (!state || topic !== `conversation:${state.key}`) return;
+    if (event.type === 'message.created') {
+      state.messages.set(event.seq, fromEvent(event.message));
+      if (!event.message.from_agent) state.typing.textContent = '';
+      this.renderMessages(true);
+      this.markRead();
+    } else if (event.type === 'typing' && event.author && event.author.type === 'rev_user') {
+      clearTimeout(state.typingTimer);
+      state.typing.textContent = event.typing ? `${event.author.display_name} is typing…` : '';
+      if (event.typing) state.typingTimer = setTimeout(() => { state.typing.textContent = ''; }, TYPING_SHOWN_MS);
+    } else if (event.type === 'conversation.read' && event.reader && event.reader.type === 'rev_user') {
+      state.visitorReadSeq = Math.max(state.visitorReadSeq, event.read_seq);
+      this.renderMessages(false);
+    } else if (event.type === 'conversation.updated' && state.conversation.status !== event.status) {
+      state.conversation = { ...state.conversation, status: event.status };
+      this.renderConversation();
+    }
+  }
+
+  // --- the visitor's profile ------------------------------------------------------------
+
+  async loadProfile(conversation) {
+    const visitor = visitorOf(conversation);
+    if (!visitor) {
+      mount(this.profile, h('p', { class: 'empty' }, 'No visitor in this conversation.'));
+      return;
+    }
+    let user;
+    try {
+      user = (await api('rev-users.get', { id: visitor.id })).rev_user;
+    } catch (e) {
+      mount(this.profile, h('p', { class: 'error', role: 'alert' }, describeError(e)));
+      return;
+    }
+    const [workspace, account] = await Promise.all([
+      user.rev_org ? api('rev-orgs.get', { id: user.rev_org.id }).then((r) => r.rev_org, () => null) : null,
+      user.account ? api('accounts.get', { id: user.account.id }).then((r) => r.account, () => null) : null,
+    ]);
+    if (!this.selected || this.selected.id !== conversation.id) return;
+    mount(this.profile,
+      h('h2', {}, user.display_name),
+      h('p', { class: `identity ${user.is_verified ? 'verified' : 'anonymous'}` },
+        user.is_verified ? 'Identified by your website' : 'Anonymous visitor (not verified)'),
+      facts([
+        ['Email', user.email], ['Phone', (user.phone_numbers || []).join(', ')],
+        ['External ref', user.external_ref], ['Description', user.description],
+        ['User id', user.display_id], ['First seen', formatDate(user.created_date)],
+        ...customFields(user.custom_fields),
+      ]),
+      workspace ? [h('h3', {}, 'Workspace'), facts([
+        ['Name', workspace.display_name], ['External ref', workspace.external_ref],
+        ['Domain', workspace.domain], ['Tier', workspace.tier], ['Phone', (workspace.phone_numbers || []).join(', ')],
+        ['Description', workspace.description], ...customFields(workspace.custom_fields),
+      ])] : null,
+      account ? [h('h3', {}, 'Account'), facts([
+        ['Name', account.display_name], ['External refs', (account.external_refs || []).join(', ')],
+        ['Domains', (account.domains || []).join(', ')], ['Websites', (account.websites || []).join(', ')],
+        ['Tier', account.tier], ['Description', account.description], ...customFields(account.custom_fields),
+      ])] : null);
+  }
+}
+
+function customFields(fields) {
+  return Object.entries(fields || {}).map(([name, value]) =>
+    [name.replace(/^tnt__/, ''), Array.isArray(value) ? value.join(', ') : value]);
+}
+
+/** A definition list of the facts that have a value. */
+function facts(rows) {
+  const shown = rows.filter(([, v]) => v !== null && v !== undefined && v !== '');
+  if (shown.length === 0) return h('p', { class: 'empty' }, 'Nothing else is known.');
+  return h('dl', { class: 'facts' }, shown.map(([k, v]) => [h('dt', {}, k), h('dd', {}, typeof v === 'boolean' ? (v ? 'yes' : 'no') : String(v))]));
+}

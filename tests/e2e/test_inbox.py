@@ -1,0 +1,189 @@
+"""The agents' inbox in headless Chromium, next to a visitor's widget in
+another browser context: the seed's whole flow, live both ways, the
+visitor's profile, safe rendering, sign-in and sign-out.
+
+No sleeps: every wait is a Playwright auto-waiting expectation.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import HostSite, session_token
+from tests.e2e.test_widget import (
+    host_page,
+    open_widget,
+    page_url,
+    send_first_message,
+    visitor_name,
+)
+from tests.live_server import LiveServer
+
+
+@pytest.fixture
+def context(browser: Any) -> Iterator[Any]:
+    ctx = browser.new_context()
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture
+def inbox(browser: Any, widget_server: LiveServer) -> Iterator[Any]:
+    """A page signed in to the inbox as the admin, through the real form."""
+    ctx = browser.new_context()
+    try:
+        yield sign_in(ctx.new_page(), widget_server)
+    finally:
+        ctx.close()
+
+
+def sign_in(page: Any, server: LiveServer, password: str | None = None) -> Any:
+    from playwright.sync_api import expect
+
+    assert server.first is not None
+    page.goto(f"{server.base_url}/inbox")
+    page.get_by_label("Email").fill(server.first.admin_email)
+    page.get_by_label("Password").fill(password or server.admin_password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    expect(page.locator("#live-status")).to_have_text("Live")
+    return page
+
+
+def conversation_link(inbox: Any, name: str) -> Any:
+    return inbox.get_by_role("navigation", name="Conversations").get_by_role(
+        "link", name=name
+    )
+
+
+def test_seed_flow_visitor_and_agent_talk_live_without_reloads(
+    widget_server: LiveServer, host_site: HostSite, context: Any, inbox: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    visitor = context.new_page()
+    visitor.goto(page_url(host_site, host_page(widget_server)))
+    frame = open_widget(visitor)
+    name = visitor_name(frame)
+    send_first_message(frame, "Where is my parcel?")
+
+    # The already open inbox lists the anonymous visitor, unread, unprompted.
+    link = conversation_link(inbox, name)
+    expect(link).to_contain_text("Where is my parcel?")
+    expect(link.locator(".unread-count")).to_have_text("1")
+    link.click()
+    expect(inbox.locator(".profile")).to_contain_text("Anonymous visitor")
+    expect(inbox.locator(".message.from-visitor .body")).to_have_text(["Where is my parcel?"])
+    expect(link.locator(".unread-count")).to_have_count(0)
+
+    inbox.get_by_label("Reply").fill("It left our depot today.")
+    inbox.get_by_label("Reply").press("Enter")
+    expect(frame.locator(".msg.theirs .body")).to_have_text(["It left our depot today."])
+    expect(inbox.get_by_label("Reply")).to_have_value("")
+
+    frame.get_by_label("Message").fill("Great, thanks!")
+    frame.get_by_role("button", name="Send").click()
+    expect(inbox.locator(".message.from-visitor .body")).to_have_text(
+        ["Where is my parcel?", "Great, thanks!"]
+    )
+
+    inbox.get_by_role("button", name="Resolve").click()
+    expect(inbox.locator(".conversation-header .status")).to_have_text("Resolved")
+    resolved = inbox.get_by_role("list", name="Resolved conversations")
+    expect(resolved.get_by_role("link", name=name)).to_be_visible()
+    # Reloading the inbox comes back to the same conversation.
+    inbox.reload()
+    expect(inbox.locator(".message .body")).to_have_text(
+        ["Where is my parcel?", "It left our depot today.", "Great, thanks!"]
+    )
+    inbox.get_by_role("button", name="Reopen").click()
+    expect(inbox.locator(".conversation-header .status")).to_have_text("Open")
+
+
+def test_identified_visitor_profile_shows_traits_workspace_account_and_custom_fields(
+    widget_server: LiveServer, inbox: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    server = widget_server
+    with server.client(server.pat) as c:
+        r = c.post("/schemas.custom.set", json={
+            "type": "tenant_fragment", "leaf_type": "rev_user",
+            "fields": [{"name": "plan", "field_type": "text"}],
+        })  # fmt: skip
+        assert r.status_code == 200, r.text
+    ref = f"grace-{secrets.token_hex(3)}@navy.example"
+    with server.client(server.aat) as c:
+        r = c.post("/auth-tokens.create", json={"rev_info": {
+            "user_ref": ref, "account_ref": "navy.example", "workspace_ref": "navy-labs",
+            "user_traits": {"display_name": "Grace Hopper", "email": ref,
+                            "custom_fields": {"tnt__plan": "Enterprise"}},
+            "account_traits": {"display_name": "US Navy", "domains": ["navy.example"]},
+            "workspace_traits": {"display_name": "Navy Labs"},
+        }})  # fmt: skip
+        assert r.status_code == 201, r.text
+        token = r.json()["access_token"]
+    with server.client(token) as c:
+        r = c.post("/widget/conversations.create", json={
+            "app_id": server.app_id, "body": "<img src=x onerror=alert(1)> <b>help</b>",
+        })  # fmt: skip
+        assert r.status_code == 201, r.text
+
+    conversation_link(inbox, "Grace Hopper").click()
+    profile = inbox.locator(".profile")
+    expect(profile).to_contain_text("Identified by your website")
+    for text in [ref, "Navy Labs", "navy-labs", "US Navy", "navy.example", "plan", "Enterprise"]:
+        expect(profile).to_contain_text(text)
+    # Whatever a visitor types is text in the inbox, never markup.
+    expect(inbox.locator(".message .body")).to_have_text(
+        ["<img src=x onerror=alert(1)> <b>help</b>"]
+    )
+    expect(inbox.locator(".messages img, .messages b")).to_have_count(0)
+
+
+def test_a_reply_that_fails_keeps_the_text_and_says_why(
+    widget_server: LiveServer, inbox: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    token = session_token(widget_server, f"long-{secrets.token_hex(3)}", display_name="Verbose")
+    with widget_server.client(token) as c:
+        r = c.post("/widget/conversations.create",
+                   json={"app_id": widget_server.app_id, "body": "hi"})  # fmt: skip
+        assert r.status_code == 201, r.text
+    conversation_link(inbox, "Verbose").click()
+    too_long = "x" * 20_000
+    inbox.get_by_label("Reply").fill(too_long)
+    inbox.get_by_role("button", name="Send").click()
+    expect(inbox.locator(".conversation .error")).to_contain_text("body")
+    expect(inbox.get_by_label("Reply")).to_have_value(too_long)
+
+
+def test_wrong_password_is_refused_and_sign_out_ends_the_session(
+    widget_server: LiveServer, context: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    page = context.new_page()
+    page.goto(f"{widget_server.base_url}/inbox")
+    page.get_by_label("Email").fill("admin@example.com")
+    page.get_by_label("Password").fill("not the password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_have_text("wrong email or password")
+
+    sign_in(page, widget_server)
+    cookie = next(c for c in context.cookies() if c["name"] == "openplug_inbox")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    assert page.evaluate("() => document.cookie") == ""  # the page cannot read it
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    r = httpx.get(
+        f"{widget_server.base_url}/inbox/me",
+        headers={"X-OpenPlug-Inbox": "1", "Cookie": f"openplug_inbox={cookie['value']}"},
+    )
+    assert r.status_code == 401
