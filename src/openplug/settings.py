@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     # The URL visitors' browsers and website backends use to reach us; it
     # only shapes what is printed and the demo app's allowed origin.
     public_url: str | None = None
+    # The /demo sample site (its fake login lets anyone chat as anyone, in
+    # the demo app only); turn it off where nobody needs it.
+    demo: bool = True
     max_body_bytes: int = 64 * 1024
     log_level: str = "info"
     secrets_file: Path | None = None

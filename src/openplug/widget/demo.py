@@ -2,17 +2,21 @@
 with the spec's snippet, exactly as a customer's site would.
 
 Its "backend" (``POST /demo/login``) does what a real site's backend does:
-it exchanges an AAT and the visitor's details for a session token, through
-the same code path as ``auth-tokens.create``. The bootstrap AAT was shown
-once and only its digest is stored, so this process issues its own AAT for
-the demo app on the first login (hint "demo page (in-process)", valid one
-day; a restart issues a new one, which shows in ``openplug tokens list``).
-The AAT stays in server memory: the browser only ever sees session tokens.
+it exchanges the demo app's AAT and the visitor's details for a session
+token, through the same ``create_token`` as ``auth-tokens.create``. The
+bootstrap AAT was shown once and only its digest is stored, so the demo
+acts with an AAT that exists only in this process's memory (no row, so
+nothing piles up in the token list, and nothing a browser ever sees).
+
+Anyone may log in to the demo as anyone, so its users are kept apart from
+real ones: their ``user_ref`` is ``demo:<email>``, which no real site's
+user can collide with, and a fake login can never rename or re-trait a
+real customer. ``OPENPLUG_DEMO=false`` turns the demo off altogether.
 """
 
 from __future__ import annotations
 
-import asyncio
+from datetime import timedelta
 from html import escape
 from typing import Annotated, Any
 
@@ -21,11 +25,11 @@ from fastapi.responses import HTMLResponse
 from pydantic import Field, ValidationError
 
 from openplug.crm.fields import Strict
+from openplug.db.base import utcnow
 from openplug.errors import NotFound
 from openplug.identity import access_tokens as tokens
 from openplug.identity.apps import App, list_apps
-from openplug.identity.dev_users import list_dev_users
-from openplug.identity.principals import authenticate
+from openplug.identity.principals import Principal
 from openplug.identity.schemas import AuthTokensCreateRequest
 from openplug.identity.token_service import create_token
 from openplug.runtime import Runtime
@@ -36,6 +40,7 @@ router = APIRouter(tags=["demo"], include_in_schema=False)
 
 DEMO_APP_NAME = "Demo"
 DEMO_AAT_HINT = "demo page (in-process)"
+DEMO_USER_PREFIX = "demo:"
 
 # The spec's snippet, verbatim but for the host and the app id.
 SNIPPET = """<script type="text/javascript" src="{base}/static/plug.js"></script>
@@ -58,6 +63,7 @@ _PAGE = """<!doctype html>
   body {{ font: 16px/1.5 system-ui, sans-serif; max-width: 42rem; margin: 2rem auto;
          padding: 0 1rem; }}
   form {{ display: grid; gap: .5rem; max-width: 20rem; }}
+  [hidden] {{ display: none !important; }}
   pre {{ background: #f3f4f6; padding: 1rem; overflow-x: auto; font-size: 13px; }}
 </style>
 </head>
@@ -89,6 +95,8 @@ class DemoLogin(Strict):
 
 
 async def _demo_app(runtime: Runtime) -> App:
+    if not runtime.settings.demo:
+        raise NotFound("the demo is turned off on this server (OPENPLUG_DEMO=false)")
     async with runtime.db.read() as conn:
         found = [a for a in await list_apps(conn) if a.name == DEMO_APP_NAME]
     if not found:
@@ -96,22 +104,15 @@ async def _demo_app(runtime: Runtime) -> App:
     return found[0]
 
 
-_aat_lock = asyncio.Lock()
-
-
-async def _demo_aat(request: Request, runtime: Runtime, app: App) -> str:
-    state = request.app.state
-    async with _aat_lock:
-        aat: str | None = getattr(state, "demo_aat", None)
-        if aat is None:
-            async with runtime.db.write() as conn:
-                admin = next(u for u in await list_dev_users(conn) if u.role == "admin")
-                aat, _ = await tokens.issue_access_token(
-                    conn, runtime.secrets.token_pepper, kind="aat", dev_user_id=admin.pk,
-                    app_pk=app.pk, expires_in_days=1, token_hint=DEMO_AAT_HINT,
-                )  # fmt: skip
-            state.demo_aat = aat
-        return aat
+def _demo_principal(app: App) -> Principal:
+    """The demo backend's AAT for the demo app, never stored or shown."""
+    now = utcnow()
+    aat = tokens.AccessToken(
+        pk=0, token_id="demo", kind="aat", token_hint=DEMO_AAT_HINT, dev_user_id=0,
+        app_pk=app.pk, app_id=app.app_id, created_at=now, expires_at=now + timedelta(days=1),
+        revoked_at=None, last_used_at=now,
+    )  # fmt: skip
+    return Principal("aat", access_token=aat)
 
 
 @router.get("/demo", response_class=HTMLResponse)
@@ -123,17 +124,17 @@ async def demo_page(request: Request, runtime: RuntimeDep) -> HTMLResponse:
 
 
 @router.post("/demo/login")
-async def demo_login(request: Request, runtime: RuntimeDep, body: DemoLogin) -> dict[str, Any]:
+async def demo_login(runtime: RuntimeDep, body: DemoLogin) -> dict[str, Any]:
     """The fake login: any name and email. Returns a session token made
     with the demo app's AAT, as a site's backend would render it."""
     app = await _demo_app(runtime)
-    principal = await authenticate(runtime, await _demo_aat(request, runtime, app))
     traits = {"email": body.email.strip(), "display_name": body.name.strip()}
+    user_ref = DEMO_USER_PREFIX + traits["email"].lower()
     try:
         req = AuthTokensCreateRequest.model_validate(
-            {"rev_info": {"user_ref": traits["email"].lower(), "user_traits": traits}}
+            {"rev_info": {"user_ref": user_ref, "user_traits": traits}}
         )
     except ValidationError as e:
         raise_validation_error(e)
-    token = await create_token(runtime, principal, req)
+    token = await create_token(runtime, _demo_principal(app), req)
     return {"session_token": token.access_token, "display_name": traits["display_name"]}
