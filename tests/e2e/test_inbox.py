@@ -81,16 +81,27 @@ def test_seed_flow_visitor_and_agent_talk_live_without_reloads(
     expect(inbox.locator(".message.from-visitor .body")).to_have_text(["Where is my parcel?"])
     expect(link.locator(".unread-count")).to_have_count(0)
 
+    # Typing shows on the other side, both ways, and goes when the message lands.
+    inbox.get_by_label("Reply").press_sequentially("It left")
+    expect(frame.locator("#plug-typing")).to_have_text("Admin is typing…")
     inbox.get_by_label("Reply").fill("It left our depot today.")
     inbox.get_by_label("Reply").press("Enter")
     expect(frame.locator(".msg.theirs .body")).to_have_text(["It left our depot today."])
+    expect(frame.locator("#plug-typing")).to_be_hidden()
     expect(inbox.get_by_label("Reply")).to_have_value("")
+    # The visitor has the conversation open, so the reply is read: "Seen".
+    expect(inbox.locator(".message.from-agent .receipt")).to_have_text("Seen")
 
+    frame.get_by_label("Message").press_sequentially("Great")
+    expect(inbox.locator(".typing")).to_have_text(f"{name} is typing…")
     frame.get_by_label("Message").fill("Great, thanks!")
     frame.get_by_role("button", name="Send").click()
     expect(inbox.locator(".message.from-visitor .body")).to_have_text(
         ["Where is my parcel?", "Great, thanks!"]
     )
+    expect(inbox.locator(".typing")).to_be_hidden()
+    # The agent has it open too: the visitor's message shows "Seen" for them.
+    expect(frame.locator(".msg.mine .seen")).to_have_text("Seen")
 
     inbox.get_by_role("button", name="Resolve").click()
     expect(inbox.locator(".conversation-header .status")).to_have_text("Resolved")

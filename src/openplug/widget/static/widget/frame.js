@@ -269,7 +269,14 @@
 
   let listTimer = 0;
   function onLiveEvent(topic, ev) {
-    if (ev.type === 'message.created' && st.current && st.current.id === ev.conversation) {
+    const here = st.current && st.current.id === ev.conversation;
+    if (here && ev.type === 'typing' && ev.author && ev.author.type === 'dev_user') {
+      showTyping(ev.typing ? `${ev.author.display_name || 'Support'} is typing\u2026` : '');
+    } else if (here && ev.type === 'conversation.read' && ev.reader && ev.reader.type === 'dev_user') {
+      showSeen(ev.read_seq);
+    }
+    if (ev.type === 'message.created' && here) {
+      if (!(ev.message && ev.message.author && ev.message.author.type === 'rev_user')) showTyping('');
       if (ev.seq === st.lastSeq + 1) {
         addMessage(ev.message);
         if (st.open) markRead();
@@ -307,6 +314,7 @@
   function openConversation(conv) {
     if (st.current && st.current.id) transport.unsubscribe(topicOf(st.current));
     st.current = conv;
+    showTyping('');
     st.lastSeq = 0;
     ui.messages.replaceChildren();
     ui.convTitle.textContent = conv.title || (conv.id ? conv.display_id : 'New conversation');
@@ -385,6 +393,32 @@
     return Number.isNaN(d.getTime()) ? '' : d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
   };
 
+  // Typing and "Seen" are live hints only, never stored: an agent typing
+  // shows for a few seconds unless renewed; "Seen" marks the visitor's
+  // latest message an agent has read.
+  let typingTimer = 0;
+  let typingSentAt = 0;
+  function showTyping(text) {
+    clearTimeout(typingTimer);
+    ui.typing.textContent = text;
+    if (text) typingTimer = setTimeout(() => { ui.typing.textContent = ''; }, 6000);
+  }
+
+  function sendTyping(typing) {
+    if (!st.current || !st.current.id) return;
+    const now = Date.now();
+    if (typing && now - typingSentAt < 3000) return;
+    typingSentAt = typing ? now : 0;
+    transport.send({ type: 'typing', conversation: st.current.id, typing });
+  }
+
+  function showSeen(readSeq) {
+    const mine = [...ui.messages.querySelectorAll('.msg.mine')]
+      .filter((li) => Number(li.dataset.seq) <= readSeq);
+    ui.messages.querySelectorAll('.seen').forEach((el) => el.remove());
+    if (mine.length) mine[mine.length - 1].append(h('span', { class: 'seen', text: 'Seen' }));
+  }
+
   function addMessage(m) {
     if (m.seq <= st.lastSeq) return;
     st.lastSeq = m.seq;
@@ -423,6 +457,7 @@
       'aria-labelledby': 'plug-conv-title' });
     ui.input = h('textarea', { id: 'plug-input', rows: '2', maxlength: '10000', required: true,
       placeholder: 'Write a message\u2026' });
+    ui.input.addEventListener('input', () => sendTyping(true));
     ui.input.addEventListener('keydown', (e) => {
       if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); ui.form.requestSubmit(); }
     });
@@ -433,7 +468,7 @@
       h('div', { class: 'conv-head' },
         h('button', { type: 'button', class: 'icon', 'aria-label': 'Back to conversations', text: '\u2190',
           onclick: backToList }), ui.convTitle),
-      ui.messages, ui.form);
+      ui.messages, ui.typing = h('p', { id: 'plug-typing', class: 'typing', 'aria-live': 'polite' }), ui.form);
     ui.status = h('p', { id: 'plug-status', class: 'status', role: 'status', 'aria-live': 'polite' });
     document.body.append(h('div', { id: 'plug-app', class: 'app' },
       h('header', { class: 'bar' }, h('div', {}, h('h1', { text: 'Support' }), ui.whoami), ui.close),
@@ -450,6 +485,7 @@
     ui.send.disabled = true;
     try {
       await send(text);
+      sendTyping(false);
       ui.input.value = '';
       setStatus('');
     } catch (err) {
