@@ -27,6 +27,7 @@ _SHELL = """<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="same-origin">
 <title>openplug inbox</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/static/inbox/inbox.css">
 <script type="module" src="/static/inbox/app.js"></script>
 </head>

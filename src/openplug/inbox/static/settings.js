@@ -1,6 +1,11 @@
 // Settings pages: PLuG tokens (AATs), apps, custom attributes.
+//
+// Everything the server returns or an agent typed goes into the page as
+// text (dom.js h()). An AAT's secret is on the page only between "Create
+// token" and "Done": then the element holding it is emptied and removed.
 
-import { h, mount } from './dom.js';
+import { ApiError, api, describeError } from './api.js';
+import { formatDate, h, mount } from './dom.js';
 
 export const SETTINGS_SECTIONS = [
   { id: 'tokens', label: 'PLuG tokens' },
@@ -8,16 +13,819 @@ export const SETTINGS_SECTIONS = [
   { id: 'attributes', label: 'Custom attributes' },
 ];
 
+const AAT_TYPE = 'urn:devrev:params:oauth:token-type:aat';
+const AAT_DEFAULT_DAYS = 365;
+const AAT_MAX_DAYS = 1825; // identity-api.md: "days (default 365, max 1825)"
+
+// schemas.custom.set's leaf types, and where a backend sends their values.
+const LEAF_TYPES = [
+  { id: 'rev_user', label: 'Users', where: 'rev_info.user_traits.custom_fields' },
+  { id: 'account', label: 'Accounts', where: 'rev_info.account_traits.custom_fields' },
+  { id: 'rev_org', label: 'Workspaces', where: 'rev_info.workspace_traits.custom_fields' },
+];
+const SCALAR_TYPES = [
+  ['text', 'short text'],
+  ['rich_text', 'long text'],
+  ['int', 'whole number'],
+  ['double', 'decimal number'],
+  ['bool', 'true or false'],
+  ['enum', 'one of a list of values'],
+  ['date', 'date, like 2024-05-31'],
+  ['timestamp', 'RFC 3339 time, like 2024-05-31T12:00:00Z'],
+  ['tokens', 'searchable text'],
+];
+const FIELD_TYPES = [...SCALAR_TYPES, ['array', 'a list of one of the types above']];
+const PREFIX = 'tnt__';
+
 /** Draw one settings section into `view`; returns an object with unmount(). */
 export function renderSettings(view, section, ctx) {
+  const scope = new Scope();
   const nav = h('nav', { class: 'settings-nav', 'aria-label': 'Settings' },
     SETTINGS_SECTIONS.map((s) => h('a', {
       href: `/inbox/settings/${s.id}`,
       'aria-current': s.id === section ? 'page' : null,
-      onclick: (e) => { e.preventDefault(); ctx.navigate(`/inbox/settings/${s.id}`); },
+      onclick: (e) => {
+        if (e.metaKey || e.ctrlKey || e.shiftKey || e.button !== 0) return;
+        e.preventDefault();
+        ctx.navigate(`/inbox/settings/${s.id}`);
+      },
     }, s.label)));
+  const label = SETTINGS_SECTIONS.find((s) => s.id === section).label;
   const body = h('section', { class: 'settings-body', 'aria-labelledby': 'settings-title' },
-    h('h1', { id: 'settings-title' }, SETTINGS_SECTIONS.find((s) => s.id === section).label));
+    h('h1', { id: 'settings-title' }, label));
   mount(view, nav, body);
-  return { unmount() {} };
+  document.title = `${label} · Settings · openplug`;
+  RENDERERS[section](body, scope, ctx);
+  return { unmount() { scope.alive = false; } };
 }
+
+// --- shared pieces ------------------------------------------------------------
+
+/** API calls that go quiet once the page they were made for is gone. */
+class Scope {
+  constructor() {
+    this.alive = true;
+  }
+
+  api(call, body) {
+    const never = new Promise(() => {});
+    return api(call, body).then(
+      (value) => (this.alive ? value : never),
+      (error) => {
+        if (!this.alive) return never;
+        throw error;
+      });
+  }
+}
+
+let uidCounter = 0;
+function uid(prefix) {
+  uidCounter += 1;
+  return `${prefix}-${uidCounter}`;
+}
+
+/** A label, its control and an optional help line (linked for screen readers). */
+function field(input, label, help, extraClass) {
+  if (!input.id) input.id = uid('f');
+  const helpEl = help ? h('p', { class: 'hint', id: `${input.id}-help` }, help) : null;
+  if (helpEl) input.setAttribute('aria-describedby', helpEl.id);
+  return h('div', { class: `field${extraClass ? ` ${extraClass}` : ''}` },
+    h('label', { for: input.id }, label), input, helpEl);
+}
+
+function checkboxField(input, label, help) {
+  if (!input.id) input.id = uid('f');
+  const helpEl = help ? h('p', { class: 'hint', id: `${input.id}-help` }, help) : null;
+  if (helpEl) input.setAttribute('aria-describedby', helpEl.id);
+  return h('div', { class: 'field check' },
+    h('div', { class: 'check-row' }, input, h('label', { for: input.id }, label)), helpEl);
+}
+
+/**
+ * An error line (role=alert) and a success line (role=status). Errors from
+ * the API name their field; when `locate(fieldName)` finds the control it
+ * is marked invalid, named by its label and focused.
+ */
+function notes() {
+  const error = h('p', { class: 'error', role: 'alert', id: uid('err') });
+  const ok = h('p', { class: 'ok', role: 'status' });
+  let marked = [];
+  const self = {
+    el: h('div', { class: 'notes' }, error, ok),
+    clear() {
+      error.textContent = '';
+      ok.textContent = '';
+      for (const input of marked) {
+        input.removeAttribute('aria-invalid');
+        input.removeAttribute('aria-errormessage');
+      }
+      marked = [];
+    },
+    ok(text) {
+      self.clear();
+      ok.textContent = text;
+    },
+    fail(text, where) {
+      self.clear();
+      if (where && where.input) {
+        where.input.setAttribute('aria-invalid', 'true');
+        where.input.setAttribute('aria-errormessage', error.id);
+        marked.push(where.input);
+        text = `${where.label}: ${text}`;
+      }
+      error.textContent = text;
+      if (where && where.input) where.input.focus();
+    },
+    error(err, locate) {
+      const name = err instanceof ApiError ? err.fieldName : null;
+      self.fail(describeError(err), name && locate ? locate(name) : null);
+    },
+  };
+  return self;
+}
+
+/** Disable `button` while `work()` runs. */
+async function busy(button, work) {
+  button.disabled = true;
+  try {
+    return await work();
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function selectContents(el) {
+  if (el instanceof HTMLInputElement || el instanceof HTMLTextAreaElement) {
+    el.focus();
+    el.select();
+    return;
+  }
+  el.focus();
+  const range = document.createRange();
+  range.selectNodeContents(el);
+  const selection = window.getSelection();
+  selection.removeAllRanges();
+  selection.addRange(range);
+}
+
+/**
+ * A "Copy" button for `getText()`. Without a clipboard (a page on plain
+ * http other than localhost has none) the text in `target` is selected and
+ * the agent is told to press Ctrl+C.
+ */
+function copyButton(label, accessibleName, getText, target) {
+  const note = h('span', { class: 'copy-note', role: 'status' });
+  const button = h('button', { type: 'button', class: 'copy', 'aria-label': accessibleName,
+    onclick: async () => {
+      note.textContent = '';
+      try {
+        if (!window.isSecureContext || !navigator.clipboard) throw new Error('no clipboard');
+        await navigator.clipboard.writeText(getText());
+        note.textContent = 'Copied.';
+      } catch (e) {
+        selectContents(target);
+        note.textContent = 'Copying is not available here: the text is selected, press Ctrl+C (⌘C on a Mac).';
+      }
+    } }, label);
+  return { button, note };
+}
+
+/**
+ * An inline "Revoke? [Yes, revoke] [Cancel]" in place of `cell`'s contents
+ * (Escape cancels). `question` names the group for screen readers, `short`
+ * is what fits in the cell.
+ */
+function confirmInline(cell, { question, short, yes, onYes, onCancel }) {
+  const keep = [...cell.childNodes];
+  const restore = () => {
+    mount(cell, keep);
+    onCancel();
+  };
+  const cancel = h('button', { type: 'button', onclick: restore }, 'Cancel');
+  const confirmBtn = h('button', { type: 'button', class: 'danger',
+    onclick: () => busy(confirmBtn, onYes) }, yes);
+  const group = h('div', { class: 'confirm', role: 'group', 'aria-label': question,
+    onkeydown: (e) => {
+      if (e.key === 'Escape') restore();
+    } },
+  h('span', { class: 'confirm-question', 'aria-hidden': 'true' }, short), confirmBtn, cancel);
+  mount(cell, group);
+  cancel.focus();
+}
+
+function td(label, ...children) {
+  return h('td', { 'data-label': label }, ...children);
+}
+
+function dateCell(label, value, none = '—') {
+  return td(label, value
+    ? h('time', { datetime: value, title: new Date(value).toString() }, formatDate(value))
+    : h('span', { class: 'hint' }, none));
+}
+
+function loading(text) {
+  return h('p', { class: 'loading', role: 'status' }, text);
+}
+
+// --- PLuG tokens (AATs) -------------------------------------------------------
+
+function renderTokens(body, scope) {
+  let apps = [];
+  const formNotes = notes();
+  const listNotes = notes();
+
+  const hint = h('input', { id: 'aat-hint', name: 'token_hint', maxlength: 255,
+    autocomplete: 'off', required: true });
+  const appSelect = h('select', { id: 'aat-app', name: 'client_id', required: true });
+  const days = h('input', { id: 'aat-days', name: 'expires_in', type: 'number', min: 1,
+    max: AAT_MAX_DAYS, step: 1, value: AAT_DEFAULT_DAYS, inputmode: 'numeric', required: true });
+  const create = h('button', { type: 'submit', class: 'primary' }, 'Create token');
+  const locate = (name) => ({
+    token_hint: { input: hint, label: 'Name' },
+    client_id: { input: appSelect, label: 'App' },
+    aud: { input: appSelect, label: 'App' },
+    expires_in: { input: days, label: 'Expires in (days)' },
+  })[name] || null;
+
+  const form = h('form', { class: 'settings-form', novalidate: true,
+    'aria-labelledby': 'new-token-title', onsubmit: (e) => {
+      e.preventDefault();
+      createToken();
+    } },
+  h('h2', { id: 'new-token-title' }, 'New token'),
+  h('div', { class: 'grid' },
+    field(hint, 'Name', 'So you can tell tokens apart later, e.g. "shop backend (production)".'),
+    field(appSelect, 'App', 'The website whose visitors this token signs in.'),
+    field(days, 'Expires in (days)', `1 to ${AAT_MAX_DAYS}; ${AAT_DEFAULT_DAYS} is a year.`)),
+  h('div', { class: 'actions' }, create),
+  formNotes.el);
+
+  const secretSlot = h('div', { class: 'secret-slot' });
+  const listTitle = h('h2', { id: 'tokens-title', tabindex: -1 }, 'Tokens');
+  const listSlot = h('div', { class: 'table-slot' }, loading('Loading tokens…'));
+
+  body.append(
+    h('p', { class: 'lead' },
+      'A PLuG token (AAT, application access token) lets your website\'s backend sign in its ',
+      'visitors to the chat widget: it exchanges the token and a visitor\'s details for a ',
+      'short-lived session token (',
+      h('code', {}, 'auth-tokens.create'),
+      ') and gives only that session token to the page.'),
+    secretSlot, form, listTitle, listNotes.el, listSlot, usageHelp());
+
+  async function createToken() {
+    const name = hint.value.trim();
+    if (!name) {
+      formNotes.fail('give the token a name, so you can recognise it later.',
+        { input: hint, label: 'Name' });
+      return;
+    }
+    const expiresIn = Number(days.value);
+    if (days.value === '' || !Number.isInteger(expiresIn)) {
+      formNotes.fail(`a whole number of days, 1 to ${AAT_MAX_DAYS}.`,
+        { input: days, label: 'Expires in (days)' });
+      return;
+    }
+    formNotes.clear();
+    try {
+      const made = await busy(create, () => scope.api('auth-tokens.create', {
+        requested_token_type: AAT_TYPE,
+        token_hint: name,
+        client_id: appSelect.value || undefined,
+        expires_in: expiresIn,
+      }));
+      showSecret(made, name);
+      hint.value = '';
+      days.value = String(AAT_DEFAULT_DAYS);
+      loadList();
+    } catch (err) {
+      formNotes.error(err, locate);
+    }
+  }
+
+  function showSecret(made, name) {
+    const secret = h('textarea', { id: 'aat-secret', class: 'secret-value', readonly: true,
+      rows: 2, spellcheck: 'false', autocomplete: 'off', 'aria-describedby': 'aat-secret-warning' });
+    secret.value = made.access_token;
+    const copy = copyButton('Copy', 'Copy token', () => secret.value, secret);
+    const title = h('h2', { id: 'aat-secret-title', tabindex: -1 }, 'Copy your new token now');
+    const box = h('section', { class: 'secret-box', 'aria-labelledby': 'aat-secret-title' },
+      title,
+      h('div', { class: 'warning', id: 'aat-secret-warning' },
+        h('p', {}, h('strong', {}, 'This is the only time it is shown.'),
+          ' openplug keeps only a fingerprint of it; if you lose it, revoke it and create another.'),
+        h('p', {}, 'Keep it on your server (an environment variable or a secret store). ',
+          h('strong', {}, 'Never put it in front-end code'),
+          ', a web page or an app: whoever holds it can sign in as any of your visitors.')),
+      h('label', { for: 'aat-secret' }, `Token "${name}"`),
+      secret,
+      h('div', { class: 'actions' }, copy.button,
+        h('button', { type: 'button', class: 'primary', onclick: done }, 'Done'), copy.note));
+    form.hidden = true;
+    mount(secretSlot, box);
+    title.focus();
+
+    function done() {
+      secret.value = '';
+      secretSlot.replaceChildren();
+      form.hidden = false;
+      listNotes.ok(`Token "${name}" created. From now on only its name is shown.`);
+      listTitle.focus();
+    }
+  }
+
+  function appName(clientId) {
+    const app = apps.find((a) => a.app_id === clientId);
+    return app ? app.name : clientId || '—';
+  }
+
+  function tokenRow(token) {
+    const actions = td('Actions');
+    if (token.status === 'active') {
+      const revoke = h('button', { type: 'button', class: 'danger',
+        'aria-label': `Revoke ${token.token_hint}`,
+        onclick: () => confirmInline(actions, {
+          question: `Revoke "${token.token_hint}"?`,
+          short: 'Revoke?',
+          yes: 'Yes, revoke',
+          onCancel: () => revoke.focus(),
+          onYes: async () => {
+            try {
+              await scope.api('auth-tokens.delete', { token_id: token.token_id });
+              await loadList();
+              listNotes.ok(`Token "${token.token_hint}" revoked: requests made with it now fail.`);
+              listTitle.focus();
+            } catch (err) {
+              listNotes.error(err);
+            }
+          },
+        }) }, 'Revoke');
+      actions.append(revoke);
+    }
+    const status = token.status;
+    return h('tr', { dataset: { tokenId: token.token_id } },
+      h('th', { scope: 'row', 'data-label': 'Name' }, token.token_hint),
+      td('App', appName(token.client_id)),
+      dateCell('Created', token.created_date),
+      dateCell('Expires', token.expires_at),
+      dateCell('Last used', token.last_used_at, 'Never'),
+      td('Status', h('span', { class: `token-status ${status}` },
+        status.charAt(0).toUpperCase() + status.slice(1)),
+      status === 'revoked' && token.revoked_at
+        ? h('small', { class: 'when' }, ' ', formatDate(token.revoked_at)) : null),
+      actions);
+  }
+
+  async function loadList() {
+    try {
+      const { tokens } = await scope.api('auth-tokens.list', { requested_token_type: AAT_TYPE });
+      if (!tokens.length) {
+        mount(listSlot, h('p', { class: 'empty' }, 'No PLuG tokens yet.'));
+        return;
+      }
+      mount(listSlot, h('table', { class: 'settings-table tokens', 'aria-labelledby': 'tokens-title' },
+        h('thead', {}, h('tr', {},
+          ['Name', 'App', 'Created', 'Expires', 'Last used', 'Status'].map((c) => h('th', { scope: 'col' }, c)),
+          h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Actions')))),
+        h('tbody', {}, tokens.map(tokenRow))));
+    } catch (err) {
+      mount(listSlot);
+      listNotes.error(err);
+    }
+  }
+
+  async function load() {
+    try {
+      apps = (await scope.api('apps.list')).apps;
+    } catch (err) {
+      formNotes.error(err);
+    }
+    // The only app is the default; with several the agent chooses.
+    const first = apps.length === 0 ? 'No apps yet: create one under Apps'
+      : apps.length > 1 ? 'Choose an app…' : null;
+    mount(appSelect, first ? h('option', { value: '' }, first) : null,
+      apps.map((a) => h('option', { value: a.app_id }, `${a.name} (${a.app_id})`)));
+    await loadList();
+  }
+
+  load();
+}
+
+function usageHelp() {
+  const text = `curl -X POST ${location.origin}/auth-tokens.create \\
+  -H "Authorization: $OPENPLUG_AAT" \\
+  -H "Content-Type: application/json" \\
+  -d '{"rev_info": {"user_ref": "customer-42", "user_traits": {"email": "ada@example.com"}}}'`;
+  const code = h('pre', { class: 'code', tabindex: 0 }, h('code', {}, text));
+  const copy = copyButton('Copy', 'Copy example request', () => text, code);
+  return h('section', { class: 'help', 'aria-labelledby': 'token-usage-title' },
+    h('h2', { id: 'token-usage-title' }, 'Using a token'),
+    h('p', {}, 'When a visitor signs in to your website, your backend asks openplug for a session ',
+      'token for them, with the PLuG token in the Authorization header:'),
+    code,
+    h('div', { class: 'actions' }, copy.button, copy.note),
+    h('p', {}, 'The answer\'s ', h('code', {}, 'access_token'), ' is the ',
+      h('code', {}, 'sessionToken'), ' for the snippet under Apps.'));
+}
+
+// --- apps -------------------------------------------------------------------
+
+function snippetOf(appId) {
+  // widget.md's snippet, verbatim but for the host and the app id.
+  return `<script type="text/javascript" src="${location.origin}/static/plug.js"></script>
+<script>
+  (() => {
+    window.plugSDK.init({
+      app_id: '${appId}',
+      session_token: sessionToken   // made by the site's backend; omit for anonymous visitors
+    })
+  })();
+</script>`;
+}
+
+function renderApps(body, scope) {
+  const listNotes = notes();
+  const list = h('div', { class: 'app-list' }, loading('Loading apps…'));
+  body.append(
+    h('p', { class: 'lead' },
+      'An app is a website that embeds the chat widget. The widget runs only on the app\'s ',
+      'allowed origins; paste the snippet into every page where it should appear.'),
+    listNotes.el, list, newAppForm(scope, (app) => {
+      const card = appCard(app, scope);
+      list.querySelector('.empty')?.remove();
+      list.append(card);
+      card.querySelector('h2').focus();
+    }));
+
+  (async () => {
+    try {
+      const { apps } = await scope.api('apps.list');
+      mount(list, apps.length ? apps.map((a) => appCard(a, scope))
+        : h('p', { class: 'empty' }, 'No apps yet.'));
+    } catch (err) {
+      mount(list);
+      listNotes.error(err);
+    }
+  })();
+}
+
+function appCard(initial, scope) {
+  let app = initial;
+  const key = uid('app');
+  const title = h('h2', { id: `${key}-title`, tabindex: -1 }, app.name);
+  const appIdCode = h('code', { class: 'app-id' }, app.app_id);
+  const copyId = copyButton('Copy', `Copy app ID of ${app.name}`, () => app.app_id, appIdCode);
+
+  const saveNotes = notes();
+  const name = h('input', { id: `${key}-name`, maxlength: 255, required: true, value: app.name });
+  const requireId = h('input', { id: `${key}-require`, type: 'checkbox',
+    checked: app.require_identification });
+  const rows = h('ul', { class: 'origin-list', id: `${key}-origins` });
+  const add = h('button', { type: 'button', onclick: () => {
+    const input = addOriginRow('');
+    input.focus();
+  } }, 'Add origin');
+  const save = h('button', { type: 'submit', class: 'primary' }, 'Save changes');
+  const originsHelp = h('p', { class: 'hint', id: `${key}-origins-help` },
+    'Scheme, host and port of each website where the widget may run, e.g. ',
+    h('code', {}, 'https://shop.example.com'), ' (no path). With none it runs nowhere.');
+
+  function originInputs() {
+    return [...rows.querySelectorAll('input')];
+  }
+
+  function renumber() {
+    // By the row, not input.labels: rows are numbered before the card is in the page.
+    [...rows.children].forEach((li, i) => {
+      const input = li.querySelector('input');
+      li.querySelector('label').textContent = `Origin ${i + 1}`;
+      li.querySelector('button').setAttribute('aria-label',
+        `Remove origin ${i + 1}${input.value ? ` (${input.value})` : ''}`);
+    });
+  }
+
+  function addOriginRow(value) {
+    const input = h('input', { id: uid(`${key}-origin`), type: 'url', value, inputmode: 'url',
+      autocomplete: 'off', spellcheck: 'false', placeholder: 'https://shop.example.com',
+      'aria-describedby': originsHelp.id, oninput: renumber });
+    const remove = h('button', { type: 'button', class: 'link', onclick: () => {
+      const li = remove.closest('li');
+      const next = li.nextElementSibling || li.previousElementSibling;
+      li.remove();
+      renumber();
+      (next ? next.querySelector('input') : add).focus();
+    } }, 'Remove');
+    rows.append(h('li', {}, h('label', { for: input.id, class: 'visually-hidden' }), input, remove));
+    renumber();
+    return input;
+  }
+
+  function showOrigins() {
+    rows.replaceChildren();
+    for (const origin of app.allowed_origins) addOriginRow(origin);
+  }
+  showOrigins();
+
+  const form = h('form', { class: 'settings-form app-form', novalidate: true,
+    'aria-label': `Settings of ${app.name}`, onsubmit: async (e) => {
+      e.preventDefault();
+      // Blank rows are left out; `sent[i]` is the input of allowed_origins[i].
+      const sent = originInputs().filter((input) => input.value.trim() !== '');
+      const locate = (fieldName) => {
+        const m = /^allowed_origins\[(\d+)\]$/.exec(fieldName);
+        if (m && sent[Number(m[1])]) {
+          const input = sent[Number(m[1])];
+          return { input, label: input.closest('li').querySelector('label').textContent };
+        }
+        if (fieldName === 'name') return { input: name, label: 'Name' };
+        if (fieldName === 'require_identification') return { input: requireId, label: 'Require identification' };
+        return null;
+      };
+      try {
+        const { app: saved } = await busy(save, () => scope.api('apps.update', {
+          app_id: app.app_id,
+          name: name.value.trim(),
+          allowed_origins: sent.map((input) => input.value.trim()),
+          require_identification: requireId.checked,
+        }));
+        app = saved;
+        title.textContent = app.name;
+        name.value = app.name;
+        requireId.checked = app.require_identification;
+        showOrigins();
+        saveNotes.ok(app.allowed_origins.length
+          ? `Saved. The widget may run on ${app.allowed_origins.join(', ')}.`
+          : 'Saved. With no allowed origins the widget runs nowhere.');
+      } catch (err) {
+        saveNotes.error(err, locate);
+      }
+    } },
+  field(name, 'Name'),
+  h('fieldset', { class: 'origins', 'aria-describedby': originsHelp.id },
+    h('legend', {}, 'Allowed origins'), originsHelp, rows, add),
+  checkboxField(requireId, 'Require identification',
+    'Visitors must be signed in by your backend (a session token); no anonymous chats.'),
+  h('div', { class: 'actions' }, save),
+  saveNotes.el);
+
+  const snippet = snippetOf(app.app_id);
+  const snippetTitleId = `${key}-snippet-title`;
+  const pre = h('pre', { class: 'code snippet', tabindex: 0 }, h('code', {}, snippet));
+  const copySnippet = copyButton('Copy snippet', `Copy snippet of ${app.name}`, () => snippet, pre);
+
+  return h('section', { class: 'card app-card', 'aria-labelledby': title.id, dataset: { appId: app.app_id } },
+    title,
+    h('dl', { class: 'facts' },
+      h('dt', {}, 'App ID'),
+      h('dd', {}, appIdCode, ' ', copyId.button, copyId.note),
+      h('dt', {}, 'Created'),
+      h('dd', {}, formatDate(app.created_date))),
+    form,
+    h('h3', { id: snippetTitleId }, 'Snippet to paste'),
+    h('p', { class: 'hint' },
+      'Before the closing ', h('code', {}, '</body>'), ' tag. ', h('code', {}, 'sessionToken'),
+      ' is the session token your backend made for the signed-in visitor with a PLuG token; ',
+      app.require_identification ? 'this app requires one.'
+        : 'leave it undefined for anonymous visitors.'),
+    pre,
+    h('div', { class: 'actions' }, copySnippet.button, copySnippet.note));
+}
+
+function newAppForm(scope, onCreated) {
+  const formNotes = notes();
+  const name = h('input', { id: 'new-app-name', maxlength: 255, required: true, autocomplete: 'off' });
+  const origins = h('textarea', { id: 'new-app-origins', rows: 3, spellcheck: 'false',
+    placeholder: 'https://shop.example.com' });
+  const requireId = h('input', { id: 'new-app-require', type: 'checkbox' });
+  const create = h('button', { type: 'submit', class: 'primary' }, 'Create app');
+  const form = h('form', { class: 'settings-form card', novalidate: true,
+    'aria-labelledby': 'new-app-title', onsubmit: async (e) => {
+      e.preventDefault();
+      if (!name.value.trim()) {
+        formNotes.fail('give the app a name.', { input: name, label: 'Name' });
+        return;
+      }
+      const lines = origins.value.split('\n').map((l) => l.trim()).filter(Boolean);
+      const locate = (fieldName) => {
+        const m = /^allowed_origins\[(\d+)\]$/.exec(fieldName);
+        if (m) return { input: origins, label: `Allowed origins, line ${Number(m[1]) + 1}` };
+        if (fieldName === 'name') return { input: name, label: 'Name' };
+        return null;
+      };
+      try {
+        const { app } = await busy(create, () => scope.api('apps.create', {
+          name: name.value.trim(), allowed_origins: lines, require_identification: requireId.checked,
+        }));
+        form.reset();
+        formNotes.ok(`App "${app.name}" created.`);
+        onCreated(app);
+      } catch (err) {
+        formNotes.error(err, locate);
+      }
+    } },
+  h('h2', { id: 'new-app-title' }, 'New app'),
+  field(name, 'Name', 'e.g. the website\'s name.'),
+  field(origins, 'Allowed origins', 'One per line, like https://shop.example.com.'),
+  checkboxField(requireId, 'Require identification'),
+  h('div', { class: 'actions' }, create),
+  formNotes.el);
+  return form;
+}
+
+// --- custom attributes ---------------------------------------------------------
+
+function typeLabel(f) {
+  return f.field_type === 'array' ? `array of ${f.base_type}` : f.field_type;
+}
+
+function renderAttributes(body, scope) {
+  let fragments = {}; // leaf_type -> fragment
+  const formNotes = notes();
+  const listNotes = notes();
+
+  const leaf = h('select', { id: 'attr-leaf', name: 'leaf_type' },
+    LEAF_TYPES.map((t) => h('option', { value: t.id }, `${t.label} (${t.id})`)));
+  const name = h('input', { id: 'attr-name', name: 'name', maxlength: 68, autocomplete: 'off',
+    spellcheck: 'false', required: true, oninput: noteExisting });
+  const existing = h('p', { class: 'hint', id: 'attr-name-existing', role: 'status' });
+  const type = h('select', { id: 'attr-type', name: 'field_type', onchange: showDependent },
+    FIELD_TYPES.map(([id, what]) => h('option', { value: id }, `${id}: ${what}`)));
+  const baseType = h('select', { id: 'attr-base-type', name: 'base_type', onchange: showDependent },
+    SCALAR_TYPES.map(([id, what]) => h('option', { value: id }, `${id}: ${what}`)));
+  const values = h('textarea', { id: 'attr-values', name: 'allowed_values', rows: 4,
+    spellcheck: 'false' });
+  const required = h('input', { id: 'attr-required', name: 'is_required', type: 'checkbox' });
+  const description = h('input', { id: 'attr-description', name: 'description', maxlength: 4096,
+    autocomplete: 'off' });
+  const save = h('button', { type: 'submit', class: 'primary' }, 'Save attribute');
+
+  const baseField = field(baseType, 'Type of each item');
+  const valuesField = field(values, 'Allowed values', 'One per line.');
+  const nameField = h('div', { class: 'field' },
+    h('label', { for: 'attr-name' }, 'Name'),
+    h('div', { class: 'prefixed' }, h('span', { class: 'prefix', 'aria-hidden': 'true' }, PREFIX), name),
+    h('p', { class: 'hint', id: 'attr-name-help' },
+      'Lower-case letters, digits and _, starting with a letter. Your backend sends it as ',
+      h('code', {}, `${PREFIX}name`), ' in custom_fields.'),
+    existing);
+  name.setAttribute('aria-describedby', 'attr-name-help attr-name-existing');
+
+  function showDependent() {
+    baseField.hidden = type.value !== 'array';
+    valuesField.hidden = !(type.value === 'enum' || (type.value === 'array' && baseType.value === 'enum'));
+  }
+  showDependent();
+
+  function bareName() {
+    return name.value.trim().replace(/^tnt__/, '');
+  }
+
+  function noteExisting() {
+    const frag = fragments[leaf.value];
+    const found = frag && frag.fields.find((f) => f.name === bareName());
+    existing.textContent = found
+      ? `${PREFIX}${found.name} already exists on ${leafLabel(leaf.value)}: saving replaces its definition.`
+      : '';
+  }
+  leaf.addEventListener('change', noteExisting);
+
+  const locate = (fieldName) => {
+    const map = [
+      [/^leaf_type$/, leaf, 'Object type'],
+      [/^fields\[0\]\.name$/, name, 'Name'],
+      [/^fields\[0\]\.field_type$/, type, 'Type'],
+      [/^fields\[0\]\.base_type$/, baseType, 'Type of each item'],
+      [/^fields\[0\]\.allowed_values/, values, 'Allowed values'],
+      [/^fields\[0\]\.is_required$/, required, 'Required'],
+      [/^fields\[0\]\.description$/, description, 'Description'],
+    ];
+    const hit = map.find(([re]) => re.test(fieldName));
+    return hit ? { input: hit[1], label: hit[2] } : null;
+  };
+
+  const form = h('form', { class: 'settings-form', novalidate: true,
+    'aria-labelledby': 'attr-form-title', onsubmit: async (e) => {
+      e.preventDefault();
+      if (!bareName()) {
+        formNotes.fail('give the attribute a name.', { input: name, label: 'Name' });
+        return;
+      }
+      const spec = { name: bareName(), field_type: type.value, is_required: required.checked };
+      if (type.value === 'array') spec.base_type = baseType.value;
+      if (!valuesField.hidden) {
+        spec.allowed_values = values.value.split('\n').map((v) => v.trim()).filter(Boolean);
+      }
+      if (description.value.trim()) spec.description = description.value.trim();
+      const leafType = leaf.value;
+      const existed = Boolean(fragments[leafType]?.fields.some((f) => f.name === spec.name));
+      try {
+        await busy(save, () => scope.api('schemas.custom.set', {
+          type: 'tenant_fragment', leaf_type: leafType, fields: [spec],
+        }));
+        formNotes.ok(`${PREFIX}${spec.name} ${existed ? 'updated' : 'defined'} on ${leafLabel(leafType)}.`);
+        name.value = '';
+        values.value = '';
+        description.value = '';
+        required.checked = false;
+        existing.textContent = '';
+        await loadList();
+      } catch (err) {
+        formNotes.error(err, locate);
+      }
+    } },
+  h('h2', { id: 'attr-form-title' }, 'Define an attribute'),
+  h('div', { class: 'grid' },
+    field(leaf, 'Object type'),
+    nameField,
+    field(type, 'Type'),
+    baseField,
+    valuesField,
+    field(description, 'Description (optional)')),
+  checkboxField(required, 'Required when a record is created',
+    'New users (or accounts, workspaces) sent without a value are then refused.'),
+  h('div', { class: 'actions' }, save),
+  formNotes.el);
+
+  const lists = h('div', { class: 'attribute-lists' }, loading('Loading attributes…'));
+  body.append(
+    h('p', { class: 'lead' },
+      'Extra fields on users, accounts and workspaces. Your backend sends their values in ',
+      h('code', {}, 'rev_info'), ' (e.g. ', h('code', {}, 'user_traits.custom_fields.tnt__plan'),
+      '); a field must be defined here first, and values of another type are refused.'),
+    form, listNotes.el, lists);
+
+  function leafLabel(id) {
+    return LEAF_TYPES.find((t) => t.id === id).label.toLowerCase();
+  }
+
+  function fieldRow(leafType, f) {
+    const actions = td('Actions');
+    const del = h('button', { type: 'button', class: 'danger',
+      'aria-label': `Delete ${PREFIX}${f.name}`,
+      onclick: () => confirmInline(actions, {
+        question: `Delete ${PREFIX}${f.name}?`,
+        short: 'Delete?',
+        yes: 'Yes, delete',
+        onCancel: () => del.focus(),
+        onYes: async () => {
+          try {
+            await scope.api('schemas.custom.set', {
+              type: 'tenant_fragment', leaf_type: leafType, deleted_fields: [f.name],
+            });
+            await loadList();
+            listNotes.ok(`${PREFIX}${f.name} deleted from ${leafLabel(leafType)}: stored values stay, new ones are refused.`);
+          } catch (err) {
+            listNotes.error(err);
+          }
+        },
+      }) }, 'Delete');
+    actions.append(del);
+    return h('tr', { dataset: { field: f.name } },
+      h('th', { scope: 'row', 'data-label': 'Name' }, h('code', {}, `${PREFIX}${f.name}`)),
+      td('Type', typeLabel(f)),
+      td('Allowed values', f.allowed_values
+        ? h('ul', { class: 'values' }, f.allowed_values.map((v) => h('li', {}, v)))
+        : h('span', { class: 'hint' }, '—')),
+      td('Required', f.is_required ? 'Yes' : 'No'),
+      td('Description', f.description || h('span', { class: 'hint' }, '—')),
+      actions);
+  }
+
+  function leafSection(t) {
+    const frag = fragments[t.id];
+    const fields = frag ? frag.fields : [];
+    const deleted = frag ? frag.deleted_fields : [];
+    const titleId = `attrs-${t.id}`;
+    return h('section', { class: 'attribute-list', 'aria-labelledby': titleId, dataset: { leafType: t.id } },
+      h('h2', { id: titleId }, `${t.label} `, h('small', {}, `(${t.id})`)),
+      h('p', { class: 'hint' }, 'Sent in ', h('code', {}, t.where), '.'),
+      fields.length
+        ? h('table', { class: 'settings-table attributes', 'aria-labelledby': titleId },
+          h('thead', {}, h('tr', {},
+            ['Name', 'Type', 'Allowed values', 'Required', 'Description']
+              .map((c) => h('th', { scope: 'col' }, c)),
+            h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Actions')))),
+          h('tbody', {}, fields.map((f) => fieldRow(t.id, f))))
+        : h('p', { class: 'empty' }, 'None defined.'),
+      deleted.length
+        ? h('p', { class: 'hint deleted' }, 'Deleted (stored values kept, new ones refused): ',
+          deleted.map((n, i) => [i ? ', ' : '', h('code', {}, `${PREFIX}${n}`)]))
+        : null);
+  }
+
+  async function loadList() {
+    try {
+      const { result } = await scope.api('schemas.custom.list');
+      fragments = Object.fromEntries(result.map((f) => [f.leaf_type, f]));
+      mount(lists, LEAF_TYPES.map(leafSection));
+      noteExisting();
+    } catch (err) {
+      mount(lists);
+      listNotes.error(err);
+    }
+  }
+
+  loadList();
+}
+
+const RENDERERS = { tokens: renderTokens, apps: renderApps, attributes: renderAttributes };
