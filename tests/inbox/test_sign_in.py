@@ -172,3 +172,17 @@ def test_cli_sets_a_password_that_signs_in(server: LiveServer) -> None:
             "/inbox/sign-in", json={"email": "agent@example.com", "password": "a long passphrase"}
         )
         assert r.status_code == 200, r.text
+
+
+async def test_signing_out_closes_the_inbox_sockets_of_that_sign_in(server: LiveServer) -> None:
+    with signed_in(server) as c:
+        cookie = f"{COOKIE_NAME}={c.cookies[COOKIE_NAME]}"
+        headers = {"Cookie": cookie, "Origin": server.base_url}
+        async with connect(ws_url(server, "/inbox/socket"), additional_headers=headers,
+                           open_timeout=WAIT) as ws:  # fmt: skip
+            client = Client(ws)
+            await client.send(type="auth")
+            await client.until(type="ready")
+            await client.subscribe("inbox")
+            assert c.post("/inbox/sign-out").status_code == 200
+            assert await client.closed_with() == CloseCode.CREDENTIAL_REVOKED

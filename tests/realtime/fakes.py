@@ -8,7 +8,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from openplug.realtime import Event, FrameRefused, ReplayTooLarge
+from openplug.realtime import Credential, Event, FrameRefused, ReplayTooLarge
 
 Frame = dict[str, Any]
 WAIT = 5.0  # a safety net against hangs, never a synchronisation
@@ -107,6 +107,18 @@ class FakePolicy:
         self.before_read: Callable[[], Any] | None = None
         self.after_read: Callable[[], Any] | None = None
         self.too_large = False
+        self.credential: Credential | None = None
+        self.revoked: str | None = None  # why the credential's check fails, once set
+        self.checks = 0
+
+    def watch_credential(self, topic: str, expires_at: float | None = None) -> None:
+        """Give the socket a credential whose revocations come on ``topic``."""
+
+        async def check() -> str | None:
+            self.checks += 1
+            return self.revoked
+
+        self.credential = Credential((topic,), expires_at, check)
 
     async def authorize(self, topic: str) -> bool:
         return topic in self.allowed

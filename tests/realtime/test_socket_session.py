@@ -4,6 +4,7 @@ heartbeat and back-pressure, over an in-process broker and fake socket."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -354,3 +355,130 @@ async def test_broker_shutdown_closes_sockets_so_they_resume_elsewhere() -> None
         await s.subscribe(CONV)
         await s.broker.aclose()
         assert (await s.ended()).code == CloseCode.BROKER_UNAVAILABLE
+
+
+# The credential ending while the socket is open
+
+CONTROL = "credentials:rev_user:1"
+
+
+def revocation() -> dict[str, Any]:
+    return {"type": "credentials.revoked", "reason": "logged out"}
+
+
+async def test_a_revocation_closes_the_socket_and_nothing_published_after_it_is_sent() -> None:
+    policy = FakePolicy([CONV])
+    policy.watch_credential(CONTROL)
+    async with socket(policy) as s:
+        await s.subscribe(CONV)
+        await s.broker.publish(CONV, message(1))
+        await s.client.wait_for(lambda _: len(s.client.events()) == 1)
+        policy.revoked = "the session was revoked"
+        await s.broker.publish(CONTROL, revocation())
+        await s.broker.publish(CONV, message(2, "after the revocation"))
+        end = await s.ended()
+    assert end == SessionEnd(CloseCode.CREDENTIAL_REVOKED, "the session was revoked")
+    assert s.client.closed == (CloseCode.CREDENTIAL_REVOKED, "the session was revoked")
+    assert seqs(s.client.events()) == [1]
+    assert s.broker.subscriber_count(CONTROL) == 0
+
+
+async def test_a_revocation_of_another_credential_of_the_principal_leaves_the_socket_open() -> None:
+    policy = FakePolicy([CONV])
+    policy.watch_credential(CONTROL)
+    async with socket(policy) as s:
+        await s.subscribe(CONV)
+        assert policy.checks == 1  # once right after subscribing to CONTROL
+        await s.broker.publish(CONTROL, revocation())  # another tab logged out
+        await s.broker.publish(CONV, message(1))
+        await s.client.wait_for(lambda _: len(s.client.events()) == 1)
+        assert policy.checks == 2
+        assert s.session.state is SessionState.OPEN
+    assert [f for f in s.client.sent if f.get("topic") == CONTROL] == []
+
+
+async def test_a_revocation_between_the_auth_check_and_the_subscription_still_closes() -> None:
+    """The credential passes ``authenticate``; then, before the session has
+    subscribed to its revocation topic, the revocation commits and is
+    announced to nobody. The check after subscribing catches it."""
+    policy = FakePolicy([CONV])
+    policy.watch_credential(CONTROL)
+    broker = InProcessBroker()
+    client = FakeTransport()
+
+    async def authenticate(frame: dict[str, Any]) -> SocketPolicy | None:
+        policy.revoked = "the session was revoked"
+        await broker.publish(CONTROL, revocation())  # lost: nobody listens yet
+        return policy
+
+    session = SocketSession(client, broker, authenticate)
+    task = asyncio.create_task(session.run())
+    client.send({"type": "auth", "token": TOKEN})
+    async with asyncio.timeout(WAIT):
+        end = await task
+    assert end == SessionEnd(CloseCode.UNAUTHORIZED, "the session was revoked")
+    assert client.sent == []  # never "ready"
+    assert broker.subscriber_count(CONTROL) == 0
+
+
+async def test_a_revocation_is_not_held_up_by_a_replay_in_progress() -> None:
+    policy = FakePolicy([CONV], {CONV: [message(1), message(2)]})
+    policy.watch_credential(CONTROL)
+
+    async def before_read() -> None:
+        policy.revoked = "the session was revoked"
+        await s.broker.publish(CONTROL, revocation())
+        await asyncio.Event().wait()  # the replay never finishes by itself
+
+    policy.before_read = before_read
+    async with socket(policy) as s:
+        s.client.send({"type": "subscribe", "topic": CONV, "after_seq": 0})
+        end = await s.ended()
+    assert end.code == CloseCode.CREDENTIAL_REVOKED
+    assert s.client.events() == []
+
+
+async def test_the_socket_closes_when_its_credential_expires() -> None:
+    policy = FakePolicy([CONV])
+    expires_at = time.time() + 0.2
+    policy.watch_credential(CONTROL, expires_at=expires_at)
+    async with socket(policy) as s:
+        await s.subscribe(CONV)
+        end = await s.ended()  # no clock to advance: a timer on the loop
+        assert time.time() >= expires_at
+    assert end.code == CloseCode.CREDENTIAL_EXPIRED
+    assert policy.checks == 1  # expiry needs no database read
+
+
+async def test_a_check_that_fails_after_expiry_reports_expiry() -> None:
+    policy = FakePolicy([CONV])
+    policy.watch_credential(CONTROL, expires_at=time.time() - 1)
+    async with socket(policy) as s:
+        end = await s.ended()
+    assert end.code == CloseCode.CREDENTIAL_EXPIRED
+
+
+async def test_closing_cancels_the_expiry_timer() -> None:
+    policy = FakePolicy([CONV])
+    policy.watch_credential(CONTROL, expires_at=time.time() + 3600)
+    async with socket(policy) as s:
+        timer = s.session._expiry
+        assert timer is not None and not timer.cancelled()
+        s.client.disconnect()
+        await s.ended()
+    assert timer.cancelled()
+
+
+async def test_clients_cannot_subscribe_to_or_drop_the_credential_topic() -> None:
+    policy = FakePolicy([CONV, CONTROL])  # even if a policy wrongly allowed it
+    policy.watch_credential(CONTROL)
+    async with socket(policy) as s:
+        s.client.send({"type": "subscribe", "topic": CONTROL})
+        error = await s.client.wait_for_frame(type="error", topic=CONTROL)
+        assert error["code"] == "forbidden"
+        s.client.send({"type": "unsubscribe", "topic": CONTROL})
+        await s.client.wait_for_frame(code="not_subscribed")
+        assert s.broker.subscriber_count(CONTROL) == 1
+        policy.revoked = "the session was revoked"
+        await s.broker.publish(CONTROL, revocation())
+        assert (await s.ended()).code == CloseCode.CREDENTIAL_REVOKED

@@ -13,6 +13,11 @@ frame's credential and return the socket's policy:
 Both replay missed messages from the database (``hub.replay_messages``)
 and relay ``{"type": "typing", "conversation": <id>}`` to the others on a
 conversation the socket is subscribed to; typing is never stored.
+
+Each policy carries the socket's ``Credential`` (see
+``realtime.credentials``): it expires with the token, and is checked again,
+exactly as at auth, whenever ``credentials:rev_user:<n>`` (the visitor) or
+``credentials:dev_user:<n>`` (the agent) announces a revocation.
 """
 
 from __future__ import annotations
@@ -29,15 +34,17 @@ from openplug.conversations.service import (
     visible_conversation,
 )
 from openplug.errors import ApiError
-from openplug.identity.principals import authenticate, require_pat
+from openplug.identity.principals import Principal, authenticate, require_pat
 from openplug.ids import CONVERSATION, don
 from openplug.realtime import (
     Authenticate,
+    Credential,
     Event,
     FrameRefused,
     PublishFailed,
     SocketPolicy,
     conversation_topic,
+    credential_topic,
 )
 from openplug.runtime import Runtime
 from openplug.widget.service import authenticate_visitor
@@ -51,9 +58,10 @@ TYPING_INTERVAL = 1.0
 class ConversationSocketPolicy:
     """What visitor and agent sockets share: replay and typing."""
 
-    def __init__(self, runtime: Runtime, me: dict[str, Any]) -> None:
+    def __init__(self, runtime: Runtime, me: dict[str, Any], credential: Credential) -> None:
         self.runtime = runtime
         self.me = me  # the public summary others see in typing events
+        self.credential: Credential | None = credential
         self._typed_at: dict[str, float] = {}
 
     async def authorize(self, topic: str) -> bool:
@@ -96,8 +104,10 @@ class ConversationSocketPolicy:
 
 
 class VisitorSocketPolicy(ConversationSocketPolicy):
-    def __init__(self, runtime: Runtime, scope: VisitorScope, me: dict[str, Any]) -> None:
-        super().__init__(runtime, me)
+    def __init__(
+        self, runtime: Runtime, scope: VisitorScope, me: dict[str, Any], credential: Credential
+    ) -> None:
+        super().__init__(runtime, me, credential)
         self.scope = scope
 
     async def authorize(self, topic: str) -> bool:
@@ -148,8 +158,21 @@ def visitor_socket_auth(runtime: Runtime) -> Authenticate:
             visitor = await authenticate_visitor(runtime, token, app_id)
         except ApiError:
             return None
+
+        async def still_valid() -> str | None:
+            try:
+                await authenticate_visitor(runtime, token, app_id)
+            except ApiError as e:
+                return e.message
+            return None
+
+        credential = Credential(
+            (credential_topic("rev_user", visitor.rev_user_key),),
+            visitor.claims.expires_at.timestamp(),
+            still_valid,
+        )
         me = await _summary(runtime, "rev_user", visitor.rev_user_key)
-        return VisitorSocketPolicy(runtime, visitor.scope, me)
+        return VisitorSocketPolicy(runtime, visitor.scope, me, credential)
 
     return check
 
@@ -162,10 +185,28 @@ def agent_socket_auth(runtime: Runtime) -> Authenticate:
         if not isinstance(token, str):
             return None
         try:
-            principal = require_pat(await authenticate(runtime, token))
+            principal = await _agent(runtime, token)
         except ApiError:
             return None
+
+        async def still_valid() -> str | None:
+            try:
+                await _agent(runtime, token)
+            except ApiError as e:
+                return e.message
+            return None
+
+        assert principal.access_token is not None
+        credential = Credential(
+            (credential_topic("dev_user", principal.dev_user_id),),
+            principal.access_token.expires_at.timestamp(),
+            still_valid,
+        )
         me = await _summary(runtime, "dev_user", principal.dev_user_id)
-        return AgentSocketPolicy(runtime, me)
+        return AgentSocketPolicy(runtime, me, credential)
 
     return check
+
+
+async def _agent(runtime: Runtime, token: str) -> Principal:
+    return require_pat(await authenticate(runtime, token))

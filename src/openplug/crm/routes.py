@@ -35,7 +35,8 @@ from openplug.crm.schemas import (
 )
 from openplug.crm.tables import accounts, rev_orgs, rev_users
 from openplug.errors import InvalidField, NotFound
-from openplug.ids import ACCOUNT, FRAGMENT, REV_ORG, don
+from openplug.ids import ACCOUNT, FRAGMENT, REV_ORG, REV_USER, don, parse_int_key
+from openplug.realtime import announce_revoked
 from openplug.runtime import Runtime
 from openplug.web.deps import AgentDep, RuntimeDep
 
@@ -181,14 +182,19 @@ _register("rev-orgs", REV_ORGS, "rev_orgs", RevOrgsListRequest, RevOrgsUpdateReq
 async def rev_users_delete(runtime: RuntimeDep, _: AgentDep, body: GetRequest) -> Json:
     async with runtime.db.write() as conn:
         await records.delete_rev_user(conn, body.id)
+    key = parse_int_key(body.id, REV_USER, "id")
+    await announce_revoked(runtime.broker, "rev_user", key, "user deleted")
     return {}
 
 
 @router.post("/rev-users.revoke-sessions", tags=["rev-users"])
 async def rev_users_revoke_sessions(runtime: RuntimeDep, _: AgentDep, body: GetRequest) -> Json:
-    """Log the user out everywhere: session tokens issued until now stop working."""
+    """Log the user out everywhere: session tokens issued until now stop
+    working, and their open sockets close."""
     async with runtime.db.write() as conn:
         await records.revoke_sessions(conn, body.id)
+    key = parse_int_key(body.id, REV_USER, "id")
+    await announce_revoked(runtime.broker, "rev_user", key, "sessions revoked")
     return {}
 
 

@@ -24,6 +24,7 @@ from openplug.errors import Unauthenticated
 from openplug.identity import access_tokens as tokens
 from openplug.identity.dev_users import DevUser, password_hash_of
 from openplug.identity.passwords import verify_password
+from openplug.realtime import announce_revoked
 from openplug.runtime import Runtime
 
 COOKIE_NAME = "openplug_inbox"
@@ -61,6 +62,8 @@ async def sign_out(runtime: Runtime, secret: str) -> None:
     if token is not None and token.kind == "web" and token.revoked_at is None:
         async with runtime.db.write() as conn:
             await tokens.revoke_token(conn, token.token_id)
+        # Committed: the inbox tabs on this sign-in close their sockets.
+        await announce_revoked(runtime.broker, "dev_user", token.dev_user_id, "signed out")
 
 
 def cookie_credential(cookie: str | None, csrf_header: str | None) -> str:

@@ -30,6 +30,7 @@ from openplug.identity.token_service import (
     token_info,
     token_view,
 )
+from openplug.realtime import announce_revoked
 from openplug.web.deps import AgentDep, PrincipalDep, RuntimeDep, principal_of, runtime_of
 from openplug.web.openapi import body_of
 from openplug.web.validation import raise_validation_error
@@ -142,5 +143,7 @@ async def auth_tokens_delete(
     async with runtime.db.write() as conn:
         if body.token_id is not None:
             check_may_manage(principal, await tokens.get_token(conn, key))
-        await tokens.revoke_token(conn, key)
+        revoked = await tokens.revoke_token(conn, key)
+    # Committed: that agent's open sockets re-check their token (realtime.credentials).
+    await announce_revoked(runtime.broker, "dev_user", revoked.dev_user_id, "token revoked")
     return {}

@@ -3,7 +3,8 @@ and Redis implementations, and the per-socket protocol (``SocketSession``).
 
 Nothing here knows about FastAPI or the database: a WebSocket route adapts
 its socket to ``SocketTransport``, and the conversations layer supplies
-``authenticate`` / ``SocketPolicy`` and publishes after each commit.
+``authenticate`` / ``SocketPolicy`` and publishes after each commit, and
+whatever ends a credential calls ``announce_revoked`` after its commit.
 """
 
 from __future__ import annotations
@@ -20,6 +21,12 @@ from openplug.realtime.broker import (
     SubscriptionOverflow,
     conversation_topic,
     user_topic,
+)
+from openplug.realtime.credentials import (
+    Credential,
+    CredentialOwner,
+    announce_revoked,
+    credential_topic,
 )
 from openplug.realtime.in_process import InProcessBroker
 from openplug.realtime.socket_session import (
@@ -40,6 +47,8 @@ __all__ = [
     "BrokerClosed",
     "BrokerDisconnected",
     "CloseCode",
+    "Credential",
+    "CredentialOwner",
     "Delivery",
     "Event",
     "FrameRefused",
@@ -54,7 +63,9 @@ __all__ = [
     "Subscription",
     "SubscriptionEnded",
     "SubscriptionOverflow",
+    "announce_revoked",
     "conversation_topic",
+    "credential_topic",
     "make_broker",
     "user_topic",
 ]

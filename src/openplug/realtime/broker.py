@@ -2,9 +2,11 @@
 
 A *topic* is a string naming who may be told: ``conversation:<id>`` for
 everyone watching one conversation, ``user:<id>`` for one person's other
-tabs and devices. An *event* is a JSON-serialisable dict; events about a
-conversation's messages carry that conversation's ``seq`` so that a
-reconnecting client can resume, but the broker never looks inside them.
+tabs and devices, and ``credentials:<kind>:<id>``, the sessions' own control
+topic for revoked credentials (see ``credentials``). An *event* is a
+JSON-serialisable dict; events about a conversation's messages carry that
+conversation's ``seq`` so that a reconnecting client can resume, but the
+broker never looks inside them.
 
 Publish only after the transaction that made the change has committed: a
 client must never be told about data that then rolls back, and the resume

@@ -24,10 +24,24 @@ server -> client
   a refused request is always answered, never ignored.
 - ``{"type": "ping"}`` every ``heartbeat_interval``; ``{"type": "pong"}``.
 
-The socket is closed with a ``CloseCode``: 4401 not authenticated, 4400
-protocol error, 4408 heartbeat timeout, 4429 too slow (back-pressure) and
-4503 broker lost. On 4429 and 4503 the client reconnects and resubscribes
-with the last seq it saw; nothing is lost or repeated.
+The socket is closed with a ``CloseCode`` (4000 + the nearest HTTP status):
+
+- 4400 protocol error; 4408 heartbeat timeout.
+- 4401 not authenticated: the auth frame's credential was refused (or it
+  ended while the socket was being set up). Reconnecting with the same
+  credential is refused again.
+- 4410 credential revoked: it stopped being valid while the socket was
+  open (logout, the user's sessions revoked, the user deleted or merged
+  into another, the PAT revoked). 4440 credential expired: its expiry
+  passed while the socket was open (440, "login time-out"). On either,
+  get a new credential before reconnecting; the widget treats both like
+  an HTTP 401 (an identified visitor's session has expired: it never falls
+  back to anonymous). See ``realtime.credentials``.
+- 4429 too slow (back-pressure) and 4503 broker lost: reconnect and
+  resubscribe with the last seq seen; nothing is lost or repeated.
+
+Once a session decides to close, nothing more is sent: an event published
+after a revocation is never delivered before the close.
 
 **Resume without gaps or repeats.** Subscribing first, then replaying, then
 draining live events: an event committed before the replay's database read
@@ -61,6 +75,7 @@ from openplug.realtime.broker import (
     SubscriptionOverflow,
     validate_topic,
 )
+from openplug.realtime.credentials import Credential
 
 log = logging.getLogger("openplug.realtime")
 
@@ -71,6 +86,9 @@ class CloseCode(enum.IntEnum):
     PROTOCOL_ERROR = 4400
     UNAUTHORIZED = 4401
     HEARTBEAT_TIMEOUT = 4408
+    # Get a new credential before reconnecting:
+    CREDENTIAL_REVOKED = 4410
+    CREDENTIAL_EXPIRED = 4440
     # Reconnect and resume from the last seq seen:
     TOO_SLOW = 4429
     BROKER_UNAVAILABLE = 4503
@@ -104,6 +122,9 @@ class FrameRefused(Exception):
 
 class SocketPolicy(Protocol):
     """What the application decides for one authenticated socket."""
+
+    # How the session notices that the credential ended (None: it never does).
+    credential: Credential | None
 
     async def authorize(self, topic: str) -> bool:
         """May this socket's principal hear ``topic``? Asked on every
@@ -212,6 +233,9 @@ class SocketSession:
         self._end = SessionEnd(CloseCode.NORMAL, "")
         self._peer_gone = False
         self._tasks: list[asyncio.Task[None]] = []
+        self._credential: Credential | None = None
+        self._control: frozenset[str] = frozenset()  # the credential's topics
+        self._expiry: asyncio.TimerHandle | None = None
 
     @property
     def state(self) -> SessionState:
@@ -234,6 +258,8 @@ class SocketSession:
         try:
             await self._ended.wait()
         finally:
+            if self._expiry is not None:
+                self._expiry.cancel()
             for task in self._tasks:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -280,6 +306,8 @@ class SocketSession:
     def _offer(self, frame: dict[str, Any]) -> bool:
         """Queue without waiting; a full queue means the client is not
         reading, and it is closed rather than buffered without bound."""
+        if self._ended.is_set():
+            return False
         try:
             self._outgoing.put_nowait(_encode(frame))
         except asyncio.QueueFull:
@@ -290,6 +318,8 @@ class SocketSession:
     async def _send_loop(self) -> None:
         while True:
             text = await self._outgoing.get()
+            if self._ended.is_set():
+                return  # closing: e.g. the credential ended after this was queued
             try:
                 await self._transport.send_text(text)
             except Exception as e:
@@ -338,8 +368,33 @@ class SocketSession:
         if policy is None:
             self._finish(CloseCode.UNAUTHORIZED, "not authenticated")
             return False
+        credential = policy.credential
+        try:
+            self._subscription = await self._broker.subscribe(
+                credential.topics if credential is not None else (),
+                max_pending=self._limits.max_pending,
+            )
+        except SubscriptionEnded as e:
+            self._finish(CloseCode.BROKER_UNAVAILABLE, f"{e}: reconnect")
+            return False
+        if credential is not None:
+            # Subscribed (confirmed) to the revocation signals: a revocation
+            # committed since ``authenticate`` read is either seen by this
+            # check or announced to the subscription.
+            why = await credential.check()
+            if why is not None:
+                self._finish(CloseCode.UNAUTHORIZED, why)
+                return False
+            self._credential, self._control = credential, frozenset(credential.topics)
+            if credential.expires_at is not None:
+                loop = asyncio.get_running_loop()
+                self._expiry = loop.call_at(
+                    loop.time() + max(0.0, credential.expires_at - time.time()),
+                    self._finish,
+                    CloseCode.CREDENTIAL_EXPIRED,
+                    "the credential expired: get a new one",
+                )
         self._policy = policy
-        self._subscription = await self._broker.subscribe(max_pending=self._limits.max_pending)
         self._spawn(self._pump(self._subscription), "pump")
         self._set_state(SessionState.OPEN)
         return self._offer({"type": "ready", "heartbeat_interval": self._limits.heartbeat_interval})
@@ -379,6 +434,9 @@ class SocketSession:
             return
         if after_seq is not None and (type(after_seq) is not int or after_seq < 0):
             self._refuse("invalid_after_seq", topic, "after_seq is a non-negative integer")
+            return
+        if topic in self._control:
+            self._refuse("forbidden", topic, "not allowed to subscribe to this topic")
             return
         if topic not in self._topics and len(self._topics) >= self._limits.max_topics:
             self._refuse("too_many_topics", topic, f"at most {self._limits.max_topics} topics")
@@ -432,6 +490,11 @@ class SocketSession:
     async def _pump(self, subscription: Subscription) -> None:
         try:
             async for delivery in subscription:
+                # Not under the lock: a replay in progress must not delay it.
+                if delivery.topic in self._control:
+                    if not await self._credential_still_valid():
+                        return
+                    continue
                 async with self._lock:
                     topic, event = delivery.topic, delivery.event
                     if topic not in self._topics:
@@ -446,6 +509,19 @@ class SocketSession:
             self._finish(CloseCode.TOO_SLOW, f"{e}: reconnect and resume")
         except SubscriptionEnded as e:
             self._finish(CloseCode.BROKER_UNAVAILABLE, f"{e}: reconnect and resume")
+
+    async def _credential_still_valid(self) -> bool:
+        """Someone ended a credential of this socket's principal: is it ours?"""
+        assert self._credential is not None
+        why = await self._credential.check()
+        if why is None:
+            return True
+        expires_at = self._credential.expires_at
+        if expires_at is not None and time.time() >= expires_at:
+            self._finish(CloseCode.CREDENTIAL_EXPIRED, why)
+        else:
+            self._finish(CloseCode.CREDENTIAL_REVOKED, why)
+        return False
 
     def _skips_ahead(self, topic: str, event: Event) -> bool:
         seq, last = event.get("seq"), self._last_seq.get(topic)

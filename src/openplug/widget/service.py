@@ -33,6 +33,7 @@ from openplug.identity.session_tokens import (
 )
 from openplug.identity.tables import apps
 from openplug.ids import REV_USER, don
+from openplug.realtime import announce_revoked
 from openplug.runtime import Runtime
 from openplug.widget.tables import anonymous_credentials, visitor_merges
 
@@ -196,9 +197,11 @@ async def start_anonymous_session(
 
 
 async def end_session(runtime: Runtime, visitor: Visitor) -> None:
-    """Logout: this session token stops working at once."""
+    """Logout: this session token stops working at once, its open sockets
+    (in every process) included."""
     async with runtime.db.write() as conn:
         await revoke_session(conn, visitor.claims)
+    await announce_revoked(runtime.broker, "rev_user", visitor.rev_user_key, "logged out")
 
 
 async def merge_anonymous_visitor(
@@ -227,6 +230,9 @@ async def merge_anonymous_visitor(
         anonymous_key = int(found.rev_user_id)
         changes = await _merge_locked(conn, anonymous_key, visitor.rev_user_key)
     publish_changes(runtime.change_listeners, changes)
+    # The anonymous user is merged: its session tokens stop working, and
+    # its sockets must not hear the conversations that moved.
+    await announce_revoked(runtime.broker, "rev_user", anonymous_key, "merged into another user")
     return MergeResult(anonymous_key, len(changes))
 
 

@@ -8,6 +8,11 @@
   const APP = cfg.app_id;
   const ANON_KEY = `openplug:anon:${APP}`;
   const REFRESH_BEFORE_S = 60;
+  // Socket close codes (openplug.realtime.socket_session): the token stopped
+  // working while the socket was open, revoked (logout elsewhere, sessions
+  // revoked, user merged or deleted) or expired. Like an HTTP 401.
+  const CLOSE_REVOKED = 4410;
+  const CLOSE_EXPIRED = 4440;
 
   const st = {
     parentOrigin: null, // set by the first valid init message
@@ -204,6 +209,19 @@
     toParent({ type: 'shutdown_done' });
   }
 
+  // The server closed the socket because its token stopped working. An
+  // identified visitor's session has expired (the host page is asked for a
+  // new token; never a fallback to anonymous). An anonymous visitor renews
+  // an expired token with the kept credential; after a revocation (merged
+  // into a user, logged out) nothing starts until the visitor interacts
+  // again, so that no visitor is ever created by a socket closing.
+  function tokenEnded(code, reason) {
+    if (!st.token) return;
+    if (st.identified) return sessionExpired(reason || 'session ended');
+    st.token = null;
+    if (code === CLOSE_EXPIRED && anonCredential()) anonymousSession().catch(reportError);
+  }
+
   function reportError(e) {
     if (st.identified && e.status === 401) return sessionExpired(e.message);
     setStatus('Something went wrong. Please try again.');
@@ -227,6 +245,7 @@
         if (this.ws !== ws) return;
         this.ws = null;
         this.ready = false;
+        if (e.code === CLOSE_REVOKED || e.code === CLOSE_EXPIRED) return tokenEnded(e.code, e.reason);
         if (e.code === 4401 || !st.token) return; // the HTTP calls will notice the token
         this.timer = setTimeout(() => this.start(), Math.min(30000, 500 * 2 ** this.retries++));
       };

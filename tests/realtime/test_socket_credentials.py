@@ -1,0 +1,302 @@
+"""Open sockets close once their credential stops being valid: logout,
+revoked sessions, a deleted or merged user, a revoked PAT, expiry; on
+every server process. Real servers on loopback, real WebSockets."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import time
+from datetime import timedelta
+
+import jwt
+from redis.asyncio import Redis
+from sqlalchemy import update
+
+from openplug.db import Database
+from openplug.db.base import utcnow
+from openplug.identity import access_tokens as tokens
+from openplug.identity.session_tokens import ALGORITHM, issuer
+from openplug.identity.tables import access_tokens
+from openplug.realtime import CloseCode
+from openplug.realtime.redis_broker import RedisBroker
+from tests.backends import missing_backend
+from tests.conftest import ServerFactory
+from tests.conversations.helpers import (
+    agent_ok,
+    agent_reply,
+    anonymous_session,
+    identified_token,
+    start_conversation,
+    user_id_of,
+    widget,
+    widget_ok,
+)
+from tests.live_server import LiveServer
+from tests.realtime.test_sockets import (
+    WAIT,
+    Client,
+    agent_socket,
+    conv_topic,
+    key_of,
+    raw_socket,
+    visitor_socket,
+)
+
+
+async def closed(client: Client) -> tuple[int | None, str | None]:
+    """Wait for the server's close (reading, never sleeping): code and reason."""
+    code = await client.closed_with()
+    return code, client.ws.close_reason
+
+
+def heard(client: Client, text: str) -> bool:
+    return any(text in raw for raw in client.raw)
+
+
+async def still_open(client: Client) -> None:
+    """A ping answered proves the socket is open and was not closed meanwhile."""
+    await client.barrier()
+
+
+def short_lived_session(server: LiveServer, user_id: str, seconds: int) -> tuple[str, float]:
+    """A session token of ``user_id`` that expires in ``seconds`` (the API's
+    shortest is a minute), and its expiry."""
+    assert server.runtime is not None
+    key = server.runtime.secrets.active_key
+    now = time.time()
+    exp = int(now) + seconds
+    claims = {
+        "iss": issuer(server.runtime.org_id), "sub": user_id, "aud": server.app_id,
+        "iat": now, "exp": exp, "jti": secrets.token_hex(12), "typ": "session",
+        "uid": key_of(user_id), "ver": True,
+    }  # fmt: skip
+    return jwt.encode(claims, key.secret, algorithm=ALGORITHM, headers={"kid": key.kid}), exp
+
+
+async def second_pat(
+    server: LiveServer, expires_in: timedelta | None = None
+) -> tuple[str, tokens.AccessToken]:
+    """Another PAT of the bootstrap admin, so that revoking it leaves the
+    test its own ``server.pat``."""
+    assert server.runtime is not None
+    pepper = server.runtime.secrets.token_pepper
+    db = Database(server.database_url)
+    try:
+        admin = await tokens.find_by_secret(db, pepper, server.pat)
+        assert admin is not None
+        async with db.write() as conn:
+            secret, token = await tokens.issue_access_token(
+                conn, pepper, kind="pat", dev_user_id=admin.dev_user_id, app_pk=None,
+                expires_in_days=1, token_hint="second",
+            )  # fmt: skip
+            if expires_in is not None:
+                await conn.execute(
+                    update(access_tokens)
+                    .where(access_tokens.c.id == token.pk)
+                    .values(expires_at=utcnow() + expires_in)
+                )
+    finally:
+        await db.dispose()
+    return secret, token
+
+
+# --- 1. logout ----------------------------------------------------------------------
+
+
+async def test_logout_closes_that_tokens_sockets_and_only_those(any_server: LiveServer) -> None:
+    server = any_server
+    leaving = identified_token(server, "two-tabs@example.com")
+    staying = identified_token(server, "two-tabs@example.com")  # same user, another tab
+    conversation = start_conversation(server, leaving, "hello")
+    topic = conv_topic(conversation)
+    user_topic = f"user:{key_of(user_id_of(leaving))}"
+    async with (
+        visitor_socket(server, leaving) as gone,
+        visitor_socket(server, leaving) as gone_too,
+        visitor_socket(server, staying) as kept,
+    ):
+        for client in (gone, gone_too, kept):
+            await client.subscribe(topic)
+            await client.subscribe(user_topic)
+        widget_ok(server, leaving, "logout")
+        agent_reply(server, conversation["id"], "after the logout")
+
+        assert await closed(gone) == (CloseCode.CREDENTIAL_REVOKED, "the session was revoked")
+        assert await closed(gone_too) == (CloseCode.CREDENTIAL_REVOKED, "the session was revoked")
+        event = await kept.event("message.created", topic)
+        assert event["message"]["body"] == "after the logout"
+        await still_open(kept)
+    assert not heard(gone, "after the logout") and not heard(gone_too, "after the logout")
+
+
+# --- 2. revoke-sessions and delete --------------------------------------------------
+
+
+async def test_revoking_a_users_sessions_closes_all_their_sockets(any_server: LiveServer) -> None:
+    server = any_server
+    first = identified_token(server, "revoked@example.com")
+    second = identified_token(server, "revoked@example.com")
+    bystander = identified_token(server, "bystander@example.com")
+    conversation = start_conversation(server, first, "hello")
+    topic = conv_topic(conversation)
+    async with (
+        visitor_socket(server, first) as a,
+        visitor_socket(server, second) as b,
+        visitor_socket(server, bystander) as other,
+    ):
+        await a.subscribe(topic)
+        await b.subscribe(topic)
+        await other.subscribe(f"user:{key_of(user_id_of(bystander))}")
+        agent_ok(server, "/rev-users.revoke-sessions", {"id": user_id_of(first)})
+        agent_reply(server, conversation["id"], "after the revocation")
+        assert await closed(a) == (CloseCode.CREDENTIAL_REVOKED, "the session was revoked")
+        assert await closed(b) == (CloseCode.CREDENTIAL_REVOKED, "the session was revoked")
+        await still_open(other)
+    assert not heard(a, "after the revocation") and not heard(b, "after the revocation")
+
+    # A token issued afterwards works, socket included.
+    fresh = identified_token(server, "revoked@example.com")
+    async with visitor_socket(server, fresh) as c:
+        await c.subscribe(topic)
+        agent_reply(server, conversation["id"], "for the new session")
+        assert (await c.event("message.created", topic))["message"]["body"] == (
+            "for the new session"
+        )
+
+
+async def test_deleting_the_user_closes_their_sockets(any_server: LiveServer) -> None:
+    server = any_server
+    token = identified_token(server, "deleted@example.com")
+    async with visitor_socket(server, token) as visitor:
+        await visitor.subscribe(f"user:{key_of(user_id_of(token))}")
+        agent_ok(server, "/rev-users.delete", {"id": user_id_of(token)})
+        code, reason = await closed(visitor)
+    assert code == CloseCode.CREDENTIAL_REVOKED
+    assert reason == "the session token's user no longer exists"
+
+
+# --- 3. expiry ----------------------------------------------------------------------
+
+
+async def test_a_session_token_expiring_closes_its_socket(server: LiveServer) -> None:
+    user_id = user_id_of(identified_token(server, "expiring@example.com"))
+    token, exp = short_lived_session(server, user_id, 3)
+    async with visitor_socket(server, token) as visitor:
+        await visitor.subscribe(f"user:{key_of(user_id)}")
+        code, _ = await closed(visitor)
+    assert code == CloseCode.CREDENTIAL_EXPIRED
+    assert time.time() >= exp
+
+
+# --- 4. merge -----------------------------------------------------------------------
+
+
+async def test_merging_the_anonymous_visitor_closes_its_sockets(any_server: LiveServer) -> None:
+    server = any_server
+    anonymous = anonymous_session(server)
+    conversation = start_conversation(server, anonymous["session_token"], "before login")
+    topic = conv_topic(conversation)
+    identified = identified_token(server, "logged-in@example.com")
+    async with (
+        visitor_socket(server, anonymous["session_token"]) as before,
+        visitor_socket(server, identified) as after,
+    ):
+        await before.subscribe(topic)
+        merged = widget_ok(
+            server, identified, "merge", anonymous_credential=anonymous["anonymous_credential"]
+        )
+        assert merged["conversations_moved"] == 1
+        agent_reply(server, conversation["id"], "for the identified user")
+        code, reason = await closed(before)
+        # The conversation is the identified user's now.
+        await after.subscribe(topic, after_seq=1)
+        await still_open(after)
+    assert code == CloseCode.CREDENTIAL_REVOKED
+    assert reason == "the session token's user no longer exists"
+    assert not heard(before, "for the identified user")
+    assert heard(after, "for the identified user")
+
+
+# --- 5. agents' PATs ----------------------------------------------------------------
+
+
+async def test_revoking_a_pat_closes_the_sockets_that_use_it(any_server: LiveServer) -> None:
+    server = any_server
+    secret, token = await second_pat(server)
+    visitor_token = anonymous_session(server)["session_token"]
+    conversation = start_conversation(server, visitor_token, "hello")
+    topic = conv_topic(conversation)
+    async with agent_socket(server, secret) as revoked, agent_socket(server) as kept:
+        for client in (revoked, kept):
+            await client.subscribe(topic)
+            await client.subscribe("inbox")
+        agent_ok(server, "/auth-tokens.delete", {"token_id": token.token_id})
+        agent_reply(server, conversation["id"], "after the revocation")
+        assert await closed(revoked) == (CloseCode.CREDENTIAL_REVOKED, "the PAT was revoked")
+        event = await kept.event("message.created", topic)
+        assert event["message"]["body"] == "after the revocation"
+    assert not heard(revoked, "after the revocation")
+
+
+async def test_a_pat_expiring_closes_its_socket(server: LiveServer) -> None:
+    secret, _ = await second_pat(server, expires_in=timedelta(seconds=2))
+    async with agent_socket(server, secret) as agent:
+        await agent.subscribe("inbox")
+        started = time.monotonic()
+        code, _ = await closed(agent)
+    assert code == CloseCode.CREDENTIAL_EXPIRED
+    assert time.monotonic() - started < WAIT
+
+
+# --- several processes --------------------------------------------------------------
+
+
+async def redis_url() -> str:
+    url = os.environ.get("OPENPLUG_TEST_REDIS", "redis://127.0.0.1:6379/0")
+    probe = Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        await probe.ping()
+    except Exception as e:
+        missing_backend(f"Redis not reachable at {url}: {e!r}")
+    finally:
+        await probe.aclose()
+    return url
+
+
+async def test_logout_through_one_server_closes_the_socket_held_by_another(
+    make_server: ServerFactory,
+) -> None:
+    """Two servers of one deployment, sharing PostgreSQL and Redis."""
+    url = await redis_url()
+    a = await asyncio.to_thread(make_server, backend="postgresql", redis_url=url)
+    b = await asyncio.to_thread(
+        make_server,
+        redis_url=url,
+        data_dir=a.settings.data_dir,  # the same secrets (signing keys, pepper)
+        database_url=a.database_url,
+    )
+    b.first = a.first
+    assert a.runtime is not None and isinstance(a.runtime.broker, RedisBroker)
+    assert b.runtime is not None and isinstance(b.runtime.broker, RedisBroker)
+
+    leaving = identified_token(a, "two-servers@example.com")
+    staying = identified_token(a, "two-servers@example.com")
+    conversation = start_conversation(a, leaving, "hello")
+    topic = conv_topic(conversation)
+    async with visitor_socket(b, leaving) as gone, visitor_socket(b, staying) as kept:
+        await gone.subscribe(topic)
+        await kept.subscribe(topic)
+        widget_ok(a, leaving, "logout")
+        agent_reply(a, conversation["id"], "after the logout")
+        assert await closed(gone) == (CloseCode.CREDENTIAL_REVOKED, "the session was revoked")
+        assert (await kept.event("message.created", topic))["message"]["body"] == (
+            "after the logout"
+        )
+    assert not heard(gone, "after the logout")
+    # And the logged-out token is refused by either server.
+    assert widget(b, leaving, "conversations.list").status_code == 401
+    async with raw_socket(b, "/widget/socket") as again:
+        await again.send(type="auth", token=leaving, app_id=b.app_id)
+        assert (await closed(again))[0] == CloseCode.UNAUTHORIZED
