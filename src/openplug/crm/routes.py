@@ -38,7 +38,7 @@ from openplug.errors import InvalidField, NotFound
 from openplug.ids import ACCOUNT, FRAGMENT, REV_ORG, REV_USER, don, parse_int_key
 from openplug.realtime import announce_revoked
 from openplug.runtime import Runtime
-from openplug.web.deps import AgentDep, RuntimeDep
+from openplug.web.deps import AdminDep, AgentDep, RuntimeDep
 
 router = APIRouter()
 
@@ -224,7 +224,7 @@ def _fragment_view(runtime: Runtime, f: Fragment) -> Json:
 
 
 @router.post("/schemas.custom.set", tags=["schemas"])
-async def schemas_custom_set(runtime: RuntimeDep, _: AgentDep, body: SchemaSetRequest) -> Json:
+async def schemas_custom_set(runtime: RuntimeDep, _: AdminDep, body: SchemaSetRequest) -> Json:
     async with runtime.db.write() as conn:
         await set_schema_fragment(conn, body)
     return {"id": don(runtime.org_id, FRAGMENT, body.leaf_type)}

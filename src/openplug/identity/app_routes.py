@@ -1,6 +1,6 @@
-"""``apps.*``: the websites that embed the widget, for agents (PAT or the
-inbox's settings page). openplug's own calls; DevRev manages apps in its
-web app only."""
+"""``apps.*``: the websites that embed the widget (a PAT or the inbox's
+settings page; any agent lists them, admins change them). openplug's own
+calls; DevRev manages apps in its web app only."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pydantic import Field
 
 from openplug.crm.fields import ShortText, Strict
 from openplug.identity.apps import app_json, create_app, list_apps, normalise_origin, update_app
-from openplug.web.deps import AgentDep, RuntimeDep
+from openplug.web.deps import AdminDep, AgentDep, RuntimeDep
 
 router = APIRouter(tags=["apps"])
 
@@ -47,7 +47,7 @@ async def apps_list(runtime: RuntimeDep, _: AgentDep) -> dict[str, Any]:
 
 
 @router.post("/apps.create", status_code=201)
-async def apps_create(runtime: RuntimeDep, _: AgentDep, body: AppsCreateRequest) -> dict[str, Any]:
+async def apps_create(runtime: RuntimeDep, _: AdminDep, body: AppsCreateRequest) -> dict[str, Any]:
     origins = _origins(body.allowed_origins) or []
     async with runtime.db.write() as conn:
         app = await create_app(conn, body.name, origins, body.require_identification)
@@ -55,7 +55,7 @@ async def apps_create(runtime: RuntimeDep, _: AgentDep, body: AppsCreateRequest)
 
 
 @router.post("/apps.update")
-async def apps_update(runtime: RuntimeDep, _: AgentDep, body: AppsUpdateRequest) -> dict[str, Any]:
+async def apps_update(runtime: RuntimeDep, _: AdminDep, body: AppsUpdateRequest) -> dict[str, Any]:
     """Only the fields sent change; ``allowed_origins`` replaces the list."""
     origins = _origins(body.allowed_origins)
     async with runtime.db.write() as conn:

@@ -24,6 +24,7 @@ from openplug.identity.schemas import (
     TokenIdRequest,
 )
 from openplug.identity.token_service import (
+    check_may_change,
     check_may_manage,
     create_token,
     parse_token_id,
@@ -123,7 +124,7 @@ async def auth_tokens_update(
 ) -> AuthTokenResponse:
     async with runtime.db.write() as conn:
         key = parse_token_id(body.token_id)
-        check_may_manage(agent, await tokens.get_token(conn, key))
+        await check_may_change(runtime, agent, await tokens.get_token(conn, key))
         token = await tokens.set_token_hint(conn, key, body.token_hint)
     return AuthTokenResponse(token=token_view(runtime, token))
 
@@ -142,7 +143,7 @@ async def auth_tokens_delete(
         key = parse_token_id(body.token_id)
     async with runtime.db.write() as conn:
         if body.token_id is not None:
-            check_may_manage(principal, await tokens.get_token(conn, key))
+            await check_may_change(runtime, principal, await tokens.get_token(conn, key))
         revoked = await tokens.revoke_token(conn, key)
     # Committed: that agent's open sockets re-check their token (realtime.credentials).
     await announce_revoked(runtime.broker, "dev_user", revoked.dev_user_id, "token revoked")

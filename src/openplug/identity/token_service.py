@@ -13,7 +13,8 @@ from openplug.db.base import rfc3339
 from openplug.errors import Forbidden, InvalidField, MissingRequiredField, NotFound
 from openplug.identity import access_tokens as tokens
 from openplug.identity.apps import get_app, list_apps
-from openplug.identity.principals import Principal, require_aat, require_pat
+from openplug.identity.principals import Principal, require_aat
+from openplug.identity.roles import require_admin
 from openplug.identity.schemas import (
     AAT_TYPE,
     AuthToken,
@@ -30,7 +31,7 @@ async def create_token(
     runtime: Runtime, principal: Principal, req: AuthTokensCreateRequest
 ) -> AuthTokensCreateResponse:
     if req.requested_token_type == AAT_TYPE:
-        return await create_aat(runtime, require_pat(principal), req)
+        return await create_aat(runtime, await require_admin(runtime, principal), req)
     if req.rev_info is None and req.subject_token is None:
         raise MissingRequiredField("rev_info", "rev_info (or subject_token) is required")
     return await create_session_token(runtime, require_aat(principal), req)
@@ -188,6 +189,15 @@ async def token_info(runtime: Runtime, principal: Principal) -> dict[str, Any]:
             "client_id": t.app_id,
         },
     }
+
+
+async def check_may_change(
+    runtime: Runtime, principal: Principal, token: tokens.AccessToken
+) -> None:
+    """Renaming or revoking: an AAT is the admins' (see ``roles``)."""
+    check_may_manage(principal, token)
+    if token.kind == "aat":
+        await require_admin(runtime, principal)
 
 
 def check_may_manage(principal: Principal, token: tokens.AccessToken) -> None:

@@ -10,6 +10,7 @@ from starlette.requests import HTTPConnection
 
 from openplug.identity.agent_sessions import COOKIE_NAME, CSRF_HEADER, cookie_credential
 from openplug.identity.principals import Principal, authenticate, require_pat
+from openplug.identity.roles import require_admin
 from openplug.runtime import Runtime
 
 # Declared for the OpenAPI document; the value is parsed by `authenticate`,
@@ -52,6 +53,13 @@ async def get_agent(principal: Annotated[Principal, Depends(get_principal)]) -> 
     return require_pat(principal)
 
 
+async def get_admin(
+    request: Request, principal: Annotated[Principal, Depends(get_principal)]
+) -> Principal:
+    return await require_admin(runtime_of(request), principal)
+
+
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 AgentDep = Annotated[Principal, Depends(get_agent)]
+AdminDep = Annotated[Principal, Depends(get_admin)]

@@ -52,7 +52,9 @@ export function renderSettings(view, section, ctx) {
     }, s.label)));
   const label = SETTINGS_SECTIONS.find((s) => s.id === section).label;
   const body = h('section', { class: 'settings-body', 'aria-labelledby': 'settings-title' },
-    h('h1', { id: 'settings-title' }, label));
+    h('h1', { id: 'settings-title' }, label),
+    ctx.agent.role === 'admin' ? null : h('p', { class: 'notice', role: 'note' },
+      'You can look around, but only an admin can change these settings.'));
   mount(view, nav, body);
   document.title = `${label} · Settings · openplug`;
   RENDERERS[section](body, scope, ctx);
