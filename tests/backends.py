@@ -17,8 +17,10 @@ from contextlib import contextmanager
 
 import asyncpg
 import pytest
+from redis.asyncio import Redis
 
 PG_ADMIN_DSN = os.environ.get("OPENPLUG_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("OPENPLUG_TEST_REDIS", "redis://127.0.0.1:6379/0")
 REQUIRE_ALL = os.environ.get("OPENPLUG_TEST_REQUIRE_ALL") == "1"
 
 
@@ -26,6 +28,18 @@ def missing_backend(reason: str) -> None:
     if REQUIRE_ALL:
         pytest.fail(f"{reason} (OPENPLUG_TEST_REQUIRE_ALL=1 forbids skipping)")
     pytest.skip(reason)
+
+
+async def redis_url() -> str:
+    """The test Redis's URL once it answers a ping (else skip or fail)."""
+    probe = Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        await probe.ping()
+    except Exception as e:  # connection refused, timeout, auth: no usable Redis
+        missing_backend(f"Redis not reachable at {REDIS_URL}: {e!r}")
+    finally:
+        await probe.aclose()
+    return REDIS_URL
 
 
 async def _pg_admin(statement: str) -> None:

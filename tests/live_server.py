@@ -67,7 +67,11 @@ class LiveServer:
             self.first = first
 
         app = create_app(self.settings, on_first_start=on_first_start)
-        config = uvicorn.Config(app, log_level="warning", lifespan="on")
+        # As ``openplug serve`` runs it (see cli.serve).
+        config = uvicorn.Config(
+            app, log_level="warning", lifespan="on", ws_max_size=64 * 1024,
+            ws_per_message_deflate=False,
+        )  # fmt: skip
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [sock]}, daemon=True

@@ -147,8 +147,12 @@ def serve(
     )
     # ws_max_size: a socket frame is small JSON; refuse big ones before
     # buffering them (the session refuses over 16 KiB anyway).
+    # ws_per_message_deflate off: every browser offers it, and its zlib state
+    # costs ~42 KiB per open socket (bench/realtime.py) to shrink frames of a
+    # few hundred bytes; idle widgets are most of a server's sockets.
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
-                access_log=False, ws_max_size=64 * 1024)  # fmt: skip
+                access_log=False, ws_max_size=64 * 1024,
+                ws_per_message_deflate=False)  # fmt: skip
 
 
 @apps_cli.command("create")

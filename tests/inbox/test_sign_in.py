@@ -4,8 +4,8 @@ used for, sign-out, throttling, and the inbox socket."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 import httpx
 import pytest
@@ -132,23 +132,26 @@ def test_sign_out_revokes_the_sign_in_for_good(server: LiveServer) -> None:
         assert "revoked" in r.json()["message"]
 
 
+@asynccontextmanager
+async def cookie_socket(server: LiveServer, cookie: str, origin: str) -> AsyncIterator[Client]:
+    """The inbox socket as the page opens it: the cookie, no token."""
+    headers = {"Cookie": f"{COOKIE_NAME}={cookie}", "Origin": origin}
+    async with connect(ws_url(server, "/inbox/socket"), additional_headers=headers,
+                       open_timeout=WAIT) as ws:  # fmt: skip
+        client = Client(ws)
+        await client.send(type="auth")
+        yield client
+
+
 async def test_the_inbox_socket_uses_the_cookie_only_from_the_servers_own_origin(
     server: LiveServer,
 ) -> None:
     with signed_in(server) as c:
-        cookie = f"{COOKIE_NAME}={c.cookies[COOKIE_NAME]}"
-    own = {"Cookie": cookie, "Origin": server.base_url}
-    async with connect(ws_url(server, "/inbox/socket"), additional_headers=own,
-                       open_timeout=WAIT) as ws:  # fmt: skip
-        client = Client(ws)
-        await client.send(type="auth")
+        cookie = c.cookies[COOKIE_NAME]
+    async with cookie_socket(server, cookie, server.base_url) as client:
         await client.until(type="ready")
         await client.subscribe("inbox")
-    foreign = {"Cookie": cookie, "Origin": "http://evil.example"}
-    async with connect(ws_url(server, "/inbox/socket"), additional_headers=foreign,
-                       open_timeout=WAIT) as ws:  # fmt: skip
-        client = Client(ws)
-        await client.send(type="auth")
+    async with cookie_socket(server, cookie, "http://evil.example") as client:
         assert await client.closed_with() == CloseCode.UNAUTHORIZED
 
 
@@ -176,12 +179,7 @@ def test_cli_sets_a_password_that_signs_in(server: LiveServer) -> None:
 
 async def test_signing_out_closes_the_inbox_sockets_of_that_sign_in(server: LiveServer) -> None:
     with signed_in(server) as c:
-        cookie = f"{COOKIE_NAME}={c.cookies[COOKIE_NAME]}"
-        headers = {"Cookie": cookie, "Origin": server.base_url}
-        async with connect(ws_url(server, "/inbox/socket"), additional_headers=headers,
-                           open_timeout=WAIT) as ws:  # fmt: skip
-            client = Client(ws)
-            await client.send(type="auth")
+        async with cookie_socket(server, c.cookies[COOKIE_NAME], server.base_url) as client:
             await client.until(type="ready")
             await client.subscribe("inbox")
             assert c.post("/inbox/sign-out").status_code == 200

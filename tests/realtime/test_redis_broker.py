@@ -19,21 +19,14 @@ from openplug.realtime import (
     make_broker,
 )
 from openplug.realtime.redis_broker import RedisBroker
-from tests.backends import missing_backend
+from tests.backends import REDIS_URL, redis_url
 from tests.realtime.fakes import WAIT, FakePolicy
 from tests.realtime.test_socket_session import CONV, message, seqs, socket
-
-REDIS_URL = os.environ.get("OPENPLUG_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
 
 @pytest.fixture
 async def admin() -> AsyncIterator[Redis]:
-    client = Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        await client.ping()
-    except Exception as e:  # connection refused, timeout, auth: no usable Redis
-        await client.aclose()
-        missing_backend(f"Redis not reachable at {REDIS_URL}: {e!r}")
+    client = Redis.from_url(await redis_url(), socket_connect_timeout=2)
     yield client
     await client.aclose()
 

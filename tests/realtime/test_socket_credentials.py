@@ -5,13 +5,11 @@ every server process. Real servers on loopback, real WebSockets."""
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 import time
 from datetime import timedelta
 
 import jwt
-from redis.asyncio import Redis
 from sqlalchemy import update
 
 from openplug.db import Database
@@ -21,7 +19,7 @@ from openplug.identity.session_tokens import ALGORITHM, issuer
 from openplug.identity.tables import access_tokens
 from openplug.realtime import CloseCode
 from openplug.realtime.redis_broker import RedisBroker
-from tests.backends import missing_backend
+from tests.backends import redis_url
 from tests.conftest import ServerFactory
 from tests.conversations.helpers import (
     agent_ok,
@@ -251,18 +249,6 @@ async def test_a_pat_expiring_closes_its_socket(server: LiveServer) -> None:
 
 
 # --- several processes --------------------------------------------------------------
-
-
-async def redis_url() -> str:
-    url = os.environ.get("OPENPLUG_TEST_REDIS", "redis://127.0.0.1:6379/0")
-    probe = Redis.from_url(url, socket_connect_timeout=2)
-    try:
-        await probe.ping()
-    except Exception as e:
-        missing_backend(f"Redis not reachable at {url}: {e!r}")
-    finally:
-        await probe.aclose()
-    return url
 
 
 async def test_logout_through_one_server_closes_the_socket_held_by_another(

@@ -5,19 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from redis.asyncio import Redis
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from openplug.realtime import CloseCode
 from openplug.realtime.redis_broker import RedisBroker
-from tests.backends import missing_backend
+from tests.backends import redis_url
 from tests.conftest import ServerFactory
 from tests.conversations.helpers import (
     agent_ok,
@@ -390,14 +388,7 @@ async def test_two_servers_sharing_redis_deliver_each_others_events(
 ) -> None:
     """An agent replying through one server reaches a visitor connected to
     another server of the same deployment (same database, same Redis)."""
-    url = os.environ.get("OPENPLUG_TEST_REDIS", "redis://127.0.0.1:6379/0")
-    probe = Redis.from_url(url, socket_connect_timeout=2)
-    try:
-        await probe.ping()
-    except Exception as e:
-        missing_backend(f"Redis not reachable at {url}: {e!r}")
-    finally:
-        await probe.aclose()
+    url = await redis_url()
     first = await asyncio.to_thread(make_server, redis_url=url)
     second = await asyncio.to_thread(
         make_server,
