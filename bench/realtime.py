@@ -967,6 +967,9 @@ def run_benchmark(args: argparse.Namespace, tmp: Path) -> Report:
     # Both sides hold a descriptor per socket; the server inherits this limit.
     report.nofile = raise_nofile(args.sockets + 512)
     server = Server(tmp / "data", tmp / "server.log")
+    # Every simulated visitor comes from 127.0.0.1: lift the per-address
+    # limit on new anonymous visitors that would stop a real script.
+    server.env["OPENPLUG_NEW_VISITORS_PER_ADDRESS_PER_HOUR"] = "0"
     try:
         print(f"starting openplug serve on {server.base} (data dir {tmp / 'data'}) ...")
         server.start()

@@ -7,9 +7,12 @@ from dataclasses import dataclass, field
 from openplug.conversations.events import ChangeListener
 from openplug.db import Database
 from openplug.identity.secrets_file import ServerSecrets, load_secrets
-from openplug.identity.sign_in_throttle import SignInThrottle
+from openplug.rate_limits import SlidingWindowLimit
 from openplug.realtime import Broker, InProcessBroker
 from openplug.settings import Settings
+
+SIGN_IN_FAILURES = 5
+SIGN_IN_WINDOW_SECONDS = 15 * 60
 
 
 @dataclass
@@ -23,11 +26,18 @@ class Runtime:
     # Realtime events; the server's lifespan replaces it with
     # ``make_broker(settings.redis_url)`` and closes it on shutdown.
     broker: Broker = field(default_factory=InProcessBroker)
-    sign_in_throttle: SignInThrottle = field(default_factory=SignInThrottle)
+    # Per email: failed inbox sign-ins (see identity.agent_sessions).
+    failed_sign_ins: SlidingWindowLimit = field(
+        default_factory=lambda: SlidingWindowLimit(SIGN_IN_FAILURES, SIGN_IN_WINDOW_SECONDS)
+    )
+    # Per client address: new anonymous visitors (see widget.service).
+    new_visitors: SlidingWindowLimit = field(init=False)
     _secrets_mtime: float = field(default=0.0, repr=False)
 
     def __post_init__(self) -> None:
         self._secrets_mtime = self._mtime()
+        per_hour = self.settings.new_visitors_per_address_per_hour
+        self.new_visitors = SlidingWindowLimit(per_hour, 3600)
 
     def _mtime(self) -> float:
         try:

@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     # The /demo sample site (its fake login lets anyone chat as anyone, in
     # the demo app only); turn it off where nobody needs it.
     demo: bool = True
+    # New anonymous visitors one client address may create per hour (each is
+    # a rev user row); 0 turns the limit off. Generous for an office behind
+    # one NAT, a wall for a script filling the CRM.
+    new_visitors_per_address_per_hour: int = 60
     max_body_bytes: int = 64 * 1024
     log_level: str = "info"
     secrets_file: Path | None = None

@@ -12,8 +12,8 @@ import pytest
 from websockets.asyncio.client import connect
 
 from openplug.identity.agent_sessions import COOKIE_NAME, CSRF_HEADER
-from openplug.identity.sign_in_throttle import MAX_FAILURES
 from openplug.realtime import CloseCode
+from openplug.runtime import SIGN_IN_FAILURES as MAX_FAILURES
 from tests.live_server import LiveServer
 from tests.realtime.test_sockets import WAIT, Client, ws_url
 from tests.test_cli import run

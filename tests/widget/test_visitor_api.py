@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from openplug.crm.friendly_names import friendly_name
+from tests.conftest import ServerFactory
 from tests.conversations.helpers import (
     agent_ok,
     agent_reply,
@@ -399,3 +400,16 @@ async def test_concurrent_posts_get_gapless_unique_seqs(any_server: LiveServer) 
     # Each response's seq is the seq its message was stored under.
     by_body = {m["body"]: m["seq"] for m in stored}
     assert sorted(by_body[f"m{i}"] for i in range(1, 31)) == sorted(seqs)
+
+
+def test_one_address_creates_only_so_many_new_visitors(make_server: ServerFactory) -> None:
+    server = make_server(new_visitors_per_address_per_hour=3)
+    kept = [anonymous_session(server) for _ in range(3)]
+    with server.client() as c:
+        r = c.post("/widget/session", json={"app_id": server.app_id})
+        assert r.status_code == 429
+        assert r.json()["type"] == "too_many_requests"
+        assert int(r.headers["retry-after"]) == r.json()["retry_after"] > 0
+    # Visitors it already has keep coming back.
+    again = anonymous_session(server, kept[0]["anonymous_credential"])
+    assert again["user"]["id"] == kept[0]["user"]["id"]

@@ -1,5 +1,9 @@
 """Agents signing in to the inbox with email and password.
 
+Five wrong passwords for one email within 15 minutes lock that email out
+for the rest of the window (``Runtime.failed_sign_ins``), whatever the
+password: argon2 makes each guess slow, this makes them few.
+
 A sign-in is an access token of kind ``web``: a digest in the database
 like any PAT, valid for a working day, revoked on sign-out (and, like a
 PAT, when it is revoked, the agent's open inbox sockets close). Its secret
@@ -34,15 +38,18 @@ SESSION_LIFETIME = timedelta(hours=12)
 
 async def sign_in(runtime: Runtime, email: str, password: str) -> tuple[str, DevUser]:
     """The new sign-in's secret (for the cookie) and who signed in."""
-    runtime.sign_in_throttle.check(email)
+    key = email.strip().lower()
+    runtime.failed_sign_ins.check(
+        key, "too many failed sign-ins for this email; try again later"
+    )
     async with runtime.db.read() as conn:
         found = await password_hash_of(conn, email)
     # argon2 takes tens of milliseconds of CPU: off the event loop.
     stored_hash = found[1] if found is not None else None
     if not await asyncio.to_thread(verify_password, stored_hash, password) or found is None:
-        runtime.sign_in_throttle.failed(email)
+        runtime.failed_sign_ins.record(key)
         raise Unauthenticated("wrong email or password")
-    runtime.sign_in_throttle.succeeded(email)
+    runtime.failed_sign_ins.clear(key)
     user = found[0]
     async with runtime.db.write() as conn:
         secret, _ = await tokens.issue_access_token(

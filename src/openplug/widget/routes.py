@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Security, WebSocket
+from fastapi import APIRouter, Request, Security, WebSocket
 from fastapi.security import APIKeyHeader
 
 from openplug.conversations import service as conversations
@@ -67,11 +67,16 @@ async def _conversation_view(runtime: Runtime, visitor: service.Visitor, key: in
 
 
 @router.post("/session")
-async def widget_session(runtime: RuntimeDep, body: SessionRequest) -> Json:
+async def widget_session(runtime: RuntimeDep, request: Request, body: SessionRequest) -> Json:
     """An anonymous visitor's session token. Without ``anonymous_credential``
     this creates the visitor and returns its credential, once: keep it in
     the browser and send it next time to stay the same visitor."""
-    session = await service.start_anonymous_session(runtime, body.app_id, body.anonymous_credential)
+    # Behind a reverse proxy this is the visitor's address only when uvicorn
+    # trusts the proxy's X-Forwarded-For (--forwarded-allow-ips).
+    address = request.client.host if request.client else "unknown"
+    session = await service.start_anonymous_session(
+        runtime, body.app_id, body.anonymous_credential, address
+    )
     out: Json = {
         "session_token": session.session_token,
         "token_type": "bearer",

@@ -138,13 +138,16 @@ _CREDENTIAL = PointRead(
 
 
 async def start_anonymous_session(
-    runtime: Runtime, app_id: str, credential: str | None
+    runtime: Runtime, app_id: str, credential: str | None, client_address: str
 ) -> AnonymousSession:
     """A session token for an anonymous visitor of ``app_id``.
 
     With the credential the browser kept: the same visitor again. Without
     one: a new anonymous rev user (the widget asks only once the visitor
-    interacts, so page views alone create nobody) and its credential.
+    interacts, so page views alone create nobody) and its credential; one
+    client address may create only so many per hour
+    (``OPENPLUG_NEW_VISITORS_PER_ADDRESS_PER_HOUR``), so a script cannot
+    fill the CRM with strangers.
     """
     app = await find_app(runtime, app_id)
     if app is None:
@@ -164,6 +167,10 @@ async def start_anonymous_session(
         token, expires_in = _mint(runtime, key, app.app_id)
         return AnonymousSession(key, str(row["display_name"]), token, expires_in, None)
 
+    runtime.new_visitors.check(
+        client_address, "too many new visitors from this address; try again later"
+    )
+    runtime.new_visitors.record(client_address)
     credential = ANONYMOUS_CREDENTIAL_PREFIX + secrets.token_urlsafe(32)
     name = friendly_name()
     now = utcnow()
