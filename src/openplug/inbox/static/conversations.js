@@ -55,6 +55,9 @@ export class InboxView {
     });
     this.socket.subscribe('inbox');
     this.socket.start();
+    // A conversation open in a background tab is read when the tab is seen.
+    this.onVisible = () => { if (!document.hidden) this.markRead(); };
+    document.addEventListener('visibilitychange', this.onVisible);
     this.loadList().then(() => {
       const key = selectedKeyFromUrl();
       if (key) this.open(key, false);
@@ -62,6 +65,7 @@ export class InboxView {
   }
 
   unmount() {
+    document.removeEventListener('visibilitychange', this.onVisible);
     this.socket.stop();
     clearTimeout(this.refreshTimer);
     if (this.selected) clearTimeout(this.selected.typingTimer);
