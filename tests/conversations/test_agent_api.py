@@ -182,6 +182,11 @@ def test_agent_unread_count_and_mark_read(server: LiveServer) -> None:
     agent_reply(server, conv["id"], "answer")  # replying reads everything up to it
     got = agent_ok(server, "/conversations.get", {"id": conv["id"]})["conversation"]
     assert got["unread_count"] == 0
+    # How far the visitor has read: their own messages, then the answer.
+    assert got["members_read_seq"] == 2
+    widget_ok(server, token, "conversations.mark-read", conversation=conv["id"])
+    got = agent_ok(server, "/conversations.get", {"id": conv["id"]})["conversation"]
+    assert got["members_read_seq"] == 3
 
 
 def test_visitor_message_reopens_a_resolved_conversation(server: LiveServer) -> None:

@@ -107,11 +107,12 @@ def test_seed_flow_visitor_and_agent_talk_live_without_reloads(
     expect(inbox.locator(".conversation-header .status")).to_have_text("Resolved")
     resolved = inbox.get_by_role("list", name="Resolved conversations")
     expect(resolved.get_by_role("link", name=name)).to_be_visible()
-    # Reloading the inbox comes back to the same conversation.
+    # Reloading the inbox comes back to the same conversation, read state too.
     inbox.reload()
     expect(inbox.locator(".message .body")).to_have_text(
         ["Where is my parcel?", "It left our depot today.", "Great, thanks!"]
     )
+    expect(inbox.locator(".message.from-agent .receipt")).to_have_text("Seen")
     inbox.get_by_role("button", name="Reopen").click()
     expect(inbox.locator(".conversation-header .status")).to_have_text("Open")
 

@@ -153,6 +153,11 @@ class ConversationRenderer:
                     "last_message_date": rfc3339(r["last_message_at"]),
                     "last_seq": r["last_seq"],
                     "unread_count": int(r["last_seq"]) - read.get(key, 0),
+                    # openplug's own: how far the visitors have read, so an
+                    # agent's view can show "Seen" before any live receipt.
+                    "members_read_seq": max(
+                        (int(m["last_read_seq"]) for m in members[key]), default=0
+                    ),
                     "messages": [self.timeline_entry(m) for m in recent[key]],
                 }
             )

@@ -172,6 +172,7 @@ export class InboxView {
     }
     if (this.selected !== state) return;
     state.conversation = conversation;
+    state.visitorReadSeq = conversation.members_read_seq || 0;
     for (const entry of entries.timeline_entries) state.messages.set(entry.seq, fromEntry(entry));
     state.cursor = entries.next_cursor;
     this.renderConversation();
