@@ -838,3 +838,61 @@ def test_revoke_sessions_of_an_unknown_user(server: LiveServer) -> None:
     assert_error(r, 404, "not_found")
     r = post(server, server.pat, "/rev-users.revoke-sessions", {"id": "garbage"})
     assert_error(r, 400, "invalid_field", field="id")
+
+
+# --- 7. the hand-served auth-tokens.create route -------------------------------------------
+# FastAPI documents it but does not serve it (see ``identity.routes``): what
+# FastAPI's response handling and schema generation would have given must
+# not change.
+
+
+def test_create_responses_are_compact_json_in_field_order(server: LiveServer) -> None:
+    """The bytes ``JSONResponse(model_dump(exclude_none=True))`` rendered."""
+    session = post(server, server.aat, "/auth-tokens.create", {"rev_info": {"user_ref": "bytes"}})
+    aat = post(
+        server,
+        server.pat,
+        "/auth-tokens.create",
+        {"requested_token_type": AAT_TYPE, "aud": [server.app_id]},
+    )
+    for r, keys in (
+        (session, ["access_token", "token_type", "expires_in"]),
+        (aat, ["access_token", "token_type", "expires_in", "client_id", "token_id"]),
+    ):
+        assert r.status_code == 201, r.text
+        assert r.headers["content-type"] == "application/json"
+        body = r.json()
+        assert list(body) == keys
+        rendered = json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        assert r.content == rendered.encode()
+        assert r.headers["content-length"] == str(len(r.content))
+
+
+def test_create_is_documented_as_a_fastapi_route(server: LiveServer) -> None:
+    with server.client() as c:
+        spec = c.get("/openapi.json").json()
+    operation = spec["paths"]["/auth-tokens.create"]["post"]
+    assert operation["operationId"] == "auth_tokens_create_auth_tokens_create_post"
+    assert operation["summary"] == "Mint a session token (AAT + rev_info) or an AAT (PAT)"
+    assert operation["tags"] == ["auth-tokens"]
+    assert operation["description"].startswith("Authenticated and parsed by hand")
+    assert operation["requestBody"] == {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/AuthTokensCreateRequest"}}
+        },
+    }
+    created = operation["responses"]["201"]
+    assert created["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/AuthTokensCreateResponse"
+    }
+    assert "parameters" not in operation  # the Request argument is not a parameter
+    assert next(iter(spec["paths"])) == "/auth-tokens.create"
+
+
+def test_create_answers_other_methods_as_before(server: LiveServer) -> None:
+    with server.client(server.aat) as c:
+        r = c.get("/auth-tokens.create")
+    assert r.status_code == 405
+    assert r.json()["type"] == "bad_request"
+    assert r.headers["allow"] == "POST"

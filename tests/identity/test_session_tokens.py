@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from jwt.exceptions import InvalidKeyError
 
 from openplug.errors import Unauthenticated
 from openplug.identity.secrets_file import (
@@ -30,6 +31,7 @@ from openplug.identity.secrets_file import (
     rotate_signing_key,
 )
 from openplug.identity.session_tokens import (
+    _KeptKeyHMAC,
     decode_session_token,
     issuer,
     mint_session_token,
@@ -142,6 +144,34 @@ def test_minted_token_decodes_to_its_user_and_app(ring: ServerSecrets) -> None:
     assert raw["aud"] == APP
     assert raw["iss"] == issuer(ORG)
     assert jwt.get_unverified_header(token) == {"alg": "HS256", "kid": "activekid", "typ": "JWT"}
+
+
+def test_minted_token_is_exactly_what_pyjwt_encode_gives(ring: ServerSecrets) -> None:
+    """Minting signs with a kept, already checked key; the token must be
+    the one ``jwt.encode`` would have produced from the same claims."""
+    for minutes in (1, 60, 1440):
+        token = mint(ring, minutes=minutes)
+        header = jwt.get_unverified_header(token)
+        claims = jwt.decode(token, options={"verify_signature": False})
+        key = ring.keys[header["kid"]].secret
+        again = jwt.encode(claims, key, algorithm="HS256", headers={"kid": header["kid"]})
+        assert again == token
+
+
+def test_a_kept_signing_key_is_checked_once_and_a_refused_one_every_time() -> None:
+    algorithm = _KeptKeyHMAC()
+    pem = b"-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcD\n-----END PUBLIC KEY-----"
+    for _ in range(2):
+        with pytest.raises(InvalidKeyError):
+            algorithm.prepare_key(pem)
+        with pytest.raises(InvalidKeyError):
+            algorithm.prepare_key(b"")
+    secret = secrets.token_bytes(32)
+    assert algorithm.prepare_key(secret) == secret
+    assert algorithm.prepare_key(secret) == secret
+    for _ in range(_KeptKeyHMAC.MAX_KEPT * 2):
+        algorithm.prepare_key(secrets.token_bytes(32))
+    assert len(algorithm._kept) <= _KeptKeyHMAC.MAX_KEPT
 
 
 def test_each_minted_token_is_distinct(ring: ServerSecrets) -> None:

@@ -9,8 +9,9 @@ constraint on ``external_ref`` and ``INSERT ... ON CONFLICT DO NOTHING``:
 whoever loses the race reads the winner's row and carries on.
 
 The write phase is plain synchronous SQLAlchemy: ``Database.run_write`` runs
-it on SQLite's writer thread in one hop, or on an asyncpg connection via
-``run_sync``.
+it in SQLite's group commit (see ``db.sqlite_writes``), or on an asyncpg
+connection via ``run_sync``. On SQLite its INSERTs, most of its work, run
+straight on the transaction's ``sqlite3`` connection (``DirectWrite``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from openplug.crm.tables import accounts, rev_orgs, rev_users
 from openplug.db import Database
 from openplug.db.base import utcnow
 from openplug.db.point_reads import PointRead
+from openplug.db.sqlite_writes import DirectWrite
 from openplug.errors import InvalidField
 from openplug.ids import REV_USER, parse_int_key
 
@@ -109,6 +111,12 @@ def _seen_query(user_column: str) -> PointRead:
 
 _SEEN_TABLES = (rev_users, rev_orgs, accounts)
 _NOT_COMPARED = {"created_at", "modified_at", "sessions_revoked_at"}
+# Per table, (label in the statement, column key): the row splits into its
+# three parts without scanning every label for each of them.
+_SEEN_LABELS = tuple(
+    (t.name, tuple((f"{t.name}__{c.key}", c.key) for c in t.c if c.key not in _NOT_COMPARED))
+    for t in _SEEN_TABLES
+)
 _SEEN_BY_REF = _seen_query("external_ref")
 _SEEN_BY_ID = _seen_query("id")
 
@@ -123,10 +131,11 @@ async def _read_phase(db: Database, ident: Identification) -> _Seen:
     )
     assert row is not None
     parts: dict[str, Row | None] = {}
-    for table in _SEEN_TABLES:
-        prefix = f"{table.name}__"
-        part = {k[len(prefix) :]: v for k, v in row.items() if k.startswith(prefix)}
-        parts[table.name] = part if part["id"] is not None else None
+    for name, labels in _SEEN_LABELS:
+        # Each part is NULL as a whole when its row is absent.
+        parts[name] = (
+            None if row[f"{name}__id"] is None else {key: row[label] for label, key in labels}
+        )
     user = parts["rev_users"]
     if by_id:
         user = _check_user_id(ident, user)
@@ -286,9 +295,10 @@ def _upsert(
         check_required_on_create(values["custom_fields"], required, required_path)
         now = utcnow()
         params = {"external_ref": ref, "created_at": now, "modified_at": now, **values}
-        created = conn.execute(_insert_if_absent(conn.dialect.name, table), params).first()
+        created = _insert_if_absent(conn, table, params)
         if created is not None:
-            return created._mapping
+            # What was stored is what was sent; callers need little more than the id.
+            return {**params, "id": created}
     # It exists (perhaps created by a concurrent request since the read
     # phase): update it under the lock.
     row = conn.execute(_by_ref(table), {"ref": ref}).first()
@@ -303,16 +313,36 @@ def _upsert(
 _STATEMENTS: dict[tuple[str, ...], Any] = {}
 
 
-def _insert_if_absent(dialect: str, table: Table) -> Any:
-    key = ("insert", dialect, table.name)
-    if key not in _STATEMENTS:
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        _STATEMENTS[key] = (
-            insert(table)
-            .on_conflict_do_nothing(index_elements=["external_ref"])
-            .returning(*table.c)
-        )
-    return _STATEMENTS[key]
+def _insert_if_absent(conn: Connection, table: Table, params: dict[str, Any]) -> int | None:
+    """The new row's id, or None when a row with this ref exists already."""
+    if conn.dialect.name == "sqlite":
+        created = _DIRECT_INSERTS[table.name].first(conn, params)
+    else:
+        key = ("insert", conn.dialect.name, table.name)
+        if key not in _STATEMENTS:
+            _STATEMENTS[key] = (
+                pg_insert(table)
+                .on_conflict_do_nothing(index_elements=["external_ref"])
+                .returning(table.c.id)
+            )
+        created = conn.execute(_STATEMENTS[key], params).first()
+    return None if created is None else int(created[0])
+
+
+def _direct_insert(table: Table) -> DirectWrite:
+    """Every column but the key as a parameter (none of these tables has
+    column defaults, so one left out is NULL either way), run on SQLite's
+    connection directly: the write phase's INSERTs are most of its work."""
+    values = {c.key: bindparam(c.key, type_=c.type) for c in table.c if c.key != "id"}
+    return DirectWrite(
+        sqlite_insert(table)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=["external_ref"])
+        .returning(table.c.id)
+    )
+
+
+_DIRECT_INSERTS = {t.name: _direct_insert(t) for t in (accounts, rev_orgs, rev_users)}
 
 
 def _by_ref(table: Table) -> Any:

@@ -19,8 +19,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select
+from sqlalchemy import JSON, Select
 from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.types import TypeEngine
 
 if TYPE_CHECKING:
     from openplug.db.engine import Database
@@ -41,11 +42,29 @@ class PointRead:
         if self._compiled is None:
             c = self.statement.compile(dialect=dialect)
             columns: list[tuple[str, Processor | None]] = [
-                (str(col.key), col.type._cached_result_processor(dialect, None))
+                (str(col.key), _result_processor(col.type, dialect))
                 for col in self.statement.selected_columns
             ]
             self._compiled = (str(c), tuple(c.positiontup or ()), columns)
         return self._compiled
+
+
+def _result_processor(type_: TypeEngine[Any], dialect: Dialect) -> Processor | None:
+    process = type_._cached_result_processor(dialect, None)
+    if process is None or not isinstance(type_.dialect_impl(dialect), JSON):
+        return process
+    # Most JSON columns of a CRM row hold an empty list or object; those
+    # need no parser (a new object each time, as parsing would give).
+    json_process = process
+
+    def process_json(value: Any) -> Any:
+        if value == "[]":
+            return []
+        if value == "{}":
+            return {}
+        return json_process(value)
+
+    return process_json
 
 
 class PointReader:

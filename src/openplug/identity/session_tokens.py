@@ -8,6 +8,7 @@ logging anybody out.
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import jwt
+from jwt.algorithms import HMACAlgorithm
 
 from openplug.errors import Unauthenticated
 from openplug.identity.secrets_file import ServerSecrets
@@ -37,6 +39,33 @@ class SessionClaims:
     expires_at: datetime
     jti: str
     verified: bool
+
+
+class _KeptKeyHMAC(HMACAlgorithm):
+    """PyJWT's HS256, keeping each prepared key. Preparing an HMAC key checks
+    that the secret is not a PEM, SSH, DER or JWK key (an algorithm-confusion
+    guard): on every call that costs more than the signature itself, yet the
+    server signs with the few keys of its own key ring."""
+
+    MAX_KEPT = 64  # far more than a key ring holds; bounds it regardless
+
+    def __init__(self) -> None:
+        super().__init__(HMACAlgorithm.SHA256)
+        self._kept: dict[str | bytes, bytes] = {}
+
+    def prepare_key(self, key: str | bytes) -> bytes:
+        prepared = self._kept.get(key)
+        if prepared is None:
+            prepared = super().prepare_key(key)  # raises for a refused key: not kept
+            if len(self._kept) >= self.MAX_KEPT:
+                self._kept.clear()
+            self._kept[key] = prepared
+        return prepared
+
+
+# Signs session tokens: PyJWT's JWS with only that algorithm registered.
+_SIGNER = jwt.PyJWS(algorithms=[])
+_SIGNER.register_algorithm(ALGORITHM, _KeptKeyHMAC())
 
 
 def issuer(org_id: str) -> str:
@@ -69,7 +98,10 @@ def mint_session_token(
         "uid": rev_user_key,
         "ver": verified,
     }
-    return jwt.encode(claims, key.secret, algorithm=ALGORITHM, headers={"kid": key.kid})
+    # The JWT payload exactly as ``jwt.encode`` serialises it (no datetime
+    # claims to convert), signed by ``_SIGNER`` for its kept key.
+    payload = json.dumps(claims, separators=(",", ":")).encode()
+    return _SIGNER.encode(payload, key.secret, algorithm=ALGORITHM, headers={"kid": key.kid})
 
 
 def decode_session_token(
