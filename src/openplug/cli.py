@@ -141,7 +141,7 @@ def serve(
     def announce(runtime: Runtime, first: FirstStart) -> None:
         _announce(runtime, first)
 
-    app = create_asgi_app(settings, on_first_start=announce)
+    app = create_asgi_app(settings, on_first_start=announce, freeze_startup_objects=True)
     typer.echo(
         f"openplug serving on {settings.resolved_public_url()}  (API docs at /docs)", err=True
     )
