@@ -61,7 +61,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -85,6 +85,7 @@ RETURNING_REV_INFO: dict[str, Any] = {
     "account_traits": {"display_name": "Devrev", "domains": ["devrev.ai"]},
 }
 
+R = TypeVar("R")  # what a benchmark's run returns for its report
 MakeScript = Callable[[str], str]  # a per-run prefix -> wrk Lua source
 REF = "__REF__"  # replaced by a unique ref per request in the Lua scripts
 
@@ -639,6 +640,25 @@ def main() -> int:
         parser.error("--duration must be >= 1, --warmup >= 0, --threads >= 1")
     if args.connections < args.threads:
         parser.error("--connections must be at least --threads")
+    return run_and_report(
+        args,
+        "openplug-bench-",
+        run_benchmark,
+        print_report,
+        "data/, server.log, wrk/ scripts and outputs",
+    )
+
+
+def run_and_report(
+    args: argparse.Namespace,
+    tmp_prefix: str,
+    run: Callable[[argparse.Namespace, Path], R],
+    report: Callable[[argparse.Namespace, R], bool],
+    kept_what: str,
+) -> int:
+    """What both benchmarks' ``main`` do around the measurement: a temporary
+    data dir, clean stops on Ctrl-C/SIGTERM, and the exit status (1 when the
+    run does not count)."""
     if not OPENPLUG.exists():
         print(f"error: {OPENPLUG} not found; install the project into .venv", file=sys.stderr)
         return 2
@@ -650,11 +670,9 @@ def main() -> int:
     # Ctrl-C must stop the run cleanly even when started with SIGINT ignored
     # (as a background job of a non-interactive shell).
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    tmp = Path(tempfile.mkdtemp(prefix="openplug-bench-"))
+    tmp = Path(tempfile.mkdtemp(prefix=tmp_prefix))
     try:
-        report = run_benchmark(args, tmp)
-        ok = print_report(args, report)
-        if not ok:
+        if not report(args, run(args, tmp)):
             print("FAILED: the run does not count (see the FAIL lines above).", file=sys.stderr)
             return 1
         return 0
@@ -666,7 +684,7 @@ def main() -> int:
         return 130
     finally:
         if args.keep:
-            print(f"kept {tmp} (data/, server.log, wrk/ scripts and outputs)")
+            print(f"kept {tmp} ({kept_what})")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
 

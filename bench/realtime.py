@@ -87,10 +87,7 @@ import platform
 import random
 import re
 import resource
-import shutil
-import signal
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -100,11 +97,10 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any, TypeVar
 
 # Same directory: the server process, its CLI and git_revision are shared.
-from identify import OPENPLUG, ROOT, BenchError, Server, git_revision
+from identify import ROOT, BenchError, Server, git_revision, run_and_report
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.version import version as websockets_version
@@ -1234,33 +1230,9 @@ def main() -> int:
         parser.error("--samples and --load-messages must be >= 1, --rate > 0")
     if min(args.http_concurrency, args.load_connections, args.ws_concurrency) < 1:
         parser.error("--http-concurrency, --load-connections and --ws-concurrency must be >= 1")
-    if not OPENPLUG.exists():
-        print(f"error: {OPENPLUG} not found; install the project into .venv", file=sys.stderr)
-        return 2
-
-    def on_sigterm(signum: int, _frame: FrameType | None) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, on_sigterm)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    tmp = Path(tempfile.mkdtemp(prefix="openplug-bench-rt-"))
-    try:
-        report = run_benchmark(args, tmp)
-        if not print_report(args, report):
-            print("FAILED: the run does not count (see the FAIL lines above).", file=sys.stderr)
-            return 1
-        return 0
-    except BenchError as e:
-        print(f"\nFAILED: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\ninterrupted; server stopped.", file=sys.stderr)
-        return 130
-    finally:
-        if args.keep:
-            print(f"kept {tmp} (data/, server.log)")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+    return run_and_report(
+        args, "openplug-bench-rt-", run_benchmark, print_report, "data/, server.log"
+    )
 
 
 if __name__ == "__main__":
