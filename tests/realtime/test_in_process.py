@@ -139,3 +139,62 @@ async def test_topics_are_validated() -> None:
             await broker.subscribe([bad])
         with pytest.raises(ValueError):
             await broker.publish(bad, {})
+
+
+async def test_a_topic_keeps_its_subscribers_as_they_come_and_go() -> None:
+    """One subscriber is kept without a container, several in a dict: every
+    step between them keeps delivering to exactly the current ones."""
+    broker = InProcessBroker()
+    a, b, c = [await broker.subscribe() for _ in range(3)]
+    await a.add(["t"])
+    await a.add(["t"])  # again: still one
+    assert broker.subscriber_count("t") == 1
+    await b.add(["t"])
+    await c.add(["t"])
+    assert broker.subscriber_count("t") == 3
+    await broker.publish("t", {"n": 1})
+    await b.remove(["t"])
+    await b.remove(["t"])  # not subscribed any more: nothing changes
+    await broker.publish("t", {"n": 2})
+    await a.remove(["t"])
+    assert broker.subscriber_count("t") == 1
+    await broker.publish("t", {"n": 3})
+    await b.add(["t"])
+    await broker.publish("t", {"n": 4})
+    await c.remove(["t"])
+    await b.remove(["t"])
+    assert broker.subscriber_count("t") == 0
+    await broker.publish("t", {"n": 5})
+    got = [[d.event["n"] for d in await take_queued(s)] for s in (a, b, c)]
+    assert got == [[1, 2], [1, 4], [1, 2, 3, 4]]
+
+
+class Listener:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def deliveries_ready(self) -> None:
+        self.calls += 1
+
+
+async def test_a_listening_consumer_is_called_back_and_polls() -> None:
+    broker = InProcessBroker()
+    sub = await broker.subscribe(["t"], max_pending=2)
+    await broker.publish("t", {"n": 1})
+    listener = Listener()
+    sub.listen(listener)
+    assert listener.calls == 1  # something was already queued
+    delivery = sub.poll()
+    assert delivery is not None and delivery.event == {"n": 1}
+    assert sub.poll() is None and sub.pending == 0
+    await broker.publish("t", {"n": 2})
+    assert listener.calls == 2
+    await broker.publish("t", {"n": 3})
+    await broker.publish("t", {"n": 4})  # over the bound: ended, and told
+    assert listener.calls == 4
+    with pytest.raises(SubscriptionOverflow):
+        sub.poll()
+    assert sub.pending == 0
+    sub.listen(None)
+    sub.close()
+    assert listener.calls == 4

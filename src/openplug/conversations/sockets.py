@@ -23,6 +23,7 @@ exactly as at auth, whenever ``credentials:rev_user:<n>`` (the visitor) or
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Any
 
 from openplug.conversations import hub
@@ -158,18 +159,11 @@ def visitor_socket_auth(runtime: Runtime) -> Authenticate:
             visitor = await authenticate_visitor(runtime, token, app_id)
         except ApiError:
             return None
-
-        async def still_valid() -> str | None:
-            try:
-                await authenticate_visitor(runtime, token, app_id)
-            except ApiError as e:
-                return e.message
-            return None
-
         credential = Credential(
             (credential_topic("rev_user", visitor.rev_user_key),),
             visitor.claims.expires_at.timestamp(),
-            still_valid,
+            # A partial, not a closure: fewer objects held per open socket.
+            partial(_visitor_still_valid, runtime, token, app_id),
         )
         me = await _summary(runtime, "rev_user", visitor.rev_user_key)
         return VisitorSocketPolicy(runtime, visitor.scope, me, credential)
@@ -188,24 +182,32 @@ def agent_socket_auth(runtime: Runtime) -> Authenticate:
             principal = await _agent(runtime, token)
         except ApiError:
             return None
-
-        async def still_valid() -> str | None:
-            try:
-                await _agent(runtime, token)
-            except ApiError as e:
-                return e.message
-            return None
-
         assert principal.access_token is not None
         credential = Credential(
             (credential_topic("dev_user", principal.dev_user_id),),
             principal.access_token.expires_at.timestamp(),
-            still_valid,
+            partial(_agent_still_valid, runtime, token),
         )
         me = await _summary(runtime, "dev_user", principal.dev_user_id)
         return AgentSocketPolicy(runtime, me, credential)
 
     return check
+
+
+async def _visitor_still_valid(runtime: Runtime, token: str, app_id: str) -> str | None:
+    try:
+        await authenticate_visitor(runtime, token, app_id)
+    except ApiError as e:
+        return e.message
+    return None
+
+
+async def _agent_still_valid(runtime: Runtime, token: str) -> str | None:
+    try:
+        await _agent(runtime, token)
+    except ApiError as e:
+        return e.message
+    return None
 
 
 async def _agent(runtime: Runtime, token: str) -> Principal:

@@ -79,7 +79,7 @@ async def inbox_me(runtime: RuntimeDep, agent: AgentDep) -> dict[str, Any]:
     return {"agent": agent_view(runtime, user)}
 
 
-@router.websocket("/socket")
+# Served by ``SocketEndpoints`` (see ``app.create_app``), not the router.
 async def inbox_socket(websocket: WebSocket) -> None:
     """Live events for an agent. The first frame is ``{"type": "auth",
     "token": <PAT>}``, or just ``{"type": "auth"}`` from the inbox page,

@@ -19,6 +19,15 @@ from openplug.realtime.broker import (
 )
 
 
+class SubscriptionListener(Protocol):
+    """A subscription's consumer that is called back instead of waiting."""
+
+    def deliveries_ready(self) -> None:
+        """There may be something to ``poll``. Called synchronously from
+        ``offer`` or ``end``: schedule the work, never do it here."""
+        ...
+
+
 class SubscriptionHost(Protocol):
     """What a subscription asks of its broker when its topics change."""
 
@@ -28,7 +37,22 @@ class SubscriptionHost(Protocol):
 
 
 class LocalSubscription:
-    """A ``broker.Subscription``: a bounded deque and one waiting consumer."""
+    """A ``broker.Subscription``: a bounded deque and one consumer, which
+    either iterates it (waiting on a future) or, with ``listen``, is called
+    back when there is something to ``poll`` and takes it without waiting:
+    then an idle subscriber holds no task, future or queue at all."""
+
+    __slots__ = (
+        "__weakref__",
+        "_closed",
+        "_error",
+        "_host",
+        "_listener",
+        "_max_pending",
+        "_queue",
+        "_topics",
+        "_waiter",
+    )
 
     def __init__(self, host: SubscriptionHost, max_pending: int) -> None:
         if max_pending < 1:
@@ -36,8 +60,11 @@ class LocalSubscription:
         self._host = host
         self._max_pending = max_pending
         self._topics: set[str] = set()
-        self._queue: deque[Delivery] = deque()
+        # Created on the first delivery and dropped once drained: thousands
+        # of idle subscribers then cost no deque each.
+        self._queue: deque[Delivery] | None = None
         self._waiter: asyncio.Future[None] | None = None
+        self._listener: SubscriptionListener | None = None
         self._closed = False
         self._error: SubscriptionEnded | None = None
 
@@ -47,7 +74,7 @@ class LocalSubscription:
 
     @property
     def pending(self) -> int:
-        return len(self._queue)
+        return len(self._queue) if self._queue else 0
 
     @property
     def max_pending(self) -> int:
@@ -94,21 +121,45 @@ class LocalSubscription:
         """Called by the fan-out; never blocks and never exceeds the bound."""
         if not self.active:
             return
-        if len(self._queue) >= self._max_pending:
+        queue = self._queue
+        if queue is None:
+            queue = self._queue = deque()
+        elif len(queue) >= self._max_pending:
             self.end(SubscriptionOverflow(f"more than {self._max_pending} events pending"))
             return
-        self._queue.append(delivery)
+        queue.append(delivery)
         self._wake()
+
+    def listen(self, listener: SubscriptionListener | None) -> None:
+        """Call ``listener.deliveries_ready()`` whenever there may be
+        something for ``poll`` (at once when there already is), instead of
+        iterating: a subscription has one consumer."""
+        self._listener = listener
+        if listener is not None and (self._queue or self._error is not None):
+            listener.deliveries_ready()
+
+    def poll(self) -> Delivery | None:
+        """The next delivery without waiting; None when there is none now
+        or the subscription was closed. Raises the ``SubscriptionEnded``
+        the broker ended it with."""
+        queue = self._queue
+        if queue:
+            delivery = queue.popleft()
+            if not queue:
+                self._queue = None
+            return delivery
+        if self._error is not None:
+            raise self._error
+        return None
 
     def __aiter__(self) -> LocalSubscription:
         return self
 
     async def __anext__(self) -> Delivery:
         while True:
-            if self._queue:
-                return self._queue.popleft()
-            if self._error is not None:
-                raise self._error
+            delivery = self.poll()
+            if delivery is not None:
+                return delivery
             if self._closed:
                 raise StopAsyncIteration
             if self._waiter is not None:
@@ -128,7 +179,7 @@ class LocalSubscription:
     def _release(self) -> None:
         # Drop what is queued at once: an ended subscriber must resume
         # anyway, and keeping its backlog is the memory we promised not to hold.
-        self._queue.clear()
+        self._queue = None
         topics, self._topics = list(self._topics), set()
         if topics:
             self._host.detach(self, topics)
@@ -137,13 +188,20 @@ class LocalSubscription:
     def _wake(self) -> None:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
+        if self._listener is not None:
+            self._listener.deliveries_ready()
 
 
 class FanOut:
-    """topic -> local subscriptions (insertion-ordered for fair delivery)."""
+    """topic -> local subscriptions (insertion-ordered for fair delivery).
+
+    A topic with a single local subscriber (most of them: a visitor's own
+    ``user:<n>``, conversation and credential topics) maps to it directly,
+    not to a one-entry dict: thousands of idle sockets then cost no
+    container per topic."""
 
     def __init__(self) -> None:
-        self._by_topic: dict[str, dict[LocalSubscription, None]] = {}
+        self._by_topic: dict[str, LocalSubscription | dict[LocalSubscription, None]] = {}
         # Every live subscription, topics or not, so that ``end_all`` reaches
         # them all; weak so that a forgotten subscription costs nothing.
         self._all: weakref.WeakSet[LocalSubscription] = weakref.WeakSet()
@@ -155,41 +213,59 @@ class FanOut:
     def attach(self, sub: LocalSubscription, topics: Iterable[str]) -> list[str]:
         """Register; returns the topics that had no local subscriber before."""
         first = []
+        by_topic = self._by_topic
         for topic in topics:
-            subs = self._by_topic.get(topic)
+            subs = by_topic.get(topic)
             if subs is None:
-                subs = self._by_topic[topic] = {}
+                by_topic[topic] = sub
                 first.append(topic)
-            subs[sub] = None
+            elif isinstance(subs, dict):
+                subs[sub] = None
+            elif subs is not sub:
+                by_topic[topic] = {subs: None, sub: None}
         return first
 
     def detach(self, sub: LocalSubscription, topics: Iterable[str]) -> list[str]:
         """Unregister; returns the topics left with no local subscriber."""
         idle = []
+        by_topic = self._by_topic
         for topic in topics:
-            subs = self._by_topic.get(topic)
+            subs = by_topic.get(topic)
             if subs is None:
                 continue
-            subs.pop(sub, None)
-            if not subs:
-                del self._by_topic[topic]
-                idle.append(topic)
+            if isinstance(subs, dict):
+                subs.pop(sub, None)
+                if len(subs) > 1:
+                    continue
+                if subs:
+                    by_topic[topic] = next(iter(subs))
+                    continue
+            elif subs is not sub:
+                continue
+            del by_topic[topic]
+            idle.append(topic)
         return idle
 
     def has_subscribers(self, topic: str) -> bool:
         return topic in self._by_topic
 
     def subscriber_count(self, topic: str) -> int:
-        return len(self._by_topic.get(topic, ()))
+        subs = self._by_topic.get(topic)
+        if subs is None:
+            return 0
+        return len(subs) if isinstance(subs, dict) else 1
 
     def topics(self) -> list[str]:
         return list(self._by_topic)
 
     def deliver(self, topic: str, event: Event) -> int:
         subs = self._by_topic.get(topic)
-        if not subs:
+        if subs is None:
             return 0
         delivery = Delivery(topic, event)
+        if not isinstance(subs, dict):
+            subs.offer(delivery)
+            return 1
         # A copy: an overflowing subscriber detaches itself mid-loop.
         targets = list(subs)
         for sub in targets:

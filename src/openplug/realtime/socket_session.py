@@ -58,17 +58,21 @@ never put another counter (e.g. a read position) under ``seq``.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import enum
 import json
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from openplug.realtime._fanout import LocalSubscription
 from openplug.realtime.broker import (
     DEFAULT_MAX_PENDING,
     Broker,
+    Delivery,
     Event,
     Subscription,
     SubscriptionEnded,
@@ -174,6 +178,10 @@ class SessionLimits:
     max_frame_chars: int = 16 * 1024
 
 
+_DEFAULT_LIMITS = SessionLimits()
+_MONOTONIC = MonotonicClock()
+
+
 @dataclass(frozen=True)
 class SessionEnd:
     code: int
@@ -201,9 +209,51 @@ def _encode(frame: dict[str, Any]) -> str:
     return json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
 
 
+_PING = _encode({"type": "ping"})
+_PONG = _encode({"type": "pong"})
+# The expiry timers' callbacks run in this one context instead of a copy
+# each (they only call ``_finish``).
+_TIMER_CONTEXT = contextvars.Context()
+
+
 class SocketSession:
     """Drives one socket: auth, subscriptions with resume, heartbeat,
-    bounded outgoing queue. ``run()`` returns how it ended."""
+    bounded outgoing queue. ``run()`` returns how it ended.
+
+    An idle socket costs no task of its own: ``run()`` reads the client's
+    frames in the caller's task (the WebSocket route's), the heartbeat is
+    one sweeper task for all sessions (``_Heartbeats``), and a writer or
+    pump task exists only while there is something to send or to take
+    from the subscription. Everything else that can end the session (the
+    pump, the sweeper, the expiry timer, a failed send) does so through
+    ``_finish``, which interrupts ``run()``'s read."""
+
+    __slots__ = (
+        "_authenticate",
+        "_broker",
+        "_clock",
+        "_control",
+        "_credential",
+        "_end",
+        "_expiry",
+        "_interrupted",
+        "_last_seen",
+        "_last_seq",
+        "_limits",
+        "_lock",
+        "_next_ping",
+        "_outgoing",
+        "_peer_gone",
+        "_policy",
+        "_pump_task",
+        "_reader",
+        "_room",
+        "_state",
+        "_subscription",
+        "_topics",
+        "_transport",
+        "_writer",
+    )
 
     def __init__(
         self,
@@ -216,25 +266,33 @@ class SocketSession:
     ) -> None:
         self._transport = transport
         self._broker = broker
-        self._authenticate = authenticate
-        self._limits = limits or SessionLimits()
-        self._clock = clock or MonotonicClock()
+        self._authenticate: Authenticate | None = authenticate
+        self._limits = limits or _DEFAULT_LIMITS
+        self._clock = clock or _MONOTONIC
         self._state = SessionState.AWAITING_AUTH
         self._policy: SocketPolicy | None = None
         self._subscription: Subscription | None = None
-        self._outgoing: asyncio.Queue[str] = asyncio.Queue(self._limits.max_outgoing)
+        # Encoded frames for the client, at most ``max_outgoing``; the deque
+        # and a writer task exist only while there is something to send.
+        self._outgoing: deque[str] | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self._room: asyncio.Future[None] | None = None  # a replay waits for the writer
         self._topics: set[str] = set()
         self._last_seq: dict[str, int] = {}
         # Held while a subscribe replays, so the pump cannot interleave
         # live events with the replay.
         self._lock = asyncio.Lock()
+        # Taking deliveries from the subscription; only while there are some.
+        self._pump_task: asyncio.Task[None] | None = None
         self._last_seen = 0.0
-        self._ended = asyncio.Event()
-        self._end = SessionEnd(CloseCode.NORMAL, "")
+        self._next_ping = 0.0
+        self._end: SessionEnd | None = None  # set once: the session is closing
         self._peer_gone = False
-        self._tasks: list[asyncio.Task[None]] = []
+        # The task in ``run()`` while it reads (``_finish`` interrupts it).
+        self._reader: asyncio.Task[Any] | None = None
+        self._interrupted = False
         self._credential: Credential | None = None
-        self._control: frozenset[str] = frozenset()  # the credential's topics
+        self._control: tuple[str, ...] = ()  # the credential's topics
         self._expiry: asyncio.TimerHandle | None = None
 
     @property
@@ -248,51 +306,86 @@ class SocketSession:
     @property
     def queued_frames(self) -> int:
         """Frames waiting for the client (never above ``max_outgoing``)."""
-        return self._outgoing.qsize()
+        return len(self._outgoing) if self._outgoing else 0
 
     async def run(self) -> SessionEnd:
-        self._last_seen = self._clock.now()
-        self._spawn(self._receive_loop(), "receive")
-        self._spawn(self._send_loop(), "send")
-        self._spawn(self._heartbeat_loop(), "heartbeat")
+        self._last_seen = now = self._clock.now()
+        self._next_ping = now + self._limits.heartbeat_interval
+        heartbeats = _Heartbeats.join(self)
+        # The client's frames are read here, in the caller's task, until the
+        # session ends; an end decided elsewhere cancels the read (as
+        # ``asyncio.timeout`` does: only our own cancellation is absorbed).
+        task = asyncio.current_task()
+        assert task is not None
+        cancelling = task.cancelling()
+        self._reader = task
         try:
-            await self._ended.wait()
+            while self._end is None:
+                text = await self._transport.receive_text()
+                if text is None:
+                    self._finish(CloseCode.NORMAL, "client went away", peer_gone=True)
+                    break
+                self._last_seen = self._clock.now()
+                await self._handle(text)
+        except asyncio.CancelledError:
+            if not self._interrupted or task.uncancel() > cancelling:
+                raise
+        except Exception:
+            log.exception("realtime socket receive loop failed")
+            self._finish(CloseCode.INTERNAL_ERROR, "internal error")
         finally:
+            self._reader = None
+            heartbeats.leave(self)
             if self._expiry is not None:
                 self._expiry.cancel()
-            for task in self._tasks:
-                task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-            if self._subscription is not None:
-                self._subscription.close()
             self._set_state(SessionState.CLOSED)
+            self._outgoing = None
+            helpers = [t for t in (self._writer, self._pump_task) if t is not None]
+            for helper in helpers:
+                helper.cancel()
+            if helpers:
+                await asyncio.gather(*helpers, return_exceptions=True)
+            if self._subscription is not None:
+                if isinstance(self._subscription, LocalSubscription):
+                    self._subscription.listen(None)
+                self._subscription.close()
+        end = self._end or SessionEnd(CloseCode.NORMAL, "")
         if not self._peer_gone:
             try:
-                await self._transport.close(self._end.code, self._end.reason)
+                await self._transport.close(end.code, end.reason)
             except Exception as e:
                 log.debug("closing a realtime socket: %r", e)
-        return self._end
+        return end
 
     # Lifecycle
 
-    def _spawn(self, work: Awaitable[None], name: str) -> None:
-        async def guarded() -> None:
-            try:
-                await work
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("realtime socket %s loop failed", name)
-                self._finish(CloseCode.INTERNAL_ERROR, "internal error")
-
-        self._tasks.append(asyncio.get_running_loop().create_task(guarded()))
-
     def _finish(self, code: int, reason: str, *, peer_gone: bool = False) -> None:
-        if self._ended.is_set():
+        if self._end is not None:
             return
         self._end = SessionEnd(code, reason)
         self._peer_gone = peer_gone
-        self._ended.set()
+        self._outgoing = None  # nothing more is sent once closing
+        self._wake_room()
+        reader = self._reader
+        if reader is not None and reader is not asyncio.current_task():
+            self._interrupted = True
+            reader.cancel()
+
+    def _arm_expiry(self, delay: float) -> None:
+        loop = asyncio.get_running_loop()
+        self._expiry = loop.call_at(
+            loop.time() + max(0.0, delay), self._expired, context=_TIMER_CONTEXT
+        )
+
+    def _expired(self) -> None:
+        assert self._credential is not None and self._credential.expires_at is not None
+        left = self._credential.expires_at - time.time()
+        if left > 0:
+            # Early: the loop's timers run on its cached clock, in whole
+            # milliseconds (uvloop). Never report an expiry before it.
+            self._arm_expiry(left + 0.001)
+            return
+        self._finish(CloseCode.CREDENTIAL_EXPIRED, "the credential expired: get a new one")
 
     def _set_state(self, new: SessionState) -> None:
         if new is self._state:
@@ -304,50 +397,69 @@ class SocketSession:
     # Outgoing
 
     def _offer(self, frame: dict[str, Any]) -> bool:
+        return self._offer_text(_encode(frame))
+
+    def _offer_text(self, text: str) -> bool:
         """Queue without waiting; a full queue means the client is not
         reading, and it is closed rather than buffered without bound."""
-        if self._ended.is_set():
+        if self._end is not None:
             return False
-        try:
-            self._outgoing.put_nowait(_encode(frame))
-        except asyncio.QueueFull:
+        outgoing = self._outgoing
+        if outgoing is None:
+            outgoing = self._outgoing = deque()
+        elif len(outgoing) >= self._limits.max_outgoing:
             self._finish(CloseCode.TOO_SLOW, "client too slow: reconnect and resume")
             return False
+        outgoing.append(text)
+        if self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._write())
         return True
 
-    async def _send_loop(self) -> None:
-        while True:
-            text = await self._outgoing.get()
-            if self._ended.is_set():
-                return  # closing: e.g. the credential ended after this was queued
+    async def _put(self, text: str) -> bool:
+        """Queue, waiting for room: a replay may exceed the queue, and our
+        own backlog is not a slow client. False once the session ends."""
+        while self.queued_frames >= self._limits.max_outgoing and self._end is None:
+            # One waiter at most: replays (subscribe, gap fill) hold the lock.
+            room = self._room = asyncio.get_running_loop().create_future()
             try:
-                await self._transport.send_text(text)
-            except Exception as e:
-                log.debug("realtime socket send failed: %r", e)
-                self._finish(CloseCode.NORMAL, "client went away", peer_gone=True)
-                return
+                await room
+            finally:
+                if self._room is room:
+                    self._room = None
+        return self._offer_text(text)
+
+    def _wake_room(self) -> None:
+        if self._room is not None and not self._room.done():
+            self._room.set_result(None)
+
+    async def _write(self) -> None:
+        """Send what is queued, then end: an idle socket has no writer."""
+        try:
+            while (outgoing := self._outgoing) and self._end is None:
+                text = outgoing.popleft()
+                if not outgoing:
+                    self._outgoing = None
+                self._wake_room()
+                try:
+                    await self._transport.send_text(text)
+                except Exception as e:
+                    log.debug("realtime socket send failed: %r", e)
+                    self._finish(CloseCode.NORMAL, "client went away", peer_gone=True)
+                    return
+        finally:
+            self._writer = None
 
     # Incoming
 
-    async def _receive_loop(self) -> None:
-        while True:
-            text = await self._transport.receive_text()
-            if text is None:
-                self._finish(CloseCode.NORMAL, "client went away", peer_gone=True)
-                return
-            self._last_seen = self._clock.now()
-            try:
-                frame = self._parse(text)
-                if self._state is SessionState.AWAITING_AUTH:
-                    if not await self._authenticate_with(frame):
-                        return
-                else:
-                    await self._dispatch(frame)
-            except _ProtocolError as e:
-                self._finish(CloseCode.PROTOCOL_ERROR, str(e))
-                return
-            if self._ended.is_set():
-                return
+    async def _handle(self, text: str) -> None:
+        try:
+            frame = self._parse(text)
+            if self._state is SessionState.AWAITING_AUTH:
+                await self._authenticate_with(frame)
+            else:
+                await self._dispatch(frame)
+        except _ProtocolError as e:
+            self._finish(CloseCode.PROTOCOL_ERROR, str(e))
 
     def _parse(self, text: str) -> dict[str, Any]:
         if len(text) > self._limits.max_frame_chars:
@@ -364,6 +476,7 @@ class SocketSession:
         if frame["type"] != "auth":
             self._finish(CloseCode.UNAUTHORIZED, "the first message must be auth")
             return False
+        assert self._authenticate is not None
         policy = await self._authenticate(frame)
         if policy is None:
             self._finish(CloseCode.UNAUTHORIZED, "not authenticated")
@@ -385,24 +498,30 @@ class SocketSession:
             if why is not None:
                 self._finish(CloseCode.UNAUTHORIZED, why)
                 return False
-            self._credential, self._control = credential, frozenset(credential.topics)
+            self._credential, self._control = credential, tuple(credential.topics)
             if credential.expires_at is not None:
-                loop = asyncio.get_running_loop()
-                self._expiry = loop.call_at(
-                    loop.time() + max(0.0, credential.expires_at - time.time()),
-                    self._finish,
-                    CloseCode.CREDENTIAL_EXPIRED,
-                    "the credential expired: get a new one",
-                )
+                self._arm_expiry(credential.expires_at - time.time())
         self._policy = policy
-        self._spawn(self._pump(self._subscription), "pump")
+        self._authenticate = None  # not needed any more: let it go
         self._set_state(SessionState.OPEN)
-        return self._offer({"type": "ready", "heartbeat_interval": self._limits.heartbeat_interval})
+        if not self._offer(
+            {"type": "ready", "heartbeat_interval": self._limits.heartbeat_interval}
+        ):
+            return False
+        subscription = self._subscription
+        if isinstance(subscription, LocalSubscription):
+            # Called back on each delivery (and at once for any already queued).
+            subscription.listen(self)
+        else:
+            self._pump_task = asyncio.get_running_loop().create_task(
+                self._guarded(self._pump_iterating(subscription))
+            )
+        return True
 
     async def _dispatch(self, frame: dict[str, Any]) -> None:
         kind = frame["type"]
         if kind == "ping":
-            self._offer({"type": "pong"})
+            self._offer_text(_PONG)
         elif kind == "pong":
             pass  # _last_seen already moved
         elif kind == "subscribe":
@@ -465,10 +584,10 @@ class SocketSession:
             if not self._offer({"type": "subscribed", "topic": topic, "after_seq": after_seq}):
                 return
             for event in sorted(missed, key=_seq_or_zero):
-                if self._accept(topic, event):
-                    # A replay may exceed the queue: wait for the writer
-                    # instead of treating our own backlog as a slow client.
-                    await self._outgoing.put(_encode(_event_frame(topic, event)))
+                if self._accept(topic, event) and not await self._put(
+                    _encode(_event_frame(topic, event))
+                ):
+                    return
 
     async def _unsubscribe(self, frame: dict[str, Any]) -> None:
         topic = frame.get("topic")
@@ -487,28 +606,67 @@ class SocketSession:
 
     # Live events
 
-    async def _pump(self, subscription: Subscription) -> None:
+    def deliveries_ready(self) -> None:
+        """The subscription has something: take it in a pump task, unless
+        one is running (it takes everything queued before it ends)."""
+        if self._pump_task is None and self._state is SessionState.OPEN and self._end is None:
+            self._pump_task = asyncio.get_running_loop().create_task(self._pump())
+
+    async def _pump(self) -> None:
+        subscription = self._subscription
+        assert isinstance(subscription, LocalSubscription)
+        try:
+            while self._end is None:
+                delivery = subscription.poll()
+                if delivery is None:
+                    return  # drained: the next delivery starts another pump
+                if not await self._take(delivery):
+                    return
+        except SubscriptionEnded as e:
+            self._subscription_ended(e)
+        except Exception:
+            log.exception("realtime socket pump failed")
+            self._finish(CloseCode.INTERNAL_ERROR, "internal error")
+        finally:
+            self._pump_task = None
+
+    async def _pump_iterating(self, subscription: Subscription) -> None:
+        """The pump for a ``Subscription`` that only iterates: one task for
+        the socket's lifetime."""
         try:
             async for delivery in subscription:
-                # Not under the lock: a replay in progress must not delay it.
-                if delivery.topic in self._control:
-                    if not await self._credential_still_valid():
-                        return
-                    continue
-                async with self._lock:
-                    topic, event = delivery.topic, delivery.event
-                    if topic not in self._topics:
-                        continue
-                    if self._skips_ahead(topic, event) and not await self._fill_gap(topic):
-                        continue
-                    if not self._accept(topic, event):
-                        continue
-                    if not self._offer(_event_frame(topic, event)):
-                        return
-        except SubscriptionOverflow as e:
-            self._finish(CloseCode.TOO_SLOW, f"{e}: reconnect and resume")
+                if not await self._take(delivery):
+                    return
         except SubscriptionEnded as e:
-            self._finish(CloseCode.BROKER_UNAVAILABLE, f"{e}: reconnect and resume")
+            self._subscription_ended(e)
+
+    async def _guarded(self, work: Awaitable[None]) -> None:
+        try:
+            await work
+        except Exception:
+            log.exception("realtime socket pump failed")
+            self._finish(CloseCode.INTERNAL_ERROR, "internal error")
+
+    def _subscription_ended(self, error: SubscriptionEnded) -> None:
+        if isinstance(error, SubscriptionOverflow):
+            self._finish(CloseCode.TOO_SLOW, f"{error}: reconnect and resume")
+        else:
+            self._finish(CloseCode.BROKER_UNAVAILABLE, f"{error}: reconnect and resume")
+
+    async def _take(self, delivery: Delivery) -> bool:
+        """One live event to the client; False once the session ends."""
+        # Not under the lock: a replay in progress must not delay it.
+        if delivery.topic in self._control:
+            return await self._credential_still_valid()
+        async with self._lock:
+            topic, event = delivery.topic, delivery.event
+            if topic not in self._topics:
+                return True
+            if self._skips_ahead(topic, event) and not await self._fill_gap(topic):
+                return self._end is None
+            if not self._accept(topic, event):
+                return True
+            return self._offer(_event_frame(topic, event))
 
     async def _credential_still_valid(self) -> bool:
         """Someone ended a credential of this socket's principal: is it ours?"""
@@ -531,7 +689,8 @@ class SocketSession:
         """A live event skipped a seq: several processes published out of
         commit order, or an event was lost. Replay from the store what came
         after the last seq sent, so nothing is missing. False when the topic
-        was dropped because the gap is too large to replay."""
+        was dropped because the gap is too large to replay, or the session
+        ended meanwhile."""
         assert self._policy is not None
         try:
             missed = await self._policy.replay(topic, self._last_seq[topic])
@@ -540,8 +699,10 @@ class SocketSession:
             self._refuse("resume_gap_too_large", topic, str(e) or "fetch history first")
             return False
         for event in sorted(missed, key=_seq_or_zero):
-            if self._accept(topic, event):
-                await self._outgoing.put(_encode(_event_frame(topic, event)))
+            if self._accept(topic, event) and not await self._put(
+                _encode(_event_frame(topic, event))
+            ):
+                return False
         return True
 
     def _accept(self, topic: str, event: Event) -> bool:
@@ -557,18 +718,79 @@ class SocketSession:
 
     # Heartbeat
 
-    async def _heartbeat_loop(self) -> None:
-        interval, timeout = self._limits.heartbeat_interval, self._limits.heartbeat_timeout
+    def _beat(self, now: float) -> None:
+        """Called by the sweeper every ``heartbeat_interval / HEARTBEAT_TICKS``:
+        close a silent socket, ping an open one every ``heartbeat_interval``."""
+        if self._end is not None:
+            return
+        if now - self._last_seen >= self._limits.heartbeat_timeout:
+            if self._state is SessionState.AWAITING_AUTH:
+                self._finish(CloseCode.UNAUTHORIZED, "no auth message in time")
+            else:
+                self._finish(CloseCode.HEARTBEAT_TIMEOUT, "heartbeat timeout")
+        elif self._state is SessionState.OPEN and now >= self._next_ping:
+            self._next_ping = now + self._limits.heartbeat_interval
+            self._offer_text(_PING)
+
+
+# Sweeps per heartbeat interval: a socket is pinged every interval (plus at
+# most one tick) and closed at most one tick after its heartbeat timeout.
+HEARTBEAT_TICKS = 5
+# Sessions handled per loop turn in a sweep, so that pinging thousands of
+# sockets never holds up deliveries for long.
+SWEEP_CHUNK = 128
+
+
+class _Heartbeats:
+    """One task per event loop, clock and heartbeat interval that pings and
+    checks every session (``SocketSession._beat``), instead of a task per
+    socket. It exists while it has sessions."""
+
+    # (loop, id(clock), interval): the entry holds the clock, so its id
+    # stays its own while the entry exists.
+    _all: dict[tuple[asyncio.AbstractEventLoop, int, float], _Heartbeats] = {}
+
+    def __init__(self, key: tuple[asyncio.AbstractEventLoop, int, float], clock: Clock) -> None:
+        self._key = key
+        self._clock = clock
+        self._sessions: dict[SocketSession, None] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def join(cls, session: SocketSession) -> _Heartbeats:
+        loop = asyncio.get_running_loop()
+        clock = session._clock
+        key = (loop, id(clock), session._limits.heartbeat_interval)
+        self = cls._all.get(key)
+        if self is None:
+            self = cls._all[key] = cls(key, clock)
+        self._sessions[session] = None
+        if self._task is None:
+            self._task = loop.create_task(self._sweep())
+        return self
+
+    def leave(self, session: SocketSession) -> None:
+        self._sessions.pop(session, None)
+        if not self._sessions:
+            if self._task is not None:
+                self._task.cancel()
+                self._task = None
+            if self._all.get(self._key) is self:
+                del self._all[self._key]
+
+    async def _sweep(self) -> None:
+        clock = self._clock
+        tick = self._key[2] / HEARTBEAT_TICKS
         while True:
-            await self._clock.sleep(interval)
-            if self._clock.now() - self._last_seen >= timeout:
-                if self._state is SessionState.AWAITING_AUTH:
-                    self._finish(CloseCode.UNAUTHORIZED, "no auth message in time")
-                else:
-                    self._finish(CloseCode.HEARTBEAT_TIMEOUT, "heartbeat timeout")
-                return
-            if self._state is SessionState.OPEN and not self._offer({"type": "ping"}):
-                return
+            await clock.sleep(tick)
+            now = clock.now()
+            for n, session in enumerate(list(self._sessions), 1):
+                try:
+                    session._beat(now)
+                except Exception:
+                    log.exception("realtime heartbeat failed")
+                if n % SWEEP_CHUNK == 0:
+                    await asyncio.sleep(0)
 
 
 def _event_frame(topic: str, event: Event) -> dict[str, Any]:

@@ -197,7 +197,7 @@ async def widget_conversations_mark_read(
     return {"last_read_seq": last_read}
 
 
-@router.websocket("/socket")
+# Served by ``SocketEndpoints`` (see ``app.create_app``), not the router.
 async def widget_socket(websocket: WebSocket) -> None:
     """The visitor's live events. The first frame is ``{"type": "auth",
     "token": <session token>, "app_id": ...}`` (never the URL); then
