@@ -123,7 +123,7 @@ async def test_logout_closes_that_tokens_sockets_and_only_those(any_server: Live
 
         assert await closed(gone) == (CloseCode.CREDENTIAL_REVOKED, "the session was revoked")
         assert await closed(gone_too) == (CloseCode.CREDENTIAL_REVOKED, "the session was revoked")
-        event = await kept.event("message.created", topic)
+        event = await kept.event("message.created", topic, seq=2)
         assert event["message"]["body"] == "after the logout"
         await still_open(kept)
     assert not heard(gone, "after the logout") and not heard(gone_too, "after the logout")
@@ -159,7 +159,7 @@ async def test_revoking_a_users_sessions_closes_all_their_sockets(any_server: Li
     async with visitor_socket(server, fresh) as c:
         await c.subscribe(topic)
         agent_reply(server, conversation["id"], "for the new session")
-        assert (await c.event("message.created", topic))["message"]["body"] == (
+        assert (await c.event("message.created", topic, seq=3))["message"]["body"] == (
             "for the new session"
         )
 
@@ -233,7 +233,7 @@ async def test_revoking_a_pat_closes_the_sockets_that_use_it(any_server: LiveSer
         agent_ok(server, "/auth-tokens.delete", {"token_id": token.token_id})
         agent_reply(server, conversation["id"], "after the revocation")
         assert await closed(revoked) == (CloseCode.CREDENTIAL_REVOKED, "the PAT was revoked")
-        event = await kept.event("message.created", topic)
+        event = await kept.event("message.created", topic, seq=2)
         assert event["message"]["body"] == "after the revocation"
     assert not heard(revoked, "after the revocation")
 
@@ -277,7 +277,7 @@ async def test_logout_through_one_server_closes_the_socket_held_by_another(
         widget_ok(a, leaving, "logout")
         agent_reply(a, conversation["id"], "after the logout")
         assert await closed(gone) == (CloseCode.CREDENTIAL_REVOKED, "the session was revoked")
-        assert (await kept.event("message.created", topic))["message"]["body"] == (
+        assert (await kept.event("message.created", topic, seq=2))["message"]["body"] == (
             "after the logout"
         )
     assert not heard(gone, "after the logout")
