@@ -100,7 +100,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 # Same directory: the server process, its CLI and git_revision are shared.
-from identify import ROOT, BenchError, Server, git_revision, run_and_report
+from identify import ROOT, BenchError, Check, Server, git_revision, run_and_report
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.version import version as websockets_version
@@ -383,13 +383,6 @@ class Transfer:
     gzipped: int
     served_gzip: bool
     cache_control: str
-
-
-@dataclass
-class Check:
-    label: str
-    ok: bool
-    detail: str
 
 
 @dataclass
