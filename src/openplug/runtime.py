@@ -27,15 +27,14 @@ class Runtime:
     # ``make_broker(settings.redis_url)`` and closes it on shutdown.
     broker: Broker = field(default_factory=InProcessBroker)
     # Per email: failed inbox sign-ins (see identity.agent_sessions).
-    failed_sign_ins: SlidingWindowLimit = field(
-        default_factory=lambda: SlidingWindowLimit(SIGN_IN_FAILURES, SIGN_IN_WINDOW_SECONDS)
-    )
+    failed_sign_ins: SlidingWindowLimit = field(init=False)
     # Per client address: new anonymous visitors (see widget.service).
     new_visitors: SlidingWindowLimit = field(init=False)
     _secrets_mtime: float = field(default=0.0, repr=False)
 
     def __post_init__(self) -> None:
         self._secrets_mtime = self._mtime()
+        self.failed_sign_ins = SlidingWindowLimit(SIGN_IN_FAILURES, SIGN_IN_WINDOW_SECONDS)
         per_hour = self.settings.new_visitors_per_address_per_hour
         self.new_visitors = SlidingWindowLimit(per_hour, 3600)
 

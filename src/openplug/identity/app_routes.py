@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from pydantic import Field
 
 from openplug.crm.fields import ShortText, Strict
-from openplug.identity.apps import app_json, create_app, list_apps, normalise_origin, update_app
+from openplug.identity.apps import app_json, create_app, list_apps, update_app
 from openplug.web.deps import AdminDep, AgentDep, RuntimeDep
 
 router = APIRouter(tags=["apps"])
@@ -32,13 +32,6 @@ class AppsUpdateRequest(Strict):
     require_identification: bool | None = None
 
 
-def _origins(values: list[str] | None) -> list[str] | None:
-    """Checked here so that a bad one is named by its place in the list."""
-    if values is None:
-        return None
-    return [normalise_origin(v, f"allowed_origins[{i}]") for i, v in enumerate(values)]
-
-
 @router.get("/apps.list", operation_id="apps.list")
 @router.post("/apps.list", operation_id="apps.list.post")
 async def apps_list(runtime: RuntimeDep, _: AgentDep) -> dict[str, Any]:
@@ -48,22 +41,20 @@ async def apps_list(runtime: RuntimeDep, _: AgentDep) -> dict[str, Any]:
 
 @router.post("/apps.create", status_code=201)
 async def apps_create(runtime: RuntimeDep, _: AdminDep, body: AppsCreateRequest) -> dict[str, Any]:
-    origins = _origins(body.allowed_origins) or []
     async with runtime.db.write() as conn:
-        app = await create_app(conn, body.name, origins, body.require_identification)
+        app = await create_app(conn, body.name, body.allowed_origins, body.require_identification)
     return {"app": app_json(app)}
 
 
 @router.post("/apps.update")
 async def apps_update(runtime: RuntimeDep, _: AdminDep, body: AppsUpdateRequest) -> dict[str, Any]:
     """Only the fields sent change; ``allowed_origins`` replaces the list."""
-    origins = _origins(body.allowed_origins)
     async with runtime.db.write() as conn:
         app = await update_app(
             conn,
             body.app_id,
             name=body.name,
-            origins=origins,
+            origins=body.allowed_origins,
             require_identification=body.require_identification,
         )
     return {"app": app_json(app)}

@@ -50,6 +50,12 @@ def app_json(app: App) -> dict[str, Any]:
     }
 
 
+def normalise_origins(values: list[str]) -> list[str]:
+    """Every origin checked, a bad one named by its place in the list (the
+    API's ``allowed_origins[i]``, the CLI's i-th ``--origin``)."""
+    return [normalise_origin(v, f"allowed_origins[{i}]") for i, v in enumerate(values)]
+
+
 def normalise_origin(value: str, field_name: str = "origin") -> str:
     """``scheme://host[:port]``, lower-case, no path: what browsers send."""
     parts = urlsplit(value.strip())
@@ -69,7 +75,7 @@ async def create_app(
         apps.insert().values(
             app_id=app_id,
             name=name,
-            allowed_origins=[normalise_origin(o) for o in origins],
+            allowed_origins=normalise_origins(origins),
             require_identification=require_identification,
             created_at=utcnow(),
         )
@@ -101,7 +107,7 @@ async def update_app(
     if name is not None:
         values["name"] = name
     if origins is not None:
-        values["allowed_origins"] = [normalise_origin(o) for o in origins]
+        values["allowed_origins"] = normalise_origins(origins)
     if require_identification is not None:
         values["require_identification"] = require_identification
     if values:

@@ -55,8 +55,14 @@ async def create_dev_user(
     return await get_dev_user_by_email(conn, normalised)
 
 
+def _with_email(email: str) -> Any:
+    """People type their address in any case; the domain part is
+    case-insensitive and nobody has two agents differing only in case."""
+    return select(dev_users).where(func.lower(dev_users.c.email) == email.strip().lower())
+
+
 async def get_dev_user_by_email(conn: AsyncConnection, email: str) -> DevUser:
-    row = (await conn.execute(select(dev_users).where(dev_users.c.email == email.strip()))).first()
+    row = (await conn.execute(_with_email(email))).first()
     if row is None:
         raise NotFound(f"no agent with email {email}")
     return _from_row(row)
@@ -86,11 +92,7 @@ async def set_password(conn: AsyncConnection, email: str, password: str) -> DevU
 
 async def password_hash_of(conn: AsyncConnection, email: str) -> tuple[DevUser, str | None] | None:
     """The agent and their stored hash (None: no password set), for sign-in."""
-    row = (
-        await conn.execute(
-            select(dev_users).where(func.lower(dev_users.c.email) == email.strip().lower())
-        )
-    ).first()
+    row = (await conn.execute(_with_email(email))).first()
     if row is None:
         return None
     return _from_row(row), row._mapping["password_hash"]
