@@ -84,3 +84,36 @@ def test_bad_origin_is_refused_with_a_clear_message(tmp_path: Path) -> None:
     r = run(tmp_path, "apps", "create", "--name", "X", "--origin", "shop.example/path")
     assert r.returncode == 2
     assert "origin" in r.stderr
+
+
+def test_agents_create_for_an_existing_email_in_another_case_is_an_error(tmp_path: Path) -> None:
+    """Finding: ``agents create --email Admin@example.com`` reset the
+    bootstrap admin's password, printed it, and left two rows."""
+    first = json.loads(run(tmp_path, "init", "--json").stdout)
+    assert first["org_id"]
+    for email in ("Admin@example.com", "ADMIN@EXAMPLE.COM", " admin@example.com"):
+        r = run(tmp_path, "agents", "create", "--email", email, "--role", "admin", "--json")
+        assert r.returncode == 2, r.stdout
+        assert "already exists" in r.stderr
+        assert "password" not in r.stdout
+    agents = json.loads(run(tmp_path, "agents", "list", "--json").stdout)["agents"]
+    assert [a["email"] for a in agents] == ["admin@example.com"]
+
+
+async def test_the_database_refuses_a_second_agent_differing_only_in_case(tmp_path: Path) -> None:
+    assert run(tmp_path, "init").returncode == 0
+    server = LiveServer(make_settings(tmp_path, None)).start()
+    try:
+        import sqlalchemy.exc
+
+        try:
+            await server.sql(
+                "INSERT INTO dev_users (email, display_name, role, created_at)"
+                " VALUES ('Admin@Example.com', 'Twin', 'agent', CURRENT_TIMESTAMP)"
+            )
+        except sqlalchemy.exc.IntegrityError:
+            pass
+        else:
+            raise AssertionError("a second agent with the admin's email was stored")
+    finally:
+        server.stop()

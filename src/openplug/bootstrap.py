@@ -16,7 +16,7 @@ from openplug.db.base import utcnow
 from openplug.db.migrate import migrate
 from openplug.identity import access_tokens as tokens
 from openplug.identity.apps import App, create_app
-from openplug.identity.dev_users import create_dev_user, set_password
+from openplug.identity.dev_users import create_dev_user
 from openplug.identity.passwords import generate_password
 from openplug.identity.secrets_file import ensure_secrets
 from openplug.identity.tables import instance
@@ -60,9 +60,10 @@ async def _create_org(db: Database, settings: Settings, pepper: bytes) -> tuple[
     org_id = secrets.token_hex(6)
     async with db.write() as conn:
         await conn.execute(instance.insert().values(id=1, org_id=org_id, created_at=utcnow()))
-        admin = await create_dev_user(conn, BOOTSTRAP_ADMIN_EMAIL, "Admin", "admin")
         password = generate_password()
-        await set_password(conn, admin.email, password)
+        admin = await create_dev_user(
+            conn, BOOTSTRAP_ADMIN_EMAIL, "Admin", "admin", password=password
+        )
         pat, _ = await tokens.issue_access_token(
             conn, pepper, kind="pat", dev_user_id=admin.pk, app_pk=None,
             expires_in_days=tokens.PAT_DEFAULT_DAYS, token_hint="bootstrap admin",

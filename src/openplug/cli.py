@@ -215,9 +215,7 @@ def agents_create(
 
     async def work(runtime: Runtime) -> DevUser:
         async with runtime.db.write() as conn:
-            user = await create_dev_user(conn, email, name, chosen)
-            await set_password(conn, user.email, password)
-            return user
+            return await create_dev_user(conn, email, name, chosen, password=password)
 
     user = _run(work)
     _emit(

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from typing import Any
 
 import httpx
+import jwt
 
-from openplug.identity.session_tokens import mint_session_token
 from tests.live_server import LiveServer
 
 
@@ -94,18 +95,15 @@ def second_app(server: LiveServer) -> tuple[str, str]:
     return app_id, str(aat)
 
 
-def expired_token(server: LiveServer, user_id: str) -> str:
+def expired_token(server: LiveServer, token: str) -> str:
+    """``token`` as it would be once expired: the same claims, in the past,
+    signed with the server's key."""
     assert server.runtime is not None
-    key = int(user_id.rsplit("/", 1)[-1])
-    return mint_session_token(
-        server.runtime.secrets,
-        org_id=server.runtime.org_id,
-        rev_user_key=key,
-        rev_user_don=user_id,
-        app_id=server.app_id,
-        expires_in_mins=-5,
-        verified=True,
-    )
+    claims = jwt_claims(token)
+    past = int(time.time()) - 7200
+    claims.update(iat=past, exp=past + 300)
+    key = server.runtime.secrets.active_key
+    return jwt.encode(claims, key.secret, algorithm="HS256", headers={"kid": key.kid})
 
 
 def assert_error(r: httpx.Response, status: int, error_type: str, field: str | None = None) -> None:

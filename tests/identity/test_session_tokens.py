@@ -8,6 +8,8 @@ key ring built here, then the same refusals through a real server's
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import secrets
 import stat
@@ -36,6 +38,7 @@ from openplug.identity.session_tokens import (
     issuer,
     mint_session_token,
 )
+from tests.conversations.helpers import anonymous_session
 from tests.live_server import LiveServer
 
 ORG = "a1b2c3d4e5f6"
@@ -43,6 +46,7 @@ APP = "app_first"
 OTHER_APP = "app_second"
 USER_KEY = 42
 USER_DON = f"don:identity:openplug:devo/{ORG}:revu/{USER_KEY}"
+USER_CREATED_AT = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
 
 
 # --- helpers ------------------------------------------------------------------
@@ -70,6 +74,7 @@ def mint(ring: ServerSecrets, *, minutes: int = 60, app_id: str = APP) -> str:
         ring,
         org_id=ORG,
         rev_user_key=USER_KEY,
+        rev_user_created_at=USER_CREATED_AT,
         rev_user_don=USER_DON,
         app_id=app_id,
         expires_in_mins=minutes,
@@ -89,7 +94,9 @@ def refused(ring: ServerSecrets, token: str, app_id: str | None = APP) -> str:
     return info.value.message
 
 
-def claims_for(org_id: str, user_key: int, app_id: str, **overrides: Any) -> dict[str, Any]:
+def claims_for(
+    org_id: str, user_key: int, app_id: str, user_created: int = 0, **overrides: Any
+) -> dict[str, Any]:
     """Claims exactly as openplug mints them, valid for ten minutes."""
     now = int(time.time())
     claims: dict[str, Any] = {
@@ -101,6 +108,7 @@ def claims_for(org_id: str, user_key: int, app_id: str, **overrides: Any) -> dic
         "jti": secrets.token_hex(12),
         "typ": "session",
         "uid": user_key,
+        "ucr": user_created,
         "ver": True,
     }
     claims.update(overrides)
@@ -301,12 +309,29 @@ def test_garbage_is_refused(ring: ServerSecrets, garbage: str) -> None:
         {"typ": None},
         {"uid": "42"},
         {"uid": None},
+        {"uid": True},
+        {"uid": 42.0},
+        {"ucr": None},
+        {"ucr": "0"},
+        {"ucr": False},
+        {"exp": str(int(time.time()) + 600)},
+        {"exp": True},
+        {"exp": float(int(time.time()) + 600)},
+        {"iat": str(int(time.time()))},
+        {"iat": False},
+        {"ver": 1},
+        {"ver": None},
+        {"jti": 7},
+        {"aud": [APP]},
         {"iss": "openplug:devo/someoneelse"},
         {"jti": None},
         {"sub": None},
     ],
-    ids=["typ-refresh", "no-typ", "uid-string", "no-uid", "other-issuer", "no-jti", "no-sub"],
-)
+    ids=["typ-refresh", "no-typ", "uid-string", "no-uid", "uid-true", "uid-float", "no-ucr",
+         "ucr-string", "ucr-false", "exp-string", "exp-true", "exp-float", "iat-string",
+         "iat-false", "ver-int", "no-ver", "jti-int", "aud-list", "other-issuer", "no-jti",
+         "no-sub"],
+)  # fmt: skip
 def test_correctly_signed_but_wrong_claims_are_refused(
     ring: ServerSecrets, overrides: dict[str, Any]
 ) -> None:
@@ -317,7 +342,9 @@ def test_correctly_signed_but_wrong_claims_are_refused(
         algorithm="HS256",
         headers={"kid": key.kid},
     )
-    assert "invalid" in refused(ring, token)
+    message = refused(ring, token)
+    # (PyJWT reads ``"exp": true`` as 1 and calls it expired.)
+    assert "invalid" in message or (overrides.get("exp") is True and "expired" in message)
 
 
 def test_token_from_another_org_is_refused(ring: ServerSecrets) -> None:
@@ -466,9 +493,12 @@ class Forger:
         self.key = server.runtime.secrets.active_key
         claims = jwt.decode(_session(server), options={"verify_signature": False})
         self.user_key = int(claims["uid"])
+        self.user_created = int(claims["ucr"])
 
     def claims(self, **overrides: Any) -> dict[str, Any]:
-        return claims_for(self.org_id, self.user_key, self.server.app_id, **overrides)
+        return claims_for(
+            self.org_id, self.user_key, self.server.app_id, self.user_created, **overrides
+        )
 
     def sign(self, claims: dict[str, Any], *, secret: bytes | None = None, **header: Any) -> str:
         headers = {"kid": self.key.kid, **header}
@@ -561,3 +591,61 @@ def test_http_key_rotated_on_disk_is_picked_up_and_old_tokens_keep_working(
     # A key that is on no ring at all is still refused after the reload.
     stranger = f.sign(f.claims(), secret=secrets.token_bytes(32), kid="fedcba9876543210")
     _assert_401(_info(server, stranger), "unknown key", stranger)
+
+
+@pytest.mark.parametrize("kid", [1, True, ["k"], {"k": 1}, 1.5], ids=repr)
+def test_http_non_string_kid_is_a_401_not_a_500(server: LiveServer, kid: Any) -> None:
+    f = Forger(server)
+    # Built by hand: PyJWT refuses to write a non-string kid.
+    head = b64url(json.dumps({"alg": "HS256", "typ": "JWT", "kid": kid}).encode())
+    body = b64url(json.dumps(f.claims()).encode())
+    mac = hmac.new(f.key.secret, f"{head}.{body}".encode(), hashlib.sha256).digest()
+    token = f"{head}.{body}.{b64url(mac)}"
+    _assert_401(_info(server, token), "malformed", token)
+    # The widget's calls go through the same check.
+    with server.client(token) as c:
+        r = c.post("/widget/conversations.list", json={"app_id": server.app_id})
+    assert r.status_code == 401, r.text
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_http_a_deleted_users_token_never_becomes_the_next_users(
+    make_server: Any, backend: str
+) -> None:
+    """Finding: SQLite reused the newest user's key after it was deleted, and
+    the old token then read the newcomer's conversations."""
+    server = make_server(backend=backend)
+    token = _session(server, "newest-user")
+    old_key = jwt.decode(token, options={"verify_signature": False})["uid"]
+    with server.client(server.pat) as c:
+        assert c.post("/rev-users.delete", json={"id": f"REVU-{old_key}"}).status_code == 200
+    # A new visitor arrives and starts a conversation.
+    newcomer_token = anonymous_session(server)["session_token"]
+    assert jwt.decode(newcomer_token, options={"verify_signature": False})["uid"] != old_key
+    with server.client(newcomer_token) as c:
+        r = c.post(
+            "/widget/conversations.create", json={"app_id": server.app_id, "body": "private"}
+        )
+        assert r.status_code == 201, r.text
+    with server.client(token) as c:
+        r = c.post("/widget/conversations.list", json={"app_id": server.app_id})
+    _assert_401(r, "no longer exists", token)
+
+
+async def test_http_a_token_is_bound_to_its_users_row_not_only_its_key(
+    server: LiveServer,
+) -> None:
+    """Even if a row with the same key came back (a restored backup, a reset
+    sequence), the token's creation stamp does not match it."""
+    token = _session(server, "restored-user")
+    key = jwt.decode(token, options={"verify_signature": False})["uid"]
+    assert _info(server, token).status_code == 200
+    await server.sql("DELETE FROM rev_users WHERE id = :id", id=key)
+    await server.sql(
+        "INSERT INTO rev_users (id, external_ref, display_name, phone_numbers, custom_fields,"
+        " is_verified, state, created_at, modified_at) VALUES (:id, 'someone-else', 'Else',"
+        " '[]', '{}', true, 'active', :now, :now)",
+        id=key,
+        now=datetime.now(UTC).replace(tzinfo=None),
+    )
+    _assert_401(_info(server, token), "no longer exists", token)

@@ -15,7 +15,7 @@ from sqlalchemy import update
 from openplug.db import Database
 from openplug.db.base import utcnow
 from openplug.identity import access_tokens as tokens
-from openplug.identity.session_tokens import ALGORITHM, issuer
+from openplug.identity.session_tokens import ALGORITHM
 from openplug.identity.tables import access_tokens
 from openplug.realtime import CloseCode
 from openplug.realtime.redis_broker import RedisBroker
@@ -31,6 +31,7 @@ from tests.conversations.helpers import (
     widget,
     widget_ok,
 )
+from tests.helpers import jwt_claims
 from tests.live_server import LiveServer
 from tests.realtime.test_sockets import (
     WAIT,
@@ -58,18 +59,14 @@ async def still_open(client: Client) -> None:
     await client.barrier()
 
 
-def short_lived_session(server: LiveServer, user_id: str, seconds: int) -> tuple[str, float]:
-    """A session token of ``user_id`` that expires in ``seconds`` (the API's
-    shortest is a minute), and its expiry."""
+def short_lived_session(server: LiveServer, token: str, seconds: int) -> tuple[str, float]:
+    """``token`` re-issued to expire in ``seconds`` (the API's shortest is a
+    minute), and its expiry."""
     assert server.runtime is not None
     key = server.runtime.secrets.active_key
     now = time.time()
     exp = int(now) + seconds
-    claims = {
-        "iss": issuer(server.runtime.org_id), "sub": user_id, "aud": server.app_id,
-        "iat": now, "exp": exp, "jti": secrets.token_hex(12), "typ": "session",
-        "uid": key_of(user_id), "ver": True,
-    }  # fmt: skip
+    claims = {**jwt_claims(token), "iat": now, "exp": exp, "jti": secrets.token_hex(12)}
     return jwt.encode(claims, key.secret, algorithm=ALGORITHM, headers={"kid": key.kid}), exp
 
 
@@ -179,8 +176,9 @@ async def test_deleting_the_user_closes_their_sockets(any_server: LiveServer) ->
 
 
 async def test_a_session_token_expiring_closes_its_socket(server: LiveServer) -> None:
-    user_id = user_id_of(identified_token(server, "expiring@example.com"))
-    token, exp = short_lived_session(server, user_id, 3)
+    identified = identified_token(server, "expiring@example.com")
+    token, exp = short_lived_session(server, identified, 3)
+    user_id = user_id_of(identified)
     async with visitor_socket(server, token) as visitor:
         await visitor.subscribe(f"user:{key_of(user_id)}")
         code, _ = await closed(visitor)

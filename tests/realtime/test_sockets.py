@@ -290,7 +290,7 @@ async def test_the_widget_socket_refuses_bad_credentials(
 ) -> None:
     session = identified_token(server, "sockets@example.com")
     values = {"APP": server.app_id, "SESSION": session, "PAT": server.pat,
-              "EXPIRED": expired_token(server, user_id_of(session))}  # fmt: skip
+              "EXPIRED": expired_token(server, session)}  # fmt: skip
     if "OTHER_APP_SESSION" in auth.values():
         _, other_aat = await asyncio.to_thread(second_app, server)
         values["OTHER_APP_SESSION"] = identified_token(server, "sockets@example.com", aat=other_aat)

@@ -281,7 +281,7 @@ def test_expired_revoked_and_logged_out_tokens_are_refused(server: LiveServer) -
         for path, body in calls:
             assert_error(widget(server, t, path, **body), 401, "unauthenticated")
 
-    refused(expired_token(server, user_id_of(token)))
+    refused(expired_token(server, token))
 
     # Logout ends this token at once, and only this one.
     other_tab = identified_token(server, "ann")
@@ -413,3 +413,59 @@ def test_one_address_creates_only_so_many_new_visitors(make_server: ServerFactor
     # Visitors it already has keep coming back.
     again = anonymous_session(server, kept[0]["anonymous_credential"])
     assert again["user"]["id"] == kept[0]["user"]["id"]
+
+
+def test_another_apps_aat_cannot_resolve_this_apps_anonymous_visitor(server: LiveServer) -> None:
+    """Finding: app 2's AAT with ``rev_info.user_id`` of app 1's anonymous
+    visitor renamed them, marked them verified, read their conversations
+    and blocked app 1's own merge."""
+    anonymous = anonymous_session(server)
+    conv = start_conversation(server, anonymous["session_token"], "before login")
+    visitor_id = anonymous["user"]["id"]
+    before = agent_ok(server, "/rev-users.get", {"id": visitor_id})["rev_user"]
+    _, other_aat = second_app(server)
+    for user_id in (visitor_id, before["display_id"]):
+        with server.client(other_aat) as c:
+            r = c.post(
+                "/auth-tokens.create",
+                json={"rev_info": {"user_id": user_id, "user_traits": {"display_name": "Mine"}}},
+            )
+        # Exactly as for an id that does not exist: nothing is revealed.
+        assert_error(r, 400, "invalid_field", "rev_info.user_id")
+        assert r.json()["message"].endswith("no rev user has this id")
+    assert agent_ok(server, "/rev-users.get", {"id": visitor_id})["rev_user"] == before
+
+    # App 1's own flow is untouched: the visitor logs in and is merged.
+    ann = identified_token(server, "ann")
+    merged = widget_ok(server, ann, "merge", anonymous_credential=anonymous["anonymous_credential"])
+    assert merged == {"merged": True, "conversations_moved": 1}
+    listed = widget_ok(server, ann, "conversations.list")["conversations"]
+    assert [c["id"] for c in listed] == [conv["id"]]
+
+
+def test_an_aat_resolves_its_own_apps_anonymous_visitor_but_never_a_merged_one(
+    server: LiveServer,
+) -> None:
+    anonymous = anonymous_session(server)
+    visitor_id = anonymous["user"]["id"]
+    with server.client(server.aat) as c:
+        r = c.post("/auth-tokens.create", json={"rev_info": {"user_id": visitor_id}})
+    assert r.status_code == 201, r.text
+    assert user_id_of(r.json()["access_token"]) == visitor_id
+
+    merged = anonymous_session(server)
+    ann = identified_token(server, "ann-merged")
+    widget_ok(server, ann, "merge", anonymous_credential=merged["anonymous_credential"])
+    with server.client(server.aat) as c:
+        r = c.post("/auth-tokens.create", json={"rev_info": {"user_id": merged["user"]["id"]}})
+    assert_error(r, 400, "invalid_field", "rev_info.user_id")
+
+
+def test_identified_users_are_one_person_across_the_orgs_apps(server: LiveServer) -> None:
+    ann = identified_token(server, "ann-everywhere")
+    _, other_aat = second_app(server)
+    again = identified_token(server, "ann-everywhere", aat=other_aat)
+    assert user_id_of(again) == user_id_of(ann)
+    with server.client(other_aat) as c:
+        r = c.post("/auth-tokens.create", json={"rev_info": {"user_id": user_id_of(ann)}})
+    assert r.status_code == 201, r.text

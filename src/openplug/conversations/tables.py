@@ -13,7 +13,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from openplug.db.base import UtcDateTime, metadata
+from openplug.db.base import KEYS_NEVER_REUSED, UtcDateTime, metadata
 
 conversations = Table(
     "conversations",
@@ -33,6 +33,7 @@ conversations = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("modified_at", UtcDateTime, nullable=False),
     Index("ix_conversations_activity", "activity_at", "id"),
+    **KEYS_NEVER_REUSED,
 )
 
 # The rev users in a conversation, with how far each has read.
@@ -97,4 +98,5 @@ messages = Table(
         "author_rev_user_id IS NULL OR author_dev_user_id IS NULL",
         name="ck_messages_one_author",
     ),
+    **KEYS_NEVER_REUSED,
 )

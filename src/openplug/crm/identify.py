@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -48,6 +49,15 @@ _NO_DEFS: Defs = {"rev_user": {}, "account": {}, "rev_org": {}}
 
 
 @dataclass(frozen=True)
+class IdentifiedUser:
+    """Who the session token is for: the key, and the creation stamp that
+    binds the token to this row and no later one with the same key."""
+
+    key: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
 class _Sent:
     """Column values the request sets, custom fields already validated."""
 
@@ -65,17 +75,32 @@ class _Seen:
     user: Row | None
 
 
-async def identify(db: Database, ident: Identification) -> int:
-    """The rev user's key, after creating or updating what ``ident`` says."""
+async def identify(db: Database, ident: Identification, app_pk: int) -> IdentifiedUser:
+    """The rev user, after creating or updating what ``ident`` says, for
+    the AAT of the app ``app_pk``.
+
+    Which users an app's AAT may resolve: every identified user of the
+    organisation (``user_ref`` is one namespace across apps, so the same
+    person signed in to two of the company's sites is one rev user), by ref
+    or by ``user_id``; and by ``user_id`` the anonymous visitors of its own
+    app. Never another app's anonymous visitor, nor a user that was merged:
+    those answer exactly as an id that does not exist.
+    """
     defs = _NO_DEFS
     if _sends_custom_fields(ident):
         async with db.read() as conn:
             defs = await conn.run_sync(load_all_field_defs)
     sent = _columns_sent(ident, defs)
-    seen = await _read_phase(db, ident)
+    seen = await _read_phase(db, ident, app_pk)
     if seen.user is not None and _nothing_changes(ident, sent, seen):
-        return int(seen.user["id"])
-    return await db.run_write(partial(_write_phase, ident=ident, seen=seen))
+        return _identified(seen.user)
+    return _identified(
+        await db.run_write(partial(_write_phase, ident=ident, seen=seen, app_pk=app_pk))
+    )
+
+
+def _identified(user: Row) -> IdentifiedUser:
+    return IdentifiedUser(int(user["id"]), user["created_at"])
 
 
 def _sends_custom_fields(ident: Identification) -> bool:
@@ -100,28 +125,33 @@ def _seen_query(user_column: str) -> PointRead:
     )
     # Timestamps are never compared; leaving them out spares converting
     # seven datetimes on every identify.
-    columns = [
-        c.label(f"{t.name}__{c.key}")
-        for t in _SEEN_TABLES
-        for c in t.c
-        if c.key not in _NOT_COMPARED
-    ]
+    columns = [c.label(label) for t, c, label in _seen_columns()]
     return PointRead(select(*columns).select_from(joined))
 
 
+def _seen_columns() -> list[tuple[Table, Any, str]]:
+    return [
+        (t, c, f"{t.name}__{c.key}")
+        for t in _SEEN_TABLES
+        for c in t.c
+        if c.key not in _NOT_COMPARED and (c.key != "created_at" or t is rev_users)
+    ]
+
+
 _SEEN_TABLES = (rev_users, rev_orgs, accounts)
-_NOT_COMPARED = {"created_at", "modified_at", "sessions_revoked_at"}
+# (The user's ``created_at`` is read: the session token carries it.)
+_NOT_COMPARED = {"modified_at", "sessions_revoked_at"}
 # Per table, (label in the statement, column key): the row splits into its
 # three parts without scanning every label for each of them.
 _SEEN_LABELS = tuple(
-    (t.name, tuple((f"{t.name}__{c.key}", c.key) for c in t.c if c.key not in _NOT_COMPARED))
+    (t.name, tuple((label, c.key) for table, c, label in _seen_columns() if table is t))
     for t in _SEEN_TABLES
 )
 _SEEN_BY_REF = _seen_query("external_ref")
 _SEEN_BY_ID = _seen_query("id")
 
 
-async def _read_phase(db: Database, ident: Identification) -> _Seen:
+async def _read_phase(db: Database, ident: Identification, app_pk: int) -> _Seen:
     by_id = ident.user_id is not None
     row = await db.points.one(
         _SEEN_BY_ID if by_id else _SEEN_BY_REF,
@@ -138,7 +168,7 @@ async def _read_phase(db: Database, ident: Identification) -> _Seen:
         )
     user = parts["rev_users"]
     if by_id:
-        user = _check_user_id(ident, user)
+        user = _check_user_id(ident, user, app_pk)
     return _Seen(account=parts["accounts"], workspace=parts["rev_orgs"], user=user)
 
 
@@ -147,8 +177,12 @@ def _user_key(ident: Identification) -> int:
     return parse_int_key(ident.user_id, REV_USER, f"{ident.path}.user_id")
 
 
-def _check_user_id(ident: Identification, user: Row | None) -> Row:
-    if user is None:
+def _check_user_id(ident: Identification, user: Row | None, app_pk: int) -> Row:
+    if (
+        user is None
+        or user["state"] != "active"
+        or user["app_pk"] not in (None, app_pk)  # another app's anonymous visitor
+    ):
         raise InvalidField(f"{ident.path}.user_id", "no rev user has this id")
     if ident.user_ref is not None and user["external_ref"] not in (None, ident.user_ref):
         raise InvalidField(f"{ident.path}.user_ref", "differs from the user's ref (user_id)")
@@ -222,7 +256,7 @@ def _nothing_changes(ident: Identification, sent: _Sent, seen: _Seen) -> bool:
 # --- write phase: one transaction, synchronous ---------------------------------
 
 
-def _write_phase(conn: Connection, *, ident: Identification, seen: _Seen) -> int:
+def _write_phase(conn: Connection, *, ident: Identification, seen: _Seen, app_pk: int) -> Row:
     # Definitions are re-read under the write lock, so values are checked
     # against the schema as it is when they are stored.
     defs = load_all_field_defs(conn)
@@ -248,9 +282,8 @@ def _write_phase(conn: Connection, *, ident: Identification, seen: _Seen) -> int
         # user_id names an existing user: nothing to create. Re-read it under
         # the lock, it may have changed since the read phase.
         row = conn.execute(select(rev_users).where(rev_users.c.id == _user_key(ident))).first()
-        user = _check_user_id(ident, None if row is None else row._mapping)
-        _update(conn, rev_users, user, user_sent)
-        return int(user["id"])
+        user = _check_user_id(ident, None if row is None else row._mapping, app_pk)
+        return _update(conn, rev_users, user, user_sent)
     assert ident.user_ref is not None
     user = _upsert(
         conn, rev_users, ident.user_ref, user_sent, seen.user,
@@ -258,7 +291,7 @@ def _write_phase(conn: Connection, *, ident: Identification, seen: _Seen) -> int
                   "phone_numbers": [], "state": "active"},
         required=defs["rev_user"], required_path=f"{path}.user_traits.custom_fields",
     )  # fmt: skip
-    return int(user["id"])
+    return user
 
 
 def _settle(

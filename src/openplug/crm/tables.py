@@ -12,7 +12,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from openplug.db.base import Json, UtcDateTime, metadata
+from openplug.db.base import KEYS_NEVER_REUSED, Json, UtcDateTime, metadata
 
 accounts = Table(
     "accounts",
@@ -28,6 +28,7 @@ accounts = Table(
     Column("custom_fields", Json, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("modified_at", UtcDateTime, nullable=False),
+    **KEYS_NEVER_REUSED,
 )
 
 rev_orgs = Table(
@@ -44,6 +45,7 @@ rev_orgs = Table(
     Column("account_id", Integer, ForeignKey("accounts.id", ondelete="SET NULL"), index=True),
     Column("created_at", UtcDateTime, nullable=False),
     Column("modified_at", UtcDateTime, nullable=False),
+    **KEYS_NEVER_REUSED,
 )
 
 rev_users = Table(
@@ -68,6 +70,7 @@ rev_users = Table(
     Column("sessions_revoked_at", UtcDateTime, nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
     Column("modified_at", UtcDateTime, nullable=False),
+    **KEYS_NEVER_REUSED,
 )
 
 custom_fragments = Table(
@@ -94,4 +97,5 @@ custom_field_defs = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("modified_at", UtcDateTime, nullable=False),
     UniqueConstraint("leaf_type", "name"),
+    **KEYS_NEVER_REUSED,
 )

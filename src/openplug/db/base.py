@@ -18,6 +18,12 @@ metadata = MetaData(
     }
 )
 
+# Table options for every table keyed by an integer id: keys are never
+# reused. A key outlives its row in session tokens, socket topics and other
+# systems' records; SQLite without AUTOINCREMENT hands the highest key out
+# again once its row is deleted. (PostgreSQL's sequences never go back.)
+KEYS_NEVER_REUSED: dict[str, Any] = {"sqlite_autoincrement": True}
+
 # JSONB on PostgreSQL so that custom-field lookups can use its operators.
 Json = JSON().with_variant(JSONB(), "postgresql")
 

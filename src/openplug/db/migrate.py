@@ -33,5 +33,35 @@ def _upgrade(connection: Connection) -> None:
 
 
 async def migrate(db: Database) -> None:
+    if db.is_sqlite:
+        async with db.writer.connect() as conn:
+            await conn.run_sync(_upgrade_sqlite)
+        return
     async with db.write() as conn:
         await conn.run_sync(_upgrade)
+
+
+def _upgrade_sqlite(connection: Connection) -> None:
+    """Migrations on SQLite rebuild tables (``ALTER TABLE`` can change
+    little there). With foreign keys enforced, dropping the old copy of a
+    parent table would cascade into its children, so enforcement is off for
+    the migrations (a pragma that only works outside a transaction, hence
+    the driver's own cursor before ``BEGIN``) and the result is checked
+    before the commit."""
+    _pragma(connection, "PRAGMA foreign_keys=OFF")
+    try:
+        with connection.begin():
+            command.upgrade(alembic_config(connection), "head")
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+            if broken:
+                raise RuntimeError(f"migration left dangling references: {broken[:5]}")
+    finally:
+        _pragma(connection, "PRAGMA foreign_keys=ON")
+
+
+def _pragma(connection: Connection, statement: str) -> None:
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(statement)
+    finally:
+        cursor.close()

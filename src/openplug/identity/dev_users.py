@@ -34,25 +34,37 @@ def _from_row(row: Row[Any]) -> DevUser:
 
 
 async def create_dev_user(
-    conn: AsyncConnection, email: str, display_name: str | None, role: Role
+    conn: AsyncConnection,
+    email: str,
+    display_name: str | None,
+    role: Role,
+    *,
+    password: str | None = None,
 ) -> DevUser:
+    """A new agent, with their inbox password when one is given. An address
+    already taken, in any case, is a conflict: never the existing agent."""
     try:
-        normalised = validate_email(email, check_deliverability=False).normalized
+        normalised = validate_email(email.strip(), check_deliverability=False).normalized
     except EmailNotValidError as e:
         raise InvalidField("email", str(e)) from None
     try:
         async with conn.begin_nested():
-            await conn.execute(
-                dev_users.insert().values(
-                    email=normalised,
-                    display_name=display_name or normalised.split("@")[0],
-                    role=role,
-                    created_at=utcnow(),
+            row = (
+                await conn.execute(
+                    dev_users.insert()
+                    .values(
+                        email=normalised,
+                        display_name=display_name or normalised.split("@")[0],
+                        role=role,
+                        password_hash=None if password is None else hash_password(password),
+                        created_at=utcnow(),
+                    )
+                    .returning(*dev_users.c)
                 )
-            )
+            ).one()
     except IntegrityError:
         raise Conflict(f"an agent with email {normalised} already exists") from None
-    return await get_dev_user_by_email(conn, normalised)
+    return _from_row(row)
 
 
 def _with_email(email: str) -> Any:

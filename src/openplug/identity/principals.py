@@ -19,6 +19,7 @@ from openplug.identity import access_tokens as tokens
 from openplug.identity.session_tokens import (
     SessionClaims,
     UnknownSigningKey,
+    creation_stamp,
     decode_session_token,
 )
 from openplug.identity.tables import revoked_sessions
@@ -88,7 +89,11 @@ async def verify_session_token(runtime: Runtime, token: str, app_id: str | None)
             raise
         claims = decode_session_token(runtime.secrets, token, org_id=runtime.org_id, app_id=app_id)
     row = await runtime.db.points.one(_SESSION_STATE, key=claims.rev_user_key, jti=claims.jti)
-    if row is None or row["state"] != "active":
+    if (
+        row is None
+        or row["state"] != "active"
+        or creation_stamp(row["created_at"]) != claims.user_created
+    ):
         raise Unauthenticated("the session token's user no longer exists")
     revoked_at = row["sessions_revoked_at"]
     if (revoked_at is not None and claims.issued_at <= revoked_at) or row["jti_revoked"]:
@@ -99,6 +104,7 @@ async def verify_session_token(runtime: Runtime, token: str, app_id: str | None)
 _SESSION_STATE = PointRead(
     select(
         rev_users.c.state,
+        rev_users.c.created_at,
         rev_users.c.sessions_revoked_at,
         exists().where(revoked_sessions.c.jti == bindparam("jti")).label("jti_revoked"),
     ).where(rev_users.c.id == bindparam("key"))

@@ -9,10 +9,11 @@ logging anybody out.
 from __future__ import annotations
 
 import json
+import math
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
@@ -34,6 +35,10 @@ class UnknownSigningKey(Unauthenticated):
 @dataclass(frozen=True)
 class SessionClaims:
     rev_user_key: int
+    # The user's creation stamp (``creation_stamp``): a token names its user
+    # by key *and* by when that row was made, so a row made later under the
+    # same key (a restored backup, a reset sequence) is never its user.
+    user_created: int
     app_id: str
     issued_at: datetime
     expires_at: datetime
@@ -72,11 +77,22 @@ def issuer(org_id: str) -> str:
     return f"openplug:devo/{org_id}"
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def creation_stamp(created_at: datetime) -> int:
+    """A rev user's ``created_at`` as integer microseconds: exact on both
+    databases (each stores microseconds), unlike a float timestamp."""
+    return (created_at - _EPOCH) // _MICROSECOND
+
+
 def mint_session_token(
     server_secrets: ServerSecrets,
     *,
     org_id: str,
     rev_user_key: int,
+    rev_user_created_at: datetime,
     rev_user_don: str,
     app_id: str,
     expires_in_mins: int,
@@ -96,6 +112,7 @@ def mint_session_token(
         "jti": secrets.token_hex(12),
         "typ": "session",
         "uid": rev_user_key,
+        "ucr": creation_stamp(rev_user_created_at),
         "ver": verified,
     }
     # The JWT payload exactly as ``jwt.encode`` serialises it (no datetime
@@ -114,11 +131,14 @@ def decode_session_token(
     """
     try:
         header = jwt.get_unverified_header(token)
-    except jwt.DecodeError:
+    except jwt.PyJWTError:  # not only DecodeError: a non-string kid is InvalidTokenError
         raise Unauthenticated("malformed session token") from None
     if header.get("alg") != ALGORITHM:
         raise Unauthenticated("session token uses a refused algorithm")
-    key = server_secrets.keys.get(str(header.get("kid")))
+    kid = header.get("kid")
+    if kid is not None and not isinstance(kid, str):
+        raise Unauthenticated("malformed session token")
+    key = None if kid is None else server_secrets.keys.get(kid)
     if key is None:
         raise UnknownSigningKey()
     try:
@@ -139,13 +159,41 @@ def decode_session_token(
         raise Unauthenticated("session token belongs to another app") from None
     except jwt.PyJWTError:
         raise Unauthenticated("invalid session token") from None
-    if claims.get("typ") != "session" or not isinstance(claims.get("uid"), int):
+    if not _claims_well_typed(claims):
         raise Unauthenticated("invalid session token")
     return SessionClaims(
         rev_user_key=claims["uid"],
+        user_created=claims["ucr"],
         app_id=str(claims["aud"]),
         issued_at=datetime.fromtimestamp(float(claims["iat"]), UTC),
         expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
         jti=str(claims["jti"]),
-        verified=bool(claims.get("ver")),
+        verified=claims["ver"],
+    )
+
+
+def _is_int(value: Any) -> bool:
+    return type(value) is int  # bool is an int subclass; ``true`` is no key
+
+
+def _is_finite_float(value: Any) -> bool:
+    return type(value) is float and math.isfinite(value)  # json.loads reads Infinity
+
+
+def _claims_well_typed(claims: dict[str, Any]) -> bool:
+    """Every claim openplug relies on has the type openplug writes. PyJWT
+    checks values, not types: it reads ``"exp": "9999999999"`` as a number
+    and Python reads ``"uid": true`` as the key 1. Only our own key signs
+    these tokens, so this guards against our own mistakes and a leaked key
+    alike, at the cost of a few ``type`` calls."""
+    return (
+        claims.get("typ") == "session"
+        and _is_int(claims.get("uid"))
+        and _is_int(claims.get("ucr"))
+        and _is_int(claims.get("exp"))
+        and (_is_int(claims.get("iat")) or _is_finite_float(claims.get("iat")))
+        and type(claims.get("ver")) is bool
+        and isinstance(claims.get("jti"), str)
+        and isinstance(claims.get("aud"), str)
+        and isinstance(claims.get("sub"), str)
     )

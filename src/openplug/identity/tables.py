@@ -1,8 +1,8 @@
 """Tables of the dev side: the deployment's org, apps, agents and tokens."""
 
-from sqlalchemy import Boolean, Column, ForeignKey, Integer, String, Table
+from sqlalchemy import Boolean, Column, ForeignKey, Index, Integer, String, Table, func
 
-from openplug.db.base import Json, UtcDateTime, metadata
+from openplug.db.base import KEYS_NEVER_REUSED, Json, UtcDateTime, metadata
 
 # One row: this deployment is one dev org.
 instance = Table(
@@ -11,6 +11,7 @@ instance = Table(
     Column("id", Integer, primary_key=True),
     Column("org_id", String(32), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+    **KEYS_NEVER_REUSED,
 )
 
 apps = Table(
@@ -22,18 +23,24 @@ apps = Table(
     Column("allowed_origins", Json, nullable=False),
     Column("require_identification", Boolean, nullable=False, default=False),
     Column("created_at", UtcDateTime, nullable=False),
+    **KEYS_NEVER_REUSED,
 )
 
 dev_users = Table(
     "dev_users",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("email", String(254), nullable=False, unique=True),
+    Column("email", String(254), nullable=False),
     Column("display_name", String(255), nullable=False),
     Column("role", String(16), nullable=False),
     Column("password_hash", String(255), nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
+    **KEYS_NEVER_REUSED,
 )
+# One agent per address whatever its case: sign-in looks emails up
+# case-insensitively, so two rows differing in case would be one person's
+# credentials answering for another.
+Index("ux_dev_users_email_lower", func.lower(dev_users.c.email), unique=True)
 
 # PATs and AATs share one mechanism: a digest, a hint, expiry, revocation.
 access_tokens = Table(
@@ -50,6 +57,7 @@ access_tokens = Table(
     Column("expires_at", UtcDateTime, nullable=False),
     Column("revoked_at", UtcDateTime, nullable=True),
     Column("last_used_at", UtcDateTime, nullable=True),
+    **KEYS_NEVER_REUSED,
 )
 
 # Session tokens ended before their expiry (widget logout), by jti. A row is

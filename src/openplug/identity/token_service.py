@@ -65,14 +65,17 @@ async def create_session_token(
     rev_info, path = _rev_info_of(req)
     ident = resolve_rev_info(rev_info, path)
     aat = principal.access_token
-    assert aat is not None and aat.app_id is not None
-    user_key = await identify(runtime.db, ident)
+    if aat is None or aat.app_id is None or aat.app_pk is None:
+        # An AAT is always minted for an app; one without is a broken row.
+        raise Forbidden("this AAT belongs to no app; create a new one for the app")
+    user = await identify(runtime.db, ident, aat.app_pk)
     minutes = req.expires_in_mins or SESSION_DEFAULT_MINUTES
     token = mint_session_token(
         runtime.secrets,
         org_id=runtime.org_id,
-        rev_user_key=user_key,
-        rev_user_don=don(runtime.org_id, REV_USER, user_key),
+        rev_user_key=user.key,
+        rev_user_created_at=user.created_at,
+        rev_user_don=don(runtime.org_id, REV_USER, user.key),
         app_id=aat.app_id,
         expires_in_mins=minutes,
         verified=True,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -109,11 +110,14 @@ async def authenticate_visitor(runtime: Runtime, authorization: str | None, app_
     return Visitor(claims.rev_user_key, app, claims)
 
 
-def _mint(runtime: Runtime, rev_user_key: int, app_id: str) -> tuple[str, int]:
+def _mint(
+    runtime: Runtime, rev_user_key: int, created_at: datetime, app_id: str
+) -> tuple[str, int]:
     token = mint_session_token(
         runtime.secrets,
         org_id=runtime.org_id,
         rev_user_key=rev_user_key,
+        rev_user_created_at=created_at,
         rev_user_don=don(runtime.org_id, REV_USER, rev_user_key),
         app_id=app_id,
         expires_in_mins=SESSION_DEFAULT_MINUTES,
@@ -129,6 +133,7 @@ _CREDENTIAL = PointRead(
         anonymous_credentials.c.rev_user_id,
         rev_users.c.state,
         rev_users.c.display_name,
+        rev_users.c.created_at,
     )
     .select_from(
         anonymous_credentials.join(rev_users, rev_users.c.id == anonymous_credentials.c.rev_user_id)
@@ -164,7 +169,7 @@ async def start_anonymous_session(
             # whoever holds this browser now.
             raise Unauthenticated("this anonymous visitor has ended; start a new one")
         key = int(row["rev_user_id"])
-        token, expires_in = _mint(runtime, key, app.app_id)
+        token, expires_in = _mint(runtime, key, row["created_at"], app.app_id)
         return AnonymousSession(key, str(row["display_name"]), token, expires_in, None)
 
     runtime.new_visitors.check(
@@ -199,7 +204,7 @@ async def start_anonymous_session(
                 created_at=now,
             )
         )
-    token, expires_in = _mint(runtime, int(key), app.app_id)
+    token, expires_in = _mint(runtime, int(key), now, app.app_id)
     return AnonymousSession(int(key), name, token, expires_in, credential)
 
 

@@ -2,7 +2,7 @@
 
 from sqlalchemy import Column, ForeignKey, Integer, String, Table
 
-from openplug.db.base import UtcDateTime, metadata
+from openplug.db.base import KEYS_NEVER_REUSED, UtcDateTime, metadata
 
 # What a browser keeps to stay the same anonymous visitor across reloads and
 # tabs. Stored only as a keyed digest, like AATs.
@@ -20,6 +20,7 @@ anonymous_credentials = Table(
         index=True,
     ),
     Column("created_at", UtcDateTime, nullable=False),
+    **KEYS_NEVER_REUSED,
 )
 
 # The audit record of an anonymous visitor merged into an identified one;
