@@ -39,6 +39,8 @@ class Runtime:
     password_hashing: PasswordHashing = field(default_factory=PasswordHashing)
     # Per client address: new anonymous visitors (see widget.service).
     new_visitors: SlidingWindowLimit = field(init=False)
+    # Per client address: the /demo site's fake logins (see widget.demo).
+    demo_logins: SlidingWindowLimit = field(init=False)
     _secrets_mtime: float = field(default=0.0, repr=False)
 
     def __post_init__(self) -> None:
@@ -50,6 +52,7 @@ class Runtime:
         )
         self.sign_ins_in_progress = ConcurrentLimit(SIGN_INS_IN_PROGRESS_PER_ADDRESS)
         self.new_visitors = SlidingWindowLimit(settings.new_visitors_per_address_per_hour, 3600)
+        self.demo_logins = SlidingWindowLimit(settings.demo_logins_per_address_per_hour, 3600)
 
     def _mtime(self) -> float:
         try:

@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     # refused, while a script trying fresh emails gets 30 hashes an hour.
     # 0 turns the limit off.
     failed_sign_ins_per_address_per_hour: int = 30
+    # Logins to the /demo site's fake login from one client address per
+    # hour; each mints a session token and may create a demo rev user.
+    # 0 turns the limit off.
+    demo_logins_per_address_per_hour: int = 30
     max_body_bytes: int = 64 * 1024
     log_level: str = "info"
     secrets_file: Path | None = None
