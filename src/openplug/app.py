@@ -76,6 +76,7 @@ def create_app(
             await hub.aclose()
             await runtime.broker.aclose()
             await runtime.db.dispose()
+            runtime.password_hashing.close()
 
     app = FastAPI(
         title="openplug",
