@@ -30,7 +30,9 @@ from openplug.realtime.credentials import (
 )
 from openplug.realtime.in_process import InProcessBroker
 from openplug.realtime.socket_session import (
+    MAX_SEQ,
     Authenticate,
+    BinaryFrame,
     CloseCode,
     FrameRefused,
     ReplayTooLarge,
@@ -42,7 +44,9 @@ from openplug.realtime.socket_session import (
 )
 
 __all__ = [
+    "MAX_SEQ",
     "Authenticate",
+    "BinaryFrame",
     "Broker",
     "BrokerClosed",
     "BrokerDisconnected",
