@@ -8,7 +8,7 @@ from openplug.conversations.events import ChangeListener
 from openplug.db import Database
 from openplug.identity.secrets_file import ServerSecrets, load_secrets
 from openplug.rate_limits import SlidingWindowLimit
-from openplug.realtime import Broker, InProcessBroker
+from openplug.realtime import Broker, InProcessBroker, SessionLimits
 from openplug.settings import Settings
 
 SIGN_IN_FAILURES = 5
@@ -30,6 +30,8 @@ class Runtime:
     failed_sign_ins: SlidingWindowLimit = field(init=False)
     # Per client address: new anonymous visitors (see widget.service).
     new_visitors: SlidingWindowLimit = field(init=False)
+    # Every realtime socket's (one object, not one per socket).
+    socket_limits: SessionLimits = field(init=False)
     _secrets_mtime: float = field(default=0.0, repr=False)
 
     def __post_init__(self) -> None:
@@ -37,6 +39,9 @@ class Runtime:
         self.failed_sign_ins = SlidingWindowLimit(SIGN_IN_FAILURES, SIGN_IN_WINDOW_SECONDS)
         per_hour = self.settings.new_visitors_per_address_per_hour
         self.new_visitors = SlidingWindowLimit(per_hour, 3600)
+        self.socket_limits = SessionLimits(
+            credential_recheck_interval=self.settings.credential_recheck_seconds
+        )
 
     def _mtime(self) -> float:
         try:

@@ -1,6 +1,8 @@
 """Open sockets close once their credential stops being valid: logout,
 revoked sessions, a deleted or merged user, a revoked PAT, expiry; on
-every server process. Real servers on loopback, real WebSockets."""
+every server process; and, through each server's periodic re-check, when
+nobody announced it (a change made in the database). Real servers on
+loopback, real WebSockets."""
 
 from __future__ import annotations
 
@@ -10,13 +12,15 @@ import time
 from datetime import timedelta
 
 import jwt
-from sqlalchemy import update
+import pytest
+from sqlalchemy import Executable, insert, update
 
+from openplug.crm.tables import rev_users
 from openplug.db import Database
 from openplug.db.base import utcnow
 from openplug.identity import access_tokens as tokens
 from openplug.identity.session_tokens import ALGORITHM, issuer
-from openplug.identity.tables import access_tokens
+from openplug.identity.tables import access_tokens, revoked_sessions
 from openplug.realtime import CloseCode
 from openplug.realtime.redis_broker import RedisBroker
 from tests.backends import redis_url
@@ -26,6 +30,7 @@ from tests.conversations.helpers import (
     agent_reply,
     anonymous_session,
     identified_token,
+    jwt_claims,
     start_conversation,
     user_id_of,
     widget,
@@ -41,6 +46,28 @@ from tests.realtime.test_sockets import (
     raw_socket,
     visitor_socket,
 )
+
+# Servers started with this re-check interval notice an unannounced end
+# within a fraction of a second; the tests still wait for the close frame
+# itself (up to WAIT), never for a time.
+RECHECK = 0.2
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def rechecking_server(request: pytest.FixtureRequest, make_server: ServerFactory) -> LiveServer:
+    """A server that re-checks its open sockets' credentials every RECHECK."""
+    return make_server(backend=request.param, credential_recheck_seconds=RECHECK)
+
+
+async def behind_its_back(server: LiveServer, *statements: Executable) -> None:
+    """Change the server's database directly: nobody announces anything."""
+    db = Database(server.database_url)
+    try:
+        async with db.write() as conn:
+            for statement in statements:
+                await conn.execute(statement)
+    finally:
+        await db.dispose()
 
 
 async def closed(client: Client) -> tuple[int | None, str | None]:
@@ -286,3 +313,70 @@ async def test_logout_through_one_server_closes_the_socket_held_by_another(
     async with raw_socket(b, "/widget/socket") as again:
         await again.send(type="auth", token=leaving, app_id=b.app_id)
         assert (await closed(again))[0] == CloseCode.UNAUTHORIZED
+
+
+# --- ends nobody announced: the periodic re-check -------------------------------------
+
+
+async def test_sessions_ended_in_the_database_close_their_sockets(
+    rechecking_server: LiveServer,
+) -> None:
+    server = rechecking_server
+    revoked = identified_token(server, "db-revoked@example.com")
+    logged_out = identified_token(server, "db-logged-out@example.com")
+    kept = identified_token(server, "db-kept@example.com")
+    conversation = start_conversation(server, kept, "hello")
+    topic = conv_topic(conversation)
+    async with (
+        visitor_socket(server, revoked) as a,
+        visitor_socket(server, logged_out) as b,
+        visitor_socket(server, kept) as c,
+    ):
+        for client, token in ((a, revoked), (b, logged_out), (c, kept)):
+            await client.subscribe(f"user:{key_of(user_id_of(token))}")
+        await c.subscribe(topic)
+        claims = jwt_claims(logged_out)
+        await behind_its_back(
+            server,
+            update(rev_users)
+            .where(rev_users.c.id == key_of(user_id_of(revoked)))
+            .values(sessions_revoked_at=utcnow()),
+            insert(revoked_sessions).values(
+                jti=claims["jti"], expires_at=utcnow() + timedelta(hours=1)
+            ),
+        )
+        assert await closed(a) == (CloseCode.CREDENTIAL_REVOKED, "the session was revoked")
+        assert await closed(b) == (CloseCode.CREDENTIAL_REVOKED, "the session was revoked")
+        agent_reply(server, conversation["id"], "after the re-check")
+        event = await c.event("message.created", topic, seq=2)
+        assert event["message"]["body"] == "after the re-check"
+        await still_open(c)
+    assert widget(server, revoked, "conversations.list").status_code == 401
+    assert widget(server, kept, "conversations.list").status_code == 200
+
+
+async def test_pats_ended_in_the_database_close_their_sockets(
+    rechecking_server: LiveServer,
+) -> None:
+    server = rechecking_server
+    revoked_secret, revoked = await second_pat(server)
+    expired_secret, expired = await second_pat(server)
+    async with (
+        agent_socket(server, revoked_secret) as a,
+        agent_socket(server, expired_secret) as b,
+        agent_socket(server) as kept,
+    ):
+        for client in (a, b, kept):
+            await client.subscribe("inbox")
+        await behind_its_back(
+            server,
+            update(access_tokens)
+            .where(access_tokens.c.id == revoked.pk)
+            .values(revoked_at=utcnow()),
+            update(access_tokens)
+            .where(access_tokens.c.id == expired.pk)
+            .values(expires_at=utcnow() - timedelta(seconds=1)),
+        )
+        assert await closed(a) == (CloseCode.CREDENTIAL_REVOKED, "the PAT was revoked")
+        assert await closed(b) == (CloseCode.CREDENTIAL_EXPIRED, "the PAT has expired")
+        await still_open(kept)

@@ -24,7 +24,10 @@ from openplug.realtime.broker import (
 )
 from openplug.realtime.credentials import (
     Credential,
+    CredentialBatch,
+    CredentialEnded,
     CredentialOwner,
+    Recheck,
     announce_revoked,
     credential_topic,
 )
@@ -52,12 +55,15 @@ __all__ = [
     "BrokerDisconnected",
     "CloseCode",
     "Credential",
+    "CredentialBatch",
+    "CredentialEnded",
     "CredentialOwner",
     "Delivery",
     "Event",
     "FrameRefused",
     "InProcessBroker",
     "PublishFailed",
+    "Recheck",
     "ReplayTooLarge",
     "SessionEnd",
     "SessionLimits",

@@ -73,7 +73,7 @@ import logging
 import re
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -88,7 +88,12 @@ from openplug.realtime.broker import (
     SubscriptionOverflow,
     validate_topic,
 )
-from openplug.realtime.credentials import Credential
+from openplug.realtime.credentials import (
+    Credential,
+    CredentialBatch,
+    CredentialEnded,
+    Recheck,
+)
 
 log = logging.getLogger("openplug.realtime")
 
@@ -202,6 +207,10 @@ class SessionLimits:
     # reconnect, typing every few seconds, pongs.
     frame_burst: int = 100
     frame_rate: float = 20.0
+    # How often the sweeper re-checks open sockets' credentials, for ends
+    # nobody announced (see ``realtime.credentials``): the longest such a
+    # socket stays open.
+    credential_recheck_interval: float = 5.0
 
 
 _DEFAULT_LIMITS = SessionLimits()
@@ -749,6 +758,18 @@ class SocketSession:
             self._finish(CloseCode.CREDENTIAL_REVOKED, why)
         return False
 
+    def _open_recheck(self) -> Recheck[Any] | None:
+        """What the sweeper re-checks for this session, while it is open."""
+        credential = self._credential
+        return credential.recheck if credential is not None and self._end is None else None
+
+    def _credential_ended(self, ended: CredentialEnded) -> None:
+        """The sweeper's re-check found this socket's credential ended."""
+        if ended.expired:
+            self._finish(CloseCode.CREDENTIAL_EXPIRED, ended.reason)
+        else:
+            self._finish(CloseCode.CREDENTIAL_REVOKED, ended.reason)
+
     def _skips_ahead(self, topic: str, event: Event) -> bool:
         seq, last = event.get("seq"), self._last_seq.get(topic)
         return type(seq) is int and last is not None and seq > last + 1
@@ -809,26 +830,32 @@ HEARTBEAT_TICKS = 5
 SWEEP_CHUNK = 128
 
 
+# (loop, id(clock), heartbeat interval, credential re-check interval)
+_SweepKey = tuple[asyncio.AbstractEventLoop, int, float, float]
+
+
 class _Heartbeats:
-    """One task per event loop, clock and heartbeat interval that pings and
-    checks every session (``SocketSession._beat``), instead of a task per
-    socket. It exists while it has sessions."""
+    """One task per event loop, clock and intervals that pings and checks
+    every session (``SocketSession._beat``) and re-checks their credentials
+    (``_recheck_credentials``), instead of a task per socket. It exists
+    while it has sessions."""
 
-    # (loop, id(clock), interval): the entry holds the clock, so its id
-    # stays its own while the entry exists.
-    _all: dict[tuple[asyncio.AbstractEventLoop, int, float], _Heartbeats] = {}
+    # The entry holds the clock, so its id stays its own while it exists.
+    _all: dict[_SweepKey, _Heartbeats] = {}
 
-    def __init__(self, key: tuple[asyncio.AbstractEventLoop, int, float], clock: Clock) -> None:
+    def __init__(self, key: _SweepKey, clock: Clock) -> None:
         self._key = key
         self._clock = clock
         self._sessions: dict[SocketSession, None] = {}
         self._task: asyncio.Task[None] | None = None
+        self._recheck: asyncio.Task[None] | None = None
 
     @classmethod
     def join(cls, session: SocketSession) -> _Heartbeats:
         loop = asyncio.get_running_loop()
         clock = session._clock
-        key = (loop, id(clock), session._limits.heartbeat_interval)
+        limits = session._limits
+        key = (loop, id(clock), limits.heartbeat_interval, limits.credential_recheck_interval)
         self = cls._all.get(key)
         if self is None:
             self = cls._all[key] = cls(key, clock)
@@ -840,18 +867,26 @@ class _Heartbeats:
     def leave(self, session: SocketSession) -> None:
         self._sessions.pop(session, None)
         if not self._sessions:
-            if self._task is not None:
-                self._task.cancel()
-                self._task = None
+            for task in (self._task, self._recheck):
+                if task is not None:
+                    task.cancel()
+            self._task = self._recheck = None
             if self._all.get(self._key) is self:
                 del self._all[self._key]
 
     async def _sweep(self) -> None:
         clock = self._clock
-        tick = self._key[2] / HEARTBEAT_TICKS
+        _, _, interval, recheck_every = self._key
+        tick = min(interval / HEARTBEAT_TICKS, recheck_every)
+        next_recheck = clock.now() + recheck_every
         while True:
             await clock.sleep(tick)
             now = clock.now()
+            # Its own task: a slow database must not hold up the pings. One
+            # at a time: while the last one still runs, this turn is skipped.
+            if now >= next_recheck and self._recheck is None:
+                next_recheck = now + recheck_every
+                self._recheck = asyncio.get_running_loop().create_task(self._recheck_credentials())
             for n, session in enumerate(list(self._sessions), 1):
                 try:
                     session._beat(now)
@@ -859,6 +894,31 @@ class _Heartbeats:
                     log.exception("realtime heartbeat failed")
                 if n % SWEEP_CHUNK == 0:
                     await asyncio.sleep(0)
+
+    async def _recheck_credentials(self) -> None:
+        """Ask each kind of credential once (``CredentialBatch.ended``) about
+        every open session's, and close those that ended."""
+        try:
+            groups: dict[CredentialBatch[Any], dict[Hashable, list[SocketSession]]] = {}
+            for n, session in enumerate(list(self._sessions), 1):
+                recheck = session._open_recheck()
+                if recheck is not None:
+                    by_ref = groups.setdefault(recheck.batch, {})
+                    by_ref.setdefault(recheck.ref, []).append(session)
+                if n % SWEEP_CHUNK == 0:
+                    await asyncio.sleep(0)
+            for batch, by_ref in groups.items():
+                try:
+                    ended = await batch.ended(by_ref.keys())
+                except Exception:
+                    log.exception("re-checking open sockets' credentials failed")
+                    continue
+                for ref, why in ended.items():
+                    for session in by_ref.get(ref, ()):
+                        session._credential_ended(why)
+        finally:
+            if self._recheck is asyncio.current_task():
+                self._recheck = None
 
 
 # A JSON string (escapes included), and the brackets outside strings.
