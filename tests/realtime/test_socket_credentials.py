@@ -1,15 +1,17 @@
 """Open sockets close once their credential stops being valid: logout,
 revoked sessions, a deleted or merged user, a revoked PAT, expiry; on
 every server process; and, through each server's periodic re-check, when
-nobody announced it (a change made in the database). Real servers on
-loopback, real WebSockets."""
+nobody announced it (the CLI without Redis, a change made in the
+database). Real servers on loopback, real WebSockets, real CLI processes."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import time
 from datetime import timedelta
+from typing import Any
 
 import jwt
 import pytest
@@ -19,6 +21,7 @@ from openplug.crm.tables import rev_users
 from openplug.db import Database
 from openplug.db.base import utcnow
 from openplug.identity import access_tokens as tokens
+from openplug.identity.agent_sessions import COOKIE_NAME
 from openplug.identity.session_tokens import ALGORITHM, issuer
 from openplug.identity.tables import access_tokens, revoked_sessions
 from openplug.realtime import CloseCode
@@ -36,6 +39,7 @@ from tests.conversations.helpers import (
     widget,
     widget_ok,
 )
+from tests.inbox.test_sign_in import INBOX, cookie_socket, signed_in
 from tests.live_server import LiveServer
 from tests.realtime.test_sockets import (
     WAIT,
@@ -46,6 +50,7 @@ from tests.realtime.test_sockets import (
     raw_socket,
     visitor_socket,
 )
+from tests.test_cli import run
 
 # Servers started with this re-check interval notice an unannounced end
 # within a fraction of a second; the tests still wait for the close frame
@@ -380,3 +385,110 @@ async def test_pats_ended_in_the_database_close_their_sockets(
         assert await closed(a) == (CloseCode.CREDENTIAL_REVOKED, "the PAT was revoked")
         assert await closed(b) == (CloseCode.CREDENTIAL_EXPIRED, "the PAT has expired")
         await still_open(kept)
+
+
+# --- the command line -----------------------------------------------------------------
+
+
+async def cli(server: LiveServer, *args: str, env: dict[str, str] | None = None) -> Any:
+    """``openplug *args --json`` as an operator runs it, on the server's data."""
+    done = await asyncio.to_thread(run, server.settings.data_dir, *args, "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+async def test_cli_revoking_a_pat_closes_its_socket_without_redis(
+    make_server: ServerFactory,
+) -> None:
+    """The default deployment: the CLI cannot reach the server's in-process
+    broker, so the server's own re-check notices."""
+    server = make_server(credential_recheck_seconds=RECHECK)
+    secret, token = await second_pat(server)
+    async with agent_socket(server, secret) as revoked, agent_socket(server) as kept:
+        for client in (revoked, kept):
+            await client.subscribe("inbox")
+        assert (await cli(server, "tokens", "revoke", token.token_id))["status"] == "revoked"
+        assert await closed(revoked) == (CloseCode.CREDENTIAL_REVOKED, "the PAT was revoked")
+        await still_open(kept)
+
+
+async def test_cli_set_password_ends_the_agents_sign_ins_and_their_sockets(
+    make_server: ServerFactory,
+) -> None:
+    server = make_server(credential_recheck_seconds=RECHECK)
+    assert server.first is not None
+    with signed_in(server) as browser:
+        cookie = browser.cookies[COOKIE_NAME]
+        assert browser.get("/inbox/me", headers=INBOX).status_code == 200
+        async with (
+            cookie_socket(server, cookie, server.base_url) as inbox,
+            agent_socket(server) as with_pat,
+        ):
+            await inbox.until(type="ready")
+            for client in (inbox, with_pat):
+                await client.subscribe("inbox")
+            changed = await cli(server, "agents", "set-password", server.first.admin_email,
+                                "--generate")  # fmt: skip
+            assert await closed(inbox) == (
+                CloseCode.CREDENTIAL_REVOKED,
+                "the inbox sign-in was revoked",
+            )
+            await still_open(with_pat)  # a PAT is not a sign-in: it stays
+        refused = browser.get("/inbox/me", headers=INBOX)
+        assert refused.status_code == 401 and "revoked" in refused.json()["message"]
+    # The new password signs in.
+    with server.client() as c:
+        r = c.post(
+            "/inbox/sign-in",
+            json={"email": server.first.admin_email, "password": changed["password"]},
+        )
+        assert r.status_code == 200, r.text
+
+
+async def test_cli_revocations_reach_every_server_through_redis_at_once(
+    make_server: ServerFactory,
+) -> None:
+    """With Redis the CLI announces what it ended, so the sockets close on
+    every process at once: the servers' re-check is set to an hour here, so
+    only the announcement can close them."""
+    url = await redis_url()
+    a = await asyncio.to_thread(make_server, redis_url=url, credential_recheck_seconds=3600)
+    b = await asyncio.to_thread(
+        make_server, redis_url=url, credential_recheck_seconds=3600,
+        data_dir=a.settings.data_dir, database_url=a.database_url,
+    )  # fmt: skip
+    b.first = a.first
+    assert a.first is not None
+    secret, token = await second_pat(a)
+    visitor = anonymous_session(a)["session_token"]
+    conversation = start_conversation(a, visitor, "hello")
+    topic = conv_topic(conversation)
+    with signed_in(a) as browser:
+        cookie = browser.cookies[COOKIE_NAME]
+        async with (
+            agent_socket(a, secret) as on_a,
+            agent_socket(b, secret) as on_b,
+            cookie_socket(b, cookie, b.base_url) as inbox_on_b,
+            agent_socket(b) as kept,
+        ):
+            await inbox_on_b.until(type="ready")
+            for client in (on_a, on_b, inbox_on_b, kept):
+                await client.subscribe(topic)
+            redis = {"OPENPLUG_REDIS_URL": url}
+            await cli(a, "tokens", "revoke", token.token_id, env=redis)
+            agent_reply(a, conversation["id"], "after the revocation")
+            for client in (on_a, on_b):
+                assert await closed(client) == (
+                    CloseCode.CREDENTIAL_REVOKED,
+                    "the PAT was revoked",
+                )
+                assert not heard(client, "after the revocation")
+            await cli(a, "agents", "set-password", a.first.admin_email, "--generate", env=redis)
+            agent_reply(a, conversation["id"], "after the new password")
+            assert await closed(inbox_on_b) == (
+                CloseCode.CREDENTIAL_REVOKED,
+                "the inbox sign-in was revoked",
+            )
+            assert not heard(inbox_on_b, "after the new password")
+            event = await kept.event("message.created", topic, seq=3)
+            assert event["message"]["body"] == "after the new password"

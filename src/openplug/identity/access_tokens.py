@@ -226,6 +226,19 @@ async def list_tokens(
     return [_from_row(r) for r in rows]
 
 
+async def revoke_sign_ins(conn: AsyncConnection, dev_user_id: int) -> None:
+    """Revoke every inbox sign-in (``web`` token) of this agent."""
+    await conn.execute(
+        update(access_tokens)
+        .where(
+            access_tokens.c.dev_user_id == dev_user_id,
+            access_tokens.c.kind == "web",
+            access_tokens.c.revoked_at.is_(None),
+        )
+        .values(revoked_at=utcnow())
+    )
+
+
 async def revoke_token(conn: AsyncConnection, token_id: str) -> AccessToken:
     token = await get_token(conn, token_id)
     if token.revoked_at is None:

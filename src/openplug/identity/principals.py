@@ -7,10 +7,9 @@ being JWTs; every failure is a 401 that says why without echoing the token.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import bindparam, exists, select
 
@@ -91,28 +90,22 @@ async def verify_session_token(runtime: Runtime, token: str, app_id: str | None)
             raise
         claims = decode_session_token(runtime.secrets, token, org_id=runtime.org_id, app_id=app_id)
     row = await runtime.db.points.one(_SESSION_STATE, key=claims.rev_user_key, jti=claims.jti)
-    why = _session_refusal(
-        claims,
-        row["state"] if row is not None else None,
-        row["sessions_revoked_at"] if row is not None else None,
-        bool(row is not None and row["jti_revoked"]),
-    )
+    why = _session_refusal(claims, row, jti_revoked=row is not None and bool(row["jti_revoked"]))
     if why is not None:
         raise Unauthenticated(why)
     return claims
 
 
 def _session_refusal(
-    claims: SessionClaims,
-    user_state: str | None,
-    sessions_revoked_at: datetime | None,
-    jti_revoked: bool,
+    claims: SessionClaims, user: Mapping[Any, Any] | None, *, jti_revoked: bool
 ) -> str | None:
     """Why a session token with a valid signature is refused (None: it is
-    not), from its user's row (``user_state`` None: no such user)."""
-    if user_state != "active":
+    not), from its user's ``state`` and ``sessions_revoked_at`` (``user``
+    None: no such user)."""
+    if user is None or user["state"] != "active":
         return "the session token's user no longer exists"
-    if (sessions_revoked_at is not None and claims.issued_at <= sessions_revoked_at) or jti_revoked:
+    revoked_at = user["sessions_revoked_at"]
+    if (revoked_at is not None and claims.issued_at <= revoked_at) or jti_revoked:
         return "the session was revoked"
     return None
 
@@ -130,23 +123,21 @@ async def refused_sessions(
         for start in range(0, len(wanted), tokens.BATCH_SIZE):
             chunk = wanted[start : start + tokens.BATCH_SIZE]
             keys = {claims.rev_user_key for claims in chunk}
-            users = {
-                row.id: (row.state, row.sessions_revoked_at)
-                for row in await conn.execute(
-                    select(rev_users.c.id, rev_users.c.state, rev_users.c.sessions_revoked_at)
-                    .where(rev_users.c.id.in_(keys))
+            jtis = {claims.jti for claims in chunk}
+            user_rows = await conn.execute(
+                select(rev_users.c.id, rev_users.c.state, rev_users.c.sessions_revoked_at).where(
+                    rev_users.c.id.in_(keys)
                 )
-            }
+            )
+            users = {row["id"]: row for row in user_rows.mappings()}
             revoked_jtis = set(
                 await conn.scalars(
-                    select(revoked_sessions.c.jti).where(
-                        revoked_sessions.c.jti.in_({claims.jti for claims in chunk})
-                    )
+                    select(revoked_sessions.c.jti).where(revoked_sessions.c.jti.in_(jtis))
                 )
             )
             for claims in chunk:
-                state, revoked_at = users.get(claims.rev_user_key, (None, None))
-                why = _session_refusal(claims, state, revoked_at, claims.jti in revoked_jtis)
+                user = users.get(claims.rev_user_key)
+                why = _session_refusal(claims, user, jti_revoked=claims.jti in revoked_jtis)
                 if why is not None:
                     refused[claims] = why
     return refused
