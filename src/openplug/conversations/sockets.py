@@ -19,8 +19,8 @@ Each policy carries the socket's ``Credential`` (see
 exactly as at auth, whenever ``credentials:rev_user:<n>`` (the visitor) or
 ``credentials:dev_user:<n>`` (the agent) announces a revocation. Every few
 seconds the sweeper also re-checks all open sockets' credentials, one
-query per kind (``SessionBatch``, ``AccessTokenBatch``), for ends nobody
-announced.
+batched read per kind (``SessionBatch``, ``AccessTokenBatch``), for ends
+nobody announced.
 """
 
 from __future__ import annotations

@@ -23,9 +23,9 @@ is merged into an identified user, or the token simply expires.
   announcement lost with a Redis connection. So every
   ``SessionLimits.credential_recheck_interval`` each process's sweeper
   re-checks the credentials of all its open sockets that carry a
-  ``Recheck``: one ``CredentialBatch.ended`` call (one query) per kind of
-  credential, not one per socket, and the sockets whose credential ended
-  close exactly as after an announcement.
+  ``Recheck``: one ``CredentialBatch.ended`` call (a batched read) per
+  kind of credential, not a query per socket, and the sockets whose
+  credential ended close exactly as after an announcement.
 
 Control topics are not for clients: no policy authorises them and the
 session refuses to let a client subscribe to or unsubscribe from them.
@@ -106,7 +106,7 @@ async def announce_revoked(broker: Broker, owner: CredentialOwner, key: int, rea
     """Tell every open socket of this principal to re-check its credential.
     Call it after the commit that ended a credential. A broker failure is
     logged, not raised: the change is committed, and the sockets it missed
-    close at the latest when their credential expires or they reconnect."""
+    close at the servers' next periodic re-check."""
     event: Event = {"type": CREDENTIALS_REVOKED, "reason": reason}
     try:
         await broker.publish(credential_topic(owner, key), event)

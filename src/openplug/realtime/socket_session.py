@@ -38,7 +38,7 @@ The socket is closed with a ``CloseCode`` (4000 + the nearest HTTP status):
   credential is refused again.
 - 4410 credential revoked: it stopped being valid while the socket was
   open (logout, the user's sessions revoked, the user deleted or merged
-  into another, the PAT revoked). 4440 credential expired: its expiry
+  into another, the PAT revoked, the agent's password changed). 4440 credential expired: its expiry
   passed while the socket was open (440, "login time-out"). On either,
   get a new credential before reconnecting; the widget treats both like
   an HTTP 401 (an identified visitor's session has expired: it never falls
