@@ -14,12 +14,18 @@ from tests.live_server import LiveServer, make_settings
 OPENPLUG = [sys.executable, "-c", "from openplug.cli import main; main()"]
 
 
-def run(data_dir: Path, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "OPENPLUG_DATA_DIR": str(data_dir)}
-    env.pop("OPENPLUG_DATABASE_URL", None)
+def run(
+    data_dir: Path, *args: str, input: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``openplug *args`` on ``data_dir``; ``env`` adds settings (e.g.
+    ``OPENPLUG_REDIS_URL``)."""
+    environment = {**os.environ, "OPENPLUG_DATA_DIR": str(data_dir)}
+    for name in ("OPENPLUG_DATABASE_URL", "OPENPLUG_REDIS_URL"):
+        environment.pop(name, None)
+    environment.update(env or {})
     return subprocess.run(
-        [*OPENPLUG, *args], env=env, capture_output=True, text=True, timeout=120, check=False,
-        input=input,
+        [*OPENPLUG, *args], env=environment, capture_output=True, text=True, timeout=120,
+        check=False, input=input,
     )  # fmt: skip
 
 

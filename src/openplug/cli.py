@@ -16,6 +16,7 @@ from openplug.bootstrap import FirstStart, open_runtime
 from openplug.db.base import rfc3339
 from openplug.errors import ApiError
 from openplug.identity import access_tokens as tokens
+from openplug.identity.agent_sessions import change_password
 from openplug.identity.apps import App, app_json, create_app, get_app, list_apps, update_app
 from openplug.identity.dev_users import (
     DevUser,
@@ -23,11 +24,11 @@ from openplug.identity.dev_users import (
     create_dev_user,
     get_dev_user_by_email,
     list_dev_users,
-    set_password,
 )
 from openplug.identity.passwords import generate_password
 from openplug.identity.secrets_file import retire_signing_key, rotate_signing_key
-from openplug.identity.token_service import parse_token_id, token_view
+from openplug.identity.token_service import parse_token_id, revoke_token, token_view
+from openplug.realtime import make_broker
 from openplug.runtime import Runtime
 from openplug.settings import Settings
 
@@ -46,15 +47,23 @@ T = TypeVar("T")
 
 
 def _run(work: Callable[[Runtime], Awaitable[T]]) -> T:
-    """Open the runtime (initialising on first use), run, close."""
+    """Open the runtime (initialising on first use), run, close.
+
+    The runtime's broker is the servers' when ``OPENPLUG_REDIS_URL`` is set,
+    so what a command ends (a revoked token, a changed password) is
+    announced to every server's open sockets at once. Without Redis the
+    broker reaches no server; each notices on its own within
+    ``OPENPLUG_CREDENTIAL_RECHECK_SECONDS``."""
 
     async def main() -> T:
         runtime, first = await open_runtime(Settings())
+        runtime.broker = make_broker(runtime.settings.redis_url)
         if first is not None:
             _announce(runtime, first)
         try:
             return await work(runtime)
         finally:
+            await runtime.broker.aclose()
             await runtime.db.dispose()
 
     try:
@@ -233,15 +242,15 @@ def agents_set_password(
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Set an agent's inbox password (asked for twice unless --generate)."""
+    """Set an agent's inbox password (asked for twice unless --generate);
+    the agent's inbox sign-ins end."""
     if generate:
         password = generate_password()
     else:
         password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
 
     async def work(runtime: Runtime) -> DevUser:
-        async with runtime.db.write() as conn:
-            return await set_password(conn, email, password)
+        return await change_password(runtime, email, password)
 
     user = _run(work)
     shown = {"password": password} if generate else {}
@@ -315,9 +324,10 @@ def tokens_list(as_json: JsonOpt = False) -> None:
 
 @tokens_cli.command("revoke")
 def tokens_revoke(token_id: str, as_json: JsonOpt = False) -> None:
+    """Revoke an AAT, PAT or inbox sign-in; sockets using it close."""
+
     async def work(runtime: Runtime) -> dict[str, Any]:
-        async with runtime.db.write() as conn:
-            token = await tokens.revoke_token(conn, parse_token_id(token_id))
+        token = await revoke_token(runtime, parse_token_id(token_id), by=None)
         return token_view(runtime, token).model_dump()
 
     data = _run(work)

@@ -58,6 +58,7 @@ def parse_key(value: str, kind: ObjectKind, field_name: str) -> str:
 
 def parse_int_key(value: str, kind: ObjectKind, field_name: str) -> int:
     key = parse_key(value, kind, field_name)
-    if not key.isdigit() or int(key) > MAX_KEY:
+    # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+    if not key.isascii() or not key.isdigit() or int(key) > MAX_KEY:
         raise InvalidField(field_name, f"not a {kind.don_type} id")
     return int(key)

@@ -9,7 +9,7 @@ from openplug.db import Database
 from openplug.identity.passwords import PasswordHashing
 from openplug.identity.secrets_file import ServerSecrets, load_secrets
 from openplug.rate_limits import ConcurrentLimit, SlidingWindowLimit
-from openplug.realtime import Broker, InProcessBroker
+from openplug.realtime import Broker, InProcessBroker, SessionLimits
 from openplug.settings import Settings
 
 SIGN_IN_FAILURES = 5
@@ -41,6 +41,8 @@ class Runtime:
     new_visitors: SlidingWindowLimit = field(init=False)
     # Per client address: the /demo site's fake logins (see widget.demo).
     demo_logins: SlidingWindowLimit = field(init=False)
+    # Every realtime socket's (one object, not one per socket).
+    socket_limits: SessionLimits = field(init=False)
     _secrets_mtime: float = field(default=0.0, repr=False)
 
     def __post_init__(self) -> None:
@@ -53,6 +55,9 @@ class Runtime:
         self.sign_ins_in_progress = ConcurrentLimit(SIGN_INS_IN_PROGRESS_PER_ADDRESS)
         self.new_visitors = SlidingWindowLimit(settings.new_visitors_per_address_per_hour, 3600)
         self.demo_logins = SlidingWindowLimit(settings.demo_logins_per_address_per_hour, 3600)
+        self.socket_limits = SessionLimits(
+            credential_recheck_interval=settings.credential_recheck_seconds
+        )
 
     def _mtime(self) -> float:
         try:

@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     # 0 turns the limit off.
     demo_logins_per_address_per_hour: int = 30
     max_body_bytes: int = 64 * 1024
+    # How often each server re-checks the credentials of its open sockets,
+    # for the ends it was not told about (a CLI revocation without Redis, a
+    # change made in the database): the longest such a socket stays open.
+    credential_recheck_seconds: float = Field(default=5.0, gt=0)
     log_level: str = "info"
     secrets_file: Path | None = None
     # Set to share realtime events between processes (openplug.realtime).

@@ -5,10 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Hashable, Sequence
 from typing import Any
 
-from openplug.realtime import Credential, Event, FrameRefused, ReplayTooLarge
+from openplug.realtime import (
+    Credential,
+    CredentialEnded,
+    Event,
+    FrameRefused,
+    Recheck,
+    ReplayTooLarge,
+)
 
 Frame = dict[str, Any]
 WAIT = 5.0  # a safety net against hangs, never a synchronisation
@@ -111,14 +118,16 @@ class FakePolicy:
         self.revoked: str | None = None  # why the credential's check fails, once set
         self.checks = 0
 
-    def watch_credential(self, topic: str, expires_at: float | None = None) -> None:
+    def watch_credential(
+        self, topic: str, expires_at: float | None = None, recheck: Recheck[Any] | None = None
+    ) -> None:
         """Give the socket a credential whose revocations come on ``topic``."""
 
         async def check() -> str | None:
             self.checks += 1
             return self.revoked
 
-        self.credential = Credential((topic,), expires_at, check)
+        self.credential = Credential((topic,), expires_at, check, recheck)
 
     async def authorize(self, topic: str) -> bool:
         return topic in self.allowed
@@ -135,3 +144,16 @@ class FakePolicy:
 
     async def client_frame(self, frame: dict[str, Any], topics: frozenset[str]) -> None:
         raise FrameRefused("unknown_type", f"unknown {frame['type']!r}")
+
+
+class FakeBatch:
+    """A ``CredentialBatch``: ``verdicts`` says which refs ended; every call
+    is recorded."""
+
+    def __init__(self) -> None:
+        self.verdicts: dict[Hashable, CredentialEnded] = {}
+        self.calls: list[set[Hashable]] = []
+
+    async def ended(self, refs: Collection[Hashable]) -> dict[Hashable, CredentialEnded]:
+        self.calls.append(set(refs))
+        return {ref: why for ref, why in self.verdicts.items() if ref in refs}

@@ -16,15 +16,18 @@ from starlette.websockets import WebSocket
 
 from openplug.realtime import (
     CloseCode,
+    CredentialEnded,
     Delivery,
     InProcessBroker,
+    Recheck,
+    SessionEnd,
     SessionLimits,
     SocketSession,
     Subscription,
 )
 from openplug.realtime.socket_session import _Heartbeats
 from openplug.realtime.starlette_transport import SocketEndpoints
-from tests.realtime.fakes import FakeClock, FakePolicy, Frame, until
+from tests.realtime.fakes import FakeBatch, FakeClock, FakePolicy, Frame, until
 from tests.realtime.test_socket_session import CONV, message, seqs, socket
 
 CONTROL = "credentials:rev_user:1"
@@ -96,6 +99,53 @@ async def test_the_sweeper_closes_only_the_silent_sockets() -> None:
         await clock.advance(10)
         assert (await silent.ended()).code == CloseCode.HEARTBEAT_TIMEOUT
         assert not chatty.task.done()
+
+
+async def test_the_sweeper_rechecks_open_credentials_in_one_batch_per_kind() -> None:
+    """Ends nobody announced (a CLI revocation without Redis, a change made
+    in the database) close the socket at the next re-check."""
+    clock = FakeClock()
+    limits = SessionLimits(
+        heartbeat_interval=100, heartbeat_timeout=1000, credential_recheck_interval=5
+    )
+    pats, sessions = FakeBatch(), FakeBatch()
+    policies = []
+    for batch, ref in [(pats, 1), (pats, 2), (pats, 2), (sessions, "a"), (sessions, "b")]:
+        policy = FakePolicy([CONV])
+        policy.watch_credential(CONTROL, recheck=Recheck(batch, ref))
+        policies.append(policy)
+    broker = InProcessBroker()
+    async with AsyncExitStack() as stack:
+        sockets = [
+            await stack.enter_async_context(
+                socket(policy, limits=limits, clock=clock, broker=broker)
+            )
+            for policy in policies
+        ]
+        for s in sockets:
+            await s.subscribe(CONV)
+        assert pats.calls == sessions.calls == []  # not before the interval
+        pats.verdicts = {2: CredentialEnded("the PAT was revoked")}
+        sessions.verdicts = {"b": CredentialEnded("the PAT has expired", expired=True)}
+        await clock.advance(5)
+        ends = [await sockets[n].ended() for n in (1, 2, 4)]
+        assert ends == [
+            SessionEnd(CloseCode.CREDENTIAL_REVOKED, "the PAT was revoked"),
+            SessionEnd(CloseCode.CREDENTIAL_REVOKED, "the PAT was revoked"),
+            SessionEnd(CloseCode.CREDENTIAL_EXPIRED, "the PAT has expired"),
+        ]
+        assert pats.calls == [{1, 2}] and sessions.calls == [{"a", "b"}]
+        assert policies[0].checks == 1  # only the check right after auth
+
+        await broker.publish(CONV, message(1))
+        for n in (0, 3):
+            await sockets[n].client.wait_for(lambda _, n=n: seqs(sockets[n].client.events()) == [1])
+        for n in (1, 2, 4):
+            assert sockets[n].client.events() == []
+        await clock.advance(5)  # the next round asks only about the open ones
+        await until(lambda: len(pats.calls) == len(sessions.calls) == 2)
+        assert pats.calls[1] == {1} and sessions.calls[1] == {"a"}
+        assert not sockets[0].task.done() and not sockets[3].task.done()
 
 
 async def test_a_session_cancelled_from_outside_is_cancelled_and_cleans_up() -> None:

@@ -105,10 +105,45 @@ async def test_bad_token_is_refused() -> None:
 
 
 async def test_malformed_frames_close_with_protocol_error() -> None:
-    for bad in ["not json", "[1, 2]", '{"no": "type"}', '{"type": "x", "pad": "' + "y" * 20000]:
+    for bad in ["not json", "[1, 2]", '{"no": "type"}', "[" * 9 + "]" * 9]:
         async with socket(authenticate=False) as s:
             s.client.send(bad)
             assert (await s.ended()).code == CloseCode.PROTOCOL_ERROR
+
+
+async def test_a_frame_over_the_limit_closes_with_1009() -> None:
+    async with socket(authenticate=False) as s:
+        s.client.send('{"type": "auth", "token": "' + "y" * 20000 + '"}')
+        end = await s.ended()
+    assert end == SessionEnd(CloseCode.MESSAGE_TOO_BIG, "frame too large: at most 16384 characters")
+
+
+async def test_nesting_is_counted_outside_strings_only() -> None:
+    """Brackets inside strings (escaped quotes included) are text, not depth;
+    the frame itself is the first level."""
+    brackets = '[[[[{{{{ \\" ]]]] " [[[['
+    async with socket(limits=SessionLimits(max_frame_depth=3)) as s:
+        s.client.send({"type": "ping", "note": brackets, "deep": [[1]]})
+        await s.client.wait_for_frame(type="pong")
+        s.client.send({"type": "ping", "deep": [[[1]]]})
+        end = await s.ended()
+    assert end == SessionEnd(CloseCode.PROTOCOL_ERROR, "frame nested deeper than 3 levels")
+
+
+async def test_a_client_sending_faster_than_its_allowance_is_closed() -> None:
+    clock = FakeClock()
+    limits = SessionLimits(frame_burst=5, frame_rate=2.0, heartbeat_interval=100)
+    async with socket(limits=limits, clock=clock) as s:  # the auth frame took one
+        for _ in range(4):
+            s.client.send({"type": "ping"})
+        await s.client.wait_for(lambda frames: [f["type"] for f in frames].count("pong") == 4)
+        await clock.advance(1)  # two more frames allowed
+        for _ in range(2):
+            s.client.send({"type": "ping"})
+        await s.client.wait_for(lambda frames: [f["type"] for f in frames].count("pong") == 6)
+        s.client.send({"type": "ping"})
+        end = await s.ended()
+    assert end == SessionEnd(CloseCode.TOO_MANY_FRAMES, "too many frames: slow down")
 
 
 async def test_client_going_away_ends_quietly() -> None:

@@ -86,3 +86,13 @@ def test_openapi_describes_the_api(server: LiveServer) -> None:
     assert {"type", "message", "field_name"} <= set(
         spec["components"]["schemas"]["ErrorBody"]["properties"]
     )
+
+
+@pytest.mark.parametrize("object_id", ["CONV-\u00b2", "CONV-\u0661", "CONV-1\u00b2"])
+def test_an_id_with_non_ascii_digits_is_bad_request(server: LiveServer, object_id: str) -> None:
+    """str.isdigit() takes a superscript two (which int() refuses) and an
+    Arabic-Indic one (which int() reads as 1): ids are ASCII digits only."""
+    with server.client(server.pat) as c:
+        r = c.post("/conversations.get", json={"id": object_id})
+    assert r.status_code == 400, r.text
+    assert r.json()["field_name"] == "id"

@@ -62,7 +62,9 @@ DRAIN_SECONDS = 5.0
 def topic_key(topic: str, prefix: str) -> int | None:
     """``12`` for ``conversation:12`` with prefix ``conversation``; else None."""
     kind, sep, rest = topic.partition(":")
-    if kind != prefix or not sep or not rest.isdigit() or len(rest) > 10:
+    # ASCII digits only: str.isdigit() also takes "²" (which int() refuses)
+    # and "١٢" (which int() reads as 12, another name for the same topic).
+    if kind != prefix or not sep or not rest.isascii() or not rest.isdigit() or len(rest) > 10:
         return None
     key = int(rest)
     return key if 0 < key <= MAX_KEY else None

@@ -17,12 +17,17 @@ conversation the socket is subscribed to; typing is never stored.
 Each policy carries the socket's ``Credential`` (see
 ``realtime.credentials``): it expires with the token, and is checked again,
 exactly as at auth, whenever ``credentials:rev_user:<n>`` (the visitor) or
-``credentials:dev_user:<n>`` (the agent) announces a revocation.
+``credentials:dev_user:<n>`` (the agent) announces a revocation. Every few
+seconds the sweeper also re-checks all open sockets' credentials, one
+batched read per kind (``SessionBatch``, ``AccessTokenBatch``), for ends
+nobody announced.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -34,15 +39,20 @@ from openplug.conversations.service import (
     get_conversation,
     visible_conversation,
 )
+from openplug.db import Database
 from openplug.errors import ApiError
-from openplug.identity.principals import Principal, authenticate, require_pat
+from openplug.identity import access_tokens as tokens
+from openplug.identity.principals import Principal, authenticate, refused_sessions, require_pat
+from openplug.identity.session_tokens import SessionClaims
 from openplug.ids import CONVERSATION, don
 from openplug.realtime import (
     Authenticate,
     Credential,
+    CredentialEnded,
     Event,
     FrameRefused,
     PublishFailed,
+    Recheck,
     SocketPolicy,
     conversation_topic,
     credential_topic,
@@ -140,6 +150,40 @@ class AgentSocketPolicy(ConversationSocketPolicy):
         return True
 
 
+@dataclass(frozen=True, slots=True)
+class SessionBatch:
+    """Visitors' session tokens, re-checked many at once: user still active,
+    sessions not revoked, the token not logged out. Equal for every socket
+    of one database, so the sweeper asks once for all of them."""
+
+    db: Database
+
+    async def ended(
+        self, sessions: Collection[SessionClaims]
+    ) -> dict[SessionClaims, CredentialEnded]:
+        refused = await refused_sessions(self.db, sessions)
+        return {claims: CredentialEnded(why) for claims, why in refused.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class AccessTokenBatch:
+    """Agents' PATs and inbox sign-ins (by row key), re-checked many at once:
+    not revoked, not expired, the agent still there."""
+
+    db: Database
+
+    async def ended(self, pks: Collection[int]) -> dict[int, CredentialEnded]:
+        found = await tokens.tokens_by_pk(self.db, pks)
+        ended: dict[int, CredentialEnded] = {}
+        for pk in pks:
+            token = found.get(pk)
+            why = tokens.refusal(token)
+            if why is not None:
+                expired = token is not None and token.status == "expired"
+                ended[pk] = CredentialEnded(why, expired=expired)
+        return ended
+
+
 async def _summary(runtime: Runtime, kind: str, key: int) -> dict[str, Any]:
     async with runtime.db.read() as conn:
         summary = await ConversationRenderer(conn, runtime.org_id).user_summary(kind, key)
@@ -164,6 +208,7 @@ def visitor_socket_auth(runtime: Runtime) -> Authenticate:
             visitor.claims.expires_at.timestamp(),
             # A partial, not a closure: fewer objects held per open socket.
             partial(_visitor_still_valid, runtime, token, app_id),
+            Recheck(SessionBatch(runtime.db), visitor.claims),
         )
         me = await _summary(runtime, "rev_user", visitor.rev_user_key)
         return VisitorSocketPolicy(runtime, visitor.scope, me, credential)
@@ -182,11 +227,13 @@ def agent_socket_auth(runtime: Runtime) -> Authenticate:
             principal = await _agent(runtime, token)
         except ApiError:
             return None
-        assert principal.access_token is not None
+        access_token = principal.access_token
+        assert access_token is not None  # require_pat: a PAT or a sign-in
         credential = Credential(
             (credential_topic("dev_user", principal.dev_user_id),),
-            principal.access_token.expires_at.timestamp(),
+            access_token.expires_at.timestamp(),
             partial(_agent_still_valid, runtime, token),
+            Recheck(AccessTokenBatch(runtime.db), access_token.pk),
         )
         me = await _summary(runtime, "dev_user", principal.dev_user_id)
         return AgentSocketPolicy(runtime, me, credential)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -151,15 +151,43 @@ async def find_by_secret(db: Database, pepper: bytes, secret: str) -> AccessToke
     return _from_mapping(row)
 
 
-def check_usable(token: AccessToken | None) -> AccessToken:
-    """401 with a message that says why, never echoing the secret."""
+def refusal(token: AccessToken | None) -> str | None:
+    """Why ``token`` may not be used (None: it may), never echoing the secret."""
     if token is None:
-        raise Unauthenticated("unknown token")
+        return "unknown token"
     if token.revoked_at is not None:
-        raise Unauthenticated(f"the {_KIND_NAMES[token.kind]} was revoked")
+        return f"the {_KIND_NAMES[token.kind]} was revoked"
     if token.expires_at <= utcnow():
-        raise Unauthenticated(f"the {_KIND_NAMES[token.kind]} has expired")
+        return f"the {_KIND_NAMES[token.kind]} has expired"
+    return None
+
+
+def check_usable(token: AccessToken | None) -> AccessToken:
+    """401 with a message that says why (see ``refusal``)."""
+    why = refusal(token)
+    if why is not None or token is None:
+        raise Unauthenticated(why or "unknown token")
     return token
+
+
+# Keys per statement in batched reads: far below every backend's limit on
+# bound parameters (SQLite's is 32,766, asyncpg's 32,767).
+BATCH_SIZE = 500
+
+
+async def tokens_by_pk(db: Database, pks: Collection[int]) -> dict[int, AccessToken]:
+    """The tokens with these row keys that still exist (a token goes with
+    its agent: ``dev_user_id`` cascades), a few hundred per query."""
+    wanted = list(pks)
+    found: dict[int, AccessToken] = {}
+    async with db.read() as conn:
+        for start in range(0, len(wanted), BATCH_SIZE):
+            chunk = wanted[start : start + BATCH_SIZE]
+            rows = await conn.execute(_select().where(access_tokens.c.id.in_(chunk)))
+            for row in rows:
+                token = _from_row(row)
+                found[token.pk] = token
+    return found
 
 
 _KIND_NAMES: dict[TokenKind, str] = {"pat": "PAT", "aat": "AAT", "web": "inbox sign-in"}
@@ -196,6 +224,19 @@ async def list_tokens(
         query = query.where(access_tokens.c.app_pk == app_pk)
     rows = (await conn.execute(query.order_by(access_tokens.c.id.desc()))).all()
     return [_from_row(r) for r in rows]
+
+
+async def revoke_sign_ins(conn: AsyncConnection, dev_user_id: int) -> None:
+    """Revoke every inbox sign-in (``web`` token) of this agent."""
+    await conn.execute(
+        update(access_tokens)
+        .where(
+            access_tokens.c.dev_user_id == dev_user_id,
+            access_tokens.c.kind == "web",
+            access_tokens.c.revoked_at.is_(None),
+        )
+        .values(revoked_at=utcnow())
+    )
 
 
 async def revoke_token(conn: AsyncConnection, token_id: str) -> AccessToken:

@@ -25,10 +25,11 @@ up their office's allowance. The hash itself runs on
 ``Runtime.password_hashing``'s few threads, never on the event loop.
 
 A sign-in is an access token of kind ``web``: a digest in the database
-like any PAT, valid for a working day, revoked on sign-out (and, like a
-PAT, when it is revoked, the agent's open inbox sockets close). Its secret
-lives only in an ``HttpOnly`` cookie, so the inbox's JavaScript, which
-renders text written by strangers, never holds a credential.
+like any PAT, valid for a working day, revoked on sign-out and when the
+agent's password changes (and, like a PAT, when it is revoked, the agent's
+open inbox sockets close). Its secret lives only in an ``HttpOnly``
+cookie, so the inbox's JavaScript, which renders text written by
+strangers, never holds a credential.
 
 A cookie is sent by the browser on its own, so two more checks stop other
 sites from using it (CSRF): the cookie is ``SameSite=Strict``, and the API
@@ -45,7 +46,7 @@ from urllib.parse import urlsplit
 
 from openplug.errors import Unauthenticated
 from openplug.identity import access_tokens as tokens
-from openplug.identity.dev_users import DevUser, password_hash_of
+from openplug.identity.dev_users import DevUser, password_hash_of, set_password
 from openplug.realtime import announce_revoked
 from openplug.runtime import Runtime
 
@@ -100,6 +101,18 @@ async def sign_out(runtime: Runtime, secret: str) -> None:
             await tokens.revoke_token(conn, token.token_id)
         # Committed: the inbox tabs on this sign-in close their sockets.
         await announce_revoked(runtime.broker, "dev_user", token.dev_user_id, "signed out")
+
+
+async def change_password(runtime: Runtime, email: str, password: str) -> DevUser:
+    """Set an agent's password and end every sign-in made with the old one,
+    open inbox sockets included: a password is changed because it leaked or
+    someone left, and a sign-in that outlived it would keep them in. (PATs
+    are not sign-ins and stay; revoke them one by one.)"""
+    async with runtime.db.write() as conn:
+        user = await set_password(conn, email, password)
+        await tokens.revoke_sign_ins(conn, user.pk)
+    await announce_revoked(runtime.broker, "dev_user", user.pk, "password changed")
+    return user
 
 
 def cookie_credential(cookie: str | None, csrf_header: str | None) -> str:

@@ -7,12 +7,14 @@ being JWTs; every failure is a 401 that says why without echoing the token.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import bindparam, exists, select
 
 from openplug.crm.tables import rev_users
+from openplug.db import Database
 from openplug.db.point_reads import PointRead
 from openplug.errors import Forbidden, Unauthenticated
 from openplug.identity import access_tokens as tokens
@@ -89,16 +91,64 @@ async def verify_session_token(runtime: Runtime, token: str, app_id: str | None)
             raise
         claims = decode_session_token(runtime.secrets, token, org_id=runtime.org_id, app_id=app_id)
     row = await runtime.db.points.one(_SESSION_STATE, key=claims.rev_user_key, jti=claims.jti)
-    if (
-        row is None
-        or row["state"] != "active"
-        or creation_stamp(row["created_at"]) != claims.user_created
-    ):
-        raise Unauthenticated("the session token's user no longer exists")
-    revoked_at = row["sessions_revoked_at"]
-    if (revoked_at is not None and claims.issued_at <= revoked_at) or row["jti_revoked"]:
-        raise Unauthenticated("the session was revoked")
+    why = _session_refusal(claims, row, jti_revoked=row is not None and bool(row["jti_revoked"]))
+    if why is not None:
+        raise Unauthenticated(why)
     return claims
+
+
+def _session_refusal(
+    claims: SessionClaims, user: Mapping[Any, Any] | None, *, jti_revoked: bool
+) -> str | None:
+    """Why a session token with a valid signature is refused (None: it is
+    not), from its user's ``state``, ``created_at`` and
+    ``sessions_revoked_at`` (``user`` None: no such user)."""
+    if (
+        user is None
+        or user["state"] != "active"
+        or creation_stamp(user["created_at"]) != claims.user_created
+    ):
+        return "the session token's user no longer exists"
+    revoked_at = user["sessions_revoked_at"]
+    if (revoked_at is not None and claims.issued_at <= revoked_at) or jti_revoked:
+        return "the session was revoked"
+    return None
+
+
+async def refused_sessions(
+    db: Database, sessions: Collection[SessionClaims]
+) -> dict[SessionClaims, str]:
+    """``verify_session_token``'s database checks for many sessions at once
+    (a few hundred per query), for the open sockets' periodic re-check:
+    the refused ones and why. (Their expiry is in the signed claims, which
+    never change.)"""
+    wanted = list(sessions)
+    refused: dict[SessionClaims, str] = {}
+    async with db.read() as conn:
+        for start in range(0, len(wanted), tokens.BATCH_SIZE):
+            chunk = wanted[start : start + tokens.BATCH_SIZE]
+            keys = {claims.rev_user_key for claims in chunk}
+            jtis = {claims.jti for claims in chunk}
+            user_rows = await conn.execute(
+                select(
+                    rev_users.c.id,
+                    rev_users.c.state,
+                    rev_users.c.created_at,
+                    rev_users.c.sessions_revoked_at,
+                ).where(rev_users.c.id.in_(keys))
+            )
+            users = {row["id"]: row for row in user_rows.mappings()}
+            revoked_jtis = set(
+                await conn.scalars(
+                    select(revoked_sessions.c.jti).where(revoked_sessions.c.jti.in_(jtis))
+                )
+            )
+            for claims in chunk:
+                user = users.get(claims.rev_user_key)
+                why = _session_refusal(claims, user, jti_revoked=claims.jti in revoked_jtis)
+                if why is not None:
+                    refused[claims] = why
+    return refused
 
 
 _SESSION_STATE = PointRead(

@@ -29,10 +29,10 @@ from openplug.identity.token_service import (
     check_may_manage,
     create_token,
     parse_token_id,
+    revoke_token,
     token_info,
     token_view,
 )
-from openplug.realtime import announce_revoked
 from openplug.web.deps import AgentDep, PrincipalDep, RuntimeDep, principal_of, runtime_of
 from openplug.web.openapi import body_of
 from openplug.web.validation import raise_validation_error
@@ -162,14 +162,8 @@ async def auth_tokens_delete(
     if body.token_id is None:
         if principal.access_token is None:
             raise Forbidden("a session token is ended by the widget, not revoked here")
-        key = principal.access_token.token_id
+        await revoke_token(runtime, principal.access_token.token_id, by=None)
     else:
         require_pat(principal)
-        key = parse_token_id(body.token_id)
-    async with runtime.db.write() as conn:
-        if body.token_id is not None:
-            await check_may_change(runtime, principal, await tokens.get_token(conn, key))
-        revoked = await tokens.revoke_token(conn, key)
-    # Committed: that agent's open sockets re-check their token (realtime.credentials).
-    await announce_revoked(runtime.broker, "dev_user", revoked.dev_user_id, "token revoked")
+        await revoke_token(runtime, parse_token_id(body.token_id), by=principal)
     return {}

@@ -23,6 +23,7 @@ from openplug.identity.schemas import (
 )
 from openplug.identity.session_tokens import SESSION_DEFAULT_MINUTES, mint_session_token
 from openplug.ids import DEV_USER, REV_USER, TOKEN, display_id, don
+from openplug.realtime import announce_revoked
 from openplug.runtime import Runtime
 from openplug.web.validation import raise_validation_error
 
@@ -201,6 +202,23 @@ async def check_may_change(
     check_may_manage(principal, token)
     if token.kind == "aat":
         await require_admin(runtime, principal)
+
+
+async def revoke_token(
+    runtime: Runtime, token_id: str, *, by: Principal | None
+) -> tokens.AccessToken:
+    """Revoke a PAT, AAT or inbox sign-in; ``by`` must be allowed to (see
+    ``check_may_change``), None for a token revoking itself or the operator
+    (the CLI). Then the agent's open sockets on every process re-check
+    their credential (``realtime.credentials``): those on this token close.
+    Where the broker does not reach (the CLI without Redis), each server's
+    periodic re-check closes them instead."""
+    async with runtime.db.write() as conn:
+        if by is not None:
+            await check_may_change(runtime, by, await tokens.get_token(conn, token_id))
+        revoked = await tokens.revoke_token(conn, token_id)
+    await announce_revoked(runtime.broker, "dev_user", revoked.dev_user_id, "token revoked")
+    return revoked
 
 
 def check_may_manage(principal: Principal, token: tokens.AccessToken) -> None:

@@ -97,4 +97,4 @@ async def inbox_socket(websocket: WebSocket) -> None:
             frame = {**frame, "token": cookie}
         return await check(frame)
 
-    await serve_socket(websocket, runtime.broker, with_cookie)
+    await serve_socket(websocket, runtime.broker, with_cookie, limits=runtime.socket_limits)

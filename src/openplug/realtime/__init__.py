@@ -24,13 +24,18 @@ from openplug.realtime.broker import (
 )
 from openplug.realtime.credentials import (
     Credential,
+    CredentialBatch,
+    CredentialEnded,
     CredentialOwner,
+    Recheck,
     announce_revoked,
     credential_topic,
 )
 from openplug.realtime.in_process import InProcessBroker
 from openplug.realtime.socket_session import (
+    MAX_SEQ,
     Authenticate,
+    BinaryFrame,
     CloseCode,
     FrameRefused,
     ReplayTooLarge,
@@ -42,18 +47,23 @@ from openplug.realtime.socket_session import (
 )
 
 __all__ = [
+    "MAX_SEQ",
     "Authenticate",
+    "BinaryFrame",
     "Broker",
     "BrokerClosed",
     "BrokerDisconnected",
     "CloseCode",
     "Credential",
+    "CredentialBatch",
+    "CredentialEnded",
     "CredentialOwner",
     "Delivery",
     "Event",
     "FrameRefused",
     "InProcessBroker",
     "PublishFailed",
+    "Recheck",
     "ReplayTooLarge",
     "SessionEnd",
     "SessionLimits",

@@ -17,6 +17,15 @@ is merged into an identified user, or the token simply expires.
 - **Expiry.** ``Credential.expires_at``: the session arms one timer handle
   (``loop.call_at``) for it, cancelled when the socket closes; no task and
   no polling per socket.
+- **What nobody announced.** A credential can also end where no broker
+  reaches: ``openplug tokens revoke`` on a deployment without Redis (the
+  CLI is another process), a change made directly in the database, an
+  announcement lost with a Redis connection. So every
+  ``SessionLimits.credential_recheck_interval`` each process's sweeper
+  re-checks the credentials of all its open sockets that carry a
+  ``Recheck``: one ``CredentialBatch.ended`` call (a batched read) per
+  kind of credential, not a query per socket, and the sockets whose
+  credential ended close exactly as after an announcement.
 
 Control topics are not for clients: no policy authorises them and the
 session refuses to let a client subscribe to or unsubscribe from them.
@@ -25,9 +34,9 @@ session refuses to let a client subscribe to or unsubscribe from them.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection, Hashable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from openplug.realtime.broker import Broker, Event, PublishFailed
 
@@ -40,6 +49,40 @@ CREDENTIALS_REVOKED = "credentials.revoked"
 
 def credential_topic(owner: CredentialOwner, key: int) -> str:
     return f"credentials:{owner}:{key}"
+
+
+R = TypeVar("R", bound=Hashable)
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialEnded:
+    """Why a credential no longer passes its check."""
+
+    reason: str
+    # Its expiry passed (close with 4440), rather than it being revoked (4410).
+    expired: bool = False
+
+
+class CredentialBatch(Protocol[R]):
+    """Re-checks many open sockets' credentials of one kind at once.
+
+    Sockets are grouped by their batch's equality, so make each socket's
+    batch equal to the others' of its kind (e.g. a frozen dataclass holding
+    the database), not a new closure per socket."""
+
+    async def ended(self, refs: Collection[R]) -> dict[R, CredentialEnded]:
+        """The refs whose credential no longer passes, and why; refs not
+        in the result are still valid."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Recheck(Generic[R]):
+    """How the sweeper re-checks one socket's credential: ``ref`` names it
+    to ``batch`` (a token's row, a session's claims)."""
+
+    batch: CredentialBatch[R]
+    ref: R
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,13 +98,15 @@ class Credential:
     # revocation committed between the auth check and the subscription
     # (whose signal nobody heard) still closes the socket.
     check: Callable[[], Awaitable[str | None]]
+    # The periodic re-check, for ends nobody announced (None: none).
+    recheck: Recheck[Any] | None = None
 
 
 async def announce_revoked(broker: Broker, owner: CredentialOwner, key: int, reason: str) -> None:
     """Tell every open socket of this principal to re-check its credential.
     Call it after the commit that ended a credential. A broker failure is
     logged, not raised: the change is committed, and the sockets it missed
-    close at the latest when their credential expires or they reconnect."""
+    close at the servers' next periodic re-check."""
     event: Event = {"type": CREDENTIALS_REVOKED, "reason": reason}
     try:
         await broker.publish(credential_topic(owner, key), event)

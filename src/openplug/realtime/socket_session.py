@@ -3,13 +3,16 @@
 A WebSocket route accepts the connection, wraps it in a ``SocketTransport``
 and awaits ``SocketSession(...).run()``. The protocol, JSON text frames:
 
-client -> server
+client -> server (flat JSON objects in text frames, at most
+``max_frame_chars`` long and ``max_frame_depth`` deep, at most
+``frame_burst`` at once and ``frame_rate`` a second beyond that)
 
 - ``{"type": "auth", ...}`` first, within ``heartbeat_timeout``; the whole
   frame goes to the ``authenticate`` callback (tokens never in URLs).
 - ``{"type": "subscribe", "topic": "conversation:12", "after_seq": 41}``;
   ``after_seq`` is optional: with it the client first gets every event
-  after that seq (replayed from the database), then live ones.
+  after that seq (replayed from the database), then live ones. A seq is
+  an integer from 0 to ``MAX_SEQ``.
 - ``{"type": "unsubscribe", "topic": ...}``, ``{"type": "ping"}``,
   ``{"type": "pong"}``.
 - any other type (e.g. ``typing``) goes to ``SocketPolicy.client_frame``.
@@ -26,19 +29,24 @@ server -> client
 
 The socket is closed with a ``CloseCode`` (4000 + the nearest HTTP status):
 
-- 4400 protocol error; 4408 heartbeat timeout.
+- 4400 protocol error: a frame that is not JSON, not an object with a
+  string ``type``, or nested deeper than ``max_frame_depth``; 1009 a frame
+  longer than ``max_frame_chars``; 1003 a binary frame. 4408 heartbeat
+  timeout.
 - 4401 not authenticated: the auth frame's credential was refused (or it
   ended while the socket was being set up). Reconnecting with the same
   credential is refused again.
 - 4410 credential revoked: it stopped being valid while the socket was
   open (logout, the user's sessions revoked, the user deleted or merged
-  into another, the PAT revoked). 4440 credential expired: its expiry
+  into another, the PAT revoked, the agent's password changed). 4440 credential expired: its expiry
   passed while the socket was open (440, "login time-out"). On either,
   get a new credential before reconnecting; the widget treats both like
   an HTTP 401 (an identified visitor's session has expired: it never falls
   back to anonymous). See ``realtime.credentials``.
-- 4429 too slow (back-pressure) and 4503 broker lost: reconnect and
-  resubscribe with the last seq seen; nothing is lost or repeated.
+- 4429 too slow (back-pressure), or too many frames sent (more than
+  ``frame_burst`` at once, ``frame_rate`` a second beyond), and 4503
+  broker lost: reconnect and resubscribe with the last seq seen; nothing
+  is lost or repeated.
 
 Once a session decides to close, nothing more is sent: an event published
 after a revocation is never delivered before the close.
@@ -62,9 +70,10 @@ import contextvars
 import enum
 import json
 import logging
+import re
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -79,13 +88,20 @@ from openplug.realtime.broker import (
     SubscriptionOverflow,
     validate_topic,
 )
-from openplug.realtime.credentials import Credential
+from openplug.realtime.credentials import (
+    Credential,
+    CredentialBatch,
+    CredentialEnded,
+    Recheck,
+)
 
 log = logging.getLogger("openplug.realtime")
 
 
 class CloseCode(enum.IntEnum):
     NORMAL = 1000
+    UNSUPPORTED_DATA = 1003  # a binary frame: the protocol is JSON text
+    MESSAGE_TOO_BIG = 1009
     INTERNAL_ERROR = 1011
     PROTOCOL_ERROR = 4400
     UNAUTHORIZED = 4401
@@ -95,14 +111,20 @@ class CloseCode(enum.IntEnum):
     CREDENTIAL_EXPIRED = 4440
     # Reconnect and resume from the last seq seen:
     TOO_SLOW = 4429
+    TOO_MANY_FRAMES = 4429  # the same code (HTTP 429) when the client sends too fast
     BROKER_UNAVAILABLE = 4503
+
+
+class BinaryFrame(Exception):
+    """Raised by ``SocketTransport.receive_text`` for a binary frame."""
 
 
 class SocketTransport(Protocol):
     """The few things a session needs from a WebSocket."""
 
     async def receive_text(self) -> str | None:
-        """The next text frame, or ``None`` once the client has gone."""
+        """The next text frame, or ``None`` once the client has gone;
+        raises ``BinaryFrame`` for a binary one."""
         ...
 
     async def send_text(self, text: str) -> None: ...
@@ -176,6 +198,19 @@ class SessionLimits:
     max_pending: int = DEFAULT_MAX_PENDING  # live events queued during a replay
     max_topics: int = 64
     max_frame_chars: int = 16 * 1024
+    # Frames are flat objects; the json module parses nesting by recursion,
+    # so a frame thousands of levels deep would raise RecursionError.
+    max_frame_depth: int = 8
+    # Incoming frames: a burst, then a steady rate (a token bucket). Every
+    # frame is work for the server (a subscribe is a database read), and a
+    # real client sends a few a minute: its subscriptions after a
+    # reconnect, typing every few seconds, pongs.
+    frame_burst: int = 100
+    frame_rate: float = 20.0
+    # How often the sweeper re-checks open sockets' credentials, for ends
+    # nobody announced (see ``realtime.credentials``): the longest such a
+    # socket stays open.
+    credential_recheck_interval: float = 5.0
 
 
 _DEFAULT_LIMITS = SessionLimits()
@@ -201,8 +236,17 @@ _TRANSITIONS = {
 }
 
 
+# The largest seq a client may name: seqs are 32-bit integers in the
+# store, and a query with a larger one would fail there.
+MAX_SEQ = 2**31 - 1
+
+
 class _ProtocolError(Exception):
-    pass
+    """A frame the protocol cannot take; the socket closes with ``code``."""
+
+    def __init__(self, reason: str, code: int = CloseCode.PROTOCOL_ERROR) -> None:
+        super().__init__(reason)
+        self.code = code
 
 
 def _encode(frame: dict[str, Any]) -> str:
@@ -229,6 +273,8 @@ class SocketSession:
     ``_finish``, which interrupts ``run()``'s read."""
 
     __slots__ = (
+        "_allowance",
+        "_allowance_at",
         "_authenticate",
         "_broker",
         "_clock",
@@ -294,6 +340,9 @@ class SocketSession:
         self._credential: Credential | None = None
         self._control: tuple[str, ...] = ()  # the credential's topics
         self._expiry: asyncio.TimerHandle | None = None
+        # Frames the client may still send right now (see ``frame_burst``).
+        self._allowance = float(self._limits.frame_burst)
+        self._allowance_at = 0.0
 
     @property
     def state(self) -> SessionState:
@@ -309,7 +358,7 @@ class SocketSession:
         return len(self._outgoing) if self._outgoing else 0
 
     async def run(self) -> SessionEnd:
-        self._last_seen = now = self._clock.now()
+        self._last_seen = self._allowance_at = now = self._clock.now()
         self._next_ping = now + self._limits.heartbeat_interval
         heartbeats = _Heartbeats.join(self)
         # The client's frames are read here, in the caller's task, until the
@@ -321,11 +370,18 @@ class SocketSession:
         self._reader = task
         try:
             while self._end is None:
-                text = await self._transport.receive_text()
+                try:
+                    text = await self._transport.receive_text()
+                except BinaryFrame:
+                    self._finish(CloseCode.UNSUPPORTED_DATA, "frames are JSON text, not binary")
+                    break
                 if text is None:
                     self._finish(CloseCode.NORMAL, "client went away", peer_gone=True)
                     break
-                self._last_seen = self._clock.now()
+                self._last_seen = now = self._clock.now()
+                if not self._allowed(now):
+                    self._finish(CloseCode.TOO_MANY_FRAMES, "too many frames: slow down")
+                    break
                 await self._handle(text)
         except asyncio.CancelledError:
             if not self._interrupted or task.uncancel() > cancelling:
@@ -451,6 +507,20 @@ class SocketSession:
 
     # Incoming
 
+    def _allowed(self, now: float) -> bool:
+        """Take one frame from the client's allowance (a token bucket)."""
+        limits = self._limits
+        allowance = min(
+            float(limits.frame_burst),
+            self._allowance + (now - self._allowance_at) * limits.frame_rate,
+        )
+        self._allowance_at = now
+        if allowance < 1.0:
+            self._allowance = allowance
+            return False
+        self._allowance = allowance - 1.0
+        return True
+
     async def _handle(self, text: str) -> None:
         try:
             frame = self._parse(text)
@@ -459,12 +529,19 @@ class SocketSession:
             else:
                 await self._dispatch(frame)
         except _ProtocolError as e:
-            self._finish(CloseCode.PROTOCOL_ERROR, str(e))
+            self._finish(e.code, str(e))
 
     def _parse(self, text: str) -> dict[str, Any]:
-        if len(text) > self._limits.max_frame_chars:
-            raise _ProtocolError("frame too large")
+        limits = self._limits
+        if len(text) > limits.max_frame_chars:
+            raise _ProtocolError(
+                f"frame too large: at most {limits.max_frame_chars} characters",
+                CloseCode.MESSAGE_TOO_BIG,
+            )
+        if _nested_deeper_than(text, limits.max_frame_depth):
+            raise _ProtocolError(f"frame nested deeper than {limits.max_frame_depth} levels")
         try:
+            # ValueError includes numbers beyond int()'s digit limit.
             frame = json.loads(text)
         except ValueError:
             raise _ProtocolError("frames are JSON objects") from None
@@ -551,8 +628,8 @@ class SocketSession:
         except ValueError as e:
             self._refuse("invalid_topic", topic, str(e))
             return
-        if after_seq is not None and (type(after_seq) is not int or after_seq < 0):
-            self._refuse("invalid_after_seq", topic, "after_seq is a non-negative integer")
+        if after_seq is not None and (type(after_seq) is not int or not 0 <= after_seq <= MAX_SEQ):
+            self._refuse("invalid_after_seq", topic, f"after_seq is an integer from 0 to {MAX_SEQ}")
             return
         if topic in self._control:
             self._refuse("forbidden", topic, "not allowed to subscribe to this topic")
@@ -681,6 +758,18 @@ class SocketSession:
             self._finish(CloseCode.CREDENTIAL_REVOKED, why)
         return False
 
+    def _open_recheck(self) -> Recheck[Any] | None:
+        """What the sweeper re-checks for this session, while it is open."""
+        credential = self._credential
+        return credential.recheck if credential is not None and self._end is None else None
+
+    def _credential_ended(self, ended: CredentialEnded) -> None:
+        """The sweeper's re-check found this socket's credential ended."""
+        if ended.expired:
+            self._finish(CloseCode.CREDENTIAL_EXPIRED, ended.reason)
+        else:
+            self._finish(CloseCode.CREDENTIAL_REVOKED, ended.reason)
+
     def _skips_ahead(self, topic: str, event: Event) -> bool:
         seq, last = event.get("seq"), self._last_seq.get(topic)
         return type(seq) is int and last is not None and seq > last + 1
@@ -741,26 +830,32 @@ HEARTBEAT_TICKS = 5
 SWEEP_CHUNK = 128
 
 
+# (loop, id(clock), heartbeat interval, credential re-check interval)
+_SweepKey = tuple[asyncio.AbstractEventLoop, int, float, float]
+
+
 class _Heartbeats:
-    """One task per event loop, clock and heartbeat interval that pings and
-    checks every session (``SocketSession._beat``), instead of a task per
-    socket. It exists while it has sessions."""
+    """One task per event loop, clock and intervals that pings and checks
+    every session (``SocketSession._beat``) and re-checks their credentials
+    (``_recheck_credentials``), instead of a task per socket. It exists
+    while it has sessions."""
 
-    # (loop, id(clock), interval): the entry holds the clock, so its id
-    # stays its own while the entry exists.
-    _all: dict[tuple[asyncio.AbstractEventLoop, int, float], _Heartbeats] = {}
+    # The entry holds the clock, so its id stays its own while it exists.
+    _all: dict[_SweepKey, _Heartbeats] = {}
 
-    def __init__(self, key: tuple[asyncio.AbstractEventLoop, int, float], clock: Clock) -> None:
+    def __init__(self, key: _SweepKey, clock: Clock) -> None:
         self._key = key
         self._clock = clock
         self._sessions: dict[SocketSession, None] = {}
         self._task: asyncio.Task[None] | None = None
+        self._recheck: asyncio.Task[None] | None = None
 
     @classmethod
     def join(cls, session: SocketSession) -> _Heartbeats:
         loop = asyncio.get_running_loop()
         clock = session._clock
-        key = (loop, id(clock), session._limits.heartbeat_interval)
+        limits = session._limits
+        key = (loop, id(clock), limits.heartbeat_interval, limits.credential_recheck_interval)
         self = cls._all.get(key)
         if self is None:
             self = cls._all[key] = cls(key, clock)
@@ -772,18 +867,26 @@ class _Heartbeats:
     def leave(self, session: SocketSession) -> None:
         self._sessions.pop(session, None)
         if not self._sessions:
-            if self._task is not None:
-                self._task.cancel()
-                self._task = None
+            for task in (self._task, self._recheck):
+                if task is not None:
+                    task.cancel()
+            self._task = self._recheck = None
             if self._all.get(self._key) is self:
                 del self._all[self._key]
 
     async def _sweep(self) -> None:
         clock = self._clock
-        tick = self._key[2] / HEARTBEAT_TICKS
+        _, _, interval, recheck_every = self._key
+        tick = min(interval / HEARTBEAT_TICKS, recheck_every)
+        next_recheck = clock.now() + recheck_every
         while True:
             await clock.sleep(tick)
             now = clock.now()
+            # Its own task: a slow database must not hold up the pings. One
+            # at a time: while the last one still runs, this turn is skipped.
+            if now >= next_recheck and self._recheck is None:
+                next_recheck = now + recheck_every
+                self._recheck = asyncio.get_running_loop().create_task(self._recheck_credentials())
             for n, session in enumerate(list(self._sessions), 1):
                 try:
                     session._beat(now)
@@ -791,6 +894,53 @@ class _Heartbeats:
                     log.exception("realtime heartbeat failed")
                 if n % SWEEP_CHUNK == 0:
                     await asyncio.sleep(0)
+
+    async def _recheck_credentials(self) -> None:
+        """Ask each kind of credential once (``CredentialBatch.ended``) about
+        every open session's, and close those that ended."""
+        try:
+            groups: dict[CredentialBatch[Any], dict[Hashable, list[SocketSession]]] = {}
+            for n, session in enumerate(list(self._sessions), 1):
+                recheck = session._open_recheck()
+                if recheck is not None:
+                    by_ref = groups.setdefault(recheck.batch, {})
+                    by_ref.setdefault(recheck.ref, []).append(session)
+                if n % SWEEP_CHUNK == 0:
+                    await asyncio.sleep(0)
+            for batch, by_ref in groups.items():
+                try:
+                    ended = await batch.ended(by_ref.keys())
+                except Exception:
+                    log.exception("re-checking open sockets' credentials failed")
+                    continue
+                for ref, why in ended.items():
+                    for session in by_ref.get(ref, ()):
+                        session._credential_ended(why)
+        finally:
+            if self._recheck is asyncio.current_task():
+                self._recheck = None
+
+
+# A JSON string (escapes included), and the brackets outside strings.
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+
+def _nested_deeper_than(text: str, limit: int) -> bool:
+    """Whether ``text``'s arrays and objects nest more than ``limit`` levels,
+    found without parsing it (and so without recursion). A frame that is
+    not JSON at all may be counted wrong; ``json.loads`` refuses it next."""
+    if text.count("{") + text.count("[") <= limit:
+        return False  # every ordinary frame: it cannot nest deeper
+    depth = 0
+    for bracket in _BRACKETS.findall(_JSON_STRING.sub("", text)):
+        if bracket in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False
 
 
 def _event_frame(topic: str, event: Event) -> dict[str, Any]:

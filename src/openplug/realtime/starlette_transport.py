@@ -26,6 +26,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from openplug.realtime.broker import Broker
 from openplug.realtime.socket_session import (
     Authenticate,
+    BinaryFrame,
     SessionEnd,
     SessionLimits,
     SocketSession,
@@ -33,8 +34,8 @@ from openplug.realtime.socket_session import (
 
 
 class StarletteTransport:
-    """Text frames in and out; a binary frame is decoded as UTF-8 text so
-    that the session answers it as any malformed frame."""
+    """Text frames in and out; a binary frame raises ``BinaryFrame`` (the
+    session closes with 1003: the protocol is JSON text)."""
 
     __slots__ = ("_gone", "_websocket")
 
@@ -55,10 +56,9 @@ class StarletteTransport:
             self._gone = True
             return None
         text = message.get("text")
-        if text is not None:
-            return str(text)
-        data = message.get("bytes") or b""
-        return bytes(data).decode("utf-8", errors="replace")
+        if text is None:
+            raise BinaryFrame
+        return str(text)
 
     async def send_text(self, text: str) -> None:
         await self._websocket.send_text(text)

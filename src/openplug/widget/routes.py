@@ -204,4 +204,6 @@ async def widget_socket(websocket: WebSocket) -> None:
     ``subscribe`` to ``user:<n>`` and ``conversation:<n>`` topics (see
     ``openplug.realtime.socket_session`` and ``conversations.hub``)."""
     runtime = runtime_of(websocket)
-    await serve_socket(websocket, runtime.broker, visitor_socket_auth(runtime))
+    await serve_socket(
+        websocket, runtime.broker, visitor_socket_auth(runtime), limits=runtime.socket_limits
+    )
