@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from openplug import __version__
+from openplug.audit.routes import router as audit_router
 from openplug.bootstrap import FirstStart, open_runtime
 from openplug.conversations.hub import ConversationHub
 from openplug.conversations.routes import router as conversations_router
@@ -89,6 +90,7 @@ def create_app(
     app.include_router(apps_router)
     app.include_router(crm_router)
     app.include_router(privacy_router)
+    app.include_router(audit_router)
     app.include_router(conversations_router)
     app.include_router(widget_router)
     app.include_router(inbox_router)

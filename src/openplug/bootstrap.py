@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from openplug.audit import SYSTEM
 from openplug.db import Database
 from openplug.db.base import utcnow
 from openplug.db.migrate import migrate
@@ -62,15 +63,16 @@ async def _create_org(db: Database, settings: Settings, pepper: bytes) -> tuple[
         await conn.execute(instance.insert().values(id=1, org_id=org_id, created_at=utcnow()))
         password = generate_password()
         admin = await create_dev_user(
-            conn, BOOTSTRAP_ADMIN_EMAIL, "Admin", "admin", password=password
+            conn, BOOTSTRAP_ADMIN_EMAIL, "Admin", "admin", password=password, actor=SYSTEM
         )
         pat, _ = await tokens.issue_access_token(
             conn, pepper, kind="pat", dev_user_id=admin.pk, app_pk=None,
-            expires_in_days=tokens.PAT_DEFAULT_DAYS, token_hint="bootstrap admin",
+            expires_in_days=tokens.PAT_DEFAULT_DAYS, token_hint="bootstrap admin", actor=SYSTEM,
         )  # fmt: skip
-        app = await create_app(conn, "Demo", [settings.resolved_public_url()])
+        app = await create_app(conn, "Demo", [settings.resolved_public_url()], actor=SYSTEM)
         aat, _ = await tokens.issue_access_token(
             conn, pepper, kind="aat", dev_user_id=admin.pk, app_pk=app.pk,
             expires_in_days=tokens.AAT_DEFAULT_DAYS, token_hint="demo website backend",
+            actor=SYSTEM,
         )  # fmt: skip
     return org_id, FirstStart(admin.email, password, pat, app, aat)

@@ -12,6 +12,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 import uvicorn
 
+from openplug.audit import OPERATOR
 from openplug.bootstrap import FirstStart, open_runtime
 from openplug.db.base import rfc3339
 from openplug.errors import ApiError
@@ -173,7 +174,7 @@ def apps_create(
 ) -> None:
     async def work(runtime: Runtime) -> App:
         async with runtime.db.write() as conn:
-            return await create_app(conn, name, origin, require_identification)
+            return await create_app(conn, name, origin, require_identification, actor=OPERATOR)
 
     app = _run(work)
     _emit(as_json, app_json(app), f"created app {app.app_id}")
@@ -191,7 +192,7 @@ def apps_update(
         async with runtime.db.write() as conn:
             return await update_app(
                 conn, app_id, name=name, origins=origin or None,
-                require_identification=require_identification,
+                require_identification=require_identification, actor=OPERATOR,
             )  # fmt: skip
 
     app = _run(work)
@@ -224,7 +225,9 @@ def agents_create(
 
     async def work(runtime: Runtime) -> DevUser:
         async with runtime.db.write() as conn:
-            return await create_dev_user(conn, email, name, chosen, password=password)
+            return await create_dev_user(
+                conn, email, name, chosen, password=password, actor=OPERATOR
+            )
 
     user = _run(work)
     _emit(
@@ -250,7 +253,7 @@ def agents_set_password(
         password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
 
     async def work(runtime: Runtime) -> DevUser:
-        return await change_password(runtime, email, password)
+        return await change_password(runtime, email, password, actor=OPERATOR)
 
     user = _run(work)
     shown = {"password": password} if generate else {}
@@ -283,7 +286,7 @@ def _issue(
             app_pk = (await get_app(conn, app_id)).pk if app_id else None
             secret, token = await tokens.issue_access_token(
                 conn, runtime.secrets.token_pepper, kind=kind, dev_user_id=owner.pk,
-                app_pk=app_pk, expires_in_days=days, token_hint=hint,
+                app_pk=app_pk, expires_in_days=days, token_hint=hint, actor=OPERATOR,
             )  # fmt: skip
         view = token_view(runtime, token).model_dump()
         return {"token": secret, **view}
@@ -327,7 +330,7 @@ def tokens_revoke(token_id: str, as_json: JsonOpt = False) -> None:
     """Revoke an AAT, PAT or inbox sign-in; sockets using it close."""
 
     async def work(runtime: Runtime) -> dict[str, Any]:
-        token = await revoke_token(runtime, parse_token_id(token_id), by=None)
+        token = await revoke_token(runtime, parse_token_id(token_id), by=None, actor=OPERATOR)
         return token_view(runtime, token).model_dump()
 
     data = _run(work)

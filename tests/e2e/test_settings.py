@@ -452,3 +452,21 @@ def test_settings_fit_a_phone(server: LiveServer, browser: Any, problems: Proble
         expect(page.get_by_role("button", name="Create token")).to_be_in_viewport()
     finally:
         page.context.close()
+
+
+def test_the_audit_log_shows_who_did_what_from_where(server: LiveServer, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    name = f"audited-{secrets.token_hex(3)}"
+    secret = create_token(page, name)
+    go_to(page, "Audit log")
+    table = page.get_by_role("table", name="Audit log")
+    first_row = table.locator("tbody tr").first
+    expect(first_row).to_contain_text("PLuG token created")
+    expect(first_row).to_contain_text("admin@example.com")
+    expect(first_row).to_contain_text("127.0.0.1")
+    expect(first_row).to_contain_text(name)
+    # The sign-in that opened this page is there too, and the first start.
+    expect(table).to_contain_text("Signed in to the inbox")
+    expect(table).to_contain_text("openplug (first start)")
+    assert_nowhere(page, secret)

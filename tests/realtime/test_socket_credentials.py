@@ -17,6 +17,7 @@ import jwt
 import pytest
 from sqlalchemy import Executable, insert, update
 
+from openplug.audit import SYSTEM
 from openplug.crm.tables import rev_users
 from openplug.db import Database
 from openplug.db.base import utcnow
@@ -115,7 +116,7 @@ async def second_pat(
         async with db.write() as conn:
             secret, token = await tokens.issue_access_token(
                 conn, pepper, kind="pat", dev_user_id=admin.dev_user_id, app_pk=None,
-                expires_in_days=1, token_hint="second",
+                expires_in_days=1, token_hint="second", actor=SYSTEM,
             )  # fmt: skip
             if expires_in is not None:
                 await conn.execute(

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from openplug.audit import Actor, record
 from openplug.crm.custom_fields import load_field_defs, validate_custom_fields
 from openplug.crm.merge import changed_columns
 from openplug.crm.tables import accounts, rev_orgs, rev_users
@@ -226,9 +227,13 @@ async def update_row(conn: AsyncConnection, leaf: Leaf, id_value: str, sent: dic
     return await get_row(conn, leaf, id_value)
 
 
-async def revoke_sessions(conn: AsyncConnection, id_value: str) -> None:
-    """Every session token issued to the user until now stops working."""
+async def revoke_sessions(conn: AsyncConnection, id_value: str, *, actor: Actor) -> int:
+    """Every session token issued to the user until now stops working; the
+    user's key."""
     row = await get_row(conn, REV_USERS, id_value)
+    key = int(row["id"])
     await conn.execute(
-        update(rev_users).where(rev_users.c.id == row["id"]).values(sessions_revoked_at=utcnow())
+        update(rev_users).where(rev_users.c.id == key).values(sessions_revoked_at=utcnow())
     )
+    await record(conn, actor, "rev_user.sessions_revoked", display_id(REV_USER, key))
+    return key

@@ -35,11 +35,11 @@ from openplug.crm.schemas import (
 )
 from openplug.crm.tables import accounts, rev_orgs, rev_users
 from openplug.errors import InvalidField, NotFound
-from openplug.ids import ACCOUNT, FRAGMENT, REV_ORG, REV_USER, don, parse_int_key
+from openplug.ids import ACCOUNT, FRAGMENT, REV_ORG, don
 from openplug.privacy.erasure import erase_rev_user
 from openplug.realtime import announce_revoked
 from openplug.runtime import Runtime
-from openplug.web.deps import AdminDep, AgentDep, RuntimeDep
+from openplug.web.deps import ActorDep, AdminDep, AgentDep, RuntimeDep
 
 router = APIRouter()
 
@@ -180,25 +180,28 @@ _register("rev-orgs", REV_ORGS, "rev_orgs", RevOrgsListRequest, RevOrgsUpdateReq
 
 
 @router.post("/rev-users.delete", tags=["rev-users"])
-async def rev_users_delete(runtime: RuntimeDep, _: AgentDep, body: GetRequest) -> Json:
+async def rev_users_delete(
+    runtime: RuntimeDep, _: AgentDep, actor: ActorDep, body: GetRequest
+) -> Json:
     """Erase the person: their profile, the anonymous identities merged into
     them, their conversations with nobody else, and what they wrote in
     shared ones (see ``privacy.erasure``)."""
     async with runtime.db.write() as conn:
         row = await records.get_row(conn, REV_USERS, body.id)
-        erased = await erase_rev_user(conn, int(row["id"]))
+        erased = await erase_rev_user(conn, int(row["id"]), actor=actor)
     for key in erased.rev_user_keys:
         await announce_revoked(runtime.broker, "rev_user", key, "user deleted")
     return {}
 
 
 @router.post("/rev-users.revoke-sessions", tags=["rev-users"])
-async def rev_users_revoke_sessions(runtime: RuntimeDep, _: AgentDep, body: GetRequest) -> Json:
+async def rev_users_revoke_sessions(
+    runtime: RuntimeDep, _: AgentDep, actor: ActorDep, body: GetRequest
+) -> Json:
     """Log the user out everywhere: session tokens issued until now stop
     working, and their open sockets close."""
     async with runtime.db.write() as conn:
-        await records.revoke_sessions(conn, body.id)
-    key = parse_int_key(body.id, REV_USER, "id")
+        key = await records.revoke_sessions(conn, body.id, actor=actor)
     await announce_revoked(runtime.broker, "rev_user", key, "sessions revoked")
     return {}
 

@@ -20,6 +20,7 @@ from typing import Any, Literal
 from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from openplug.audit import Actor, record
 from openplug.db import Database
 from openplug.db.base import utcnow
 from openplug.db.point_reads import PointRead
@@ -116,6 +117,7 @@ async def issue_access_token(
     expires_in_days: int = 0,
     expires_in: timedelta | None = None,
     token_hint: str | None = None,
+    actor: Actor,
 ) -> tuple[str, AccessToken]:
     """Create a token; the secret is returned here and never again."""
     secret = TOKEN_PREFIXES[kind] + secrets.token_urlsafe(32)
@@ -135,7 +137,30 @@ async def issue_access_token(
     row = (
         await conn.execute(_select().where(access_tokens.c.token_id == values["token_id"]))
     ).one()
-    return secret, _from_row(row)
+    token = _from_row(row)
+    await _record(conn, actor, token, "signed_in" if kind == "web" else "created")
+    return secret, token
+
+
+# What the audit trail calls each kind's events: an inbox sign-in is the
+# agent's, not a token anyone manages.
+_AUDIT_NOUNS: dict[TokenKind, str] = {"aat": "aat", "pat": "pat", "web": "agent"}
+
+
+async def _record(conn: AsyncConnection, actor: Actor, token: AccessToken, verb: str) -> None:
+    await record(
+        conn,
+        actor,
+        f"{_AUDIT_NOUNS[token.kind]}.{verb}",
+        f"TOKEN-{token.pk}",
+        {
+            "token_id": token.token_id,
+            "token_hint": token.token_hint,
+            "app_id": token.app_id,
+            "dev_user": f"DEVU-{token.dev_user_id}",
+            "expires_at": token.expires_at.isoformat(),
+        },
+    )
 
 
 _BY_DIGEST = PointRead(_select().where(access_tokens.c.digest == bindparam("digest")))
@@ -239,18 +264,23 @@ async def revoke_sign_ins(conn: AsyncConnection, dev_user_id: int) -> None:
     )
 
 
-async def revoke_token(conn: AsyncConnection, token_id: str) -> AccessToken:
+async def revoke_token(conn: AsyncConnection, token_id: str, *, actor: Actor) -> AccessToken:
     token = await get_token(conn, token_id)
     if token.revoked_at is None:
         await conn.execute(
             update(access_tokens).where(access_tokens.c.id == token.pk).values(revoked_at=utcnow())
         )
+        await _record(conn, actor, token, "signed_out" if token.kind == "web" else "revoked")
     return await get_token(conn, token_id)
 
 
-async def set_token_hint(conn: AsyncConnection, token_id: str, hint: str) -> AccessToken:
+async def set_token_hint(
+    conn: AsyncConnection, token_id: str, hint: str, *, actor: Actor
+) -> AccessToken:
     token = await get_token(conn, token_id)
     await conn.execute(
         update(access_tokens).where(access_tokens.c.id == token.pk).values(token_hint=hint)
     )
-    return await get_token(conn, token_id)
+    renamed = await get_token(conn, token_id)
+    await _record(conn, actor, renamed, "renamed")
+    return renamed

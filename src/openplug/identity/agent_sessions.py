@@ -44,6 +44,7 @@ from __future__ import annotations
 from datetime import timedelta
 from urllib.parse import urlsplit
 
+from openplug.audit import Actor
 from openplug.errors import Unauthenticated
 from openplug.identity import access_tokens as tokens
 from openplug.identity.dev_users import DevUser, password_hash_of, set_password
@@ -90,26 +91,28 @@ async def sign_in(
             app_pk=None,
             expires_in=SESSION_LIFETIME,
             token_hint="inbox sign-in",
+            actor=Actor("dev_user", user.pk, "password", client_address),
         )
     return secret, user
 
 
-async def sign_out(runtime: Runtime, secret: str) -> None:
+async def sign_out(runtime: Runtime, secret: str, client_address: str) -> None:
     token = await tokens.find_by_secret(runtime.db, runtime.secrets.token_pepper, secret)
     if token is not None and token.kind == "web" and token.revoked_at is None:
+        actor = Actor("dev_user", token.dev_user_id, "web", client_address)
         async with runtime.db.write() as conn:
-            await tokens.revoke_token(conn, token.token_id)
+            await tokens.revoke_token(conn, token.token_id, actor=actor)
         # Committed: the inbox tabs on this sign-in close their sockets.
         await announce_revoked(runtime.broker, "dev_user", token.dev_user_id, "signed out")
 
 
-async def change_password(runtime: Runtime, email: str, password: str) -> DevUser:
+async def change_password(runtime: Runtime, email: str, password: str, *, actor: Actor) -> DevUser:
     """Set an agent's password and end every sign-in made with the old one,
     open inbox sockets included: a password is changed because it leaked or
     someone left, and a sign-in that outlived it would keep them in. (PATs
     are not sign-ins and stay; revoke them one by one.)"""
     async with runtime.db.write() as conn:
-        user = await set_password(conn, email, password)
+        user = await set_password(conn, email, password, actor=actor)
         await tokens.revoke_sign_ins(conn, user.pk)
     await announce_revoked(runtime.broker, "dev_user", user.pk, "password changed")
     return user

@@ -11,7 +11,7 @@ from pydantic import Field
 
 from openplug.crm.fields import ShortText, Strict
 from openplug.identity.apps import app_json, create_app, list_apps, update_app
-from openplug.web.deps import AdminDep, AgentDep, RuntimeDep
+from openplug.web.deps import ActorDep, AdminDep, AgentDep, RuntimeDep
 
 router = APIRouter(tags=["apps"])
 
@@ -40,14 +40,20 @@ async def apps_list(runtime: RuntimeDep, _: AgentDep) -> dict[str, Any]:
 
 
 @router.post("/apps.create", status_code=201)
-async def apps_create(runtime: RuntimeDep, _: AdminDep, body: AppsCreateRequest) -> dict[str, Any]:
+async def apps_create(
+    runtime: RuntimeDep, _: AdminDep, actor: ActorDep, body: AppsCreateRequest
+) -> dict[str, Any]:
     async with runtime.db.write() as conn:
-        app = await create_app(conn, body.name, body.allowed_origins, body.require_identification)
+        app = await create_app(
+            conn, body.name, body.allowed_origins, body.require_identification, actor=actor
+        )
     return {"app": app_json(app)}
 
 
 @router.post("/apps.update")
-async def apps_update(runtime: RuntimeDep, _: AdminDep, body: AppsUpdateRequest) -> dict[str, Any]:
+async def apps_update(
+    runtime: RuntimeDep, _: AdminDep, actor: ActorDep, body: AppsUpdateRequest
+) -> dict[str, Any]:
     """Only the fields sent change; ``allowed_origins`` replaces the list."""
     async with runtime.db.write() as conn:
         app = await update_app(
@@ -56,5 +62,6 @@ async def apps_update(runtime: RuntimeDep, _: AdminDep, body: AppsUpdateRequest)
             name=body.name,
             origins=body.allowed_origins,
             require_identification=body.require_identification,
+            actor=actor,
         )
     return {"app": app_json(app)}

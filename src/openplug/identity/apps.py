@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import Row, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from openplug.audit import Actor, record
 from openplug.db.base import rfc3339, utcnow
 from openplug.errors import InvalidField, NotFound
 from openplug.identity.tables import apps
@@ -68,7 +69,12 @@ def normalise_origin(value: str, field_name: str = "origin") -> str:
 
 
 async def create_app(
-    conn: AsyncConnection, name: str, origins: list[str], require_identification: bool = False
+    conn: AsyncConnection,
+    name: str,
+    origins: list[str],
+    require_identification: bool = False,
+    *,
+    actor: Actor,
 ) -> App:
     app_id = "app_" + secrets.token_urlsafe(12).replace("-", "x").replace("_", "y")
     await conn.execute(
@@ -80,7 +86,17 @@ async def create_app(
             created_at=utcnow(),
         )
     )
-    return await get_app(conn, app_id)
+    app = await get_app(conn, app_id)
+    await record(conn, actor, "app.created", app_id, _settings_of(app))
+    return app
+
+
+def _settings_of(app: App) -> dict[str, Any]:
+    return {
+        "name": app.name,
+        "allowed_origins": app.allowed_origins,
+        "require_identification": app.require_identification,
+    }
 
 
 async def get_app(conn: AsyncConnection, app_id: str) -> App:
@@ -101,6 +117,7 @@ async def update_app(
     name: str | None = None,
     origins: list[str] | None = None,
     require_identification: bool | None = None,
+    actor: Actor,
 ) -> App:
     app = await get_app(conn, app_id)
     values: dict[str, Any] = {}
@@ -110,6 +127,12 @@ async def update_app(
         values["allowed_origins"] = normalise_origins(origins)
     if require_identification is not None:
         values["require_identification"] = require_identification
-    if values:
-        await conn.execute(update(apps).where(apps.c.id == app.pk).values(**values))
-    return await get_app(conn, app_id)
+    if not values:
+        return app
+    await conn.execute(update(apps).where(apps.c.id == app.pk).values(**values))
+    updated = await get_app(conn, app_id)
+    before, after = _settings_of(app), _settings_of(updated)
+    changed = {k: {"from": before[k], "to": after[k]} for k in after if after[k] != before[k]}
+    if changed:
+        await record(conn, actor, "app.updated", app_id, changed)
+    return updated

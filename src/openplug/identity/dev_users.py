@@ -11,6 +11,7 @@ from sqlalchemy import Row, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from openplug.audit import Actor, record
 from openplug.db.base import utcnow
 from openplug.errors import Conflict, InvalidField, NotFound
 from openplug.identity.passwords import hash_password
@@ -40,6 +41,7 @@ async def create_dev_user(
     role: Role,
     *,
     password: str | None = None,
+    actor: Actor,
 ) -> DevUser:
     """A new agent, with their inbox password when one is given. An address
     already taken, in any case, is a conflict: never the existing agent."""
@@ -64,7 +66,12 @@ async def create_dev_user(
             ).one()
     except IntegrityError:
         raise Conflict(f"an agent with email {normalised} already exists") from None
-    return _from_row(row)
+    user = _from_row(row)
+    await record(
+        conn, actor, "agent.created", f"DEVU-{user.pk}",
+        {"email": user.email, "role": user.role, "password_set": password is not None},
+    )  # fmt: skip
+    return user
 
 
 def _with_email(email: str) -> Any:
@@ -92,13 +99,16 @@ async def list_dev_users(conn: AsyncConnection) -> list[DevUser]:
     return [_from_row(r) for r in rows]
 
 
-async def set_password(conn: AsyncConnection, email: str, password: str) -> DevUser:
+async def set_password(
+    conn: AsyncConnection, email: str, password: str, *, actor: Actor
+) -> DevUser:
     user = await get_dev_user_by_email(conn, email)
     await conn.execute(
         dev_users.update()
         .where(dev_users.c.id == user.pk)
         .values(password_hash=hash_password(password))
     )
+    await record(conn, actor, "agent.password_changed", f"DEVU-{user.pk}", {"email": user.email})
     return user
 
 

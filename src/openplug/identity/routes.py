@@ -33,7 +33,15 @@ from openplug.identity.token_service import (
     token_info,
     token_view,
 )
-from openplug.web.deps import AgentDep, PrincipalDep, RuntimeDep, principal_of, runtime_of
+from openplug.web.deps import (
+    ActorDep,
+    AgentDep,
+    PrincipalDep,
+    RuntimeDep,
+    actor_of,
+    principal_of,
+    runtime_of,
+)
 from openplug.web.openapi import body_of
 from openplug.web.validation import raise_validation_error
 
@@ -66,7 +74,7 @@ async def auth_tokens_create(request: Request) -> Response:
         body = AuthTokensCreateRequest.model_validate_json(await request.body())
     except ValidationError as e:
         raise_validation_error(e)
-    result = await create_token(runtime, principal, body)
+    result = await create_token(runtime, principal, body, actor=actor_of(principal, request))
     # The bytes JSONResponse would render from ``model_dump(exclude_none=True)``:
     # compact, keys in field order, nothing to escape in these values.
     return Response(
@@ -145,25 +153,25 @@ async def auth_tokens_get_post(
 
 @router.post("/auth-tokens.update", response_model=AuthTokenResponse)
 async def auth_tokens_update(
-    runtime: RuntimeDep, agent: AgentDep, body: AuthTokensUpdateRequest
+    runtime: RuntimeDep, agent: AgentDep, actor: ActorDep, body: AuthTokensUpdateRequest
 ) -> AuthTokenResponse:
     async with runtime.db.write() as conn:
         key = parse_token_id(body.token_id)
         await check_may_change(runtime, agent, await tokens.get_token(conn, key))
-        token = await tokens.set_token_hint(conn, key, body.token_hint)
+        token = await tokens.set_token_hint(conn, key, body.token_hint, actor=actor)
     return AuthTokenResponse(token=token_view(runtime, token))
 
 
 @router.post("/auth-tokens.delete", status_code=200, summary="Revoke a PAT or AAT")
 async def auth_tokens_delete(
-    runtime: RuntimeDep, principal: PrincipalDep, body: AuthTokensDeleteRequest
+    runtime: RuntimeDep, principal: PrincipalDep, actor: ActorDep, body: AuthTokensDeleteRequest
 ) -> dict[str, Any]:
     """Without ``token_id``, the token in the Authorization header revokes itself."""
     if body.token_id is None:
         if principal.access_token is None:
             raise Forbidden("a session token is ended by the widget, not revoked here")
-        await revoke_token(runtime, principal.access_token.token_id, by=None)
+        await revoke_token(runtime, principal.access_token.token_id, by=None, actor=actor)
     else:
         require_pat(principal)
-        await revoke_token(runtime, parse_token_id(body.token_id), by=principal)
+        await revoke_token(runtime, parse_token_id(body.token_id), by=principal, actor=actor)
     return {}

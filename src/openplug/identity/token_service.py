@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from openplug.audit import Actor
 from openplug.crm.identify import identify
 from openplug.crm.rev_info import RevInfo, resolve_rev_info
 from openplug.db.base import rfc3339
@@ -29,10 +30,10 @@ from openplug.web.validation import raise_validation_error
 
 
 async def create_token(
-    runtime: Runtime, principal: Principal, req: AuthTokensCreateRequest
+    runtime: Runtime, principal: Principal, req: AuthTokensCreateRequest, *, actor: Actor
 ) -> AuthTokensCreateResponse:
     if req.requested_token_type == AAT_TYPE:
-        return await create_aat(runtime, await require_admin(runtime, principal), req)
+        return await create_aat(runtime, await require_admin(runtime, principal), req, actor=actor)
     if req.rev_info is None and req.subject_token is None:
         raise MissingRequiredField("rev_info", "rev_info (or subject_token) is required")
     return await create_session_token(runtime, require_aat(principal), req)
@@ -85,7 +86,7 @@ async def create_session_token(
 
 
 async def create_aat(
-    runtime: Runtime, principal: Principal, req: AuthTokensCreateRequest
+    runtime: Runtime, principal: Principal, req: AuthTokensCreateRequest, *, actor: Actor
 ) -> AuthTokensCreateResponse:
     days = req.expires_in or tokens.AAT_DEFAULT_DAYS
     async with runtime.db.write() as conn:
@@ -108,6 +109,7 @@ async def create_aat(
             app_pk=app.pk,
             expires_in_days=days,
             token_hint=req.token_hint,
+            actor=actor,
         )
     return AuthTokensCreateResponse(
         access_token=secret,
@@ -205,7 +207,7 @@ async def check_may_change(
 
 
 async def revoke_token(
-    runtime: Runtime, token_id: str, *, by: Principal | None
+    runtime: Runtime, token_id: str, *, by: Principal | None, actor: Actor
 ) -> tokens.AccessToken:
     """Revoke a PAT, AAT or inbox sign-in; ``by`` must be allowed to (see
     ``check_may_change``), None for a token revoking itself or the operator
@@ -216,7 +218,7 @@ async def revoke_token(
     async with runtime.db.write() as conn:
         if by is not None:
             await check_may_change(runtime, by, await tokens.get_token(conn, token_id))
-        revoked = await tokens.revoke_token(conn, token_id)
+        revoked = await tokens.revoke_token(conn, token_id, actor=actor)
     await announce_revoked(runtime.broker, "dev_user", revoked.dev_user_id, "token revoked")
     return revoked
 

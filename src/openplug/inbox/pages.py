@@ -49,7 +49,7 @@ _HEADERS = {
     "Cache-Control": "no-store",
 }
 
-SETTINGS_SECTIONS = ("tokens", "apps", "attributes")
+SETTINGS_SECTIONS = ("tokens", "apps", "attributes", "audit")
 
 
 def _shell() -> HTMLResponse:

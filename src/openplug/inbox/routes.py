@@ -68,7 +68,7 @@ async def inbox_sign_out(runtime: RuntimeDep, request: Request, response: Respon
     """Ends the sign-in for good (the token is revoked, not just forgotten)."""
     secret = request.cookies.get(COOKIE_NAME)
     if secret:
-        await sign_out(runtime, secret)
+        await sign_out(runtime, secret, client_address(request))
     response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="strict")
     return {}
 

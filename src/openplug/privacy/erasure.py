@@ -24,8 +24,10 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from openplug.audit import Actor, record
 from openplug.conversations.tables import conversation_members, conversations, messages
 from openplug.crm.tables import rev_users
+from openplug.ids import REV_USER, display_id
 from openplug.widget.tables import visitor_merges
 
 REDACTED = "(removed: its author's personal data was erased)"
@@ -40,7 +42,7 @@ class Erasure:
     messages_redacted: int
 
 
-async def erase_rev_user(conn: AsyncConnection, key: int) -> Erasure:
+async def erase_rev_user(conn: AsyncConnection, key: int, *, actor: Actor) -> Erasure:
     merged = (
         await conn.execute(
             select(visitor_merges.c.anonymous_rev_user_id).where(
@@ -67,4 +69,11 @@ async def erase_rev_user(conn: AsyncConnection, key: int) -> Erasure:
         .values(body=REDACTED, author_rev_user_id=None)
     )
     await conn.execute(delete(rev_users).where(rev_users.c.id.in_(identities)))
-    return Erasure(identities, deleted.rowcount, redacted.rowcount)
+    erasure = Erasure(identities, deleted.rowcount, redacted.rowcount)
+    await record(
+        conn, actor, "rev_user.erased", display_id(REV_USER, key),
+        {"anonymous_identities": [display_id(REV_USER, k) for k in identities[1:]],
+         "conversations_deleted": erasure.conversations_deleted,
+         "messages_redacted": erasure.messages_redacted},
+    )  # fmt: skip
+    return erasure

@@ -8,9 +8,10 @@ import json
 from fastapi import APIRouter
 from fastapi.responses import Response
 
+from openplug.audit import record
 from openplug.crm.schemas import GetRequest
 from openplug.privacy.export import export_rev_user
-from openplug.web.deps import AdminDep, RuntimeDep
+from openplug.web.deps import ActorDep, AdminDep, RuntimeDep
 
 router = APIRouter()
 
@@ -22,10 +23,12 @@ router = APIRouter()
     responses={200: {"content": {"application/json": {}}, "description": "The person's data"}},
 )
 async def rev_users_personal_data_export(
-    runtime: RuntimeDep, _: AdminDep, body: GetRequest
+    runtime: RuntimeDep, _: AdminDep, actor: ActorDep, body: GetRequest
 ) -> Response:
-    async with runtime.db.read() as conn:
+    # A write transaction: the export is itself recorded, with who asked.
+    async with runtime.db.write() as conn:
         data = await export_rev_user(conn, runtime.org_id, body.id)
+        await record(conn, actor, "rev_user.personal_data_exported", data["rev_user"]["display_id"])
     name = data["rev_user"]["display_id"].lower()
     return Response(
         json.dumps(data, ensure_ascii=False, indent=2),

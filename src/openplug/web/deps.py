@@ -8,10 +8,12 @@ from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 from starlette.requests import HTTPConnection
 
+from openplug.audit import Actor
 from openplug.identity.agent_sessions import COOKIE_NAME, CSRF_HEADER, cookie_credential
 from openplug.identity.principals import Principal, authenticate, require_pat
 from openplug.identity.roles import require_admin
 from openplug.runtime import Runtime
+from openplug.web.client_address import client_address
 
 # Declared for the OpenAPI document; the value is parsed by `authenticate`,
 # which accepts both the bare token and "Bearer <token>".
@@ -59,7 +61,25 @@ async def get_admin(
     return await require_admin(runtime_of(request), principal)
 
 
+def actor_of(principal: Principal, connection: HTTPConnection) -> Actor:
+    """Who the audit trail says acted: the agent behind a PAT or sign-in,
+    the visitor behind a session token, the AAT's creator for an AAT."""
+    if principal.session is not None:
+        return Actor(
+            "rev_user", principal.session.rev_user_key, "session", client_address(connection)
+        )
+    return Actor("dev_user", principal.dev_user_id, principal.kind, client_address(connection))
+
+
+async def get_actor(
+    request: Request, principal: Annotated[Principal, Depends(get_principal)]
+) -> Actor:
+    # (FastAPI solves get_principal once per request, however many ask.)
+    return actor_of(principal, request)
+
+
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+ActorDep = Annotated[Actor, Depends(get_actor)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 AgentDep = Annotated[Principal, Depends(get_agent)]
 AdminDep = Annotated[Principal, Depends(get_admin)]

@@ -24,6 +24,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from pydantic import Field, ValidationError
 
+from openplug.audit import SYSTEM
 from openplug.crm.fields import Strict
 from openplug.db.base import utcnow
 from openplug.errors import NotFound
@@ -142,5 +143,5 @@ async def demo_login(runtime: RuntimeDep, request: Request, body: DemoLogin) -> 
         )
     except ValidationError as e:
         raise_validation_error(e)
-    token = await create_token(runtime, _demo_principal(app), req)
+    token = await create_token(runtime, _demo_principal(app), req, actor=SYSTEM)
     return {"session_token": token.access_token, "display_name": traits["display_name"]}

@@ -14,12 +14,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Request, Security, WebSocket
 from fastapi.security import APIKeyHeader
 
+from openplug.audit import Actor
 from openplug.conversations import service as conversations
 from openplug.conversations.render import ConversationRenderer
 from openplug.conversations.service import Author
 from openplug.conversations.sockets import visitor_socket_auth
 from openplug.realtime.starlette_transport import serve_socket
 from openplug.runtime import Runtime
+from openplug.web.client_address import client_address
 from openplug.web.deps import RuntimeDep, runtime_of
 from openplug.widget import service
 from openplug.widget.schemas import (
@@ -103,12 +105,15 @@ async def widget_logout(
 
 @router.post("/merge")
 async def widget_merge(
-    runtime: RuntimeDep, authorization: SessionHeader, body: MergeRequest
+    runtime: RuntimeDep, request: Request, authorization: SessionHeader, body: MergeRequest
 ) -> Json:
     """With an identified visitor's token: take over the conversations of the
     anonymous visitor this browser was before."""
     visitor = await _visitor(runtime, authorization, body)
-    result = await service.merge_anonymous_visitor(runtime, visitor, body.anonymous_credential)
+    actor = Actor("rev_user", visitor.rev_user_key, "session", client_address(request))
+    result = await service.merge_anonymous_visitor(
+        runtime, visitor, body.anonymous_credential, actor=actor
+    )
     return {"merged": True, "conversations_moved": result.conversations_moved}
 
 

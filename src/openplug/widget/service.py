@@ -17,6 +17,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from openplug.audit import Actor, record
 from openplug.conversations.events import ConversationChange, publish_changes
 from openplug.conversations.service import VisitorScope, move_member_conversations
 from openplug.crm.friendly_names import friendly_name
@@ -33,7 +34,7 @@ from openplug.identity.session_tokens import (
     mint_session_token,
 )
 from openplug.identity.tables import apps
-from openplug.ids import REV_USER, don
+from openplug.ids import REV_USER, display_id, don
 from openplug.realtime import announce_revoked
 from openplug.runtime import Runtime
 from openplug.widget.tables import anonymous_credentials, visitor_merges
@@ -217,7 +218,7 @@ async def end_session(runtime: Runtime, visitor: Visitor) -> None:
 
 
 async def merge_anonymous_visitor(
-    runtime: Runtime, visitor: Visitor, credential: str
+    runtime: Runtime, visitor: Visitor, credential: str, *, actor: Actor
 ) -> MergeResult:
     """Move the conversations of the anonymous visitor whose credential this
     browser holds to the identified ``visitor``, and mark it merged (kept).
@@ -240,7 +241,7 @@ async def merge_anonymous_visitor(
         if found is None or found.app_pk != visitor.app.pk:
             raise InvalidField("anonymous_credential", "not an anonymous credential of this app")
         anonymous_key = int(found.rev_user_id)
-        changes = await _merge_locked(conn, anonymous_key, visitor.rev_user_key)
+        changes = await _merge_locked(conn, anonymous_key, visitor.rev_user_key, actor=actor)
     publish_changes(runtime.change_listeners, changes)
     # The anonymous user is merged: its session tokens stop working, and
     # its sockets must not hear the conversations that moved.
@@ -249,7 +250,7 @@ async def merge_anonymous_visitor(
 
 
 async def _merge_locked(
-    conn: AsyncConnection, anonymous_key: int, identified_key: int
+    conn: AsyncConnection, anonymous_key: int, identified_key: int, *, actor: Actor
 ) -> list[ConversationChange]:
     """The changes made; none when this merge was done before."""
     # Lock the anonymous user's row (PostgreSQL; SQLite's write transaction
@@ -292,6 +293,10 @@ async def _merge_locked(
             conversations_moved=len(changes),
             merged_at=now,
         )
+    )
+    await record(
+        conn, actor, "visitor.merged", display_id(REV_USER, anonymous_key),
+        {"into": display_id(REV_USER, identified_key), "conversations_moved": len(changes)},
     )
     await conn.execute(
         update(rev_users)

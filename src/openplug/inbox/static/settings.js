@@ -11,6 +11,7 @@ export const SETTINGS_SECTIONS = [
   { id: 'tokens', label: 'PLuG tokens' },
   { id: 'apps', label: 'Apps' },
   { id: 'attributes', label: 'Custom attributes' },
+  { id: 'audit', label: 'Audit log' },
 ];
 
 const AAT_TYPE = 'urn:devrev:params:oauth:token-type:aat';
@@ -830,4 +831,93 @@ function renderAttributes(body, scope) {
   loadList();
 }
 
-const RENDERERS = { tokens: renderTokens, apps: renderApps, attributes: renderAttributes };
+// --- audit log -------------------------------------------------------------------
+
+// What each action means, in the words of the page.
+const AUDIT_ACTIONS = {
+  'aat.created': 'PLuG token created',
+  'aat.renamed': 'PLuG token renamed',
+  'aat.revoked': 'PLuG token revoked',
+  'pat.created': 'Personal access token created',
+  'pat.renamed': 'Personal access token renamed',
+  'pat.revoked': 'Personal access token revoked',
+  'agent.created': 'Agent created',
+  'agent.password_changed': 'Password changed',
+  'agent.signed_in': 'Signed in to the inbox',
+  'agent.signed_out': 'Signed out of the inbox',
+  'app.created': 'App created',
+  'app.updated': 'App settings changed',
+  'visitor.merged': 'Anonymous visitor merged on login',
+  'rev_user.sessions_revoked': "Visitor's sessions revoked",
+  'rev_user.erased': 'Visitor erased',
+  'rev_user.personal_data_exported': "Visitor's data exported",
+};
+
+function actorLabel(actor) {
+  if (actor.type === 'system') return 'openplug (first start)';
+  if (actor.type === 'operator') return 'command line';
+  if (actor.type === 'rev_user') return `visitor ${actor.display_id}`;
+  return actor.email || actor.display_id;
+}
+
+function detailsText(details) {
+  return Object.entries(details || {}).map(([key, value]) => {
+    if (value && typeof value === 'object' && 'from' in value && 'to' in value) {
+      return `${key}: ${JSON.stringify(value.from)} → ${JSON.stringify(value.to)}`;
+    }
+    return `${key}: ${typeof value === 'string' ? value : JSON.stringify(value)}`;
+  }).join('; ');
+}
+
+function renderAudit(body, scope, ctx) {
+  const intro = h('p', { class: 'hint' },
+    'Who changed access to openplug, when and from where: tokens, agents, sign-ins, ',
+    'apps, and visitors merged, logged out, exported or erased. Newest first.');
+  const notesSlot = notes();
+  const rows = h('tbody', {});
+  const more = h('button', { type: 'button', class: 'secondary', hidden: true }, 'Show older');
+  const table = h('table', { class: 'settings-table audit', 'aria-label': 'Audit log' },
+    h('thead', {}, h('tr', {},
+      ['When', 'What', 'Who', 'From', 'Target', 'Details'].map((c) => h('th', { scope: 'col' }, c)))),
+    rows);
+  const status = loading('Loading the audit log…');
+  body.append(intro, notesSlot.el, status, table, more);
+  let cursor = null;
+
+  function eventRow(e) {
+    return h('tr', {},
+      dateCell('When', e.created_date),
+      td('What', AUDIT_ACTIONS[e.action] || e.action),
+      td('Who', actorLabel(e.actor), h('span', { class: 'hint' }, ` (${e.actor.via})`)),
+      td('From', e.address || '—'),
+      td('Target', e.target),
+      td('Details', detailsText(e.details)));
+  }
+
+  async function loadPage() {
+    try {
+      const page = await scope.api('audit-log.list', cursor ? { limit: 50, cursor } : { limit: 50 });
+      status.remove();
+      rows.append(...page.events.map(eventRow));
+      if (!rows.children.length) rows.append(h('tr', {}, h('td', { colspan: 6 }, 'Nothing yet.')));
+      cursor = page.next_cursor || null;
+      more.hidden = !cursor;
+    } catch (err) {
+      status.remove();
+      notesSlot.error(err);
+    }
+  }
+
+  more.addEventListener('click', () => busy(more, loadPage));
+  if (ctx.agent.role !== 'admin') {
+    status.remove();
+    table.hidden = true;
+    body.append(h('p', { class: 'empty' }, 'Only admins can read the audit log.'));
+    return;
+  }
+  loadPage();
+}
+
+const RENDERERS = {
+  tokens: renderTokens, apps: renderApps, attributes: renderAttributes, audit: renderAudit,
+};
