@@ -619,15 +619,7 @@ SOCKET_SUBSCRIBE_CELLS = [
 # Cells that fail today: a hole, reported and waiting for its fix
 # (``pytest.mark.xfail(strict=True)``, so the fix turns them into failures
 # to remove from here).
-KNOWN_HOLES: dict[str, str] = {
-    cell.id: "the widget's calls answer a live PAT or AAT with 401, as for no credential, "
-    "instead of 403 for a credential of the wrong kind"
-    for cell in HTTP_CELLS
-    if cell.row.path.startswith("/widget/")
-    and cell.case.policy is not public
-    and cell.credential.valid
-    and cell.credential.kind in ("pat", "aat")
-}
+KNOWN_HOLES: dict[str, str] = {}
 
 
 def params(cells: list[Any]) -> list[Any]:
