@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -27,6 +28,8 @@ class LiveServer:
     base_url: str = ""
     first: FirstStart | None = None
     runtime: Runtime | None = None
+    # The application being served, e.g. to list its routes.
+    app: FastAPI | None = None
     _server: uvicorn.Server | None = None
     _thread: threading.Thread | None = None
     _ready: threading.Event = field(default_factory=threading.Event)
@@ -67,6 +70,7 @@ class LiveServer:
             self.first = first
 
         app = create_app(self.settings, on_first_start=on_first_start)
+        self.app = app
         # As ``openplug serve`` runs it (see cli.serve).
         config = uvicorn.Config(
             app, log_level="warning", lifespan="on", ws_max_size=64 * 1024,

@@ -259,7 +259,12 @@ def test_a_token_works_only_for_its_own_app(server: LiveServer) -> None:
 
 
 def test_widget_calls_refuse_other_credentials(server: LiveServer) -> None:
-    for token in (server.pat, server.aat, "garbage", "a.b.c"):
+    # A PAT or AAT is a credential of the wrong kind (403), as a session
+    # token is on the agents' calls; anything else is no credential (401).
+    for token in (server.pat, server.aat):
+        r = widget(server, token, "conversations.list")
+        assert_error(r, 403, "forbidden")
+    for token in ("garbage", "a.b.c"):
         r = widget(server, token, "conversations.list")
         assert_error(r, 401, "unauthenticated")
     with server.client() as c:

@@ -25,8 +25,12 @@ from openplug.crm.tables import rev_users
 from openplug.db.base import utcnow
 from openplug.db.point_reads import PointRead
 from openplug.errors import Conflict, Forbidden, InvalidField, Unauthenticated
-from openplug.identity.access_tokens import token_digest
-from openplug.identity.principals import bare_token, verify_session_token
+from openplug.identity.access_tokens import token_digest, token_kind_of
+from openplug.identity.principals import (
+    authenticate_access_token,
+    bare_token,
+    verify_session_token,
+)
 from openplug.identity.revoked_sessions import revoke_session
 from openplug.identity.session_tokens import (
     SESSION_DEFAULT_MINUTES,
@@ -98,8 +102,13 @@ async def find_app(runtime: Runtime, app_id: str) -> WidgetApp | None:
 
 async def authenticate_visitor(runtime: Runtime, authorization: str | None, app_id: str) -> Visitor:
     """401 unless ``authorization`` holds a live session token for ``app_id``;
-    403 for an anonymous visitor's token once the app requires identification."""
+    403 for a live PAT or AAT (the wrong kind, as the agents' calls answer a
+    session token) and for an anonymous visitor's token once the app
+    requires identification."""
     token = bare_token(authorization)
+    if token_kind_of(token) is not None:
+        await authenticate_access_token(runtime, token)  # 401 when not usable at all
+        raise Forbidden("the widget's calls take the visitor's session token, not a PAT or an AAT")
     if token.count(".") != 2:
         raise Unauthenticated("the widget's calls take the visitor's session token")
     claims = await verify_session_token(runtime, token, app_id)
