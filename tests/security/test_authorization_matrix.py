@@ -44,6 +44,7 @@ from fastapi import FastAPI
 from starlette.routing import Mount, WebSocketRoute
 from websockets.asyncio.client import connect
 
+from openplug.audit import SYSTEM
 from openplug.db import Database
 from openplug.identity import access_tokens as tokens
 from openplug.identity.agent_sessions import COOKIE_NAME, CSRF_HEADER
@@ -487,6 +488,11 @@ ROWS: tuple[Row | SocketRow, ...] = (
          Case(lambda w, p, o: {"id": w.fresh_user(o)}, agents, FRESH_USER_OWNERS)),
     *row("POST /rev-users.revoke-sessions",
          Case(lambda w, p, o: {"id": w.fresh_user(o)}, agents, FRESH_USER_OWNERS)),
+    # Data rights and the audit trail: everything about a person, and who
+    # changed access, are for admins.
+    *row("POST /rev-users.personal-data.export",
+         Case(lambda w, p, o: {"id": w.user_ids[o]}, admins, REV_USER_OWNERS)),
+    *row("GET|POST /audit-log.list", Case(nothing, admins)),
     *row("GET|POST /accounts.get",
          Case(lambda w, p, o: {"id": w.account_ids[o]}, agents, ("acme", "globex", NOBODY))),
     *row("GET|POST /accounts.list", Case(nothing, agents)),
@@ -735,7 +741,7 @@ class World:
                 app_pk = (await get_app(conn, self.app_ids[app])).pk if app else None
                 return await tokens.issue_access_token(
                     conn, self.pepper, kind=kind, dev_user_id=self.dev_keys[dev], app_pk=app_pk,
-                    expires_in=timedelta(seconds=lifetime), token_hint="matrix",
+                    expires_in=timedelta(seconds=lifetime), token_hint="matrix", actor=SYSTEM,
                 )  # fmt: skip
 
         secret, token = self.loop.run(work())
@@ -859,7 +865,9 @@ class World:
         async def make_agents() -> None:
             async with self.db.write() as conn:
                 for name in ("sam", "olga"):
-                    user = await create_dev_user(conn, f"{name}@example.com", None, "agent")
+                    user = await create_dev_user(
+                        conn, f"{name}@example.com", None, "agent", actor=SYSTEM
+                    )
                     self.dev_keys[name] = user.pk
 
         self.loop.run(make_agents())
