@@ -458,6 +458,7 @@ def test_the_audit_log_shows_who_did_what_from_where(server: LiveServer, page: A
     from playwright.sync_api import expect
 
     name = f"audited-{secrets.token_hex(3)}"
+    page.get_by_label("App").select_option(server.app_id)  # (other tests add apps)
     secret = create_token(page, name)
     go_to(page, "Audit log")
     table = page.get_by_role("table", name="Audit log")
