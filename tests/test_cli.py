@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.leaks.registry import after_cli, before_cli
 from tests.live_server import LiveServer, make_settings
 
 OPENPLUG = [sys.executable, "-c", "from openplug.cli import main; main()"]
@@ -17,10 +18,13 @@ OPENPLUG = [sys.executable, "-c", "from openplug.cli import main; main()"]
 def run(data_dir: Path, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "OPENPLUG_DATA_DIR": str(data_dir)}
     env.pop("OPENPLUG_DATABASE_URL", None)
-    return subprocess.run(
+    mark = before_cli(args, input)
+    done = subprocess.run(
         [*OPENPLUG, *args], env=env, capture_output=True, text=True, timeout=120, check=False,
         input=input,
     )  # fmt: skip
+    after_cli(mark, args, done)
+    return done
 
 
 def test_init_prints_credentials_once_and_is_idempotent(tmp_path: Path) -> None:
