@@ -70,6 +70,8 @@ KINDS: tuple[SecretKind, ...] = (
     SecretKind("session token", JWT_SHAPE, secret_part=lambda value: value.rsplit(".", 1)[-1]),
     SecretKind("password"),
     SecretKind("password hash", ARGON2_SHAPE),
+    # The mail feature's reply addresses, once they exist, e.g.:
+    # prefixed("reply-address token", REPLY_TOKEN_PREFIX),
 )
 KIND_BY_NAME = {kind.name: kind for kind in KINDS}
 SHAPED = tuple(kind for kind in KINDS if kind.shape)
