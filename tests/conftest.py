@@ -14,6 +14,9 @@ from tests.live_server import LiveServer, make_settings
 
 ServerFactory = Callable[..., LiveServer]
 
+# Every log line of the session is searched for every secret it made.
+pytest_plugins = ["tests.leaks.plugin"]
+
 
 @pytest.fixture(autouse=True)
 def _no_ast_in_tracebacks(monkeypatch: pytest.MonkeyPatch) -> None:

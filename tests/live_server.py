@@ -20,6 +20,7 @@ from openplug.app import create_app
 from openplug.bootstrap import FirstStart
 from openplug.runtime import Runtime
 from openplug.settings import Settings
+from tests.leaks.registry import REGISTRY, ObservedApp
 
 
 @dataclass
@@ -68,13 +69,18 @@ class LiveServer:
 
         def on_first_start(runtime: Runtime, first: FirstStart) -> None:
             self.first = first
+            REGISTRY.add("password", first.admin_password)
+            REGISTRY.observe_text(f"{first.pat} {first.aat}")
 
         app = create_app(self.settings, on_first_start=on_first_start)
         self.app = app
-        # As ``openplug serve`` runs it (see cli.serve).
+        # As ``openplug serve`` runs it (see cli.serve), but logging is left
+        # to the test session: every record, at every level, is captured
+        # and searched for secrets (tests/leaks), and what pytest shows is
+        # its ``log_level``. ObservedApp registers the secrets going by.
         config = uvicorn.Config(
-            app, log_level="warning", lifespan="on", ws_max_size=64 * 1024,
-            ws_per_message_deflate=False,
+            ObservedApp(app), log_config=None, log_level=None, lifespan="on",
+            ws_max_size=64 * 1024, ws_per_message_deflate=False,
         )  # fmt: skip
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.leaks.registry import after_cli, before_cli
 from tests.live_server import LiveServer, make_settings
 
 OPENPLUG = [sys.executable, "-c", "from openplug.cli import main; main()"]
@@ -23,10 +24,13 @@ def run(
     for name in ("OPENPLUG_DATABASE_URL", "OPENPLUG_REDIS_URL"):
         environment.pop(name, None)
     environment.update(env or {})
-    return subprocess.run(
+    mark = before_cli(args, input)
+    done = subprocess.run(
         [*OPENPLUG, *args], env=environment, capture_output=True, text=True, timeout=120,
         check=False, input=input,
     )  # fmt: skip
+    after_cli(mark, args, done)
+    return done
 
 
 def test_init_prints_credentials_once_and_is_idempotent(tmp_path: Path) -> None:

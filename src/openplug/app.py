@@ -30,6 +30,7 @@ from openplug.settings import Settings
 from openplug.web.body_limit import BodySizeLimit
 from openplug.web.errors import install_error_handlers
 from openplug.web.openapi import install_openapi
+from openplug.web.wire_logging import install_wire_filter
 from openplug.widget.pages import install_widget_pages
 from openplug.widget.routes import router as widget_router
 from openplug.widget.routes import widget_socket
@@ -86,6 +87,7 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    install_wire_filter()
     app.include_router(identity_router)
     app.include_router(apps_router)
     app.include_router(crm_router)

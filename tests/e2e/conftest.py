@@ -9,9 +9,6 @@ the reason, or fail under OPENPLUG_TEST_REQUIRE_ALL=1.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,6 +21,7 @@ import pytest
 
 from tests.backends import missing_backend
 from tests.live_server import LiveServer, make_settings
+from tests.test_cli import run
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -93,12 +91,8 @@ def host_site() -> Iterator[HostSite]:
 
 
 def openplug_cli(data_dir: Path, *args: str) -> dict[str, Any]:
-    env = {**os.environ, "OPENPLUG_DATA_DIR": str(data_dir)}
-    env.pop("OPENPLUG_DATABASE_URL", None)
-    done = subprocess.run(
-        [sys.executable, "-c", "from openplug.cli import main; main()", *args, "--json"],
-        env=env, capture_output=True, text=True, timeout=120, check=True,
-    )  # fmt: skip
+    done = run(data_dir, *args, "--json")
+    assert done.returncode == 0, done.stderr
     result: dict[str, Any] = json.loads(done.stdout)
     return result
 

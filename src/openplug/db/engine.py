@@ -12,6 +12,7 @@ do the serialising.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -38,6 +39,7 @@ class Database:
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         self._batcher: SqliteWriteBatcher | None = None
         if self.is_sqlite:
+            _quiet_driver_log("aiosqlite")
             self.writer = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=60)
             _configure_sqlite(self.writer.sync_engine, begin="BEGIN IMMEDIATE")
             # Readers run each SELECT in autocommit: no BEGIN/ROLLBACK round
@@ -87,6 +89,16 @@ class Database:
             await self.reader.dispose()
         if self._batcher is not None:
             self._batcher.close()
+
+
+def _quiet_driver_log(name: str) -> None:
+    """aiosqlite logs every statement with its parameters at DEBUG: agents'
+    password hashes, every visitor's traits. A server run at DEBUG is
+    debugging openplug, not the driver; an operator who wants the driver's
+    lines sets that logger's level, which is then left alone."""
+    logger = logging.getLogger(name)
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.INFO)
 
 
 def _sync_sqlite_engine(url: URL, *, busy_timeout_ms: int) -> Engine:

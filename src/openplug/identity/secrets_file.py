@@ -70,7 +70,22 @@ def _write(path: Path, s: ServerSecrets) -> None:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         json.dump(_encode(s), f, indent=2)
+        # On disk before it takes the old file's place: after a power cut
+        # the database may hold digests made with this pepper, so an empty
+        # secrets file would lock every token out for good.
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, path)
+    _fsync_directory(path.parent)
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make a rename or link in ``directory`` survive a power cut."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def load_secrets(path: Path) -> ServerSecrets:
@@ -95,6 +110,7 @@ def ensure_secrets(path: Path) -> tuple[ServerSecrets, bool]:
         return load_secrets(path), False
     finally:
         tmp.unlink()
+    _fsync_directory(path.parent)
     return fresh, True
 
 

@@ -73,11 +73,9 @@ async def widget_session(runtime: RuntimeDep, request: Request, body: SessionReq
     """An anonymous visitor's session token. Without ``anonymous_credential``
     this creates the visitor and returns its credential, once: keep it in
     the browser and send it next time to stay the same visitor."""
-    # Behind a reverse proxy this is the visitor's address only when uvicorn
-    # trusts the proxy's X-Forwarded-For (--forwarded-allow-ips).
-    address = request.client.host if request.client else "unknown"
+    # Counted like every per-address limit (an IPv6 client by its /64).
     session = await service.start_anonymous_session(
-        runtime, body.app_id, body.anonymous_credential, address
+        runtime, body.app_id, body.anonymous_credential, client_address(request)
     )
     out: Json = {
         "session_token": session.session_token,
