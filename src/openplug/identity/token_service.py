@@ -143,7 +143,7 @@ def token_view(runtime: Runtime, token: tokens.AccessToken) -> AuthToken:
 def parse_token_id(value: str) -> str:
     """Token ids arrive as DONs or as the bare key."""
     key = value.rsplit("/", 1)[-1] if value.startswith("don:") else value
-    if not key.isalnum():
+    if not (key.isascii() and key.isalnum()):
         raise InvalidField("token_id", "not a token id")
     return key
 
