@@ -54,8 +54,8 @@ _FORM = b"application/x-www-form-urlencoded"
 Path = tuple[str | int, ...]
 
 
-def _reason(text: str) -> str | None:
-    """Why ``text`` cannot be stored, or None."""
+def unstorable_reason(text: str) -> str | None:
+    """Why ``text`` cannot be stored, or None (also the CLI's check)."""
     if _NUL in text:
         return NUL_REASON
     if not text.isascii():
@@ -88,11 +88,11 @@ def text_refusal(value: Any, prefix: Path = ()) -> ApiError | None:
     while stack:
         path, item = stack.pop()
         if isinstance(item, str):
-            if (reason := _reason(item)) is not None:
+            if (reason := unstorable_reason(item)) is not None:
                 return _refusal(json_path(path), reason)
         elif isinstance(item, dict):
             for key, child in reversed(item.items()):
-                if isinstance(key, str) and (reason := _reason(key)) is not None:
+                if isinstance(key, str) and (reason := unstorable_reason(key)) is not None:
                     return _refusal(json_path((*path, _shown(key))), reason)
                 stack.append(((*path, key), child))
         elif isinstance(item, list):
