@@ -11,6 +11,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 import uvicorn
+from typer.core import TyperArgument, TyperGroup, TyperOption
 
 from openplug.audit import OPERATOR
 from openplug.bootstrap import FirstStart, open_runtime
@@ -32,8 +33,54 @@ from openplug.identity.token_service import parse_token_id, revoke_token, token_
 from openplug.realtime import make_broker
 from openplug.runtime import Runtime
 from openplug.settings import Settings
+from openplug.web.text_guard import SURROGATE_REASON, unstorable_reason
 
-cli = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+
+class _Commands(TyperGroup):
+    """The command tree, refusing text the database cannot store in any
+    argument before a command runs, the same rule as the API's (see
+    ``web.text_guard``): bytes that are not UTF-8, which a shell passes as
+    they are and Python reads as unpaired surrogates (``$'\\xff'``: a
+    traceback on either database), and NUL characters, which PostgreSQL
+    text cannot hold (a shell cannot pass one, a program calling ``cli``
+    can; SQLite stored it). An app name, a token hint, an agent's email."""
+
+    # ``ctx: Any``: typer's base class takes its vendored click's Context,
+    # which typer does not export.
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        for i, arg in enumerate(args):
+            if (reason := unstorable_reason(arg)) is not None:
+                if reason == SURROGATE_REASON:  # what it is on a command line
+                    reason = "must be UTF-8 text"
+                raise typer.BadParameter(reason, ctx, param_hint=self._name_of(ctx, args, i))
+        return super().parse_args(ctx, args)
+
+    def _name_of(self, ctx: Any, args: list[str], i: int) -> str:
+        """The option (``--name``) or argument (``APP_ID``) ``args[i]`` is for."""
+        if args[i].startswith("--") and "=" in args[i]:
+            return repr(args[i].split("=", 1)[0])[1:-1]
+        command: Any = self
+        depth = 0
+        while isinstance(command, TyperGroup) and depth < i:
+            sub = command.get_command(ctx, args[depth])
+            if sub is None:
+                break
+            command, depth = sub, depth + 1
+        takes_value = {
+            opt
+            for p in command.params
+            if isinstance(p, TyperOption) and not p.is_flag
+            for opt in (*p.opts, *p.secondary_opts)
+        }
+        if i > depth and args[i - 1] in takes_value:
+            return str(args[i - 1])
+        arguments = [p for p in command.params if isinstance(p, TyperArgument)]
+        if len(arguments) == 1:
+            return str(arguments[0].name).upper()
+        return f"the argument {args[i]!r}"
+
+
+cli = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__, cls=_Commands)
 apps_cli = typer.Typer(no_args_is_help=True, help="Websites that embed the widget.")
 agents_cli = typer.Typer(no_args_is_help=True, help="Support agents and admins.")
 tokens_cli = typer.Typer(no_args_is_help=True, help="AATs for website backends.")

@@ -806,7 +806,7 @@ class World:
     def fresh_anonymous(self, owner: str) -> str:
         """An anonymous visitor's credential (``anonymous@<app>``) to merge."""
         if owner == NOBODY:
-            return "opl_anon_" + "0" * 43
+            return "opl_anon_" + secrets.token_urlsafe(32)  # random: nobody has it
         return str(self.anonymous(None, owner.removeprefix("anonymous@"))["anonymous_credential"])
 
     # --- presenting credentials

@@ -26,6 +26,7 @@ from openplug.identity.session_tokens import SESSION_DEFAULT_MINUTES, mint_sessi
 from openplug.ids import DEV_USER, REV_USER, TOKEN, display_id, don
 from openplug.realtime import announce_revoked
 from openplug.runtime import Runtime
+from openplug.web.text_guard import text_refusal
 from openplug.web.validation import raise_validation_error
 
 
@@ -55,6 +56,10 @@ def _rev_info_of(req: AuthTokensCreateRequest) -> tuple[RevInfo, str]:
         raise InvalidField(
             "subject_token", "must be the rev_info object as a JSON string"
         ) from None
+    # A JSON document inside a JSON string: the request's text check saw only
+    # the escaped text, so this one is checked here.
+    if (refused := text_refusal(raw, ("subject_token",))) is not None:
+        raise refused
     try:
         return RevInfo.model_validate(raw), "subject_token"
     except ValidationError as e:
@@ -149,7 +154,7 @@ def token_view(runtime: Runtime, token: tokens.AccessToken) -> AuthToken:
 def parse_token_id(value: str) -> str:
     """Token ids arrive as DONs or as the bare key."""
     key = value.rsplit("/", 1)[-1] if value.startswith("don:") else value
-    if not key.isalnum():
+    if not (key.isascii() and key.isalnum()):
         raise InvalidField("token_id", "not a token id")
     return key
 

@@ -27,7 +27,7 @@ class MergeRequest(WidgetRequest):
     anonymous_credential: Credential
 
 
-class ConversationsListRequest(WidgetRequest):
+class VisitorConversationsListRequest(WidgetRequest):
     cursor: ShortText | None = None
     limit: Limit = 50
 
@@ -36,7 +36,7 @@ class ConversationRequest(WidgetRequest):
     conversation: ShortText
 
 
-class ConversationsCreateRequest(WidgetRequest):
+class VisitorConversationsCreateRequest(WidgetRequest):
     body: MessageBody
     title: Title | None = None
 
