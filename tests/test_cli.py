@@ -3,12 +3,18 @@ data directory, and a real server reading what the CLI provisioned."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from typer.testing import CliRunner
+
+from openplug.cli import cli
+from tests.backends import postgres_database
 from tests.live_server import LiveServer, make_settings
 
 OPENPLUG = [sys.executable, "-c", "from openplug.cli import main; main()"]
@@ -117,3 +123,47 @@ async def test_the_database_refuses_a_second_agent_differing_only_in_case(tmp_pa
             raise AssertionError("a second agent with the admin's email was stored")
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_nul_characters_in_arguments_are_refused_naming_them(
+    tmp_path: Path, backend: str
+) -> None:
+    """A shell cannot pass a NUL in an argument, but a program calling the
+    command can; PostgreSQL text cannot hold one (it failed there with a
+    traceback, and was stored on SQLite). In process, then, as such a
+    program would run it."""
+    with contextlib.ExitStack() as stack:
+        env = {"OPENPLUG_DATA_DIR": str(tmp_path), "OPENPLUG_DATABASE_URL": ""}
+        if backend == "postgresql":
+            env["OPENPLUG_DATABASE_URL"] = stack.enter_context(postgres_database())
+        runner = CliRunner()
+        first = runner.invoke(cli, ["init", "--json"], env=env)
+        assert first.exit_code == 0, first.output
+        app_id = json.loads(runner.invoke(cli, ["apps", "list", "--json"], env=env).stdout)[
+            "apps"
+        ][0]["app_id"]
+        cases = [
+            (["apps", "create", "--name", "Sh\x00op", "--origin", "https://a.example"], "--name"),
+            (["apps", "create", "--name=Sh\x00op", "--origin", "https://shop.example"], "--name"),
+            (["apps", "create", "--name", "Shop", "--origin", "https://sh\x00op.example"],
+             "--origin"),
+            (["apps", "update", app_id, "--name", "N\x00"], "--name"),
+            (["apps", "update", "app_\x00", "--json"], "APP_ID"),
+            (["tokens", "create", "--app", app_id, "--hint", "shop\x00backend"], "--hint"),
+            (["pat", "create", "--hint", "h\x00"], "--hint"),
+            (["agents", "create", "--email", "sam\x00@shop.example"], "--email"),
+            (["agents", "create", "--email", "sam@shop.example", "--name", "S\x00m"], "--name"),
+            (["agents", "set-password", "--generate", "admin\x00@example.com"], "EMAIL"),
+            (["tokens", "revoke", "abc\x00"], "TOKEN_ID"),
+        ]  # fmt: skip
+        for args, name in cases:
+            r = runner.invoke(cli, args, env=env)
+            assert r.exit_code == 2, (args, r.exit_code, r.output)
+            assert f"{name}: must not contain NUL characters" in r.output, (args, r.output)
+        listed = runner.invoke(cli, ["apps", "list", "--json"], env=env).stdout
+        assert [a["name"] for a in json.loads(listed)["apps"]] == ["Demo"]
+        agents = runner.invoke(cli, ["agents", "list", "--json"], env=env).stdout
+        assert len(json.loads(agents)["agents"]) == 1
+        tokens = runner.invoke(cli, ["tokens", "list", "--json"], env=env).stdout
+        assert all("\x00" not in t["token_hint"] for t in json.loads(tokens)["tokens"])

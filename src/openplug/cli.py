@@ -11,6 +11,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 import uvicorn
+from typer.core import TyperArgument, TyperGroup, TyperOption
 
 from openplug.bootstrap import FirstStart, open_runtime
 from openplug.db.base import rfc3339
@@ -31,7 +32,50 @@ from openplug.identity.token_service import parse_token_id, token_view
 from openplug.runtime import Runtime
 from openplug.settings import Settings
 
-cli = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+
+class _Commands(TyperGroup):
+    """The command tree, refusing a NUL character in any argument before a
+    command runs: PostgreSQL text cannot hold one (an app name, a token
+    hint or an agent's email would fail there, and be stored on SQLite),
+    the same rule as the API's (see ``web.text_guard``). A shell cannot
+    pass a NUL in an argument, but a program calling ``cli`` can."""
+
+    # ``ctx: Any``: typer's base class takes its vendored click's Context,
+    # which typer does not export.
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        for i, arg in enumerate(args):
+            if "\x00" in arg:
+                raise typer.BadParameter(NUL_REASON, ctx, param_hint=self._name_of(ctx, args, i))
+        return super().parse_args(ctx, args)
+
+    def _name_of(self, ctx: Any, args: list[str], i: int) -> str:
+        """The option (``--name``) or argument (``APP_ID``) ``args[i]`` is for."""
+        if args[i].startswith("--") and "=" in args[i]:
+            return args[i].split("=", 1)[0].replace("\x00", "\\x00")
+        command: Any = self
+        depth = 0
+        while isinstance(command, TyperGroup) and depth < i:
+            sub = command.get_command(ctx, args[depth])
+            if sub is None:
+                break
+            command, depth = sub, depth + 1
+        takes_value = {
+            opt
+            for p in command.params
+            if isinstance(p, TyperOption) and not p.is_flag
+            for opt in (*p.opts, *p.secondary_opts)
+        }
+        if i > depth and args[i - 1] in takes_value:
+            return str(args[i - 1])
+        arguments = [p for p in command.params if isinstance(p, TyperArgument)]
+        if len(arguments) == 1:
+            return str(arguments[0].name).upper()
+        return f"the argument {args[i]!r}"
+
+
+NUL_REASON = "must not contain NUL characters"
+
+cli = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__, cls=_Commands)
 apps_cli = typer.Typer(no_args_is_help=True, help="Websites that embed the widget.")
 agents_cli = typer.Typer(no_args_is_help=True, help="Support agents and admins.")
 tokens_cli = typer.Typer(no_args_is_help=True, help="AATs for website backends.")

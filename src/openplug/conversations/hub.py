@@ -39,7 +39,7 @@ from openplug.conversations.events import ConversationChange
 from openplug.conversations.render import ConversationRenderer
 from openplug.conversations.service import messages_after
 from openplug.conversations.tables import messages
-from openplug.ids import CONVERSATION, DEV_USER, MAX_KEY, REV_USER, don
+from openplug.ids import CONVERSATION, DEV_USER, REV_USER, ascii_int, don
 from openplug.realtime import (
     Broker,
     Event,
@@ -60,12 +60,13 @@ DRAIN_SECONDS = 5.0
 
 
 def topic_key(topic: str, prefix: str) -> int | None:
-    """``12`` for ``conversation:12`` with prefix ``conversation``; else None."""
+    """``12`` for ``conversation:12`` with prefix ``conversation``; else None.
+
+    Only the form the hub publishes on: ``conversation:012`` would be
+    authorised for conversation 12 yet never hear a thing."""
     kind, sep, rest = topic.partition(":")
-    if kind != prefix or not sep or not rest.isdigit() or len(rest) > 10:
-        return None
-    key = int(rest)
-    return key if 0 < key <= MAX_KEY else None
+    key = ascii_int(rest) if kind == prefix and sep else None
+    return key if key and str(key) == rest else None
 
 
 def actor_ref(org_id: str, kind: str, key: int) -> dict[str, str]:

@@ -15,27 +15,16 @@ from openplug.crm.schemas import Filter, Limit, Paging
 def _message_body(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be empty or only whitespace")
-    # PostgreSQL text cannot hold NUL; refuse it on every backend alike.
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
     return value
 
 
-def _no_nul(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    return value
-
-
+# NUL characters, which PostgreSQL text cannot hold, are refused for every
+# field of every request by ``web.text_guard``.
 # Stored and returned exactly as sent (no trimming, no HTML processing).
 MessageBody = Annotated[
     str, StringConstraints(max_length=MAX_BODY_CHARS), AfterValidator(_message_body)
 ]
-Title = Annotated[
-    str,
-    StringConstraints(min_length=1, max_length=255, strip_whitespace=True),
-    AfterValidator(_no_nul),
-]
+Title = Annotated[str, StringConstraints(min_length=1, max_length=255, strip_whitespace=True)]
 Seq = Annotated[int, Field(ge=0, le=2**31 - 1)]
 
 

@@ -42,7 +42,7 @@ from openplug.conversations.tables import (
 from openplug.crm.tables import rev_users
 from openplug.db.base import utcnow
 from openplug.errors import InvalidField, NotFound
-from openplug.ids import CONVERSATION, MAX_KEY, REV_USER, don, parse_int_key
+from openplug.ids import CONVERSATION, REV_USER, ascii_int, don, parse_int_key
 from openplug.runtime import Runtime
 
 Row = Mapping[Any, Any]
@@ -86,6 +86,8 @@ def conversation_key(value: str, field_name: str = "id") -> int:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# The last microsecond ``datetime`` can hold, counted from the epoch.
+_MAX_MICROS = (datetime.max.replace(tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1)
 
 
 def encode_activity_cursor(activity_at: datetime, key: int) -> str:
@@ -96,10 +98,11 @@ def encode_activity_cursor(activity_at: datetime, key: int) -> str:
 def decode_activity_cursor(cursor: str) -> tuple[datetime, int]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        version, micros, key = raw.split(":")
-        if version != "c1" or not micros.isdigit() or not key.isdigit() or int(key) > MAX_KEY:
+        version, micros_text, key_text = raw.split(":")
+        micros, key = ascii_int(micros_text, _MAX_MICROS), ascii_int(key_text)
+        if version != "c1" or micros is None or key is None:
             raise ValueError
-        return _EPOCH + timedelta(microseconds=int(micros)), int(key)
+        return _EPOCH + timedelta(microseconds=micros), key
     except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError):
         raise InvalidField("cursor", "not a cursor this server handed out") from None
 

@@ -20,10 +20,10 @@ from openplug.db.base import rfc3339, utcnow
 from openplug.errors import InvalidField, NotFound
 from openplug.ids import (
     ACCOUNT,
-    MAX_KEY,
     REV_ORG,
     REV_USER,
     ObjectKind,
+    ascii_int,
     display_id,
     don,
     parse_int_key,
@@ -54,10 +54,11 @@ def encode_cursor(key: int) -> str:
 def decode_cursor(cursor: str) -> int:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        version, _, key = raw.partition(":")
-        if version != "v1" or not key.isdigit() or int(key) > MAX_KEY:
+        version, _, text = raw.partition(":")
+        key = ascii_int(text)
+        if version != "v1" or key is None:
             raise ValueError
-        return int(key)
+        return key
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise InvalidField("cursor", "not a cursor this server handed out") from None
 

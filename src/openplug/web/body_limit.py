@@ -6,7 +6,11 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from openplug.errors import PayloadTooLarge
+from openplug.ids import ascii_int
 from openplug.web.errors import api_error_response
+
+# Any length a client may declare; a longer number is read as if undeclared.
+_MAX_DECLARED = 2**63 - 1
 
 
 class BodySizeLimit:
@@ -18,9 +22,10 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit():
-            if int(declared) > self.max_bytes:
+        header = dict(scope["headers"]).get(b"content-length")
+        declared = None if header is None else ascii_int(header.decode("latin-1"), _MAX_DECLARED)
+        if declared is not None:
+            if declared > self.max_bytes:
                 await self._refuse(scope, receive, send)
             else:
                 # The HTTP server delivers no more than the declared length.

@@ -23,6 +23,20 @@ log = logging.getLogger("openplug.errors")
 _HTTP_TYPES = {404: "not_found", 405: "bad_request", 401: "unauthenticated", 403: "forbidden"}
 
 
+class ApiErrorWhileReading(StarletteHTTPException):
+    """An ``ApiError`` raised while a request's body is read (by
+    ``text_guard``). FastAPI lets only HTTP exceptions out of its body
+    reading (anything else becomes a bare "error parsing the body"), so
+    the error travels inside one and is answered as itself. ``body`` is what
+    was read, for a caller that still looks at it (the widget's calls find
+    the ``app_id`` to check the visitor's token against first)."""
+
+    def __init__(self, error: ApiError, body: bytes) -> None:
+        super().__init__(error.status_code, error.message)
+        self.error = error
+        self.body = body
+
+
 def api_error_response(error: ApiError) -> JSONResponse:
     headers = None
     if isinstance(error, TooManyRequests):
@@ -46,6 +60,8 @@ async def _validation_error(_request: Request, exc: Exception) -> Response:
 
 async def _http_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if isinstance(exc, ApiErrorWhileReading):
+        return api_error_response(exc.error)
     error_type = _HTTP_TYPES.get(exc.status_code, "bad_request")
     message = exc.detail if isinstance(exc.detail, str) else "request refused"
     return JSONResponse(
