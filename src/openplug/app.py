@@ -21,6 +21,7 @@ from openplug.identity.schemas import AuthTokensCreateRequest
 from openplug.inbox.pages import install_inbox_pages
 from openplug.inbox.routes import inbox_socket
 from openplug.inbox.routes import router as inbox_router
+from openplug.privacy.routes import router as privacy_router
 from openplug.realtime import make_broker
 from openplug.realtime.starlette_transport import SocketEndpoints
 from openplug.runtime import Runtime
@@ -76,6 +77,7 @@ def create_app(
             await hub.aclose()
             await runtime.broker.aclose()
             await runtime.db.dispose()
+            runtime.password_hashing.close()
 
     app = FastAPI(
         title="openplug",
@@ -87,6 +89,7 @@ def create_app(
     app.include_router(identity_router)
     app.include_router(apps_router)
     app.include_router(crm_router)
+    app.include_router(privacy_router)
     app.include_router(conversations_router)
     app.include_router(widget_router)
     app.include_router(inbox_router)

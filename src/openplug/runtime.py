@@ -6,13 +6,17 @@ from dataclasses import dataclass, field
 
 from openplug.conversations.events import ChangeListener
 from openplug.db import Database
+from openplug.identity.passwords import PasswordHashing
 from openplug.identity.secrets_file import ServerSecrets, load_secrets
-from openplug.rate_limits import SlidingWindowLimit
+from openplug.rate_limits import ConcurrentLimit, SlidingWindowLimit
 from openplug.realtime import Broker, InProcessBroker
 from openplug.settings import Settings
 
 SIGN_IN_FAILURES = 5
 SIGN_IN_WINDOW_SECONDS = 15 * 60
+# A browser sends one sign-in at a time; two leave room for two agents
+# behind one NAT pressing the button together.
+SIGN_INS_IN_PROGRESS_PER_ADDRESS = 2
 
 
 @dataclass
@@ -28,15 +32,27 @@ class Runtime:
     broker: Broker = field(default_factory=InProcessBroker)
     # Per email: failed inbox sign-ins (see identity.agent_sessions).
     failed_sign_ins: SlidingWindowLimit = field(init=False)
+    # Per client address: failed inbox sign-ins, and those in progress.
+    failed_sign_ins_by_address: SlidingWindowLimit = field(init=False)
+    sign_ins_in_progress: ConcurrentLimit = field(init=False)
+    # argon2's own threads (see identity.passwords); closed by the lifespan.
+    password_hashing: PasswordHashing = field(default_factory=PasswordHashing)
     # Per client address: new anonymous visitors (see widget.service).
     new_visitors: SlidingWindowLimit = field(init=False)
+    # Per client address: the /demo site's fake logins (see widget.demo).
+    demo_logins: SlidingWindowLimit = field(init=False)
     _secrets_mtime: float = field(default=0.0, repr=False)
 
     def __post_init__(self) -> None:
         self._secrets_mtime = self._mtime()
         self.failed_sign_ins = SlidingWindowLimit(SIGN_IN_FAILURES, SIGN_IN_WINDOW_SECONDS)
-        per_hour = self.settings.new_visitors_per_address_per_hour
-        self.new_visitors = SlidingWindowLimit(per_hour, 3600)
+        settings = self.settings
+        self.failed_sign_ins_by_address = SlidingWindowLimit(
+            settings.failed_sign_ins_per_address_per_hour, 3600
+        )
+        self.sign_ins_in_progress = ConcurrentLimit(SIGN_INS_IN_PROGRESS_PER_ADDRESS)
+        self.new_visitors = SlidingWindowLimit(settings.new_visitors_per_address_per_hour, 3600)
+        self.demo_logins = SlidingWindowLimit(settings.demo_logins_per_address_per_hour, 3600)
 
     def _mtime(self) -> float:
         try:

@@ -29,6 +29,17 @@ class Settings(BaseSettings):
     # a rev user row); 0 turns the limit off. Generous for an office behind
     # one NAT, a wall for a script filling the CRM.
     new_visitors_per_address_per_hour: int = 60
+    # Inbox sign-ins from one client address that may fail per hour, on top
+    # of the per-email lockout; each costs an argon2 hash. Attempts count
+    # from the moment they arrive (before any hash) and a successful one is
+    # uncounted, so an office of agents behind one NAT signing in is never
+    # refused, while a script trying fresh emails gets 30 hashes an hour.
+    # 0 turns the limit off.
+    failed_sign_ins_per_address_per_hour: int = 30
+    # Logins to the /demo site's fake login from one client address per
+    # hour; each mints a session token and may create a demo rev user.
+    # 0 turns the limit off.
+    demo_logins_per_address_per_hour: int = 30
     max_body_bytes: int = 64 * 1024
     log_level: str = "info"
     secrets_file: Path | None = None

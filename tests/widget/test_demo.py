@@ -3,6 +3,8 @@ users can never be a real site's users, and it leaves no tokens behind."""
 
 from __future__ import annotations
 
+import httpx
+
 from tests.conftest import ServerFactory
 from tests.live_server import LiveServer
 
@@ -44,3 +46,20 @@ def test_the_demo_can_be_turned_off(make_server: ServerFactory) -> None:
         r = c.post("/demo/login", json={"name": "A", "email": "a@example.com"})
         assert r.status_code == 404
         assert "OPENPLUG_DEMO" in r.json()["message"]
+
+
+def test_demo_logins_are_limited_per_address(make_server: ServerFactory) -> None:
+    server = make_server(demo_logins_per_address_per_hour=2)
+    login = {"name": "Mallory", "email": "mallory@example.com"}
+    with server.client() as c:
+        for _ in range(2):
+            assert c.post("/demo/login", json=login).status_code == 200
+        r = c.post("/demo/login", json={"name": "Eve", "email": "eve@example.com"})
+        assert r.status_code == 429, r.text
+        assert r.json()["type"] == "too_many_requests"
+        assert "address" in r.json()["message"]
+        assert int(r.headers["retry-after"]) == r.json()["retry_after"] > 0
+    # Another address still logs in.
+    transport = httpx.HTTPTransport(local_address="127.0.0.2")
+    with httpx.Client(base_url=server.base_url, transport=transport) as elsewhere:
+        assert elsewhere.post("/demo/login", json=login).status_code == 200

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, delete, select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openplug.crm.custom_fields import load_field_defs, validate_custom_fields
@@ -225,11 +225,6 @@ async def update_row(conn: AsyncConnection, leaf: Leaf, id_value: str, sent: dic
             .values(**changes, modified_at=utcnow())
         )
     return await get_row(conn, leaf, id_value)
-
-
-async def delete_rev_user(conn: AsyncConnection, id_value: str) -> None:
-    row = await get_row(conn, REV_USERS, id_value)
-    await conn.execute(delete(rev_users).where(rev_users.c.id == row["id"]))
 
 
 async def revoke_sessions(conn: AsyncConnection, id_value: str) -> None:

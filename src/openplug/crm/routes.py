@@ -36,6 +36,7 @@ from openplug.crm.schemas import (
 from openplug.crm.tables import accounts, rev_orgs, rev_users
 from openplug.errors import InvalidField, NotFound
 from openplug.ids import ACCOUNT, FRAGMENT, REV_ORG, REV_USER, don, parse_int_key
+from openplug.privacy.erasure import erase_rev_user
 from openplug.realtime import announce_revoked
 from openplug.runtime import Runtime
 from openplug.web.deps import AdminDep, AgentDep, RuntimeDep
@@ -180,10 +181,14 @@ _register("rev-orgs", REV_ORGS, "rev_orgs", RevOrgsListRequest, RevOrgsUpdateReq
 
 @router.post("/rev-users.delete", tags=["rev-users"])
 async def rev_users_delete(runtime: RuntimeDep, _: AgentDep, body: GetRequest) -> Json:
+    """Erase the person: their profile, the anonymous identities merged into
+    them, their conversations with nobody else, and what they wrote in
+    shared ones (see ``privacy.erasure``)."""
     async with runtime.db.write() as conn:
-        await records.delete_rev_user(conn, body.id)
-    key = parse_int_key(body.id, REV_USER, "id")
-    await announce_revoked(runtime.broker, "rev_user", key, "user deleted")
+        row = await records.get_row(conn, REV_USERS, body.id)
+        erased = await erase_rev_user(conn, int(row["id"]))
+    for key in erased.rev_user_keys:
+        await announce_revoked(runtime.broker, "rev_user", key, "user deleted")
     return {}
 
 

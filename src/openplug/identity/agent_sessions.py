@@ -1,8 +1,28 @@
 """Agents signing in to the inbox with email and password.
 
-Five wrong passwords for one email within 15 minutes lock that email out
-for the rest of the window (``Runtime.failed_sign_ins``), whatever the
-password: argon2 makes each guess slow, this makes them few.
+Every attempt costs an argon2 verification (a dummy one for an unknown
+email, so that the answer's timing does not tell who has an account),
+about 0.2 s of a core. What keeps that cost from being turned against the
+server is decided before any hash runs, in this order:
+
+- one client address may have two sign-ins in progress at once
+  (``Runtime.sign_ins_in_progress``), so a flood from one address holds
+  at most two places in the queue for argon2's threads and an agent
+  signing in from elsewhere waits behind two hashes, not two hundred;
+- five wrong passwords for one email within 15 minutes lock that email out
+  for the rest of the window (``Runtime.failed_sign_ins``), whatever the
+  password: argon2 makes each guess slow, this makes them few;
+- one client address may fail ``OPENPLUG_FAILED_SIGN_INS_PER_ADDRESS_PER_HOUR``
+  times an hour (``Runtime.failed_sign_ins_by_address``), whatever the
+  emails: the per-email count alone let one address try a fresh email
+  each time and keep every core on argon2.
+
+Both counts take the attempt when it arrives, not when its hash says it
+failed: otherwise requests sent together would all pass the check before
+the first failure was counted. A successful sign-in is then uncounted (and
+clears its email's failures), so agents who know their password never use
+up their office's allowance. The hash itself runs on
+``Runtime.password_hashing``'s few threads, never on the event loop.
 
 A sign-in is an access token of kind ``web``: a digest in the database
 like any PAT, valid for a working day, revoked on sign-out (and, like a
@@ -20,14 +40,12 @@ requires the ``Origin`` to be the server's own.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 from urllib.parse import urlsplit
 
 from openplug.errors import Unauthenticated
 from openplug.identity import access_tokens as tokens
 from openplug.identity.dev_users import DevUser, password_hash_of
-from openplug.identity.passwords import verify_password
 from openplug.realtime import announce_revoked
 from openplug.runtime import Runtime
 
@@ -36,20 +54,31 @@ CSRF_HEADER = "X-OpenPlug-Inbox"
 SESSION_LIFETIME = timedelta(hours=12)
 
 
-async def sign_in(runtime: Runtime, email: str, password: str) -> tuple[str, DevUser]:
-    """The new sign-in's secret (for the cookie) and who signed in."""
+async def sign_in(
+    runtime: Runtime, email: str, password: str, client_address: str
+) -> tuple[str, DevUser]:
+    """The new sign-in's secret (for the cookie) and who signed in.
+
+    ``client_address``: the key of ``web.client_address`` for the caller.
+    """
     key = email.strip().lower()
-    runtime.failed_sign_ins.check(
-        key, "too many failed sign-ins for this email; try again later"
-    )
-    async with runtime.db.read() as conn:
-        found = await password_hash_of(conn, email)
-    # argon2 takes tens of milliseconds of CPU: off the event loop.
-    stored_hash = found[1] if found is not None else None
-    if not await asyncio.to_thread(verify_password, stored_hash, password) or found is None:
+    with runtime.sign_ins_in_progress.hold(
+        client_address, "a sign-in from this address is already in progress; try again"
+    ):
+        runtime.failed_sign_ins.check(
+            key, "too many failed sign-ins for this email; try again later"
+        )
+        attempt = runtime.failed_sign_ins_by_address.admit(
+            client_address, "too many failed sign-ins from this address; try again later"
+        )
         runtime.failed_sign_ins.record(key)
-        raise Unauthenticated("wrong email or password")
+        async with runtime.db.read() as conn:
+            found = await password_hash_of(conn, email)
+        stored_hash = found[1] if found is not None else None
+        if not await runtime.password_hashing.verify(stored_hash, password) or found is None:
+            raise Unauthenticated("wrong email or password")
     runtime.failed_sign_ins.clear(key)
+    runtime.failed_sign_ins_by_address.forget(client_address, attempt)
     user = found[0]
     async with runtime.db.write() as conn:
         secret, _ = await tokens.issue_access_token(

@@ -24,6 +24,7 @@ from openplug.ids import DEV_USER, display_id, don
 from openplug.realtime import SocketPolicy
 from openplug.realtime.starlette_transport import serve_socket
 from openplug.runtime import Runtime
+from openplug.web.client_address import client_address
 from openplug.web.deps import AgentDep, RuntimeDep, runtime_of
 
 router = APIRouter(prefix="/inbox", tags=["inbox"], include_in_schema=False)
@@ -49,7 +50,7 @@ def agent_view(runtime: Runtime, user: DevUser) -> dict[str, Any]:
 async def inbox_sign_in(
     runtime: RuntimeDep, request: Request, response: Response, body: SignInRequest
 ) -> dict[str, Any]:
-    secret, user = await sign_in(runtime, body.email, body.password)
+    secret, user = await sign_in(runtime, body.email, body.password, client_address(request))
     response.set_cookie(
         COOKIE_NAME,
         secret,

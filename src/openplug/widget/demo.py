@@ -33,6 +33,7 @@ from openplug.identity.principals import Principal
 from openplug.identity.schemas import AuthTokensCreateRequest
 from openplug.identity.token_service import create_token
 from openplug.runtime import Runtime
+from openplug.web.client_address import client_address
 from openplug.web.deps import RuntimeDep
 from openplug.web.validation import raise_validation_error
 
@@ -124,10 +125,15 @@ async def demo_page(request: Request, runtime: RuntimeDep) -> HTMLResponse:
 
 
 @router.post("/demo/login")
-async def demo_login(runtime: RuntimeDep, body: DemoLogin) -> dict[str, Any]:
+async def demo_login(runtime: RuntimeDep, request: Request, body: DemoLogin) -> dict[str, Any]:
     """The fake login: any name and email. Returns a session token made
-    with the demo app's AAT, as a site's backend would render it."""
+    with the demo app's AAT, as a site's backend would render it. Counted
+    per client address (``OPENPLUG_DEMO_LOGINS_PER_ADDRESS_PER_HOUR``):
+    each login mints a token and may create a rev user, for anyone."""
     app = await _demo_app(runtime)
+    runtime.demo_logins.admit(
+        client_address(request), "too many demo logins from this address; try again later"
+    )
     traits = {"email": body.email.strip(), "display_name": body.name.strip()}
     user_ref = DEMO_USER_PREFIX + traits["email"].lower()
     try:

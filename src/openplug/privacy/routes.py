@@ -1,0 +1,34 @@
+"""``rev-users.personal-data.export`` over HTTP (openplug's own call; DevRev
+has none for one person). Admins only: it is everything about a person."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from openplug.crm.schemas import GetRequest
+from openplug.privacy.export import export_rev_user
+from openplug.web.deps import AdminDep, RuntimeDep
+
+router = APIRouter()
+
+
+@router.post(
+    "/rev-users.personal-data.export",
+    tags=["rev-users"],
+    response_class=Response,
+    responses={200: {"content": {"application/json": {}}, "description": "The person's data"}},
+)
+async def rev_users_personal_data_export(
+    runtime: RuntimeDep, _: AdminDep, body: GetRequest
+) -> Response:
+    async with runtime.db.read() as conn:
+        data = await export_rev_user(conn, runtime.org_id, body.id)
+    name = data["rev_user"]["display_id"].lower()
+    return Response(
+        json.dumps(data, ensure_ascii=False, indent=2),
+        media_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="{name}-personal-data.json"'},
+    )
