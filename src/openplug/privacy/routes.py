@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from openplug.crm.schemas import GetRequest
 from openplug.privacy.export import export_rev_user
+from openplug.privacy.schemas import PersonalDataExport
 from openplug.web.deps import AdminDep, RuntimeDep
 
 router = APIRouter()
@@ -19,7 +20,7 @@ router = APIRouter()
     "/rev-users.personal-data.export",
     tags=["rev-users"],
     response_class=Response,
-    responses={200: {"content": {"application/json": {}}, "description": "The person's data"}},
+    responses={200: {"model": PersonalDataExport, "description": "The person's data, as a file"}},
 )
 async def rev_users_personal_data_export(
     runtime: RuntimeDep, _: AdminDep, body: GetRequest

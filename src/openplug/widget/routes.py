@@ -21,16 +21,24 @@ from openplug.conversations.sockets import visitor_socket_auth
 from openplug.realtime.starlette_transport import serve_socket
 from openplug.runtime import Runtime
 from openplug.web.deps import RuntimeDep, runtime_of
+from openplug.web.openapi import Empty, answers
 from openplug.widget import service
 from openplug.widget.schemas import (
     ConversationRequest,
+    ConversationResponse,
     ConversationsCreateRequest,
     ConversationsListRequest,
+    ConversationsListResponse,
     MarkReadRequest,
+    MarkReadResponse,
     MergeRequest,
+    MergeResponse,
+    MessageResponse,
     MessagesCreateRequest,
     MessagesListRequest,
+    MessagesListResponse,
     SessionRequest,
+    SessionResponse,
     WidgetRequest,
 )
 
@@ -66,7 +74,7 @@ async def _conversation_view(runtime: Runtime, visitor: service.Visitor, key: in
     return view
 
 
-@router.post("/session")
+@router.post("/session", **answers(SessionResponse, rate_limited=True))
 async def widget_session(runtime: RuntimeDep, request: Request, body: SessionRequest) -> Json:
     """An anonymous visitor's session token. Without ``anonymous_credential``
     this creates the visitor and returns its credential, once: keep it in
@@ -92,7 +100,7 @@ async def widget_session(runtime: RuntimeDep, request: Request, body: SessionReq
     return out
 
 
-@router.post("/logout")
+@router.post("/logout", **answers(Empty))
 async def widget_logout(
     runtime: RuntimeDep, authorization: SessionHeader, body: WidgetRequest
 ) -> Json:
@@ -101,7 +109,7 @@ async def widget_logout(
     return {}
 
 
-@router.post("/merge")
+@router.post("/merge", **answers(MergeResponse))
 async def widget_merge(
     runtime: RuntimeDep, authorization: SessionHeader, body: MergeRequest
 ) -> Json:
@@ -112,7 +120,7 @@ async def widget_merge(
     return {"merged": True, "conversations_moved": result.conversations_moved}
 
 
-@router.post("/conversations.list")
+@router.post("/conversations.list", **answers(ConversationsListResponse))
 async def widget_conversations_list(
     runtime: RuntimeDep, authorization: SessionHeader, body: ConversationsListRequest
 ) -> Json:
@@ -126,7 +134,7 @@ async def widget_conversations_list(
     return {"conversations": views, "next_cursor": cursor}
 
 
-@router.post("/conversations.get")
+@router.post("/conversations.get", **answers(ConversationResponse))
 async def widget_conversations_get(
     runtime: RuntimeDep, authorization: SessionHeader, body: ConversationRequest
 ) -> Json:
@@ -135,7 +143,7 @@ async def widget_conversations_get(
     return {"conversation": await _conversation_view(runtime, visitor, key)}
 
 
-@router.post("/conversations.create", status_code=201)
+@router.post("/conversations.create", **answers(ConversationResponse, 201))
 async def widget_conversations_create(
     runtime: RuntimeDep, authorization: SessionHeader, body: ConversationsCreateRequest
 ) -> Json:
@@ -152,7 +160,7 @@ async def widget_conversations_create(
     return {"conversation": await _conversation_view(runtime, visitor, key)}
 
 
-@router.post("/messages.create", status_code=201)
+@router.post("/messages.create", **answers(MessageResponse, 201))
 async def widget_messages_create(
     runtime: RuntimeDep, authorization: SessionHeader, body: MessagesCreateRequest
 ) -> Json:
@@ -168,7 +176,7 @@ async def widget_messages_create(
     return {"message": message}
 
 
-@router.post("/messages.list")
+@router.post("/messages.list", **answers(MessagesListResponse))
 async def widget_messages_list(
     runtime: RuntimeDep, authorization: SessionHeader, body: MessagesListRequest
 ) -> Json:
@@ -184,7 +192,7 @@ async def widget_messages_list(
     return {"messages": items, "has_more": more}
 
 
-@router.post("/conversations.mark-read")
+@router.post("/conversations.mark-read", **answers(MarkReadResponse))
 async def widget_conversations_mark_read(
     runtime: RuntimeDep, authorization: SessionHeader, body: MarkReadRequest
 ) -> Json:
