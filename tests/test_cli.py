@@ -167,3 +167,16 @@ def test_nul_characters_in_arguments_are_refused_naming_them(
         assert len(json.loads(agents)["agents"]) == 1
         tokens = runner.invoke(cli, ["tokens", "list", "--json"], env=env).stdout
         assert all("\x00" not in t["token_hint"] for t in json.loads(tokens)["tokens"])
+
+
+def test_arguments_that_are_not_utf8_are_refused_naming_them(tmp_path: Path) -> None:
+    """A shell passes any bytes (``$'\\xff'``); Python reads them as unpaired
+    surrogates, which no database can store (it was a traceback)."""
+    assert run(tmp_path, "init").returncode == 0
+    not_utf8 = os.fsdecode(b"Sh\xffop")
+    r = run(tmp_path, "apps", "create", "--name", not_utf8, "--origin", "https://a.example")
+    assert r.returncode == 2, r.stderr
+    message = " ".join(r.stderr.replace("│", " ").split())
+    assert "--name: must be UTF-8 text" in message, r.stderr
+    apps = json.loads(run(tmp_path, "apps", "list", "--json").stdout)["apps"]
+    assert [a["name"] for a in apps] == ["Demo"]

@@ -29,8 +29,9 @@ from openplug.settings import Settings
 from openplug.web.body_limit import BodySizeLimit
 from openplug.web.errors import install_error_handlers
 from openplug.web.openapi import Answer, answers, install_openapi
-from openplug.web.text_guard import RefuseNul
+from openplug.web.text_guard import TextGuard
 from openplug.widget.pages import install_widget_pages
+from openplug.widget.routes import HAND_PARSED_BODIES as widget_bodies
 from openplug.widget.routes import router as widget_router
 from openplug.widget.routes import widget_socket
 
@@ -106,9 +107,9 @@ def create_app(
     async def health() -> dict[str, Any]:
         return {"status": "ok"}
 
-    install_openapi(app, hand_parsed=[AuthTokensCreateRequest])
+    install_openapi(app, hand_parsed=[AuthTokensCreateRequest, *widget_bodies])
     # Inside the size limit, so it reads no more than the limit allows.
-    app.add_middleware(RefuseNul)
+    app.add_middleware(TextGuard)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     # Added last, so outermost of our middleware: a socket served through
     # the router would keep the whole routing and dependency stack alive

@@ -20,6 +20,7 @@ from openplug.identity.dev_users import create_dev_user
 from openplug.identity.passwords import generate_password
 from openplug.identity.secrets_file import ensure_secrets
 from openplug.identity.tables import instance
+from openplug.private_files import private_dir
 from openplug.runtime import Runtime
 from openplug.settings import Settings
 
@@ -38,7 +39,7 @@ class FirstStart:
 
 
 async def open_runtime(settings: Settings) -> tuple[Runtime, FirstStart | None]:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
     server_secrets, _ = ensure_secrets(settings.resolved_secrets_file())
     db = Database(settings.resolved_database_url())
     await migrate(db)

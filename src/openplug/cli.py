@@ -31,27 +31,32 @@ from openplug.identity.secrets_file import retire_signing_key, rotate_signing_ke
 from openplug.identity.token_service import parse_token_id, token_view
 from openplug.runtime import Runtime
 from openplug.settings import Settings
+from openplug.web.text_guard import SURROGATE_REASON, unstorable_reason
 
 
 class _Commands(TyperGroup):
-    """The command tree, refusing a NUL character in any argument before a
-    command runs: PostgreSQL text cannot hold one (an app name, a token
-    hint or an agent's email would fail there, and be stored on SQLite),
-    the same rule as the API's (see ``web.text_guard``). A shell cannot
-    pass a NUL in an argument, but a program calling ``cli`` can."""
+    """The command tree, refusing text the database cannot store in any
+    argument before a command runs, the same rule as the API's (see
+    ``web.text_guard``): bytes that are not UTF-8, which a shell passes as
+    they are and Python reads as unpaired surrogates (``$'\\xff'``: a
+    traceback on either database), and NUL characters, which PostgreSQL
+    text cannot hold (a shell cannot pass one, a program calling ``cli``
+    can; SQLite stored it). An app name, a token hint, an agent's email."""
 
     # ``ctx: Any``: typer's base class takes its vendored click's Context,
     # which typer does not export.
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         for i, arg in enumerate(args):
-            if "\x00" in arg:
-                raise typer.BadParameter(NUL_REASON, ctx, param_hint=self._name_of(ctx, args, i))
+            if (reason := unstorable_reason(arg)) is not None:
+                if reason == SURROGATE_REASON:  # what it is on a command line
+                    reason = "must be UTF-8 text"
+                raise typer.BadParameter(reason, ctx, param_hint=self._name_of(ctx, args, i))
         return super().parse_args(ctx, args)
 
     def _name_of(self, ctx: Any, args: list[str], i: int) -> str:
         """The option (``--name``) or argument (``APP_ID``) ``args[i]`` is for."""
         if args[i].startswith("--") and "=" in args[i]:
-            return args[i].split("=", 1)[0].replace("\x00", "\\x00")
+            return repr(args[i].split("=", 1)[0])[1:-1]
         command: Any = self
         depth = 0
         while isinstance(command, TyperGroup) and depth < i:
@@ -72,8 +77,6 @@ class _Commands(TyperGroup):
             return str(arguments[0].name).upper()
         return f"the argument {args[i]!r}"
 
-
-NUL_REASON = "must not contain NUL characters"
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__, cls=_Commands)
 apps_cli = typer.Typer(no_args_is_help=True, help="Websites that embed the widget.")

@@ -391,8 +391,17 @@ def test_demo_page_anonymous_chat_then_login_keeps_the_conversation(
 
     page = context.new_page()
     page.on("dialog", lambda d: d.dismiss())
+    # The page runs under a strict policy: anything it blocked would say so here.
+    refused: list[str] = []
+    page.on("pageerror", lambda e: refused.append(f"pageerror: {e}"))
+    page.on(
+        "console",
+        lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None,
+    )
     page.goto(f"{widget_server.base_url}/demo")
     expect(page.locator("pre code")).to_contain_text("window.plugSDK.init({")
+    # demo.css applied (the styles are a file now, not inline).
+    assert page.evaluate("getComputedStyle(document.body).maxWidth") != "none"
     page.wait_for_function("() => window.plugSDK.isPlugInitialized()")
     page.get_by_role("button", name="Open support chat").click()
     frame = page.frame_locator("#plug-widget-frame")
@@ -412,3 +421,4 @@ def test_demo_page_anonymous_chat_then_login_keeps_the_conversation(
         if c["messages"][-1]["body"] == "Hi from the demo"
     ]
     assert [m["display_name"] for m in conv["members"]] == ["Ada Lovelace"]
+    assert refused == []

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -22,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from openplug.db.point_reads import PointReader
 from openplug.db.sqlite_writes import SqliteWriteBatcher
+from openplug.private_files import private_sqlite_file
 
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -38,6 +40,8 @@ class Database:
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         self._batcher: SqliteWriteBatcher | None = None
         if self.is_sqlite:
+            if (path := _sqlite_file(parsed)) is not None:
+                private_sqlite_file(path)
             self.writer = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=60)
             _configure_sqlite(self.writer.sync_engine, begin="BEGIN IMMEDIATE")
             # Readers run each SELECT in autocommit: no BEGIN/ROLLBACK round
@@ -87,6 +91,15 @@ class Database:
             await self.reader.dispose()
         if self._batcher is not None:
             self._batcher.close()
+
+
+def _sqlite_file(url: URL) -> Path | None:
+    """The database file of a SQLite URL; None for an in-memory database and
+    for a ``file:`` URI, whose options SQLite reads itself."""
+    database = url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
 
 
 def _sync_sqlite_engine(url: URL, *, busy_timeout_ms: int) -> Engine:

@@ -24,7 +24,7 @@ from openplug.identity.schemas import (
 from openplug.identity.session_tokens import SESSION_DEFAULT_MINUTES, mint_session_token
 from openplug.ids import DEV_USER, REV_USER, TOKEN, display_id, don
 from openplug.runtime import Runtime
-from openplug.web.text_guard import nul_path, nul_refusal
+from openplug.web.text_guard import text_refusal
 from openplug.web.validation import raise_validation_error
 
 
@@ -54,10 +54,10 @@ def _rev_info_of(req: AuthTokensCreateRequest) -> tuple[RevInfo, str]:
         raise InvalidField(
             "subject_token", "must be the rev_info object as a JSON string"
         ) from None
-    # A JSON document inside a JSON string: the request's NUL check saw only
+    # A JSON document inside a JSON string: the request's text check saw only
     # the escaped text, so this one is checked here.
-    if (nul_at := nul_path(raw, ("subject_token",))) is not None:
-        raise nul_refusal(nul_at)
+    if (refused := text_refusal(raw, ("subject_token",))) is not None:
+        raise refused
     try:
         return RevInfo.model_validate(raw), "subject_token"
     except ValidationError as e:

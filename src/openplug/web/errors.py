@@ -53,7 +53,7 @@ async def _api_error(_request: Request, exc: Exception) -> Response:
 async def _validation_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
-    error = error_from_pydantic(dict(errors[0]))
+    error = error_from_pydantic(dict(errors[0]), from_fastapi=True)
     if len(errors) > 1:
         error.detail = f"{len(errors) - 1} more problem(s) in this request"
     return api_error_response(error)

@@ -1,13 +1,17 @@
-"""Refuse NUL characters in everything a request says, on every backend.
+"""Refuse text the database cannot store, in everything a request says.
 
-PostgreSQL ``text`` (and ``jsonb``) cannot hold U+0000: a NUL in any string
-that reaches the database failed there, as a 500 on PostgreSQL and a stored
-value on SQLite. Rather than a check per field, this middleware looks at
-every request's query string and body, the one path all of them take, so
-that no field (a ``user_ref``, a custom text field, a token hint, an app
-name, a sign-in email, a field added next year) is left out, and both
-backends give the same answer: 400 ``invalid_field`` naming the value's
-JSON path, e.g. ``rev_info.user_traits.custom_fields.tnt__x``.
+Two kinds of string get past JSON parsing and field validation and then
+fail at the database: a NUL (U+0000), which PostgreSQL ``text`` and
+``jsonb`` cannot hold (a 500 there, stored as sent on SQLite), and an
+unpaired surrogate half (``"\\ud800"``), which is no Unicode text at all
+(a 500 on both: UTF-8 cannot encode it; pydantic refuses it in ``str``
+fields, but not in a custom field's free-form value, which SQLite then
+stored and every later read of the record failed on). Rather than a check
+per field, this middleware looks at every request's query string and body,
+the one path all of them take, so no field (a ``user_ref``, a custom text
+field, a token hint, an app name, a sign-in email, a field added next
+year) is left out, and both backends answer alike: 400 ``invalid_field``
+naming the value's JSON path, e.g. ``rev_info.user_traits.custom_fields.tnt__x``.
 
 - The query string is checked at once (no call authenticates from it).
 - The body is checked as the call reads it, and the refusal is raised from
@@ -17,12 +21,13 @@ JSON path, e.g. ``rev_info.user_traits.custom_fields.tnt__x``.
   from it, so nothing is refused.
 
 The cost on the hot path is a substring search over the body's bytes for
-the only ways JSON (``\\u0000``) and forms (``%00``, a raw NUL byte) can
-spell a NUL; only a body that matches is decoded to find the field (and
-passed on unchanged if the match was not a NUL, as in ``"\\\\u0000"``).
+the only ways JSON can spell these (``\\u0000``, ``\\ud``/``\\uD``) and a
+form can spell a NUL (``%00``, a raw NUL byte); only a body that matches
+is decoded to find the field (and passed on unchanged if the match was
+something else, as in ``"\\\\u0000"`` or a valid surrogate pair).
 
 JSON that embeds JSON in a string (``auth-tokens.create``'s
-``subject_token``) is checked where it is decoded, with ``nul_path``.
+``subject_token``) is checked where it is decoded, with ``text_refusal``.
 """
 
 from __future__ import annotations
@@ -38,73 +43,99 @@ from openplug.errors import ApiError, BadRequest, InvalidField
 from openplug.web.errors import ApiErrorWhileReading, api_error_response
 from openplug.web.validation import json_path
 
-REASON = "must not contain NUL characters"
+NUL_REASON = "must not contain NUL characters"
+SURROGATE_REASON = "must be Unicode text: no unpaired surrogate halves (\\ud800-\\udfff)"
 _NUL = "\x00"
-# How a NUL can be spelled in a JSON body, a form body or a query string.
-_JSON_NUL, _PERCENT_NUL, _RAW_NUL = b"\\u0000", b"%00", b"\x00"
+# How these can be spelled in a JSON body, a form body or a query string.
+_JSON_NUL, _JSON_SURROGATES = b"\\u0000", (b"\\ud", b"\\uD")
+_PERCENT_NUL, _RAW_NUL = b"%00", b"\x00"
 _FORM = b"application/x-www-form-urlencoded"
 
-
-def nul_refusal(path: str) -> ApiError:
-    """The refusal for a NUL at ``path`` (a JSON path or a parameter name;
-    empty when the body is itself one JSON string)."""
-    if not path:
-        return BadRequest(f"the request body {REASON}")
-    return InvalidField(path, f"{path}: {REASON}")
+Path = tuple[str | int, ...]
 
 
-def nul_path(value: Any, prefix: tuple[str | int, ...] = ()) -> str | None:
-    """The JSON path of the first string (value or key) in ``value`` that
-    holds a NUL, or None. A key is named by its own path, its NUL shown as
-    ``\\u0000``. Iterative: decoded JSON may nest deeper than Python's
-    recursion limit."""
-    stack: list[tuple[tuple[str | int, ...], Any]] = [(prefix, value)]
+def unstorable_reason(text: str) -> str | None:
+    """Why ``text`` cannot be stored, or None (also the CLI's check)."""
+    if _NUL in text:
+        return NUL_REASON
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return SURROGATE_REASON
+    return None
+
+
+def _shown(key: str) -> str:
+    """A key as its path names it: a NUL or surrogate as its ``\\uXXXX``."""
+    return "".join(
+        f"\\u{ord(c):04x}" if c == _NUL or 0xD800 <= ord(c) <= 0xDFFF else c for c in key
+    )
+
+
+def _refusal(path: str, reason: str) -> ApiError:
+    if not path:  # the body is itself one JSON string
+        return BadRequest(f"the request body {reason}")
+    return InvalidField(path, f"{path}: {reason}")
+
+
+def text_refusal(value: Any, prefix: Path = ()) -> ApiError | None:
+    """The 400 for the first string (value or key) in decoded JSON ``value``
+    that cannot be stored, named by its JSON path under ``prefix``; None
+    when there is none. Iterative: decoded JSON may nest deeper than
+    Python's recursion limit."""
+    stack: list[tuple[Path, Any]] = [(prefix, value)]
     while stack:
         path, item = stack.pop()
         if isinstance(item, str):
-            if _NUL in item:
-                return json_path(path)
+            if (reason := unstorable_reason(item)) is not None:
+                return _refusal(json_path(path), reason)
         elif isinstance(item, dict):
             for key, child in reversed(item.items()):
-                if isinstance(key, str) and _NUL in key:
-                    return json_path((*path, key.replace(_NUL, "\\u0000")))
+                if isinstance(key, str) and (reason := unstorable_reason(key)) is not None:
+                    return _refusal(json_path((*path, _shown(key))), reason)
                 stack.append(((*path, key), child))
         elif isinstance(item, list):
             stack.extend(((*path, i), child) for i, child in reversed(list(enumerate(item))))
     return None
 
 
-def _query_nul(query_string: bytes) -> str | None:
+def _query_refusal(query_string: bytes) -> ApiError | None:
+    """Percent-decoding replaces what is not UTF-8, so only a NUL can hide here."""
     if _PERCENT_NUL not in query_string and _RAW_NUL not in query_string:
         return None
     for name, value in QueryParams(query_string).multi_items():
         if _NUL in name or _NUL in value:
-            return name.replace(_NUL, "\\u0000")
+            return _refusal(_shown(name), NUL_REASON)
     return None
 
 
-def _may_hold_nul(body: bytes) -> bool:
-    return _JSON_NUL in body or _PERCENT_NUL in body or _RAW_NUL in body
+def _may_hold_bad_text(body: bytes) -> bool:
+    return (
+        _JSON_NUL in body
+        or _JSON_SURROGATES[0] in body
+        or _JSON_SURROGATES[1] in body
+        or _PERCENT_NUL in body
+        or _RAW_NUL in body
+    )
 
 
-def _body_nul(body: bytes, content_type: bytes) -> str | None:
-    """The path of a NUL in ``body``; None when there is none, and when the
-    body is not a form or JSON at all (the call refuses that itself)."""
+def _body_refusal(body: bytes, content_type: bytes) -> ApiError | None:
+    """The 400 for ``body``; None when it is fine, and when it is not a form
+    or JSON at all (the call refuses that itself)."""
     if content_type.split(b";", 1)[0].strip().lower() == _FORM:
         for name, value in parse_qsl(body.decode("latin-1"), keep_blank_values=True):
             if _NUL in name or _NUL in value:
-                return name.replace(_NUL, "\\u0000")
-        return None
-    if _JSON_NUL not in body:
+                return _refusal(_shown(name), NUL_REASON)
         return None
     try:
         decoded = json.loads(body)
     except (ValueError, RecursionError):
         return None
-    return nul_path(decoded)
+    return text_refusal(decoded)
 
 
-class RefuseNul:
+class TextGuard:
     """ASGI middleware; see the module's docstring."""
 
     def __init__(self, app: ASGIApp) -> None:
@@ -114,9 +145,9 @@ class RefuseNul:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        field = _query_nul(scope.get("query_string", b""))
-        if field is not None:
-            await api_error_response(nul_refusal(field))(scope, receive, send)
+        refused = _query_refusal(scope.get("query_string", b""))
+        if refused is not None:
+            await api_error_response(refused)(scope, receive, send)
             return
         parts: list[bytes] = []
 
@@ -130,11 +161,11 @@ class RefuseNul:
                 return message
             body = b"".join((*parts, chunk)) if parts else chunk
             parts.clear()
-            if _may_hold_nul(body):
+            if _may_hold_bad_text(body):
                 content_type = dict(scope["headers"]).get(b"content-type", b"")
-                found = _body_nul(body, content_type)
-                if found is not None:
-                    raise ApiErrorWhileReading(nul_refusal(found), body)
+                problem = _body_refusal(body, content_type)
+                if problem is not None:
+                    raise ApiErrorWhileReading(problem, body)
             return message
 
         await self.app(scope, checked_receive, send)

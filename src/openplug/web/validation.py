@@ -30,11 +30,15 @@ def json_path(loc: Iterable[Any]) -> str:
     return out
 
 
-def error_from_pydantic(error: dict[str, Any], prefix: Sequence[Any] = ()) -> ApiError:
-    # FastAPI puts where the value came from first; only that is dropped, so
-    # that a field that is itself named "body" (a message's) keeps its name.
+def error_from_pydantic(
+    error: dict[str, Any], prefix: Sequence[Any] = (), *, from_fastapi: bool = False
+) -> ApiError:
+    """``from_fastapi``: the error is FastAPI's, whose location starts with
+    where the value came from ("body", "query"); only that is dropped, so
+    that a field that is itself named "body" (a message's) keeps its name.
+    A model validated by hand (``model_validate_json``) has no such part."""
     raw = list(error["loc"])
-    if raw and raw[0] in ("body", "query"):
+    if from_fastapi and raw and raw[0] in ("body", "query"):
         raw = raw[1:]
     loc = [*prefix, *raw]
     # Tagged unions and Optional[...] add type names to the location.
@@ -56,5 +60,14 @@ def error_from_pydantic(error: dict[str, Any], prefix: Sequence[Any] = ()) -> Ap
     return InvalidField(field, f"{field}: {message}")
 
 
+def error_from_validation(e: ValidationError, prefix: Sequence[Any] = ()) -> ApiError:
+    """The first problem of a model validated by hand, as the API answers it."""
+    errors = e.errors()
+    error = error_from_pydantic(dict(errors[0]), prefix)
+    if len(errors) > 1 and error.detail is None:
+        error.detail = f"{len(errors) - 1} more problem(s) in this request"
+    return error
+
+
 def raise_validation_error(e: ValidationError, prefix: Sequence[Any] = ()) -> NoReturn:
-    raise error_from_pydantic(dict(e.errors()[0]), prefix) from None
+    raise error_from_validation(e, prefix) from None

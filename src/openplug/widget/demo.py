@@ -16,9 +16,12 @@ real customer. ``OPENPLUG_DEMO=false`` turns the demo off altogether.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from datetime import timedelta
 from html import escape
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
@@ -34,6 +37,7 @@ from openplug.identity.schemas import AuthTokensCreateRequest
 from openplug.identity.token_service import create_token
 from openplug.runtime import Runtime
 from openplug.web.client_address import client_address
+from openplug.web.csp import source_list
 from openplug.web.deps import RuntimeDep
 from openplug.web.validation import raise_validation_error
 
@@ -43,16 +47,17 @@ DEMO_APP_NAME = "Demo"
 DEMO_AAT_HINT = "demo page (in-process)"
 DEMO_USER_PREFIX = "demo:"
 
-# The spec's snippet, verbatim but for the host and the app id.
-SNIPPET = """<script type="text/javascript" src="{base}/static/plug.js"></script>
-<script>
+# The spec's snippet, verbatim but for the host and the app id: a loader
+# script and an inline one, which the page's policy allows by its hash.
+LOADER = """<script type="text/javascript" src="{base}/static/plug.js"></script>"""
+INIT_SCRIPT = """
   (() => {{
     window.plugSDK.init({{
       app_id: '{app_id}',
       session_token: sessionToken   // made by the site's backend; omit for anonymous visitors
     }})
   }})();
-</script>"""
+"""
 
 _PAGE = """<!doctype html>
 <html lang="en">
@@ -60,13 +65,7 @@ _PAGE = """<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Acme Shop: openplug demo</title>
-<style>
-  body {{ font: 16px/1.5 system-ui, sans-serif; max-width: 42rem; margin: 2rem auto;
-         padding: 0 1rem; }}
-  form {{ display: grid; gap: .5rem; max-width: 20rem; }}
-  [hidden] {{ display: none !important; }}
-  pre {{ background: #f3f4f6; padding: 1rem; overflow-x: auto; font-size: 13px; }}
-</style>
+<link rel="stylesheet" href="/static/demo/demo.css">
 </head>
 <body>
 <h1>Acme Shop</h1>
@@ -117,11 +116,39 @@ def _demo_principal(app: App) -> Principal:
 
 
 @router.get("/demo", response_class=HTMLResponse)
-async def demo_page(request: Request, runtime: RuntimeDep) -> HTMLResponse:
+async def demo_page(runtime: RuntimeDep) -> HTMLResponse:
+    """The sample shop. Its URLs come from ``OPENPLUG_PUBLIC_URL``, never from
+    the request's ``Host`` (which a client, or a cache in front of the server,
+    chooses), and it is served with a policy that runs only the server's
+    scripts and the snippet's own inline code."""
     app = await _demo_app(runtime)
-    base = str(request.base_url).rstrip("/")
-    snippet = SNIPPET.format(base=base, app_id=app.app_id)
-    return HTMLResponse(_PAGE.format(snippet=snippet, snippet_text=escape(snippet)))
+    base = runtime.settings.resolved_public_url()
+    init = INIT_SCRIPT.format(app_id=app.app_id)
+    snippet = f"{LOADER.format(base=base)}\n<script>{init}</script>"
+    page = _PAGE.format(snippet=snippet, snippet_text=escape(snippet))
+    return HTMLResponse(page, headers=demo_security_headers(base, init))
+
+
+def demo_security_headers(public_url: str, inline_script: str) -> dict[str, str]:
+    """Scripts from the server only (this page's origin, and the public URL's
+    when browsers reach the server by another name) plus the one inline
+    script, by its SHA-256; the chat frame from the server only; nothing
+    else loads, and no other page may frame this one."""
+    parts = urlsplit(public_url)
+    server = source_list([f"{parts.scheme}://{parts.netloc}".lower()])
+    server = f" {server}" if server else ""
+    digest = base64.b64encode(hashlib.sha256(inline_script.encode()).digest()).decode()
+    policy = (
+        f"default-src 'none'; script-src 'self'{server} 'sha256-{digest}'; "
+        f"style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-src 'self'{server}; "
+        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
+    return {
+        "Content-Security-Policy": policy,
+        "Referrer-Policy": "same-origin",
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "no-store",
+    }
 
 
 @router.post("/demo/login")

@@ -12,7 +12,6 @@ public ``app_id`` is in its URL; tokens arrive by ``postMessage``.
 from __future__ import annotations
 
 import json
-import re
 from html import escape
 from pathlib import Path
 
@@ -22,19 +21,13 @@ from fastapi.staticfiles import StaticFiles
 
 from openplug.errors import NotFound
 from openplug.identity.apps import get_app
+from openplug.web.csp import source_list
 from openplug.web.deps import RuntimeDep
 from openplug.widget.demo import router as demo_router
 
 STATIC_DIR = Path(__file__).parent / "static"
 
 router = APIRouter(tags=["widget pages"], include_in_schema=False)
-
-# What may appear in a CSP source list: an origin as ``normalise_origin``
-# stores it. Anything else (a stray ';' or space) would let an admin's typo
-# add directives, so it is left out instead.
-_SAFE_ORIGIN = re.compile(
-    r"^https?://[a-z0-9.\-]+(:\d{1,5})?$|^https?://\[[0-9a-f:.]+\](:\d{1,5})?$"
-)
 
 _FRAME_PAGE = """<!doctype html>
 <html lang="en">
@@ -55,7 +48,7 @@ _FRAME_PAGE = """<!doctype html>
 
 
 def frame_security_headers(allowed_origins: list[str]) -> dict[str, str]:
-    ancestors = " ".join(o for o in allowed_origins if _SAFE_ORIGIN.match(o)) or "'none'"
+    ancestors = source_list(allowed_origins) or "'none'"
     policy = (
         f"frame-ancestors {ancestors}; default-src 'none'; script-src 'self'; "
         "style-src 'self'; connect-src 'self'; img-src 'self' data:; "

@@ -5,40 +5,51 @@ in ``Authorization`` (bare or ``Bearer``), the anonymous credential in the
 body: neither ever travels in a URL. A visitor reaches only their own
 conversations in that app; any other conversation is a 404, exactly like
 one that does not exist.
+
+Every call but ``session`` (which takes no token) checks the credential
+before its body: a missing, malformed, expired, revoked or other app's
+token is a 401 even when the body is wrong as well (see ``_visitor_call``).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import APIRouter, Request, Security, WebSocket
+from fastapi import APIRouter, Depends, Request, Security, WebSocket
 from fastapi.security import APIKeyHeader
+from pydantic import BaseModel, ValidationError
 
 from openplug.conversations import service as conversations
 from openplug.conversations.render import ConversationRenderer
 from openplug.conversations.service import Author
 from openplug.conversations.sockets import visitor_socket_auth
+from openplug.errors import ApiError
 from openplug.realtime.starlette_transport import serve_socket
 from openplug.runtime import Runtime
 from openplug.web.deps import RuntimeDep, runtime_of
-from openplug.web.openapi import Empty, answers
+from openplug.web.errors import ApiErrorWhileReading
+from openplug.web.openapi import Empty, answers, body_of
+from openplug.web.validation import error_from_validation
 from openplug.widget import service
 from openplug.widget.schemas import (
     ConversationRequest,
-    ConversationResponse,
-    ConversationsCreateRequest,
-    ConversationsListRequest,
-    ConversationsListResponse,
     MarkReadRequest,
     MarkReadResponse,
     MergeRequest,
     MergeResponse,
-    MessageResponse,
     MessagesCreateRequest,
     MessagesListRequest,
-    MessagesListResponse,
     SessionRequest,
     SessionResponse,
+    VisitorConversationResponse,
+    VisitorConversationsCreateRequest,
+    VisitorConversationsListRequest,
+    VisitorConversationsListResponse,
+    VisitorMessageResponse,
+    VisitorMessagesListResponse,
     WidgetRequest,
 )
 
@@ -53,11 +64,81 @@ _session_header = APIKeyHeader(
 )
 SessionHeader = Annotated[str | None, Security(_session_header)]
 
+Body = TypeVar("Body", bound=WidgetRequest)
+# The bodies the visitor's calls parse themselves, for the OpenAPI document.
+HAND_PARSED_BODIES: list[type[BaseModel]] = []
 
-async def _visitor(
-    runtime: Runtime, authorization: str | None, body: WidgetRequest
-) -> service.Visitor:
-    return await service.authenticate_visitor(runtime, authorization, body.app_id)
+
+@dataclass(frozen=True)
+class VisitorCall(Generic[Body]):
+    visitor: service.Visitor
+    body: Body
+
+
+def _visitor_call(model: type[Body]) -> Callable[..., Awaitable[VisitorCall[Body]]]:
+    """The dependency of a visitor's call whose JSON body is ``model``:
+    authenticated before the body is judged.
+
+    The token is checked against the app the body names, so FastAPI's own
+    body handling (which parses and refuses a body before any dependency
+    runs) would answer a missing or expired token with a 400 whenever the
+    body was wrong too, and the widget would show an error instead of
+    asking for a new token. Here a missing or malformed credential is a
+    401 before the body is read; a body that fails validation is answered
+    400 only once the token has been checked as far as it can be (against
+    the body's ``app_id`` when it has a usable one, else without it).
+    """
+    if model not in HAND_PARSED_BODIES:
+        HAND_PARSED_BODIES.append(model)
+
+    async def visitor_call(request: Request, authorization: SessionHeader) -> VisitorCall[Body]:
+        runtime = runtime_of(request)
+        token = service.session_token_in(authorization)
+        raw: bytes | None = None
+        problem: ApiError
+        try:
+            raw = await request.body()
+            body = model.model_validate_json(raw)
+        except ApiErrorWhileReading as e:  # e.g. a NUL character (web.text_guard)
+            raw, problem = e.body, e.error
+        except ValidationError as e:
+            problem = error_from_validation(e)
+        else:
+            visitor = await service.authenticate_visitor(runtime, token, body.app_id)
+            return VisitorCall(visitor, body)
+        await service.refuse_bad_credential(runtime, token, _app_id_in(raw))
+        raise problem
+
+    return visitor_call
+
+
+def _app_id_in(raw: bytes | None) -> str | None:
+    """The ``app_id`` of a body that failed validation, if it names one."""
+    try:
+        data = json.loads(raw) if raw else None
+    except (ValueError, RecursionError):
+        return None
+    app_id = data.get("app_id") if isinstance(data, dict) else None
+    return app_id if isinstance(app_id, str) else None
+
+
+def _call(model: type[Body]) -> Any:
+    """``Depends`` on the visitor and ``model`` body of a call."""
+    return Depends(_visitor_call(model))
+
+
+PlainCall = Annotated[VisitorCall[WidgetRequest], _call(WidgetRequest)]
+MergeCall = Annotated[VisitorCall[MergeRequest], _call(MergeRequest)]
+ListCall = Annotated[
+    VisitorCall[VisitorConversationsListRequest], _call(VisitorConversationsListRequest)
+]
+GetCall = Annotated[VisitorCall[ConversationRequest], _call(ConversationRequest)]
+CreateCall = Annotated[
+    VisitorCall[VisitorConversationsCreateRequest], _call(VisitorConversationsCreateRequest)
+]
+PostCall = Annotated[VisitorCall[MessagesCreateRequest], _call(MessagesCreateRequest)]
+MessagesCall = Annotated[VisitorCall[MessagesListRequest], _call(MessagesListRequest)]
+MarkReadCall = Annotated[VisitorCall[MarkReadRequest], _call(MarkReadRequest)]
 
 
 def _me(visitor: service.Visitor) -> Author:
@@ -100,31 +181,30 @@ async def widget_session(runtime: RuntimeDep, request: Request, body: SessionReq
     return out
 
 
-@router.post("/logout", **answers(Empty))
-async def widget_logout(
-    runtime: RuntimeDep, authorization: SessionHeader, body: WidgetRequest
-) -> Json:
+@router.post("/logout", openapi_extra=body_of(WidgetRequest), **answers(Empty))
+async def widget_logout(runtime: RuntimeDep, call: PlainCall) -> Json:
     """This session token stops working at once."""
-    await service.end_session(runtime, await _visitor(runtime, authorization, body))
+    await service.end_session(runtime, call.visitor)
     return {}
 
 
-@router.post("/merge", **answers(MergeResponse))
-async def widget_merge(
-    runtime: RuntimeDep, authorization: SessionHeader, body: MergeRequest
-) -> Json:
+@router.post("/merge", openapi_extra=body_of(MergeRequest), **answers(MergeResponse))
+async def widget_merge(runtime: RuntimeDep, call: MergeCall) -> Json:
     """With an identified visitor's token: take over the conversations of the
     anonymous visitor this browser was before."""
-    visitor = await _visitor(runtime, authorization, body)
-    result = await service.merge_anonymous_visitor(runtime, visitor, body.anonymous_credential)
+    result = await service.merge_anonymous_visitor(
+        runtime, call.visitor, call.body.anonymous_credential
+    )
     return {"merged": True, "conversations_moved": result.conversations_moved}
 
 
-@router.post("/conversations.list", **answers(ConversationsListResponse))
-async def widget_conversations_list(
-    runtime: RuntimeDep, authorization: SessionHeader, body: ConversationsListRequest
-) -> Json:
-    visitor = await _visitor(runtime, authorization, body)
+@router.post(
+    "/conversations.list",
+    openapi_extra=body_of(VisitorConversationsListRequest),
+    **answers(VisitorConversationsListResponse),
+)
+async def widget_conversations_list(runtime: RuntimeDep, call: ListCall) -> Json:
+    visitor, body = call.visitor, call.body
     async with runtime.db.read() as conn:
         rows, cursor = await conversations.list_conversations(
             conn, scope=visitor.scope, cursor=body.cursor, limit=body.limit
@@ -134,21 +214,24 @@ async def widget_conversations_list(
     return {"conversations": views, "next_cursor": cursor}
 
 
-@router.post("/conversations.get", **answers(ConversationResponse))
-async def widget_conversations_get(
-    runtime: RuntimeDep, authorization: SessionHeader, body: ConversationRequest
-) -> Json:
-    visitor = await _visitor(runtime, authorization, body)
-    key = conversations.conversation_key(body.conversation, "conversation")
-    return {"conversation": await _conversation_view(runtime, visitor, key)}
+@router.post(
+    "/conversations.get",
+    openapi_extra=body_of(ConversationRequest),
+    **answers(VisitorConversationResponse),
+)
+async def widget_conversations_get(runtime: RuntimeDep, call: GetCall) -> Json:
+    key = conversations.conversation_key(call.body.conversation, "conversation")
+    return {"conversation": await _conversation_view(runtime, call.visitor, key)}
 
 
-@router.post("/conversations.create", **answers(ConversationResponse, 201))
-async def widget_conversations_create(
-    runtime: RuntimeDep, authorization: SessionHeader, body: ConversationsCreateRequest
-) -> Json:
+@router.post(
+    "/conversations.create",
+    openapi_extra=body_of(VisitorConversationsCreateRequest),
+    **answers(VisitorConversationResponse, 201),
+)
+async def widget_conversations_create(runtime: RuntimeDep, call: CreateCall) -> Json:
     """Start a conversation by sending its first message."""
-    visitor = await _visitor(runtime, authorization, body)
+    visitor, body = call.visitor, call.body
     key = await conversations.create_conversation(
         runtime,
         member_keys=[visitor.rev_user_key],
@@ -160,11 +243,13 @@ async def widget_conversations_create(
     return {"conversation": await _conversation_view(runtime, visitor, key)}
 
 
-@router.post("/messages.create", **answers(MessageResponse, 201))
-async def widget_messages_create(
-    runtime: RuntimeDep, authorization: SessionHeader, body: MessagesCreateRequest
-) -> Json:
-    visitor = await _visitor(runtime, authorization, body)
+@router.post(
+    "/messages.create",
+    openapi_extra=body_of(MessagesCreateRequest),
+    **answers(VisitorMessageResponse, 201),
+)
+async def widget_messages_create(runtime: RuntimeDep, call: PostCall) -> Json:
+    visitor, body = call.visitor, call.body
     key = conversations.conversation_key(body.conversation, "conversation")
     posted = await conversations.post_message(
         runtime, key, _me(visitor), body.body, scope=visitor.scope
@@ -176,13 +261,15 @@ async def widget_messages_create(
     return {"message": message}
 
 
-@router.post("/messages.list", **answers(MessagesListResponse))
-async def widget_messages_list(
-    runtime: RuntimeDep, authorization: SessionHeader, body: MessagesListRequest
-) -> Json:
+@router.post(
+    "/messages.list",
+    openapi_extra=body_of(MessagesListRequest),
+    **answers(VisitorMessagesListResponse),
+)
+async def widget_messages_list(runtime: RuntimeDep, call: MessagesCall) -> Json:
     """Oldest first from ``after_seq``: a client that saw seq n sends n and
     gets exactly what it missed; ``has_more`` says to ask again."""
-    visitor = await _visitor(runtime, authorization, body)
+    visitor, body = call.visitor, call.body
     key = conversations.conversation_key(body.conversation, "conversation")
     async with runtime.db.read() as conn:
         await conversations.visible_conversation(conn, key, visitor.scope)
@@ -192,12 +279,14 @@ async def widget_messages_list(
     return {"messages": items, "has_more": more}
 
 
-@router.post("/conversations.mark-read", **answers(MarkReadResponse))
-async def widget_conversations_mark_read(
-    runtime: RuntimeDep, authorization: SessionHeader, body: MarkReadRequest
-) -> Json:
+@router.post(
+    "/conversations.mark-read",
+    openapi_extra=body_of(MarkReadRequest),
+    **answers(MarkReadResponse),
+)
+async def widget_conversations_mark_read(runtime: RuntimeDep, call: MarkReadCall) -> Json:
     """Read up to ``seq`` (default: everything so far); never moves back."""
-    visitor = await _visitor(runtime, authorization, body)
+    visitor, body = call.visitor, call.body
     key = conversations.conversation_key(body.conversation, "conversation")
     last_read = await conversations.mark_read(
         runtime, key, _me(visitor), body.seq, scope=visitor.scope

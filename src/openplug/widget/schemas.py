@@ -29,7 +29,7 @@ class MergeRequest(WidgetRequest):
     anonymous_credential: Credential
 
 
-class ConversationsListRequest(WidgetRequest):
+class VisitorConversationsListRequest(WidgetRequest):
     cursor: ShortText | None = None
     limit: Limit = 50
 
@@ -38,7 +38,7 @@ class ConversationRequest(WidgetRequest):
     conversation: ShortText
 
 
-class ConversationsCreateRequest(WidgetRequest):
+class VisitorConversationsCreateRequest(WidgetRequest):
     body: MessageBody
     title: Title | None = None
 
@@ -80,7 +80,7 @@ class MergeResponse(Answer):
     conversations_moved: int
 
 
-class Person(Answer):
+class VisitorPerson(Answer):
     """Who wrote a message, as a visitor may see them (no email)."""
 
     type: Literal["rev_user", "dev_user"]
@@ -89,19 +89,19 @@ class Person(Answer):
     display_name: str
 
 
-class Message(Answer):
+class VisitorMessage(Answer):
     id: str
     conversation: str
     seq: int
     body: str
     body_type: Literal["text"]
     created_date: Date
-    author: Person | None
+    author: VisitorPerson | None
     from_agent: bool
     mine: bool
 
 
-class Conversation(Answer):
+class VisitorConversation(Answer):
     id: str
     display_id: str
     title: str | None
@@ -113,26 +113,26 @@ class Conversation(Answer):
     last_read_seq: int
     unread_count: int
     preview: str | None = Field(description="The latest message, on one line, shortened")
-    messages: list[Message] | None = Field(
+    messages: list[VisitorMessage] | None = Field(
         default=None, description="`conversations.get` and `.create`: the latest, oldest first"
     )
 
 
-class ConversationResponse(Answer):
-    conversation: Conversation
+class VisitorConversationResponse(Answer):
+    conversation: VisitorConversation
 
 
-class ConversationsListResponse(Answer):
-    conversations: list[Conversation]
+class VisitorConversationsListResponse(Answer):
+    conversations: list[VisitorConversation]
     next_cursor: str | None
 
 
-class MessageResponse(Answer):
-    message: Message
+class VisitorMessageResponse(Answer):
+    message: VisitorMessage
 
 
-class MessagesListResponse(Answer):
-    messages: list[Message]
+class VisitorMessagesListResponse(Answer):
+    messages: list[VisitorMessage]
     has_more: bool
 
 

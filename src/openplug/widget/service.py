@@ -95,12 +95,19 @@ async def find_app(runtime: Runtime, app_id: str) -> WidgetApp | None:
     return WidgetApp(int(row["id"]), str(row["app_id"]), bool(row["require_identification"]))
 
 
-async def authenticate_visitor(runtime: Runtime, authorization: str | None, app_id: str) -> Visitor:
-    """401 unless ``authorization`` holds a live session token for ``app_id``;
-    403 for an anonymous visitor's token once the app requires identification."""
+def session_token_in(authorization: str | None) -> str:
+    """The session token ``authorization`` carries; 401 when it carries none
+    (told apart from the body: a widget call checks it before its body)."""
     token = bare_token(authorization)
     if token.count(".") != 2:
         raise Unauthenticated("the widget's calls take the visitor's session token")
+    return token
+
+
+async def authenticate_visitor(runtime: Runtime, authorization: str | None, app_id: str) -> Visitor:
+    """401 unless ``authorization`` holds a live session token for ``app_id``;
+    403 for an anonymous visitor's token once the app requires identification."""
+    token = session_token_in(authorization)
     claims = await verify_session_token(runtime, token, app_id)
     app = await find_app(runtime, app_id)
     if app is None:
@@ -108,6 +115,17 @@ async def authenticate_visitor(runtime: Runtime, authorization: str | None, app_
     if app.require_identification and not claims.verified:
         raise Forbidden("this app requires identified visitors (a session token from the site)")
     return Visitor(claims.rev_user_key, app, claims)
+
+
+async def refuse_bad_credential(runtime: Runtime, token: str, app_id: str | None) -> None:
+    """Raise the 401 (or 403) ``authenticate_visitor`` would, as far as it
+    can be told without a valid body: for a widget call whose body failed
+    validation, so that a bad credential is still answered first. Without
+    an ``app_id`` to hold it to, everything but the app is checked."""
+    if app_id is None:
+        await verify_session_token(runtime, token, None)
+    else:
+        await authenticate_visitor(runtime, token, app_id)
 
 
 def _mint(

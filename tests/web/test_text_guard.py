@@ -1,6 +1,7 @@
-"""NUL characters are refused in every string a request carries, with the
-same 400 on SQLite and PostgreSQL (whose text cannot hold them: each of
-these was a 500 there, and stored as sent on SQLite)."""
+"""Text the database cannot store is refused in every string a request
+carries, with the same 400 on SQLite and PostgreSQL: NUL characters (which
+PostgreSQL text cannot hold: each of these was a 500 there, and stored as
+sent on SQLite) and, at the end, unpaired surrogates."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from openplug.web.errors import ApiErrorWhileReading, api_error_response
-from openplug.web.text_guard import RefuseNul
+from openplug.web.text_guard import TextGuard
 from tests.conversations.helpers import (
     anonymous_session,
     identified_token,
@@ -361,10 +362,60 @@ async def test_a_nul_split_across_body_messages_is_found() -> None:
 
         scope = {"type": "http", "method": "POST", "path": "/", "query_string": b"",
                  "headers": [(b"content-type", b"application/json")]}  # fmt: skip
-        await RefuseNul(app)(scope, receive, send)
+        await TextGuard(app)(scope, receive, send)
         return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
 
     status, body = await answer([b'{"a": [1, "x\\u00', b'00"]}'])
     assert status == 400
     assert json.loads(body)["field_name"] == "a[1]"
     assert await answer([b'{"a": "x\\\\u00', b'00"}']) == (200, b'{"a": "x\\\\u0000"}')
+
+
+SURROGATE = "must be Unicode text: no unpaired surrogate halves (\\ud800-\\udfff)"
+
+
+def test_unpaired_surrogates_are_refused_naming_the_field(any_server: LiveServer) -> None:
+    """``"\\ud800"`` is valid JSON but no text: a custom field's free-form
+    value took it, and then the update (and on SQLite every later read of
+    the user) was a 500. Everywhere it is a 400 naming the field; a proper
+    pair (an emoji) is text like any other."""
+    server = any_server
+    _define_custom_fields(server)
+    token = identified_token(server, "visitor")
+    visitor = user_id_of(token)
+    raw_cases = [
+        (server.pat, "/rev-users.update",
+         '{"id": "ME", "custom_fields": {"tnt__x": "a\\ud800b"}}'.replace("ME", visitor),
+         "custom_fields.tnt__x"),
+        (server.pat, "/rev-users.update",
+         '{"id": "ME", "custom_fields": {"tnt__tags": ["ok", "\\udfff"]}}'.replace("ME", visitor),
+         "custom_fields.tnt__tags[1]"),
+        (server.aat, "/auth-tokens.create", '{"rev_info": {"user_ref": "x\\uD800"}}',
+         "rev_info.user_ref"),
+        (server.aat, "/auth-tokens.create",
+         '{"rev_info": {"user_ref": "x", "user_traits": {"custom_fields": {"tnt__\\ud800": 1}}}}',
+         "rev_info.user_traits.custom_fields.tnt__\\ud800"),
+        (server.aat, "/auth-tokens.create",
+         json.dumps({"subject_token": '{"user_ref": "x\\udc00"}',
+                     "subject_token_type": "urn:devrev:params:oauth:token-type:rev_info"}),
+         "subject_token.user_ref"),
+    ]  # fmt: skip
+    for credential, path, raw, field in raw_cases:
+        with server.client(credential) as c:
+            r = c.post(path, content=raw, headers={"content-type": "application/json"})
+        assert r.status_code == 400, (path, raw, r.text)
+        assert r.json() == {"type": "invalid_field", "field_name": field,
+                            "message": f"{field}: {SURROGATE}"}, raw  # fmt: skip
+    emoji = "\U0001f600"
+    with server.client(server.pat) as c:
+        r = c.post(
+            "/rev-users.update",
+            content='{"id": "ME", "custom_fields": {"tnt__x": "\\ud83d\\ude00"}}'.replace(
+                "ME", visitor
+            ),
+            headers={"content-type": "application/json"},
+        )
+        assert r.status_code == 200, r.text
+        user = c.get("/rev-users.get", params={"id": visitor})
+    assert user.status_code == 200, user.text
+    assert user.json()["rev_user"]["custom_fields"] == {"tnt__x": emoji}
