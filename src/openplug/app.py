@@ -6,7 +6,7 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI
 
@@ -29,7 +29,7 @@ from openplug.runtime import Runtime
 from openplug.settings import Settings
 from openplug.web.body_limit import BodySizeLimit
 from openplug.web.errors import install_error_handlers
-from openplug.web.openapi import install_openapi
+from openplug.web.openapi import Answer, answers, install_openapi
 from openplug.web.text_guard import TextGuard
 from openplug.web.wire_logging import install_wire_filter
 from openplug.widget.pages import install_widget_pages
@@ -38,6 +38,10 @@ from openplug.widget.routes import router as widget_router
 from openplug.widget.routes import widget_socket
 
 FirstStartHook = Callable[[Runtime, FirstStart], None]
+
+
+class Health(Answer):
+    status: Literal["ok"]
 
 
 def create_app(
@@ -101,7 +105,9 @@ def create_app(
     install_inbox_pages(app)
     install_widget_pages(app)
 
-    @app.get("/health", tags=["meta"], summary="Liveness: the process answers")
+    @app.get(
+        "/health", tags=["meta"], summary="Liveness: the process answers", **answers(Health)
+    )
     async def health() -> dict[str, Any]:
         return {"status": "ok"}
 

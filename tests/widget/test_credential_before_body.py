@@ -15,7 +15,6 @@ from tests.conversations.helpers import (
     identified_token,
     second_app,
     start_conversation,
-    user_id_of,
     widget,
 )
 from tests.live_server import LiveServer

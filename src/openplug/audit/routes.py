@@ -9,13 +9,15 @@ from fastapi import APIRouter, Query
 from sqlalchemy import select
 
 from openplug.audit.log import list_events
-from openplug.crm.fields import ShortText
+from openplug.audit.schemas import AuditLogListResponse
+from openplug.crm.fields import FROM_QUERY, ShortText
 from openplug.crm.records import decode_cursor, encode_cursor
 from openplug.crm.schemas import Paging
 from openplug.db.base import rfc3339
 from openplug.identity.tables import dev_users
 from openplug.runtime import Runtime
 from openplug.web.deps import AdminDep, RuntimeDep
+from openplug.web.openapi import answers
 
 router = APIRouter()
 Json = dict[str, Any]
@@ -23,6 +25,10 @@ Json = dict[str, Any]
 
 class AuditLogListRequest(Paging):
     action: ShortText | None = None
+
+
+class AuditLogListQuery(AuditLogListRequest):
+    model_config = FROM_QUERY
 
 
 async def _list(runtime: Runtime, req: AuditLogListRequest) -> Json:
@@ -67,13 +73,19 @@ def _event(row: Any, agents: dict[int, Any]) -> Json:
     }
 
 
-@router.get("/audit-log.list", operation_id="audit-log.list", tags=["audit"])
+@router.get(
+    "/audit-log.list", operation_id="audit-log.list", tags=["audit"],
+    **answers(AuditLogListResponse),
+)  # fmt: skip
 async def audit_log_list_get(
-    runtime: RuntimeDep, _: AdminDep, q: Annotated[AuditLogListRequest, Query()]
+    runtime: RuntimeDep, _: AdminDep, q: Annotated[AuditLogListQuery, Query()]
 ) -> Json:
     return await _list(runtime, q)
 
 
-@router.post("/audit-log.list", operation_id="audit-log.list.post", tags=["audit"])
+@router.post(
+    "/audit-log.list", operation_id="audit-log.list.post", tags=["audit"],
+    **answers(AuditLogListResponse),
+)  # fmt: skip
 async def audit_log_list_post(runtime: RuntimeDep, _: AdminDep, body: AuditLogListRequest) -> Json:
     return await _list(runtime, body)

@@ -14,20 +14,27 @@ from fastapi import APIRouter, Query
 from openplug.conversations import service
 from openplug.conversations.render import ConversationRenderer
 from openplug.conversations.schemas import (
+    ConversationResponse,
     ConversationsCreateRequest,
+    ConversationsListQuery,
     ConversationsListRequest,
+    ConversationsListResponse,
     ConversationsMarkReadRequest,
     ConversationsUpdateRequest,
     TimelineEntriesCreateRequest,
+    TimelineEntriesListQuery,
     TimelineEntriesListRequest,
+    TimelineEntriesListResponse,
+    TimelineEntryResponse,
 )
 from openplug.conversations.service import STATUSES, Author
 from openplug.crm import records
-from openplug.crm.schemas import GetRequest
+from openplug.crm.schemas import GetQuery, GetRequest
 from openplug.errors import ValueNotPermitted
 from openplug.ids import REV_USER
 from openplug.runtime import Runtime
 from openplug.web.deps import AgentDep, RuntimeDep
+from openplug.web.openapi import answers
 
 router = APIRouter()
 Json = dict[str, Any]
@@ -47,7 +54,7 @@ async def _conversation_view(runtime: Runtime, key: int, agent: Author) -> Json:
     return {"conversation": view}
 
 
-@router.post("/conversations.create", tags=_CONVERSATIONS, status_code=201)
+@router.post("/conversations.create", tags=_CONVERSATIONS, **answers(ConversationResponse, 201))
 async def conversations_create(
     runtime: RuntimeDep, principal: AgentDep, body: ConversationsCreateRequest
 ) -> Json:
@@ -69,14 +76,24 @@ async def _get(runtime: Runtime, principal: Any, id_value: str) -> Json:
     return await _conversation_view(runtime, service.conversation_key(id_value), _agent(principal))
 
 
-@router.get("/conversations.get", tags=_CONVERSATIONS, operation_id="conversations.get")
+@router.get(
+    "/conversations.get",
+    tags=_CONVERSATIONS,
+    operation_id="conversations.get",
+    **answers(ConversationResponse),
+)
 async def conversations_get_query(
-    runtime: RuntimeDep, principal: AgentDep, q: Annotated[GetRequest, Query()]
+    runtime: RuntimeDep, principal: AgentDep, q: Annotated[GetQuery, Query()]
 ) -> Json:
     return await _get(runtime, principal, q.id)
 
 
-@router.post("/conversations.get", tags=_CONVERSATIONS, operation_id="conversations.get.post")
+@router.post(
+    "/conversations.get",
+    tags=_CONVERSATIONS,
+    operation_id="conversations.get.post",
+    **answers(ConversationResponse),
+)
 async def conversations_get_body(
     runtime: RuntimeDep, principal: AgentDep, body: GetRequest
 ) -> Json:
@@ -98,21 +115,31 @@ async def _list(runtime: Runtime, principal: Any, req: ConversationsListRequest)
     return {"conversations": views, "next_cursor": cursor}
 
 
-@router.get("/conversations.list", tags=_CONVERSATIONS, operation_id="conversations.list")
+@router.get(
+    "/conversations.list",
+    tags=_CONVERSATIONS,
+    operation_id="conversations.list",
+    **answers(ConversationsListResponse),
+)
 async def conversations_list_query(
-    runtime: RuntimeDep, principal: AgentDep, q: Annotated[ConversationsListRequest, Query()]
+    runtime: RuntimeDep, principal: AgentDep, q: Annotated[ConversationsListQuery, Query()]
 ) -> Json:
     return await _list(runtime, principal, q)
 
 
-@router.post("/conversations.list", tags=_CONVERSATIONS, operation_id="conversations.list.post")
+@router.post(
+    "/conversations.list",
+    tags=_CONVERSATIONS,
+    operation_id="conversations.list.post",
+    **answers(ConversationsListResponse),
+)
 async def conversations_list_body(
     runtime: RuntimeDep, principal: AgentDep, body: ConversationsListRequest
 ) -> Json:
     return await _list(runtime, principal, body)
 
 
-@router.post("/conversations.update", tags=_CONVERSATIONS)
+@router.post("/conversations.update", tags=_CONVERSATIONS, **answers(ConversationResponse))
 async def conversations_update(
     runtime: RuntimeDep, principal: AgentDep, body: ConversationsUpdateRequest
 ) -> Json:
@@ -123,7 +150,7 @@ async def conversations_update(
     return await _conversation_view(runtime, key, agent)
 
 
-@router.post("/conversations.mark-read", tags=_CONVERSATIONS)
+@router.post("/conversations.mark-read", tags=_CONVERSATIONS, **answers(ConversationResponse))
 async def conversations_mark_read(
     runtime: RuntimeDep, principal: AgentDep, body: ConversationsMarkReadRequest
 ) -> Json:
@@ -137,7 +164,7 @@ async def conversations_mark_read(
 # --- timeline entries (messages) -------------------------------------------------
 
 
-@router.post("/timeline-entries.create", tags=_TIMELINE, status_code=201)
+@router.post("/timeline-entries.create", tags=_TIMELINE, **answers(TimelineEntryResponse, 201))
 async def timeline_entries_create(
     runtime: RuntimeDep, principal: AgentDep, body: TimelineEntriesCreateRequest
 ) -> Json:
@@ -160,15 +187,25 @@ async def _timeline(runtime: Runtime, req: TimelineEntriesListRequest) -> Json:
     return {"timeline_entries": entries, "next_cursor": cursor}
 
 
-@router.get("/timeline-entries.list", tags=_TIMELINE, operation_id="timeline-entries.list")
+@router.get(
+    "/timeline-entries.list",
+    tags=_TIMELINE,
+    operation_id="timeline-entries.list",
+    **answers(TimelineEntriesListResponse),
+)
 async def timeline_entries_list_query(
-    runtime: RuntimeDep, _: AgentDep, q: Annotated[TimelineEntriesListRequest, Query()]
+    runtime: RuntimeDep, _: AgentDep, q: Annotated[TimelineEntriesListQuery, Query()]
 ) -> Json:
     """Newest first, as DevRev lists a timeline."""
     return await _timeline(runtime, q)
 
 
-@router.post("/timeline-entries.list", tags=_TIMELINE, operation_id="timeline-entries.list.post")
+@router.post(
+    "/timeline-entries.list",
+    tags=_TIMELINE,
+    operation_id="timeline-entries.list.post",
+    **answers(TimelineEntriesListResponse),
+)
 async def timeline_entries_list_body(
     runtime: RuntimeDep, _: AgentDep, body: TimelineEntriesListRequest
 ) -> Json:

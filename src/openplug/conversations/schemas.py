@@ -8,8 +8,9 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, StringConstraints
 
 from openplug.conversations.service import MAX_BODY_CHARS, Status
-from openplug.crm.fields import ShortText, Strict
-from openplug.crm.schemas import Filter, Limit, Paging
+from openplug.crm.fields import FROM_QUERY, ShortText, Strict
+from openplug.crm.schemas import Date, Filter, Limit, Paging
+from openplug.web.openapi import Answer
 
 
 def _message_body(value: str) -> str:
@@ -58,6 +59,10 @@ class ConversationsListRequest(Paging):
     status: Filter | None = None
 
 
+class ConversationsListQuery(ConversationsListRequest):
+    model_config = FROM_QUERY
+
+
 class ConversationsMarkReadRequest(Strict):
     id: ShortText
     seq: Seq | None = None
@@ -74,3 +79,81 @@ class TimelineEntriesListRequest(Strict):
     object: ShortText
     cursor: ShortText | None = None
     limit: Limit = 50
+
+
+class TimelineEntriesListQuery(TimelineEntriesListRequest):
+    model_config = FROM_QUERY
+
+
+# --- responses ------------------------------------------------------------------
+
+
+class RevUserRef(Answer):
+    type: Literal["rev_user"]
+    id: str
+    display_id: str
+    display_name: str
+    email: str | None
+    is_verified: bool
+    state: Literal["active", "merged"]
+
+
+class DevUserRef(Answer):
+    type: Literal["dev_user"]
+    id: str
+    display_id: str
+    display_name: str
+    email: str
+
+
+class TimelineEntry(Answer):
+    type: Literal["timeline_comment"]
+    id: str
+    object: str
+    object_display_id: str
+    object_type: Literal["conversation"]
+    body: str
+    body_type: Literal["text"]
+    created_by: RevUserRef | DevUserRef | None = Field(description="null once the author is gone")
+    created_date: Date
+    modified_date: Date
+    seq: int = Field(description="Gapless and increasing within the conversation")
+
+
+class StageView(Answer):
+    name: Status
+
+
+class Conversation(Answer):
+    type: Literal["conversation"]
+    id: str
+    display_id: str
+    title: str | None
+    members: list[RevUserRef]
+    stage: StageView
+    status: Status
+    created_date: Date
+    modified_date: Date
+    last_message_date: Date | None
+    last_seq: int
+    unread_count: int = Field(description="For the calling agent")
+    members_read_seq: int = Field(description="openplug's own: how far the visitors have read")
+    messages: list[TimelineEntry] = Field(description="The latest ones, oldest first")
+
+
+class ConversationResponse(Answer):
+    conversation: Conversation
+
+
+class ConversationsListResponse(Answer):
+    conversations: list[Conversation]
+    next_cursor: str | None
+
+
+class TimelineEntryResponse(Answer):
+    timeline_entry: TimelineEntry
+
+
+class TimelineEntriesListResponse(Answer):
+    timeline_entries: list[TimelineEntry]
+    next_cursor: str | None

@@ -96,6 +96,14 @@ def reject_null(*fields: str) -> Any:
 
 
 class Strict(BaseModel):
-    """Unknown keys are an error, never silently dropped."""
+    """Unknown keys are an error, never silently dropped, and a JSON value
+    must have the type the OpenAPI document declares: ``0`` is not
+    ``false`` nor ``"5"`` 5 (DevRev's API reads JSON as strictly)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+# The config of a request model read from query parameters, whose values all
+# arrive as strings (``?limit=5&is_verified=true``): a subclass that sets it
+# (``class GetQuery(GetRequest): model_config = FROM_QUERY``) converts them.
+FROM_QUERY = ConfigDict(extra="forbid", strict=False)

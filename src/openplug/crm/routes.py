@@ -22,15 +22,28 @@ from openplug.crm.custom_fields import (
     list_fragments,
     set_schema_fragment,
 )
-from openplug.crm.fields import ShortText, Strict
+from openplug.crm.fields import FROM_QUERY, ShortText, Strict
 from openplug.crm.records import ACCOUNTS, REV_ORGS, REV_USERS, Leaf, Renderer
 from openplug.crm.schemas import (
+    AccountResponse,
+    AccountsListQuery,
     AccountsListRequest,
+    AccountsListResponse,
     AccountsUpdateRequest,
+    FragmentIdResponse,
+    FragmentResponse,
+    FragmentsListResponse,
+    GetQuery,
     GetRequest,
+    RevOrgResponse,
+    RevOrgsListQuery,
     RevOrgsListRequest,
+    RevOrgsListResponse,
     RevOrgsUpdateRequest,
+    RevUserResponse,
+    RevUsersListQuery,
     RevUsersListRequest,
+    RevUsersListResponse,
     RevUsersUpdateRequest,
 )
 from openplug.crm.tables import accounts, rev_orgs, rev_users
@@ -40,6 +53,7 @@ from openplug.privacy.erasure import erase_rev_user
 from openplug.realtime import announce_revoked
 from openplug.runtime import Runtime
 from openplug.web.deps import ActorDep, AdminDep, AgentDep, RuntimeDep
+from openplug.web.openapi import Empty, answers
 
 router = APIRouter()
 
@@ -65,7 +79,10 @@ def _register(
     leaf: Leaf,
     plural: str,
     list_model: type[BaseModel],
+    query_model: type[BaseModel],
     update_model: type[BaseModel],
+    one: type[BaseModel],
+    many: type[BaseModel],
     where: WhereFn,
     columns: ColumnsFn,
 ) -> None:
@@ -83,29 +100,29 @@ def _register(
             )
             return {plural: await _render(conn, runtime, leaf, rows), "next_cursor": cursor}
 
-    @router.get(f"/{path}.get", tags=tags, operation_id=f"{path}.get")
+    @router.get(f"/{path}.get", tags=tags, operation_id=f"{path}.get", **answers(one))
     async def get_query(
-        runtime: RuntimeDep, _: AgentDep, q: Annotated[GetRequest, Query()]
+        runtime: RuntimeDep, _: AgentDep, q: Annotated[GetQuery, Query()]
     ) -> Json:
         return await get(runtime, q.id)
 
-    @router.post(f"/{path}.get", tags=tags, operation_id=f"{path}.get.post")
+    @router.post(f"/{path}.get", tags=tags, operation_id=f"{path}.get.post", **answers(one))
     async def get_body(runtime: RuntimeDep, _: AgentDep, body: GetRequest) -> Json:
         return await get(runtime, body.id)
 
-    @router.get(f"/{path}.list", tags=tags, operation_id=f"{path}.list")
+    @router.get(f"/{path}.list", tags=tags, operation_id=f"{path}.list", **answers(many))
     async def list_query(
         runtime: RuntimeDep,
         _: AgentDep,
-        q: Annotated[list_model, Query()],  # type: ignore[valid-type]
+        q: Annotated[query_model, Query()],  # type: ignore[valid-type]
     ) -> Json:
         return await list_(runtime, q)
 
-    @router.post(f"/{path}.list", tags=tags, operation_id=f"{path}.list.post")
+    @router.post(f"/{path}.list", tags=tags, operation_id=f"{path}.list.post", **answers(many))
     async def list_body(runtime: RuntimeDep, _: AgentDep, body: list_model) -> Json:  # type: ignore[valid-type]
         return await list_(runtime, body)
 
-    @router.post(f"/{path}.update", tags=tags, operation_id=f"{path}.update")
+    @router.post(f"/{path}.update", tags=tags, operation_id=f"{path}.update", **answers(one))
     async def update(runtime: RuntimeDep, _: AgentDep, body: update_model) -> Json:  # type: ignore[valid-type]
         async with runtime.db.write() as conn:
             sent = await columns(conn, body)
@@ -171,15 +188,18 @@ def _rev_orgs_where(req: RevOrgsListRequest) -> list[Any]:
     return where
 
 
-_register("rev-users", REV_USERS, "rev_users", RevUsersListRequest, RevUsersUpdateRequest,
+_register("rev-users", REV_USERS, "rev_users", RevUsersListRequest, RevUsersListQuery,
+          RevUsersUpdateRequest, RevUserResponse, RevUsersListResponse,
           _rev_users_where, _rev_user_columns)  # fmt: skip
-_register("accounts", ACCOUNTS, "accounts", AccountsListRequest, AccountsUpdateRequest,
+_register("accounts", ACCOUNTS, "accounts", AccountsListRequest, AccountsListQuery,
+          AccountsUpdateRequest, AccountResponse, AccountsListResponse,
           _accounts_where, _account_columns)  # fmt: skip
-_register("rev-orgs", REV_ORGS, "rev_orgs", RevOrgsListRequest, RevOrgsUpdateRequest,
+_register("rev-orgs", REV_ORGS, "rev_orgs", RevOrgsListRequest, RevOrgsListQuery,
+          RevOrgsUpdateRequest, RevOrgResponse, RevOrgsListResponse,
           _rev_orgs_where, _rev_org_columns)  # fmt: skip
 
 
-@router.post("/rev-users.delete", tags=["rev-users"])
+@router.post("/rev-users.delete", tags=["rev-users"], **answers(Empty))
 async def rev_users_delete(
     runtime: RuntimeDep, _: AgentDep, actor: ActorDep, body: GetRequest
 ) -> Json:
@@ -194,7 +214,7 @@ async def rev_users_delete(
     return {}
 
 
-@router.post("/rev-users.revoke-sessions", tags=["rev-users"])
+@router.post("/rev-users.revoke-sessions", tags=["rev-users"], **answers(Empty))
 async def rev_users_revoke_sessions(
     runtime: RuntimeDep, _: AgentDep, actor: ActorDep, body: GetRequest
 ) -> Json:
@@ -231,7 +251,7 @@ def _fragment_view(runtime: Runtime, f: Fragment) -> Json:
     }
 
 
-@router.post("/schemas.custom.set", tags=["schemas"])
+@router.post("/schemas.custom.set", tags=["schemas"], **answers(FragmentIdResponse))
 async def schemas_custom_set(runtime: RuntimeDep, _: AdminDep, body: SchemaSetRequest) -> Json:
     async with runtime.db.write() as conn:
         await set_schema_fragment(conn, body)
@@ -241,6 +261,10 @@ async def schemas_custom_set(runtime: RuntimeDep, _: AdminDep, body: SchemaSetRe
 class FragmentGetRequest(Strict):
     id: ShortText | None = None
     leaf_type: ShortText | None = None
+
+
+class FragmentGetQuery(FragmentGetRequest):
+    model_config = FROM_QUERY
 
 
 async def _fragment_get(runtime: Runtime, req: FragmentGetRequest) -> Json:
@@ -254,22 +278,42 @@ async def _fragment_get(runtime: Runtime, req: FragmentGetRequest) -> Json:
     return {"fragment": _fragment_view(runtime, fragment)}
 
 
-@router.get("/schemas.custom.get", tags=["schemas"], operation_id="schemas.custom.get")
+@router.get(
+    "/schemas.custom.get",
+    tags=["schemas"],
+    operation_id="schemas.custom.get",
+    **answers(FragmentResponse),
+)
 async def schemas_custom_get_query(
-    runtime: RuntimeDep, _: AgentDep, q: Annotated[FragmentGetRequest, Query()]
+    runtime: RuntimeDep, _: AgentDep, q: Annotated[FragmentGetQuery, Query()]
 ) -> Json:
     return await _fragment_get(runtime, q)
 
 
-@router.post("/schemas.custom.get", tags=["schemas"], operation_id="schemas.custom.get.post")
+@router.post(
+    "/schemas.custom.get",
+    tags=["schemas"],
+    operation_id="schemas.custom.get.post",
+    **answers(FragmentResponse),
+)
 async def schemas_custom_get_body(
     runtime: RuntimeDep, _: AgentDep, body: FragmentGetRequest
 ) -> Json:
     return await _fragment_get(runtime, body)
 
 
-@router.get("/schemas.custom.list", tags=["schemas"], operation_id="schemas.custom.list")
-@router.post("/schemas.custom.list", tags=["schemas"], operation_id="schemas.custom.list.post")
+@router.get(
+    "/schemas.custom.list",
+    tags=["schemas"],
+    operation_id="schemas.custom.list",
+    **answers(FragmentsListResponse),
+)
+@router.post(
+    "/schemas.custom.list",
+    tags=["schemas"],
+    operation_id="schemas.custom.list.post",
+    **answers(FragmentsListResponse),
+)
 async def schemas_custom_list(runtime: RuntimeDep, _: AgentDep) -> Json:
     async with runtime.db.read() as conn:
         fragments = await list_fragments(conn)

@@ -11,7 +11,9 @@ from pydantic import Field
 
 from openplug.crm.fields import ShortText, Strict
 from openplug.identity.apps import app_json, create_app, list_apps, update_app
+from openplug.identity.schemas import AppResponse, AppsListResponse
 from openplug.web.deps import ActorDep, AdminDep, AgentDep, RuntimeDep
+from openplug.web.openapi import answers
 
 router = APIRouter(tags=["apps"])
 
@@ -32,14 +34,14 @@ class AppsUpdateRequest(Strict):
     require_identification: bool | None = None
 
 
-@router.get("/apps.list", operation_id="apps.list")
-@router.post("/apps.list", operation_id="apps.list.post")
+@router.get("/apps.list", operation_id="apps.list", **answers(AppsListResponse))
+@router.post("/apps.list", operation_id="apps.list.post", **answers(AppsListResponse))
 async def apps_list(runtime: RuntimeDep, _: AgentDep) -> dict[str, Any]:
     async with runtime.db.read() as conn:
         return {"apps": [app_json(a) for a in await list_apps(conn)]}
 
 
-@router.post("/apps.create", status_code=201)
+@router.post("/apps.create", **answers(AppResponse, 201))
 async def apps_create(
     runtime: RuntimeDep, _: AdminDep, actor: ActorDep, body: AppsCreateRequest
 ) -> dict[str, Any]:
@@ -50,7 +52,7 @@ async def apps_create(
     return {"app": app_json(app)}
 
 
-@router.post("/apps.update")
+@router.post("/apps.update", **answers(AppResponse))
 async def apps_update(
     runtime: RuntimeDep, _: AdminDep, actor: ActorDep, body: AppsUpdateRequest
 ) -> dict[str, Any]:

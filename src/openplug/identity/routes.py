@@ -19,9 +19,12 @@ from openplug.identity.schemas import (
     AuthTokensCreateRequest,
     AuthTokensCreateResponse,
     AuthTokensDeleteRequest,
+    AuthTokensInfoResponse,
+    AuthTokensListQuery,
     AuthTokensListRequest,
     AuthTokensListResponse,
     AuthTokensUpdateRequest,
+    TokenIdQuery,
     TokenIdRequest,
 )
 from openplug.identity.token_service import (
@@ -42,7 +45,7 @@ from openplug.web.deps import (
     principal_of,
     runtime_of,
 )
-from openplug.web.openapi import body_of
+from openplug.web.openapi import Empty, answers, body_of
 from openplug.web.validation import raise_validation_error
 
 router = APIRouter(tags=["auth-tokens"])
@@ -95,8 +98,15 @@ router.add_api_route(
 )
 
 
-@router.get("/auth-tokens.info", operation_id="auth-tokens.info", summary="Who a token belongs to")
-@router.post("/auth-tokens.info", operation_id="auth-tokens.info.post")
+@router.get(
+    "/auth-tokens.info",
+    operation_id="auth-tokens.info",
+    summary="Who a token belongs to",
+    **answers(AuthTokensInfoResponse),
+)
+@router.post(
+    "/auth-tokens.info", operation_id="auth-tokens.info.post", **answers(AuthTokensInfoResponse)
+)
 async def auth_tokens_info(runtime: RuntimeDep, principal: PrincipalDep) -> dict[str, Any]:
     return await token_info(runtime, principal)
 
@@ -118,7 +128,7 @@ async def _list(
 
 @router.get("/auth-tokens.list", response_model=AuthTokensListResponse)
 async def auth_tokens_list_get(
-    runtime: RuntimeDep, agent: AgentDep, q: Annotated[AuthTokensListRequest, Query()]
+    runtime: RuntimeDep, agent: AgentDep, q: Annotated[AuthTokensListQuery, Query()]
 ) -> AuthTokensListResponse:
     return await _list(runtime, agent, q)
 
@@ -139,7 +149,7 @@ async def _get(runtime: RuntimeDep, agent: AgentDep, token_id: str) -> AuthToken
 
 @router.get("/auth-tokens.get", response_model=AuthTokenResponse)
 async def auth_tokens_get_get(
-    runtime: RuntimeDep, agent: AgentDep, q: Annotated[TokenIdRequest, Query()]
+    runtime: RuntimeDep, agent: AgentDep, q: Annotated[TokenIdQuery, Query()]
 ) -> AuthTokenResponse:
     return await _get(runtime, agent, q.token_id)
 
@@ -162,7 +172,7 @@ async def auth_tokens_update(
     return AuthTokenResponse(token=token_view(runtime, token))
 
 
-@router.post("/auth-tokens.delete", status_code=200, summary="Revoke a PAT or AAT")
+@router.post("/auth-tokens.delete", summary="Revoke a PAT or AAT", **answers(Empty))
 async def auth_tokens_delete(
     runtime: RuntimeDep, principal: PrincipalDep, actor: ActorDep, body: AuthTokensDeleteRequest
 ) -> dict[str, Any]:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from openplug.crm.fields import ShortText, Strict
+from openplug.crm.fields import FROM_QUERY, ShortText, Strict
 from openplug.crm.rev_info import RevInfo
+from openplug.web.openapi import Answer
 
 AAT_TYPE = "urn:devrev:params:oauth:token-type:aat"
 PAT_TYPE = "urn:devrev:params:oauth:token-type:pat"
@@ -46,7 +47,7 @@ class AuthTokensCreateRequest(Strict):
     scope: ShortText | None = None
 
 
-class AuthTokensCreateResponse(BaseModel):
+class AuthTokensCreateResponse(Answer):
     access_token: str
     token_type: Literal["bearer"] = "bearer"
     expires_in: int
@@ -56,6 +57,10 @@ class AuthTokensCreateResponse(BaseModel):
 
 class TokenIdRequest(Strict):
     token_id: ShortText
+
+
+class TokenIdQuery(TokenIdRequest):
+    model_config = FROM_QUERY
 
 
 class AuthTokensDeleteRequest(Strict):
@@ -76,7 +81,11 @@ class AuthTokensListRequest(Strict):
     subject: ShortText | None = None
 
 
-class AuthToken(BaseModel):
+class AuthTokensListQuery(AuthTokensListRequest):
+    model_config = FROM_QUERY
+
+
+class AuthToken(Answer):
     id: str
     display_id: str
     token_id: str
@@ -92,9 +101,52 @@ class AuthToken(BaseModel):
     revoked_at: str | None
 
 
-class AuthTokenResponse(BaseModel):
+class AuthTokenResponse(Answer):
     token: AuthToken
 
 
-class AuthTokensListResponse(BaseModel):
+class AuthTokensListResponse(Answer):
     tokens: list[AuthToken]
+
+
+class OrganizationRef(Answer):
+    id: str
+    display_id: str
+
+
+class TokenOwner(Answer):
+    type: Literal["rev_user", "dev_user"]
+    id: str
+    display_id: str
+
+
+class TokenFacts(Answer):
+    type: Literal["session", "pat", "aat"]
+    token_id: str | None = Field(default=None, description="PATs and AATs; not session tokens")
+    subject: str
+    issuer: str
+    issued_at: int = Field(description="Unix time")
+    expiry: int = Field(description="Unix time")
+    client_id: str | None = Field(description="The app an AAT or session token is for")
+
+
+class AuthTokensInfoResponse(Answer):
+    organization: OrganizationRef
+    user: TokenOwner
+    token: TokenFacts
+
+
+class App(Answer):
+    app_id: str
+    name: str
+    allowed_origins: list[str]
+    require_identification: bool
+    created_date: str
+
+
+class AppResponse(Answer):
+    app: App
+
+
+class AppsListResponse(Answer):
+    apps: list[App]

@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from openplug.audit import record
 from openplug.crm.schemas import GetRequest
 from openplug.privacy.export import export_rev_user
+from openplug.privacy.schemas import PersonalDataExport
 from openplug.web.deps import ActorDep, AdminDep, RuntimeDep
 
 router = APIRouter()
@@ -20,7 +21,7 @@ router = APIRouter()
     "/rev-users.personal-data.export",
     tags=["rev-users"],
     response_class=Response,
-    responses={200: {"content": {"application/json": {}}, "description": "The person's data"}},
+    responses={200: {"model": PersonalDataExport, "description": "The person's data, as a file"}},
 )
 async def rev_users_personal_data_export(
     runtime: RuntimeDep, _: AdminDep, actor: ActorDep, body: GetRequest

@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Match
 
 from openplug.errors import ApiError, TooManyRequests
 from openplug.web.validation import error_from_pydantic
@@ -58,15 +59,38 @@ async def _validation_error(_request: Request, exc: Exception) -> Response:
     return api_error_response(error)
 
 
-async def _http_error(_request: Request, exc: Exception) -> Response:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     if isinstance(exc, ApiErrorWhileReading):
         return api_error_response(exc.error)
     error_type = _HTTP_TYPES.get(exc.status_code, "bad_request")
     message = exc.detail if isinstance(exc.detail, str) else "request refused"
+    headers = exc.headers
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": _allowed_methods(request)}
     return JSONResponse(
-        {"type": error_type, "message": message}, status_code=exc.status_code, headers=exc.headers
+        {"type": error_type, "message": message}, status_code=exc.status_code, headers=headers
     )
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method served at this path. Starlette names only those of the
+    first route whose path matched, but ``.get`` and ``.list`` are two
+    routes each (GET with a query, POST with a body). Asked of the routes
+    themselves (``matches``), so included routers are searched too."""
+    routes = request.app.router.routes
+    allowed = [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL
+            for route in routes
+        )
+    ]
+    return ", ".join(allowed)
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:

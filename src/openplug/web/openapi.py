@@ -26,6 +26,43 @@ class ErrorBody(BaseModel):
     reference_id: str | None = None
 
 
+class Answer(BaseModel):
+    """A response body as the document declares it: exactly these keys
+    (``additionalProperties: false``), the ones without a default always
+    present. Endpoints build their JSON themselves (no per-response
+    validation on the request path); ``tests/security/test_fuzz_api.py``
+    holds every answer to its declaration."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Empty(Answer):
+    """``{}``: done, nothing to say."""
+
+
+def answers(
+    model: type[BaseModel], status: int = 200, *, rate_limited: bool = False
+) -> dict[str, Any]:
+    """Route keywords: the call answers ``status`` with a ``model`` body
+    (and, ``rate_limited``, may answer 429 with ``Retry-After``)."""
+    responses: dict[int | str, dict[str, Any]] = {
+        status: {"model": model, "description": "Success"}
+    }
+    if rate_limited:
+        responses[429] = {
+            "model": ErrorBody,
+            "description": "Over a per-address limit; try again after `Retry-After` seconds",
+            "headers": {
+                "Retry-After": {
+                    "description": "Seconds until the limit admits a new request",
+                    "required": True,
+                    "schema": {"type": "integer", "minimum": 1},
+                }
+            },
+        }
+    return {"status_code": status, "response_model": None, "responses": responses}
+
+
 _ERRORS = {
     "400": "Invalid request: `type` says which rule, `field_name` which value",
     "401": "Missing, malformed, unknown, expired or revoked credential",

@@ -33,18 +33,25 @@ from openplug.runtime import Runtime
 from openplug.web.client_address import client_address
 from openplug.web.deps import RuntimeDep, runtime_of
 from openplug.web.errors import ApiErrorWhileReading
-from openplug.web.openapi import body_of
+from openplug.web.openapi import Empty, answers, body_of
 from openplug.web.validation import error_from_validation
 from openplug.widget import service
 from openplug.widget.schemas import (
     ConversationRequest,
     MarkReadRequest,
+    MarkReadResponse,
     MergeRequest,
+    MergeResponse,
     MessagesCreateRequest,
     MessagesListRequest,
     SessionRequest,
+    SessionResponse,
+    VisitorConversationResponse,
     VisitorConversationsCreateRequest,
     VisitorConversationsListRequest,
+    VisitorConversationsListResponse,
+    VisitorMessageResponse,
+    VisitorMessagesListResponse,
     WidgetRequest,
 )
 
@@ -150,7 +157,7 @@ async def _conversation_view(runtime: Runtime, visitor: service.Visitor, key: in
     return view
 
 
-@router.post("/session")
+@router.post("/session", **answers(SessionResponse, rate_limited=True))
 async def widget_session(runtime: RuntimeDep, request: Request, body: SessionRequest) -> Json:
     """An anonymous visitor's session token. Without ``anonymous_credential``
     this creates the visitor and returns its credential, once: keep it in
@@ -174,14 +181,14 @@ async def widget_session(runtime: RuntimeDep, request: Request, body: SessionReq
     return out
 
 
-@router.post("/logout", openapi_extra=body_of(WidgetRequest))
+@router.post("/logout", openapi_extra=body_of(WidgetRequest), **answers(Empty))
 async def widget_logout(runtime: RuntimeDep, call: PlainCall) -> Json:
     """This session token stops working at once."""
     await service.end_session(runtime, call.visitor)
     return {}
 
 
-@router.post("/merge", openapi_extra=body_of(MergeRequest))
+@router.post("/merge", openapi_extra=body_of(MergeRequest), **answers(MergeResponse))
 async def widget_merge(runtime: RuntimeDep, request: Request, call: MergeCall) -> Json:
     """With an identified visitor's token: take over the conversations of the
     anonymous visitor this browser was before."""
@@ -192,7 +199,11 @@ async def widget_merge(runtime: RuntimeDep, request: Request, call: MergeCall) -
     return {"merged": True, "conversations_moved": result.conversations_moved}
 
 
-@router.post("/conversations.list", openapi_extra=body_of(VisitorConversationsListRequest))
+@router.post(
+    "/conversations.list",
+    openapi_extra=body_of(VisitorConversationsListRequest),
+    **answers(VisitorConversationsListResponse),
+)
 async def widget_conversations_list(runtime: RuntimeDep, call: ListCall) -> Json:
     visitor, body = call.visitor, call.body
     async with runtime.db.read() as conn:
@@ -204,7 +215,11 @@ async def widget_conversations_list(runtime: RuntimeDep, call: ListCall) -> Json
     return {"conversations": views, "next_cursor": cursor}
 
 
-@router.post("/conversations.get", openapi_extra=body_of(ConversationRequest))
+@router.post(
+    "/conversations.get",
+    openapi_extra=body_of(ConversationRequest),
+    **answers(VisitorConversationResponse),
+)
 async def widget_conversations_get(runtime: RuntimeDep, call: GetCall) -> Json:
     key = conversations.conversation_key(call.body.conversation, "conversation")
     return {"conversation": await _conversation_view(runtime, call.visitor, key)}
@@ -212,8 +227,8 @@ async def widget_conversations_get(runtime: RuntimeDep, call: GetCall) -> Json:
 
 @router.post(
     "/conversations.create",
-    status_code=201,
     openapi_extra=body_of(VisitorConversationsCreateRequest),
+    **answers(VisitorConversationResponse, 201),
 )
 async def widget_conversations_create(runtime: RuntimeDep, call: CreateCall) -> Json:
     """Start a conversation by sending its first message."""
@@ -229,7 +244,11 @@ async def widget_conversations_create(runtime: RuntimeDep, call: CreateCall) -> 
     return {"conversation": await _conversation_view(runtime, visitor, key)}
 
 
-@router.post("/messages.create", status_code=201, openapi_extra=body_of(MessagesCreateRequest))
+@router.post(
+    "/messages.create",
+    openapi_extra=body_of(MessagesCreateRequest),
+    **answers(VisitorMessageResponse, 201),
+)
 async def widget_messages_create(runtime: RuntimeDep, call: PostCall) -> Json:
     visitor, body = call.visitor, call.body
     key = conversations.conversation_key(body.conversation, "conversation")
@@ -243,7 +262,11 @@ async def widget_messages_create(runtime: RuntimeDep, call: PostCall) -> Json:
     return {"message": message}
 
 
-@router.post("/messages.list", openapi_extra=body_of(MessagesListRequest))
+@router.post(
+    "/messages.list",
+    openapi_extra=body_of(MessagesListRequest),
+    **answers(VisitorMessagesListResponse),
+)
 async def widget_messages_list(runtime: RuntimeDep, call: MessagesCall) -> Json:
     """Oldest first from ``after_seq``: a client that saw seq n sends n and
     gets exactly what it missed; ``has_more`` says to ask again."""
@@ -257,7 +280,11 @@ async def widget_messages_list(runtime: RuntimeDep, call: MessagesCall) -> Json:
     return {"messages": items, "has_more": more}
 
 
-@router.post("/conversations.mark-read", openapi_extra=body_of(MarkReadRequest))
+@router.post(
+    "/conversations.mark-read",
+    openapi_extra=body_of(MarkReadRequest),
+    **answers(MarkReadResponse),
+)
 async def widget_conversations_mark_read(runtime: RuntimeDep, call: MarkReadCall) -> Json:
     """Read up to ``seq`` (default: everything so far); never moves back."""
     visitor, body = call.visitor, call.body

@@ -3,13 +3,15 @@ session token goes in ``Authorization``, never in a URL."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
 from openplug.conversations.schemas import MessageBody, Seq, Title
+from openplug.conversations.service import Status
 from openplug.crm.fields import ShortText, Strict
-from openplug.crm.schemas import Limit
+from openplug.crm.schemas import Date, Limit
+from openplug.web.openapi import Answer
 
 AppId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Credential = Annotated[str, StringConstraints(min_length=1, max_length=255)]
@@ -52,3 +54,87 @@ class MessagesListRequest(ConversationRequest):
 
 class MarkReadRequest(ConversationRequest):
     seq: Seq | None = None
+
+
+# --- responses ------------------------------------------------------------------
+
+
+class Visitor(Answer):
+    id: str
+    display_name: str
+    is_verified: bool
+
+
+class SessionResponse(Answer):
+    session_token: str
+    token_type: Literal["bearer"]
+    expires_in: int = Field(description="Seconds")
+    user: Visitor
+    anonymous_credential: str | None = Field(
+        default=None, description="Only when the visitor was just created: keep it in the browser"
+    )
+
+
+class MergeResponse(Answer):
+    merged: Literal[True]
+    conversations_moved: int
+
+
+class VisitorPerson(Answer):
+    """Who wrote a message, as a visitor may see them (no email)."""
+
+    type: Literal["rev_user", "dev_user"]
+    id: str
+    display_id: str
+    display_name: str
+
+
+class VisitorMessage(Answer):
+    id: str
+    conversation: str
+    seq: int
+    body: str
+    body_type: Literal["text"]
+    created_date: Date
+    author: VisitorPerson | None
+    from_agent: bool
+    mine: bool
+
+
+class VisitorConversation(Answer):
+    id: str
+    display_id: str
+    title: str | None
+    status: Status
+    created_date: Date
+    modified_date: Date
+    last_message_date: Date | None
+    last_seq: int
+    last_read_seq: int
+    unread_count: int
+    preview: str | None = Field(description="The latest message, on one line, shortened")
+    messages: list[VisitorMessage] | None = Field(
+        default=None, description="`conversations.get` and `.create`: the latest, oldest first"
+    )
+
+
+class VisitorConversationResponse(Answer):
+    conversation: VisitorConversation
+
+
+class VisitorConversationsListResponse(Answer):
+    conversations: list[VisitorConversation]
+    next_cursor: str | None
+
+
+class VisitorMessageResponse(Answer):
+    message: VisitorMessage
+
+
+class VisitorMessagesListResponse(Answer):
+    messages: list[VisitorMessage]
+    has_more: bool
+
+
+class MarkReadResponse(Answer):
+    last_read_seq: int
