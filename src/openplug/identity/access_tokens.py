@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openplug.audit import Actor, record
 from openplug.db import Database
-from openplug.db.base import utcnow
+from openplug.db.base import rfc3339, utcnow
 from openplug.db.point_reads import PointRead
 from openplug.errors import NotFound, Unauthenticated
 from openplug.identity.tables import access_tokens, apps
@@ -156,9 +156,9 @@ async def _record(conn: AsyncConnection, actor: Actor, token: AccessToken, verb:
         {
             "token_id": token.token_id,
             "token_hint": token.token_hint,
-            "app_id": token.app_id,
+            **({"app_id": token.app_id} if token.app_id is not None else {}),
             "dev_user": f"DEVU-{token.dev_user_id}",
-            "expires_at": token.expires_at.isoformat(),
+            "expires_at": rfc3339(token.expires_at),
         },
     )
 
