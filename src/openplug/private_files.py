@@ -30,8 +30,13 @@ def private_sqlite_file(path: Path) -> None:
     """The database file at ``path`` exists, owner-only (0600), before SQLite
     opens it, and so do its WAL, shared-memory and journal files if any."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
-    os.close(fd)
+    # O_EXCL: never open (and close) a database that already exists. Closing
+    # any descriptor of a file drops every POSIX lock this process holds on
+    # it, SQLite's included: a second Database on a file this process has
+    # open (two servers in one process, a test's own connection) would
+    # otherwise break the first one's WAL locks and let it read stale pages.
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     for candidate in (path, *(path.with_name(path.name + s) for s in SQLITE_COMPANIONS)):
         with contextlib.suppress(FileNotFoundError):  # no WAL yet, or just removed
             _tighten(candidate)

@@ -123,7 +123,11 @@ class SecretRegistry:
 
     def observe_text(self, text: str) -> None:
         for kind, match in shaped_secrets(text):
-            self.add(kind.name, match.group())
+            # Shaped like a token but not random (a fuzzer's "opl_web_CCCC..."):
+            # no server made it, and its run of one letter would match
+            # unrelated junk. 256 random bits use far more distinct characters.
+            if len(set(match.group())) >= _FEWEST_DISTINCT_IN_A_SECRET:
+                self.add(kind.name, match.group())
 
     def observe_json(self, value: Any, key: str | None = None) -> None:
         if isinstance(value, dict):
@@ -221,6 +225,9 @@ _OBSERVED_HEADERS = frozenset({b"authorization", b"cookie", b"set-cookie", b"loc
 _MAX_OBSERVED_BODY = 1 << 20
 
 ASGIApp = Callable[..., Any]
+
+
+_FEWEST_DISTINCT_IN_A_SECRET = 16
 
 
 class ObservedApp:
