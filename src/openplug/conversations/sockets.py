@@ -228,7 +228,8 @@ def agent_socket_auth(runtime: Runtime) -> Authenticate:
         except ApiError:
             return None
         access_token = principal.access_token
-        assert access_token is not None  # require_pat: a PAT or a sign-in
+        if access_token is None:  # (require_pat admits PATs and sign-ins only)
+            return None
         credential = Credential(
             (credential_topic("dev_user", principal.dev_user_id),),
             access_token.expires_at.timestamp(),
