@@ -31,6 +31,10 @@ class LiveServer:
     runtime: Runtime | None = None
     # The application being served, e.g. to list its routes.
     app: FastAPI | None = None
+    # A fuzzer's request bodies hold made-up "passwords" that it reuses in
+    # other fields and URLs, where they are no credential: only passwords
+    # the server hands out are registered then.
+    fuzzed: bool = False
     _server: uvicorn.Server | None = None
     _thread: threading.Thread | None = None
     _ready: threading.Event = field(default_factory=threading.Event)
@@ -79,7 +83,7 @@ class LiveServer:
         # and searched for secrets (tests/leaks), and what pytest shows is
         # its ``log_level``. ObservedApp registers the secrets going by.
         config = uvicorn.Config(
-            ObservedApp(app), log_config=None, log_level=None, lifespan="on",
+            ObservedApp(app, request_passwords=not self.fuzzed), log_config=None, log_level=None, lifespan="on",
             ws_max_size=64 * 1024, ws_per_message_deflate=False,
         )  # fmt: skip
         self._server = uvicorn.Server(config)

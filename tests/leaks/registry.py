@@ -129,26 +129,26 @@ class SecretRegistry:
             if len(set(match.group())) >= _FEWEST_DISTINCT_IN_A_SECRET:
                 self.add(kind.name, match.group())
 
-    def observe_json(self, value: Any, key: str | None = None) -> None:
+    def observe_json(self, value: Any, key: str | None = None, *, passwords: bool = True) -> None:
         if isinstance(value, dict):
             for k, v in value.items():
-                self.observe_json(v, k)
+                self.observe_json(v, k, passwords=passwords)
         elif isinstance(value, list):
             for v in value:
-                self.observe_json(v, key)
+                self.observe_json(v, key, passwords=passwords)
         elif isinstance(value, str):
-            if key in PASSWORD_FIELDS:
+            if passwords and key in PASSWORD_FIELDS:
                 self.add("password", value)
             self.observe_text(value)
 
-    def observe_body(self, body: bytes) -> None:
+    def observe_body(self, body: bytes, *, passwords: bool = True) -> None:
         text = body.decode("utf-8", errors="replace")
         self.observe_text(text)
         if text.lstrip()[:1] in ("{", "["):
             # Hostile-input tests send JSON nested too deep to parse: the
             # text scan above has seen everything in it already.
             with contextlib.suppress(ValueError, RecursionError):
-                self.observe_json(json.loads(text))
+                self.observe_json(json.loads(text), passwords=passwords)
 
     def mark(self) -> int:
         with self._lock:
@@ -234,9 +234,12 @@ class ObservedApp:
     """ASGI middleware: registers every secret in what crosses the server's
     edge (headers, bodies, socket frames), both ways. It only reads."""
 
-    def __init__(self, app: ASGIApp, registry: SecretRegistry = REGISTRY) -> None:
+    def __init__(
+        self, app: ASGIApp, registry: SecretRegistry = REGISTRY, *, request_passwords: bool = True
+    ) -> None:
         self.app = app
         self.registry = registry
+        self.request_passwords = request_passwords
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -270,7 +273,7 @@ class ObservedApp:
         try:
             await self.app(scope, observed_receive, observed_send)
         finally:
-            registry.observe_body(bytes(request_body))
+            registry.observe_body(bytes(request_body), passwords=self.request_passwords)
             registry.observe_body(bytes(response_body))
 
     def _headers(self, headers: Any) -> None:

@@ -197,7 +197,8 @@ def target(
     backend: str = request.param
     with ExitStack() as stack:
         url = stack.enter_context(postgres_database()) if backend == "postgresql" else None
-        server = LiveServer(make_settings(tmp_path_factory.mktemp(f"fuzz-{backend}"), url)).start()
+        settings = make_settings(tmp_path_factory.mktemp(f"fuzz-{backend}"), url)
+        server = LiveServer(settings, fuzzed=True).start()
         stack.callback(server.stop)
         # The harness's own calls come from another loopback address, so the
         # per-address limit on new visitors counts only the fuzzer's.

@@ -93,6 +93,7 @@ def install_openapi(app: FastAPI, hand_parsed: list[type[BaseModel]]) -> None:
                 components.update(schema.pop("$defs", {}))
                 components[model.__name__] = schema
             _document_errors(document)
+            _query_parameters_as_sent(document)
             app.openapi_schema = document
         return app.openapi_schema
 
@@ -111,3 +112,21 @@ def _document_errors(document: dict[str, Any]) -> None:
     schemas = document.get("components", {}).get("schemas", {})
     schemas.pop("HTTPValidationError", None)
     schemas.pop("ValidationError", None)
+
+
+def _query_parameters_as_sent(document: dict[str, Any]) -> None:
+    """A query string cannot say ``null``: an optional query parameter is
+    one that is left out, so its schema is the value's own (as DevRev's
+    document has it), not pydantic's ``anyOf [..., null]``. With the null
+    branch in, clients and fuzzers read ``?cursor=5`` as a wrong type,
+    where every value in a URL is text."""
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                schema = parameter.get("schema", {})
+                if parameter.get("in") != "query" or "anyOf" not in schema:
+                    continue
+                branches = [b for b in schema["anyOf"] if b != {"type": "null"}]
+                if len(branches) == 1:
+                    del schema["anyOf"]
+                    schema.update(branches[0])
