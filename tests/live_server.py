@@ -83,7 +83,8 @@ class LiveServer:
         # and searched for secrets (tests/leaks), and what pytest shows is
         # its ``log_level``. ObservedApp registers the secrets going by.
         config = uvicorn.Config(
-            ObservedApp(app, request_passwords=not self.fuzzed), log_config=None, log_level=None, lifespan="on",
+            ObservedApp(app, request_passwords=not self.fuzzed),
+            log_config=None, log_level=None, lifespan="on",
             ws_max_size=64 * 1024, ws_per_message_deflate=False,
         )  # fmt: skip
         self._server = uvicorn.Server(config)
