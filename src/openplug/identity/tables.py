@@ -23,6 +23,10 @@ apps = Table(
     Column("allowed_origins", Json, nullable=False),
     Column("require_identification", Boolean, nullable=False, default=False),
     Column("created_at", UtcDateTime, nullable=False),
+    # How long an agent's reply may wait unseen before the visitor is mailed.
+    Column("mail_delay_seconds", Integer, nullable=False, server_default="120"),
+    # Where a visitor's mail links back to; NULL: the first allowed origin.
+    Column("site_url", String(2048), nullable=True),
     **KEYS_NEVER_REUSED,
 )
 

@@ -7,6 +7,8 @@ import openplug.audit.tables
 import openplug.conversations.tables
 import openplug.crm.tables
 import openplug.identity.tables
+import openplug.mail.tables
+import openplug.outbox.tables
 import openplug.widget.tables  # noqa: F401  (registers the tables)
 from openplug.db.base import metadata
 

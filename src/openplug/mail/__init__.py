@@ -1,0 +1,1 @@
+"""Mail: outgoing notifications over SMTP through the outbox, and replies by mail."""

@@ -1,0 +1,52 @@
+"""Putting work in the outbox, inside the caller's transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from openplug.db.base import utcnow
+from openplug.outbox.tables import outbox_jobs
+
+
+@dataclass(frozen=True)
+class Job:
+    key: int
+    kind: str
+    payload: dict[str, Any]
+    # Counting this run: a job whose process died mid-run has used one up.
+    attempts: int
+
+
+async def enqueue(
+    conn: AsyncConnection,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    due_at: datetime | None = None,
+    pending_key: str | None = None,
+) -> bool:
+    """Add a job, in the transaction of the change that causes it: it
+    exists exactly when the change commits. With ``pending_key``, nothing
+    is added while a job with that key is still waiting (returns False),
+    which is how a burst of changes becomes one job."""
+    now = utcnow()
+    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    stmt = dialect_insert(outbox_jobs).values(
+        kind=kind,
+        pending_key=pending_key,
+        payload=payload,
+        state="pending",
+        due_at=due_at or now,
+        attempts=0,
+        created_at=now,
+    )
+    if pending_key is not None:
+        stmt = stmt.on_conflict_do_nothing(index_elements=["pending_key"])
+    result = await conn.execute(stmt)
+    return bool(result.rowcount)
