@@ -49,6 +49,27 @@ class Settings(BaseSettings):
     secrets_file: Path | None = None
     # Set to share realtime events between processes (openplug.realtime).
     redis_url: str | None = None
+    # Outgoing mail (openplug.mail): smtp://user:password@host:port (STARTTLS
+    # when the server offers it; ?starttls=required insists), smtps://...
+    # for TLS from the start. Unset: mail is composed and kept for
+    # Settings -> Email, never sent.
+    smtp_url: str | None = None
+    mail_from: str | None = None
+    # The domain of reply addresses (reply+<token>@<domain>); its MX or a
+    # relay delivers to the inbound listener or the inbound webhook. Unset:
+    # the domain of mail_from.
+    mail_inbound_domain: str | None = None
+    # The built-in SMTP listener for replies; unset, none runs.
+    smtp_inbound_port: int | None = Field(default=None, ge=0, le=65535)
+    smtp_inbound_host: str = "127.0.0.1"
+    # The shared secret of the inbound-mail webhook (POST /mail/inbound);
+    # unset, the webhook answers 404.
+    mail_inbound_secret: str | None = None
+    max_inbound_mail_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
+    # The outbox worker (openplug.outbox): how often it looks for jobs
+    # other processes enqueued, and the first retry's delay (it doubles).
+    outbox_poll_seconds: float = Field(default=2.0, gt=0)
+    outbox_retry_seconds: float = Field(default=5.0, gt=0)
 
     def resolved_database_url(self) -> str:
         if self.database_url:
