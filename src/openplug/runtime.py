@@ -8,6 +8,7 @@ from openplug.conversations.events import ChangeListener
 from openplug.db import Database
 from openplug.identity.passwords import PasswordHashing
 from openplug.identity.secrets_file import ServerSecrets, load_secrets
+from openplug.mail.config import MailConfig, mail_config
 from openplug.rate_limits import ConcurrentLimit, SlidingWindowLimit
 from openplug.realtime import Broker, InProcessBroker, SessionLimits
 from openplug.settings import Settings
@@ -43,6 +44,8 @@ class Runtime:
     demo_logins: SlidingWindowLimit = field(init=False)
     # Every realtime socket's (one object, not one per socket).
     socket_limits: SessionLimits = field(init=False)
+    # Parsed once: a wrong OPENPLUG_SMTP_URL stops the start, not each send.
+    mail: MailConfig = field(init=False)
     _secrets_mtime: float = field(default=0.0, repr=False)
 
     def __post_init__(self) -> None:
@@ -58,6 +61,7 @@ class Runtime:
         self.socket_limits = SessionLimits(
             credential_recheck_interval=settings.credential_recheck_seconds
         )
+        self.mail = mail_config(settings)
 
     def _mtime(self) -> float:
         try:
