@@ -22,6 +22,10 @@ from openplug.identity.schemas import AuthTokensCreateRequest
 from openplug.inbox.pages import install_inbox_pages
 from openplug.inbox.routes import inbox_socket
 from openplug.inbox.routes import router as inbox_router
+from openplug.mail import jobs as mail_jobs
+from openplug.mail.routes import pages as mail_pages
+from openplug.mail.routes import router as mail_router
+from openplug.outbox import OutboxWorker
 from openplug.privacy.routes import router as privacy_router
 from openplug.realtime import make_broker
 from openplug.realtime.starlette_transport import SocketEndpoints
@@ -66,6 +70,14 @@ def create_app(
         hub = ConversationHub(runtime, runtime.broker)
         hub.start()
         runtime.change_listeners.append(hub.on_change)
+        runtime.transaction_hooks.extend(mail_jobs.TRANSACTION_HOOKS)
+        outbox = runtime.outbox = OutboxWorker(
+            runtime.db,
+            mail_jobs.handlers(runtime),
+            poll_seconds=settings.outbox_poll_seconds,
+            retry_seconds=settings.outbox_retry_seconds,
+        )
+        outbox.start()
         app.state.runtime = runtime
         if first is not None and on_first_start is not None:
             on_first_start(runtime, first)
@@ -81,6 +93,7 @@ def create_app(
             yield
         finally:
             runtime.change_listeners.remove(hub.on_change)
+            await outbox.aclose()
             await hub.aclose()
             await runtime.broker.aclose()
             await runtime.db.dispose()
@@ -102,6 +115,8 @@ def create_app(
     app.include_router(conversations_router)
     app.include_router(widget_router)
     app.include_router(inbox_router)
+    app.include_router(mail_router)
+    app.include_router(mail_pages)
     install_inbox_pages(app)
     install_widget_pages(app)
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from openplug.conversations.events import ChangeListener
+from openplug.conversations.events import ChangeListener, TransactionHook
 from openplug.db import Database
 from openplug.identity.passwords import PasswordHashing
 from openplug.identity.secrets_file import ServerSecrets, load_secrets
 from openplug.mail.config import MailConfig, mail_config
+from openplug.outbox import OutboxWorker
 from openplug.rate_limits import ConcurrentLimit, SlidingWindowLimit
 from openplug.realtime import Broker, InProcessBroker, SessionLimits
 from openplug.settings import Settings
@@ -28,6 +29,10 @@ class Runtime:
     org_id: str
     # Called after each committed conversation change (see conversations.events).
     change_listeners: list[ChangeListener] = field(default_factory=list)
+    # Run inside each conversation change's transaction (see conversations.events).
+    transaction_hooks: list[TransactionHook] = field(default_factory=list)
+    # Runs outbox jobs; started by the server's lifespan (see openplug.outbox).
+    outbox: OutboxWorker | None = None
     # Realtime events; the server's lifespan replaces it with
     # ``make_broker(settings.redis_url)`` and closes it on shutdown.
     broker: Broker = field(default_factory=InProcessBroker)

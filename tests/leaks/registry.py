@@ -70,8 +70,10 @@ KINDS: tuple[SecretKind, ...] = (
     SecretKind("session token", JWT_SHAPE, secret_part=lambda value: value.rsplit(".", 1)[-1]),
     SecretKind("password"),
     SecretKind("password hash", ARGON2_SHAPE),
-    # The mail feature's reply addresses, once they exist, e.g.:
-    # prefixed("reply-address token", REPLY_TOKEN_PREFIX),
+    # Not here: a visitor mail's unsubscribe token. It can only turn that
+    # visitor's mail off (which the visitor can undo), and as a link in a
+    # mail it passes through the recipient's mail servers and link
+    # scanners anyway; it is no credential to anyone's data.
 )
 KIND_BY_NAME = {kind.name: kind for kind in KINDS}
 SHAPED = tuple(kind for kind in KINDS if kind.shape)

@@ -4,14 +4,20 @@ The conversations service calls ``publish_changes`` once each write has
 committed, so a listener (the realtime hub) never announces data that then
 rolls back. Listeners are plain callables that must not block: a hub
 enqueues and returns. Nothing here knows about sockets.
+
+Work that must exist exactly when the change does (a mail to send later)
+is a ``TransactionHook`` instead: it runs inside the change's transaction,
+before the commit, and its failure fails the change.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 log = logging.getLogger("openplug.conversations")
 
@@ -45,6 +51,15 @@ class ConversationChange:
 
 
 ChangeListener = Callable[[ConversationChange], None]
+TransactionHook = Callable[[AsyncConnection, ConversationChange], Awaitable[None]]
+
+
+async def run_transaction_hooks(
+    hooks: Iterable[TransactionHook], conn: AsyncConnection, changes: Iterable[ConversationChange]
+) -> None:
+    for change in changes:
+        for hook in hooks:
+            await hook(conn, change)
 
 
 def publish_changes(

@@ -32,6 +32,7 @@ from openplug.conversations.events import (
     ChangeKind,
     ConversationChange,
     publish_changes,
+    run_transaction_hooks,
 )
 from openplug.conversations.tables import (
     agent_reads,
@@ -338,6 +339,7 @@ async def create_conversation(
                 _change("message.created", key, members, app_pk, status, author,
                         seq=posted.seq, message_key=posted.message_key)
             )  # fmt: skip
+        await run_transaction_hooks(runtime.transaction_hooks, conn, changes)
     publish_changes(runtime.change_listeners, changes)
     return int(key)
 
@@ -362,11 +364,10 @@ async def post_message(
         posted = await _append_message(conn, key, author, body, now)
         status = "open" if author.kind == "rev_user" else str(row["status"])
         members = await _member_keys(conn, key)
-    publish_changes(
-        runtime.change_listeners,
-        [_change("message.created", key, members, row["app_pk"], status, author,
-                 seq=posted.seq, message_key=posted.message_key)],
-    )  # fmt: skip
+        change = _change("message.created", key, members, row["app_pk"], status, author,
+                         seq=posted.seq, message_key=posted.message_key)  # fmt: skip
+        await run_transaction_hooks(runtime.transaction_hooks, conn, [change])
+    publish_changes(runtime.change_listeners, [change])
     return posted
 
 

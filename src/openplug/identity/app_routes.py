@@ -32,6 +32,10 @@ class AppsUpdateRequest(Strict):
     name: AppName | None = None
     allowed_origins: Origins | None = None
     require_identification: bool | None = None
+    # Up to a day; 0 mails at once.
+    mail_delay_seconds: Annotated[int, Field(ge=0, le=86400)] | None = None
+    # "" clears it (mails then link to the first allowed origin).
+    site_url: Annotated[str, Field(max_length=2048)] | None = None
 
 
 @router.get("/apps.list", operation_id="apps.list", **answers(AppsListResponse))
@@ -64,6 +68,8 @@ async def apps_update(
             name=body.name,
             origins=body.allowed_origins,
             require_identification=body.require_identification,
+            mail_delay_seconds=body.mail_delay_seconds,
+            site_url=body.site_url,
             actor=actor,
         )
     return {"app": app_json(app)}

@@ -26,6 +26,10 @@ class App:
     allowed_origins: list[str]
     require_identification: bool
     created_at: datetime
+    # How long an agent's reply may wait unseen before the visitor is mailed.
+    mail_delay_seconds: int = 120
+    # Where mails link back to; None: the first allowed origin.
+    site_url: str | None = None
 
 
 def _from_row(row: Row[Any]) -> App:
@@ -37,6 +41,8 @@ def _from_row(row: Row[Any]) -> App:
         allowed_origins=list(m["allowed_origins"]),
         require_identification=m["require_identification"],
         created_at=m["created_at"],
+        mail_delay_seconds=m["mail_delay_seconds"],
+        site_url=m["site_url"],
     )
 
 
@@ -48,6 +54,8 @@ def app_json(app: App) -> dict[str, Any]:
         "allowed_origins": app.allowed_origins,
         "require_identification": app.require_identification,
         "created_date": rfc3339(app.created_at),
+        "mail_delay_seconds": app.mail_delay_seconds,
+        **({"site_url": app.site_url} if app.site_url else {}),
     }
 
 
@@ -55,6 +63,16 @@ def normalise_origins(values: list[str]) -> list[str]:
     """Every origin checked, a bad one named by its place in the list (the
     API's ``allowed_origins[i]``, the CLI's i-th ``--origin``)."""
     return [normalise_origin(v, f"allowed_origins[{i}]") for i, v in enumerate(values)]
+
+
+def normalise_site_url(value: str, field_name: str = "site_url") -> str | None:
+    """An http(s) URL mails may link to; "" clears it."""
+    if not value.strip():
+        return None
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidField(field_name, f"{value!r} is not a URL like https://example.com/help")
+    return parts.geturl()
 
 
 def normalise_origin(value: str, field_name: str = "origin") -> str:
@@ -96,6 +114,8 @@ def _settings_of(app: App) -> dict[str, Any]:
         "name": app.name,
         "allowed_origins": app.allowed_origins,
         "require_identification": app.require_identification,
+        "mail_delay_seconds": app.mail_delay_seconds,
+        "site_url": app.site_url,
     }
 
 
@@ -117,6 +137,8 @@ async def update_app(
     name: str | None = None,
     origins: list[str] | None = None,
     require_identification: bool | None = None,
+    mail_delay_seconds: int | None = None,
+    site_url: str | None = None,
     actor: Actor,
 ) -> App:
     app = await get_app(conn, app_id)
@@ -127,6 +149,10 @@ async def update_app(
         values["allowed_origins"] = normalise_origins(origins)
     if require_identification is not None:
         values["require_identification"] = require_identification
+    if mail_delay_seconds is not None:
+        values["mail_delay_seconds"] = mail_delay_seconds
+    if site_url is not None:
+        values["site_url"] = normalise_site_url(site_url)
     if not values:
         return app
     await conn.execute(update(apps).where(apps.c.id == app.pk).values(**values))

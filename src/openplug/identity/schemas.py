@@ -142,6 +142,8 @@ class App(Answer):
     allowed_origins: list[str]
     require_identification: bool
     created_date: str
+    mail_delay_seconds: int
+    site_url: str | None = None
 
 
 class AppResponse(Answer):

@@ -1,0 +1,125 @@
+"""Writing the mails: headers that make replies come back and robots stay
+quiet, a text part and an HTML part with everything escaped.
+
+Each mail gets its Message-ID once, when it is composed, and is stored as
+the exact bytes to send (see ``tables.outgoing_mails``), so a retry after
+an outage repeats the same mail and a mail client that sees it twice shows
+it once. Mails of one conversation to one person share a thread root in
+``References``, so they thread even with the visitor's replies between.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, make_msgid
+
+from openplug.mail.config import MailConfig
+
+# The visitor's answer in their own words: what a reply should keep.
+REPLY_ABOVE = "Reply to this email to answer; your reply goes straight into the conversation."
+
+
+@dataclass(frozen=True)
+class MessageInMail:
+    author: str
+    body: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Composed:
+    message_id: str
+    subject: str
+    raw: str
+
+
+def one_line(text: str) -> str:
+    """A header value from user text: a line break there would start a
+    header of the sender's choosing."""
+    return " ".join(text.split())
+
+
+def _address(name: str, email: str) -> Address:
+    local, _, domain = email.rpartition("@")
+    return Address(display_name=name, username=local, domain=domain)
+
+
+def visitor_reply_mail(
+    config: MailConfig,
+    *,
+    conversation_key: int,
+    rev_user_key: int,
+    title: str,
+    to_name: str,
+    to_email: str,
+    team: str,
+    messages: Sequence[MessageInMail],
+    reply_to: str,
+    site_url: str | None,
+    unsubscribe_url: str,
+    now: datetime,
+) -> Composed:
+    """The mail for a burst of agents' replies the visitor has not seen."""
+    authors = list(dict.fromkeys(one_line(m.author) for m in messages))
+    who = ", ".join(authors)
+    team = one_line(team)
+    subject = f"Re: {one_line(title)}"
+    intro = f"{who} replied to your conversation with {team}:"
+    text = [intro, ""]
+    for m in messages:
+        text += [f"{m.author}, {format_datetime(m.created_at)}:", m.body, ""]
+    text += [REPLY_ABOVE]
+    if site_url:
+        text += [f"Or continue the chat at {site_url}"]
+    text += ["", f"Stop these emails: {unsubscribe_url}"]
+
+    def para(body: str) -> str:
+        return "<br>".join(html.escape(line) for line in body.splitlines())
+
+    parts = [f"<p>{html.escape(intro)}</p>"]
+    for m in messages:
+        parts.append(
+            f'<p style="color:#555;margin:16px 0 4px">{html.escape(m.author)}</p>'
+            f'<blockquote style="margin:0;padding:8px 12px;border-left:3px solid #ccc">'
+            f"{para(m.body)}</blockquote>"
+        )
+    parts.append(f"<p>{html.escape(REPLY_ABOVE)}</p>")
+    if site_url:
+        link = html.escape(site_url, quote=True)
+        parts.append(f'<p>Or <a href="{link}">continue the chat on {html.escape(team)}</a>.</p>')
+    stop = html.escape(unsubscribe_url, quote=True)
+    parts.append(f'<p style="color:#888;font-size:12px"><a href="{stop}">Stop these emails</a></p>')
+
+    msg = EmailMessage(policy=SMTP)
+    domain = config.inbound_domain
+    message_id = make_msgid(idstring=f"c{conversation_key}", domain=domain)
+    thread = f"<conversation.{conversation_key}.{rev_user_key}@{domain}>"
+    sender = config.sender
+    msg["From"] = Address(display_name=f"{who} ({team})", addr_spec=sender.addr_spec)
+    msg["To"] = _address(one_line(to_name), to_email)
+    msg["Reply-To"] = reply_to
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(now)
+    msg["Message-ID"] = message_id
+    msg["In-Reply-To"] = thread
+    msg["References"] = thread
+    # RFC 3834: a robot's mail, so auto-responders do not answer it, and
+    # Exchange's equivalent; RFC 8058 one-click unsubscribe.
+    msg["Auto-Submitted"] = "auto-generated"
+    msg["X-Auto-Response-Suppress"] = "All"
+    msg["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+    msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    msg.set_content("\n".join(text))
+    msg.add_alternative(
+        '<!doctype html><html><body style="font-family:sans-serif">'
+        + "".join(parts)
+        + "</body></html>",
+        subtype="html",
+    )
+    return Composed(message_id=message_id, subject=subject, raw=msg.as_string())
