@@ -50,7 +50,8 @@ from openplug.identity import access_tokens as tokens
 from openplug.identity.agent_sessions import COOKIE_NAME, CSRF_HEADER
 from openplug.identity.apps import get_app
 from openplug.identity.dev_users import create_dev_user
-from openplug.ids import TOKEN, don
+from openplug.ids import REV_USER, TOKEN, don, parse_int_key
+from openplug.mail.addresses import unsubscribe_token
 from openplug.realtime import CloseCode
 from openplug.realtime.starlette_transport import SocketEndpoints
 from tests.backends import postgres_database
@@ -211,6 +212,11 @@ def gate(c: Credential, kinds: tuple[str, ...]) -> Outcome:
 def public(c: Credential, owner: str) -> Outcome:
     """Reads no credential: whatever is sent, the call is served."""
     return OK
+
+
+def public_link(c: Credential, owner: str) -> Outcome:
+    """Reads no credential; the link's own token decides."""
+    return NOT_FOUND if owner == NOBODY else OK
 
 
 def any_credential(c: Credential, owner: str) -> Outcome:
@@ -493,6 +499,17 @@ ROWS: tuple[Row | SocketRow, ...] = (
     *row("POST /rev-users.personal-data.export",
          Case(lambda w, p, o: {"id": w.user_ids[o]}, admins, REV_USER_OWNERS)),
     *row("GET|POST /audit-log.list", Case(nothing, admins)),
+    # Every mail openplug sent or would have sent: conversations and addresses.
+    *row("GET|POST /outgoing-mail.list", Case(nothing, admins)),
+    *row("GET|POST /outgoing-mail.get",
+         Case(lambda w, p, o: {"id": "MAIL-999999"}, admins, (NOBODY,))),
+    # The link in a visitor's mail: its token is the only authority.
+    *row("GET /mail/unsubscribe",
+         # (A link that is not ours is an HTML page's 404: tests/mail.)
+         Case(lambda w, p, o: {"token": w.unsubscribe_token(o)}, public, ("alice",))),
+    # The one-click POST carries its token in the query, as the link has it
+    # (tests/mail); with none, it is nobody's link.
+    *row("POST /mail/unsubscribe", Case(nothing, public_link, (NOBODY,))),
     *row("GET|POST /accounts.get",
          Case(lambda w, p, o: {"id": w.account_ids[o]}, agents, ("acme", "globex", NOBODY))),
     *row("GET|POST /accounts.list", Case(nothing, agents)),
@@ -802,6 +819,9 @@ class World:
             token = self.ok("/auth-tokens.create", {"rev_info": {"user_ref": ref}}, self.server.aat)
             return str(jwt_claims(token["access_token"])["sub"])
         return str(self.anonymous(None, "first")["user"]["id"])
+
+    def unsubscribe_token(self, owner: str) -> str:
+        return unsubscribe_token(self.pepper, parse_int_key(self.user_ids[owner], REV_USER, "id"))
 
     def fresh_anonymous(self, owner: str) -> str:
         """An anonymous visitor's credential (``anonymous@<app>``) to merge."""

@@ -174,7 +174,8 @@ async def unsubscribe(runtime: RuntimeDep, token: str = "") -> HTMLResponse:
     to the link; the token is the whole authority, so nothing else is asked."""
     rev_user_key = unsubscribe_target(runtime.secrets.token_pepper, token)
     if rev_user_key is None:
-        return _page("Unsubscribe", _INVALID, 404)
+        # Answered to a mail provider's one-click POST as any API error is.
+        raise NotFound("not an unsubscribe link of this server")
     await visitor_settings.unsubscribe(runtime, rev_user_key)
     return _page(
         "You are unsubscribed",
