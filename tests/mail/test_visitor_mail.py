@@ -184,3 +184,37 @@ def test_outage_and_restart_lose_and_repeat_nothing(setup: Setup) -> None:
     ).get_content()
     sent = agent_ok(server, "/outgoing-mail.list", {"conversation": conversation["id"]})["mails"]
     assert [m["state"] for m in sent] == ["sent"]
+
+
+MAILS = 40
+
+
+def test_two_processes_send_each_mail_once(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Two servers on one PostgreSQL, both workers polling the same outbox;
+    more mails than one claim takes (20), so both claim while the other does."""
+    sink = SmtpSink().start()
+    with postgres_database() as url:
+        data_dir = tmp_path_factory.mktemp("mail-two")
+        first = start_server(data_dir, url, sink)
+        second = start_server(data_dir, url, sink)
+        second.first = first.first
+        try:
+            set_delay(first, 3600)
+            for i in range(MAILS):
+                token = identified_visitor(first, f"pair-{i}", f"pair-{i}@example.com")
+                conversation = start_conversation(first, token, "hi")
+                agent_reply(second if i % 2 else first, conversation["id"], f"answer {i}")
+            outbox_probe.make_due(first)
+            outbox_probe.wait_idle(first)
+            received = sink.wait_for(MAILS)
+            assert sorted(r.recipients[0] for r in received) == sorted(
+                f"pair-{i}@example.com" for i in range(MAILS)
+            )
+            assert len({r.message["Message-ID"] for r in received}) == MAILS
+            assert len(outbox_probe.jobs(first, "mail.send")) == MAILS
+        finally:
+            second.stop()
+            first.stop()
+            sink.stop()
