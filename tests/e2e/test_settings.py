@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -471,3 +472,36 @@ def test_the_audit_log_shows_who_did_what_from_where(server: LiveServer, page: A
     expect(table).to_contain_text("Signed in to the inbox")
     expect(table).to_contain_text("openplug (first start)")
     assert_nowhere(page, secret)
+
+
+def test_email_shows_the_mail_a_visitor_would_have_got_without_smtp(
+    server: LiveServer, page: Any
+) -> None:
+    """The embedded default: no SMTP server, and the whole flow visible."""
+    from playwright.sync_api import expect
+
+    from tests.conversations.helpers import agent_ok, agent_reply, start_conversation
+
+    agent_ok(server, "/apps.update", {"app_id": server.app_id, "mail_delay_seconds": 0})
+    r = session_token_with(server, server.aat, {
+        "user_ref": "left-early", "user_traits": {"email": "left.early@example.com"},
+    })  # fmt: skip
+    conversation = start_conversation(server, r.json()["access_token"], "Can I change plans?")
+    agent_reply(server, conversation["id"], "Yes: Settings, then <Plans>.")
+    # The worker composes it at its next look at the outbox.
+    deadline = time.monotonic() + 20
+    while not agent_ok(server, "/outgoing-mail.list", {"conversation": conversation["id"]})[
+        "mails"
+    ]:
+        assert time.monotonic() < deadline, "no mail composed"
+        time.sleep(0.1)
+    go_to(page, "Email")
+    row = page.get_by_role("table", name="Emails").locator("tbody tr").filter(
+        has_text="left.early@example.com"
+    )
+    expect(row).to_contain_text("Not sent: no SMTP server configured")
+    expect(row).to_contain_text("Re: Can I change plans?")
+    row.get_by_role("button", name="Read").click()
+    viewer = page.get_by_role("region", name="Selected email")
+    expect(viewer).to_contain_text("Yes: Settings, then <Plans>.")
+    expect(viewer).to_contain_text("reply+")

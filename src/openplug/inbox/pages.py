@@ -49,7 +49,7 @@ _HEADERS = {
     "Cache-Control": "no-store",
 }
 
-SETTINGS_SECTIONS = ("tokens", "apps", "attributes", "audit")
+SETTINGS_SECTIONS = ("tokens", "apps", "attributes", "audit", "email")
 
 
 def _shell() -> HTMLResponse:

@@ -12,6 +12,7 @@ export const SETTINGS_SECTIONS = [
   { id: 'apps', label: 'Apps' },
   { id: 'attributes', label: 'Custom attributes' },
   { id: 'audit', label: 'Audit log' },
+  { id: 'email', label: 'Email' },
 ];
 
 const AAT_TYPE = 'urn:devrev:params:oauth:token-type:aat';
@@ -918,6 +919,98 @@ function renderAudit(body, scope, ctx) {
   loadPage();
 }
 
+// --- email -----------------------------------------------------------------------
+
+const MAIL_STATES = {
+  queued: 'Waiting to be sent',
+  sent: 'Sent',
+  failed: 'Refused',
+  held: 'Not sent: no SMTP server configured',
+};
+const MAIL_KINDS = {
+  visitor_reply: 'Reply to a visitor',
+  agent_new_conversation: 'New conversation (agent)',
+  agent_unread: 'Unread message (agent)',
+};
+
+function renderEmail(body, scope, ctx) {
+  const intro = h('p', { class: 'hint' },
+    'Every email openplug sent, or would have sent: replies that waited unseen go to the ',
+    'visitor, new and unread conversations to agents. Without OPENPLUG_SMTP_URL nothing ',
+    'leaves this server and the emails stay here to read. Newest first.');
+  const notesSlot = notes();
+  const rows = h('tbody', {});
+  const more = h('button', { type: 'button', class: 'secondary', hidden: true }, 'Show older');
+  const table = h('table', { class: 'settings-table mail', 'aria-label': 'Emails' },
+    h('thead', {}, h('tr', {},
+      ['When', 'To', 'Subject', 'What', 'State', ''].map((c) => h('th', { scope: 'col' }, c)))),
+    rows);
+  const viewer = h('section', { class: 'mail-viewer', 'aria-label': 'Selected email', hidden: true,
+    tabindex: '-1' });
+  const status = loading('Loading emails…');
+  body.append(intro, notesSlot.el, status, table, more, viewer);
+  let cursor = null;
+
+  async function show(mail, button) {
+    await busy(button, async () => {
+      const { mail: full } = await scope.api('outgoing-mail.get', { id: mail.id });
+      const headers = h('dl', { class: 'mail-headers' },
+        Object.entries(full.headers).flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
+      mount(viewer,
+        h('h2', {}, full.subject),
+        headers,
+        h('pre', { class: 'mail-text' }, full.text),
+        h('button', { type: 'button', class: 'secondary', onclick: () => {
+          viewer.hidden = true;
+          button.focus();
+        } }, 'Close'));
+      viewer.hidden = false;
+      viewer.focus();
+    });
+  }
+
+  function mailRow(m) {
+    const open = h('button', { type: 'button', class: 'secondary',
+      'aria-label': `Read the email to ${m.recipient}: ${m.subject}` }, 'Read');
+    open.addEventListener('click', () => show(m, open).catch((err) => notesSlot.error(err)));
+    return h('tr', {},
+      dateCell('When', m.created_date),
+      td('To', m.recipient),
+      td('Subject', m.subject),
+      td('What', MAIL_KINDS[m.kind] || m.kind),
+      td('State', MAIL_STATES[m.state] || m.state,
+        m.last_error ? h('span', { class: 'hint' }, ` (${m.last_error})`) : null),
+      td('', open));
+  }
+
+  async function loadPage() {
+    try {
+      const page = await scope.api('outgoing-mail.list', cursor ? { limit: 50, cursor } : { limit: 50 });
+      status.remove();
+      rows.append(...page.mails.map(mailRow));
+      if (!rows.children.length) rows.append(h('tr', {}, h('td', { colspan: 6 }, 'No email yet.')));
+      cursor = page.next_cursor || null;
+      more.hidden = !cursor;
+    } catch (err) {
+      status.remove();
+      notesSlot.error(err);
+    }
+  }
+
+  more.addEventListener('click', () => busy(more, loadPage));
+  if (ctx.agent.role !== 'admin') {
+    status.remove();
+    table.hidden = true;
+    body.append(h('p', { class: 'empty' }, 'Only admins can read the emails.'));
+    return;
+  }
+  loadPage();
+}
+
 const RENDERERS = {
-  tokens: renderTokens, apps: renderApps, attributes: renderAttributes, audit: renderAudit,
+  tokens: renderTokens,
+  apps: renderApps,
+  attributes: renderAttributes,
+  audit: renderAudit,
+  email: renderEmail,
 };
