@@ -181,6 +181,7 @@ class AccessTokenBatch:
             if why is not None:
                 expired = token is not None and token.status == "expired"
                 ended[pk] = CredentialEnded(why, expired=expired)
+        await tokens.touch_in_use(self.db, [t for pk, t in found.items() if pk not in ended])
         return ended
 
 

@@ -228,6 +228,33 @@ async def touch_last_used(conn: AsyncConnection, token: AccessToken) -> None:
     )
 
 
+async def touch_in_use(db: Database, tokens: Collection[AccessToken]) -> None:
+    """Mark tokens an open socket holds as in use (at most once a
+    ``LAST_USED_GRANULARITY``), so an inbox left open reads as in use: an
+    agent who has the inbox open is told there, not by mail."""
+    stale = [t.pk for t in tokens if needs_last_used_refresh(t)]
+    if not stale:
+        return
+    async with db.write() as conn:
+        await conn.execute(
+            update(access_tokens).where(access_tokens.c.id.in_(stale)).values(last_used_at=utcnow())
+        )
+
+
+async def inbox_in_use(conn: AsyncConnection, dev_user_key: int, within: timedelta) -> bool:
+    """Whether the agent has a live inbox sign-in used in the last ``within``."""
+    c = access_tokens.c
+    now = utcnow()
+    query = select(c.id).where(
+        c.dev_user_id == dev_user_key,
+        c.kind == "web",
+        c.revoked_at.is_(None),
+        c.expires_at > now,
+        c.last_used_at >= now - within,
+    )
+    return (await conn.execute(query.limit(1))).first() is not None
+
+
 async def get_token(conn: AsyncConnection, token_id: str) -> AccessToken:
     row = (await conn.execute(_select().where(access_tokens.c.token_id == token_id))).first()
     if row is None:

@@ -59,7 +59,7 @@ class OutboxWorker:
         retry_seconds: float = 5.0,
         max_retry_seconds: float = 3600.0,
         max_attempts: int = 20,
-        lease_seconds: float = 300.0,
+        lease_seconds: float = 120.0,
         batch: int = 20,
     ) -> None:
         self.db = db
@@ -162,7 +162,21 @@ class OutboxWorker:
         rows = sorted(rows, key=lambda r: (r.due_at, r.id))
         return [Job(int(r.id), str(r.kind), dict(r.payload), int(r.attempts)) for r in rows]
 
+    async def _renew(self, job: Job) -> bool:
+        """Extend this job's lease before running it; False if the lease ran
+        out while earlier jobs of the batch ran and another process has
+        taken the job over (it must not run twice)."""
+        async with self.db.write() as conn:
+            result = await conn.execute(
+                update(outbox_jobs)
+                .where(self._ours(job), outbox_jobs.c.state == "pending")
+                .values(claimed_until=utcnow() + self.lease)
+            )
+        return bool(result.rowcount)
+
     async def _run_one(self, job: Job) -> None:
+        if not await self._renew(job):
+            return
         handler = self.handlers.get(job.kind)
         if handler is None:
             await self._finish(job, "failed", f"no handler for {job.kind!r}")
