@@ -13,7 +13,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -37,6 +37,12 @@ class Composed:
     message_id: str
     subject: str
     raw: str
+
+
+def when(moment: datetime) -> str:
+    """A message's time as a person reads it; mails have no time zone of
+    the reader, so UTC, said so."""
+    return moment.astimezone(UTC).strftime("%-d %b %Y, %H:%M UTC")
 
 
 def one_line(text: str) -> str:
@@ -73,7 +79,7 @@ def visitor_reply_mail(
     intro = f"{who} replied to your conversation with {team}:"
     text = [intro, ""]
     for m in messages:
-        text += [f"{m.author}, {format_datetime(m.created_at)}:", m.body, ""]
+        text += [f"{one_line(m.author)}, {when(m.created_at)}:", m.body, ""]
     text += [REPLY_ABOVE]
     if site_url:
         text += [f"Or continue the chat at {site_url}"]
@@ -85,7 +91,8 @@ def visitor_reply_mail(
     parts = [f"<p>{html.escape(intro)}</p>"]
     for m in messages:
         parts.append(
-            f'<p style="color:#555;margin:16px 0 4px">{html.escape(m.author)}</p>'
+            f'<p style="color:#555;margin:16px 0 4px">'
+            f"{html.escape(m.author)}, {when(m.created_at)}</p>"
             f'<blockquote style="margin:0;padding:8px 12px;border-left:3px solid #ccc">'
             f"{para(m.body)}</blockquote>"
         )

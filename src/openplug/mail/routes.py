@@ -86,7 +86,7 @@ async def _get(runtime: Runtime, req: OutgoingMailGetRequest) -> Json:
     message = email.message_from_string(row.raw, policy=email.policy.default)
     body = message.get_body(preferencelist=("plain",))
     text = body.get_content() if body is not None else ""
-    headers = {name: str(message[name]) for name in SHOWN_HEADERS if message[name] is not None}
+    headers = {n: str(message[n]).strip() for n in SHOWN_HEADERS if message[n] is not None}
     return {"mail": {**_summary(row), "text": text, "headers": headers, "raw": row.raw}}
 
 
