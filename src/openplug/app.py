@@ -78,6 +78,8 @@ def create_app(
             retry_seconds=settings.outbox_retry_seconds,
         )
         outbox.start()
+        wake_outbox = mail_jobs.wake_on_change(outbox)
+        runtime.change_listeners.append(wake_outbox)
         app.state.runtime = runtime
         if first is not None and on_first_start is not None:
             on_first_start(runtime, first)
@@ -93,6 +95,7 @@ def create_app(
             yield
         finally:
             runtime.change_listeners.remove(hub.on_change)
+            runtime.change_listeners.remove(wake_outbox)
             await outbox.aclose()
             await hub.aclose()
             await runtime.broker.aclose()

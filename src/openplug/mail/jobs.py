@@ -3,12 +3,24 @@ hook that turns conversation changes into mail jobs."""
 
 from __future__ import annotations
 
-from openplug.conversations.events import TransactionHook
+from openplug.conversations.events import ChangeListener, ConversationChange, TransactionHook
 from openplug.mail import smtp_sender, visitor_digest
-from openplug.outbox import Handler, Job, Outcome
+from openplug.outbox import Handler, Job, OutboxWorker, Outcome
 from openplug.runtime import Runtime
 
 TRANSACTION_HOOKS: tuple[TransactionHook, ...] = (visitor_digest.on_change,)
+
+
+def wake_on_change(outbox: OutboxWorker) -> ChangeListener:
+    """After a commit that may have enqueued mail work, the worker looks at
+    once (a read) instead of at its next poll: with a short delay the mail
+    goes out on time."""
+
+    def listener(change: ConversationChange) -> None:
+        if change.kind == "message.created":
+            outbox.wake()
+
+    return listener
 
 
 def handlers(runtime: Runtime) -> dict[str, Handler]:

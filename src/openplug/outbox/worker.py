@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 
 from openplug.db import Database
 from openplug.db.base import utcnow
@@ -97,10 +97,12 @@ class OutboxWorker:
     async def _run(self) -> None:
         while not self._stopping:
             try:
-                ran = await self.run_due()
-                if ran >= self.batch:
-                    continue
                 timeout = await self._seconds_to_next_due()
+                if timeout <= 0:
+                    if await self.run_due():
+                        continue
+                    # Due, but another process claimed it first.
+                    timeout = self.poll_seconds
             except Exception:
                 log.exception("outbox pass failed; trying again")
                 timeout = self.poll_seconds
@@ -111,15 +113,20 @@ class OutboxWorker:
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
     async def _seconds_to_next_due(self) -> float:
+        """Until the next job can be claimed (due, and any lease on it run
+        out), at most ``poll_seconds``: a read, so polling costs no write."""
+        c = outbox_jobs.c
+        ready_at = case(
+            (and_(c.claimed_until.is_not(None), c.claimed_until > c.due_at), c.claimed_until),
+            else_=c.due_at,
+        )
         async with self.db.read() as conn:
-            next_due = (
-                await conn.execute(
-                    select(func.min(outbox_jobs.c.due_at)).where(outbox_jobs.c.state == "pending")
-                )
+            next_at = (
+                await conn.execute(select(func.min(ready_at)).where(c.state == "pending"))
             ).scalar()
-        if next_due is None:
+        if next_at is None:
             return self.poll_seconds
-        return float(max(0.0, min(self.poll_seconds, (next_due - utcnow()).total_seconds())))
+        return float(min(self.poll_seconds, (next_at - utcnow()).total_seconds()))
 
     async def run_due(self) -> int:
         """Claim and run one batch of due jobs; how many ran."""
