@@ -17,6 +17,7 @@ from openplug.conversations.hub import ConversationHub
 from openplug.conversations.routes import router as conversations_router
 from openplug.crm.routes import router as crm_router
 from openplug.identity.app_routes import router as apps_router
+from openplug.identity.dev_user_routes import router as dev_users_router
 from openplug.identity.routes import router as identity_router
 from openplug.identity.schemas import AuthTokensCreateRequest
 from openplug.inbox.pages import install_inbox_pages
@@ -112,6 +113,7 @@ def create_app(
     install_wire_filter()
     app.include_router(identity_router)
     app.include_router(apps_router)
+    app.include_router(dev_users_router)
     app.include_router(crm_router)
     app.include_router(privacy_router)
     app.include_router(audit_router)

@@ -394,6 +394,10 @@ def names_the_agent(w: World, c: Credential, r: httpx.Response) -> None:
     assert r.json()["agent"]["id"] == w.subject_of(c)
 
 
+def names_the_dev_user(w: World, c: Credential, r: httpx.Response) -> None:
+    assert r.json()["dev_user"]["id"] == w.subject_of(c)
+
+
 def only_own_pats(w: World, c: Credential, r: httpx.Response) -> None:
     subjects = {t["subject"] for t in r.json()["tokens"]}
     assert subjects == {w.subject_of(c)}, subjects
@@ -544,6 +548,12 @@ ROWS: tuple[Row | SocketRow, ...] = (
     *row("GET|POST /timeline-entries.list",
          Case(on_conversation("object"), agents, CONVERSATION_OWNERS)),
     *row("GET /inbox/me", Case(nothing, agents, check=names_the_agent)),
+    # Agents: any of them lists all (to assign a conversation); each reads
+    # and sets only their own preferences.
+    *row("GET|POST /dev-users.list", Case(nothing, agents)),
+    *row("GET|POST /dev-users.self", Case(nothing, agents, check=names_the_dev_user)),
+    *row("POST /dev-users.self.update",
+         Case(lambda w, p, o: {"mail_notifications": "all"}, agents, check=names_the_dev_user)),
     # The widget's calls.
     *row("POST /widget/logout", Case(in_widget(), visitors, consumes=("session",))),
     *row("POST /widget/merge",

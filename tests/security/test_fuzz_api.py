@@ -106,6 +106,7 @@ class Target:
     managed_app_id: str = ""
     kept_aat_id: str = ""
     anonymous_credential: str = ""
+    admin_id: str = ""
     cases: int = 0
     statuses: dict[int, int] = field(default_factory=dict)
 
@@ -138,6 +139,7 @@ class Target:
         self.managed_app_id = self.call(s.pat, "/apps.create", {"name": "fuzzed"})["app"]["app_id"]
         self.kept_aat_id = self.new_aat()["token_id"]
         self.anonymous_credential = self.new_anonymous_credential()
+        self.admin_id = self.call(s.pat, "/dev-users.self", {})["dev_user"]["id"]
 
     def session_token(self, user_ref: str) -> str:
         rev_info = {"user_ref": user_ref, "account_ref": "fuzz.example",
@@ -238,10 +240,13 @@ STEERING: dict[str, dict[str, Steer]] = {
     "/rev-orgs.update": {"id": lambda t: t.rev_org_id, "account": lambda t: t.account_id},
     "/rev-orgs.list": {"account": lambda t: [t.account_id]},
     "/conversations.get": {"id": lambda t: t.conversation_id},
-    "/conversations.update": {"id": lambda t: t.conversation_id},
+    "/conversations.update": {"id": lambda t: t.conversation_id,
+                              "owned_by": lambda t: {"set": [t.admin_id]}},
     "/conversations.mark-read": {"id": lambda t: t.conversation_id},
-    "/conversations.create": {"members": lambda t: [t.visitor_id]},
-    "/conversations.list": {"members": lambda t: [t.visitor_id]},
+    "/conversations.create": {"members": lambda t: [t.visitor_id],
+                              "owned_by": lambda t: [t.admin_id]},
+    "/conversations.list": {"members": lambda t: [t.visitor_id],
+                            "owned_by": lambda t: [t.admin_id]},
     "/timeline-entries.create": {"object": lambda t: t.conversation_id},
     "/timeline-entries.list": {"object": lambda t: t.conversation_id},
     "/auth-tokens.get": {"token_id": lambda t: t.kept_aat_id},

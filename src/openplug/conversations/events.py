@@ -48,6 +48,12 @@ class ConversationChange:
     message_key: int | None = None
     actor_kind: AuthorKind | None = None
     actor_key: int | None = None
+    # conversation.created / .updated: the owners once the change committed,
+    # told to agents only (visitors are not told who handles their case).
+    owner_keys: tuple[int, ...] = ()
+    # An assignment alone: nothing a visitor's widget shows changed, so only
+    # agents are told.
+    agents_only: bool = False
 
 
 ChangeListener = Callable[[ConversationChange], None]

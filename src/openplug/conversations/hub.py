@@ -12,7 +12,12 @@ Topics and what they carry (every event is a JSON object with a ``type``):
   ``conversation.created``, ``conversation.activity`` (a new message:
   ``last_seq``), ``conversation.updated``, ``conversation.members_changed``;
   each names the conversation's ``topic`` to subscribe to.
-- ``inbox``, agents only: the same notifications for every conversation.
+- ``inbox``, agents only: the same notifications for every conversation,
+  with what only agents are told: ``conversation.created`` and
+  ``conversation.updated`` carry ``owned_by`` (dev user summaries, as
+  ``conversations.get`` shows them), ``conversation.activity`` the new
+  ``message`` (what the inbox's desktop notifications show), and an
+  assignment alone is told here only.
 
 Only ``message.created`` carries a ``seq``: a socket resumes and
 de-duplicates each topic by it, so no other counter may use that name.
@@ -151,27 +156,35 @@ class ConversationHub:
 
     async def _publish_batch(self, batch: list[ConversationChange]) -> None:
         message_keys = [c.message_key for c in batch if c.message_key is not None]
+        owner_keys = sorted({k for c in batch for k in c.owner_keys})
         found: dict[int, dict[str, Any]] = {}
-        if message_keys:
+        agents: dict[int, dict[str, Any]] = {}
+        if message_keys or owner_keys:
             async with self._runtime.db.read() as conn:
-                rows = [
-                    r._mapping
-                    for r in await conn.execute(
-                        select(messages).where(messages.c.id.in_(message_keys))
-                    )
-                ]
                 renderer = ConversationRenderer(conn, self._runtime.org_id)
-                shared = await renderer.shared_messages(rows)
-            found = {int(r["id"]): m for r, m in zip(rows, shared, strict=True)}
+                if message_keys:
+                    rows = [
+                        r._mapping
+                        for r in await conn.execute(
+                            select(messages).where(messages.c.id.in_(message_keys))
+                        )
+                    ]
+                    shared = await renderer.shared_messages(rows)
+                    found = {int(r["id"]): m for r, m in zip(rows, shared, strict=True)}
+                if owner_keys:
+                    agents = await renderer.dev_user_summaries(owner_keys)
         for change in batch:
-            for topic, event in self._events(change, found):
+            for topic, event in self._events(change, found, agents):
                 try:
                     await self._broker.publish(topic, event)
                 except PublishFailed as e:
                     log.warning("realtime hub: %s not published on %s: %s", change.kind, topic, e)
 
     def _events(
-        self, change: ConversationChange, found: dict[int, dict[str, Any]]
+        self,
+        change: ConversationChange,
+        found: dict[int, dict[str, Any]],
+        agents: dict[int, dict[str, Any]],
     ) -> list[tuple[str, Event]]:
         org = self._runtime.org_id
         key = change.conversation_key
@@ -187,7 +200,7 @@ class ConversationHub:
             return [
                 (topic, _message_event(message)),
                 *((t, activity) for t in members),
-                (INBOX_TOPIC, activity),
+                (INBOX_TOPIC, {**activity, "message": message}),
             ]
         if change.kind == "conversation.read":
             event: Event = {"type": "conversation.read", "conversation": conversation_id,
@@ -196,4 +209,10 @@ class ConversationHub:
                 event["reader"] = actor_ref(org, change.actor_kind, change.actor_key)
             return [(topic, event)]
         event = {**notice, "type": change.kind}
-        return [(topic, event), *((t, event) for t in members), (INBOX_TOPIC, event)]
+        for_agents = event
+        if change.kind in ("conversation.created", "conversation.updated"):
+            owned_by = [agents[k] for k in change.owner_keys if k in agents]
+            for_agents = {**event, "owned_by": owned_by}
+        if change.agents_only:
+            return [(INBOX_TOPIC, for_agents)]
+        return [(topic, event), *((t, event) for t in members), (INBOX_TOPIC, for_agents)]

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from openplug.conversations import service
+from openplug.conversations import assignment, service
 from openplug.conversations.service import Row
 from openplug.crm.tables import rev_users
 from openplug.db.base import rfc3339
@@ -91,6 +91,12 @@ class ConversationRenderer:
             return self.rev_user_summary(int(message["author_rev_user_id"]), for_agent=for_agent)
         return None
 
+    async def dev_user_summaries(self, keys: Sequence[int]) -> dict[int, Json]:
+        """Agents as DevRev's ``dev-user-summary`` (for ``owned_by``), by key;
+        an agent gone since is left out."""
+        await self._load_users(set(), set(keys))
+        return {k: s for k in keys if (s := self.dev_user_summary(k)) is not None}
+
     async def _load_authors(self, rows: Sequence[Row]) -> None:
         await self._load_users(
             {int(m["author_rev_user_id"]) for m in rows if m["author_rev_user_id"] is not None},
@@ -128,8 +134,10 @@ class ConversationRenderer:
         members = await service.members_of(self.conn, keys)
         recent = await service.recent_messages(self.conn, rows)
         read = await service.agent_read_seqs(self.conn, agent_key, keys)
+        owners = await assignment.owners_by_conversation(self.conn, keys)
         await self._load_users(
-            {int(m["rev_user_id"]) for ms in members.values() for m in ms}, set()
+            {int(m["rev_user_id"]) for ms in members.values() for m in ms},
+            {k for ks in owners.values() for k in ks},
         )
         await self._load_authors([m for ms in recent.values() for m in ms])
         out = []
@@ -145,6 +153,9 @@ class ConversationRenderer:
                         s
                         for m in members[key]
                         if (s := self.rev_user_summary(int(m["rev_user_id"]))) is not None
+                    ],
+                    "owned_by": [
+                        s for k in owners[key] if (s := self.dev_user_summary(k)) is not None
                     ],
                     "stage": {"name": r["status"]},
                     "status": r["status"],

@@ -31,7 +31,7 @@ from openplug.conversations.service import STATUSES, Author
 from openplug.crm import records
 from openplug.crm.schemas import GetQuery, GetRequest
 from openplug.errors import ValueNotPermitted
-from openplug.ids import REV_USER
+from openplug.ids import DEV_USER, REV_USER
 from openplug.runtime import Runtime
 from openplug.web.deps import AgentDep, RuntimeDep
 from openplug.web.openapi import answers
@@ -68,6 +68,7 @@ async def conversations_create(
         author=agent,
         title=body.title,
         status=body.status or (body.stage.name if body.stage else "open"),
+        owner_ids=body.owned_by or (),
     )
     return await _conversation_view(runtime, key, agent)
 
@@ -102,13 +103,20 @@ async def conversations_get_body(
 
 async def _list(runtime: Runtime, principal: Any, req: ConversationsListRequest) -> Json:
     members = records.ids_filter(req.members, REV_USER, "members")
+    owners = records.ids_filter(req.owned_by, DEV_USER, "owned_by")
     statuses = records.split_filter(req.status)
     for status in statuses or []:
         if status not in STATUSES:
             raise ValueNotPermitted("status", "not one of the allowed values", list(STATUSES))
     async with runtime.db.read() as conn:
         rows, cursor = await service.list_conversations(
-            conn, member_keys=members, statuses=statuses, cursor=req.cursor, limit=req.limit
+            conn,
+            member_keys=members,
+            statuses=statuses,
+            owner_keys=owners,
+            unassigned=req.is_unassigned,
+            cursor=req.cursor,
+            limit=req.limit,
         )
         renderer = ConversationRenderer(conn, runtime.org_id)
         views = await renderer.conversations(rows, agent_key=principal.dev_user_id)
@@ -146,7 +154,10 @@ async def conversations_update(
     agent = _agent(principal)
     key = service.conversation_key(body.id)
     status = body.status or (body.stage.name if body.stage else None)
-    await service.update_conversation(runtime, key, actor=agent, title=body.title, status=status)
+    owners = body.owned_by.set if body.owned_by is not None else None
+    await service.update_conversation(
+        runtime, key, actor=agent, title=body.title, status=status, owner_ids=owners
+    )
     return await _conversation_view(runtime, key, agent)
 
 

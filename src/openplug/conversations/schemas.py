@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints
 
+from openplug.conversations.assignment import MAX_OWNERS
 from openplug.conversations.service import MAX_BODY_CHARS, Status
 from openplug.crm.fields import FROM_QUERY, ShortText, Strict
 from openplug.crm.schemas import Date, Filter, Limit, Paging
@@ -27,6 +28,10 @@ MessageBody = Annotated[
 ]
 Title = Annotated[str, StringConstraints(min_length=1, max_length=255, strip_whitespace=True)]
 Seq = Annotated[int, Field(ge=0, le=2**31 - 1)]
+DevUserIds = Annotated[
+    list[ShortText],
+    Field(max_length=MAX_OWNERS, description="Dev user ids (`DEVU-1` or the DON)"),
+]
 
 
 class Stage(Strict):
@@ -45,6 +50,15 @@ class ConversationsCreateRequest(Strict):
     messages: Annotated[list[ConversationMessage], Field(max_length=20)] | None = None
     stage: Stage | None = None
     status: Status | None = None
+    owned_by: DevUserIds | None = None
+
+
+class OwnedByUpdate(Strict):
+    """DevRev's ``conversations-update-request-owned-by``."""
+
+    set: DevUserIds | None = Field(
+        default=None, description="Replaces the owners; `[]` unassigns"
+    )
 
 
 class ConversationsUpdateRequest(Strict):
@@ -52,11 +66,20 @@ class ConversationsUpdateRequest(Strict):
     title: Title | None = None
     stage: Stage | None = None
     status: Status | None = None
+    owned_by: OwnedByUpdate | None = None
 
 
 class ConversationsListRequest(Paging):
     members: Filter | None = None
     status: Filter | None = None
+    owned_by: Filter | None = Field(
+        default=None, description="Owned by any of these dev users"
+    )
+    is_unassigned: bool | None = Field(
+        default=None,
+        description="openplug's own: `true` only conversations nobody owns, "
+        "`false` only owned ones",
+    )
 
 
 class ConversationsListQuery(ConversationsListRequest):
@@ -130,6 +153,7 @@ class Conversation(Answer):
     display_id: str
     title: str | None
     members: list[RevUserRef]
+    owned_by: list[DevUserRef] = Field(description="The agents it is assigned to; [] unassigned")
     stage: StageView
     status: Status
     created_date: Date

@@ -27,6 +27,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from openplug.conversations import assignment
 from openplug.conversations.events import (
     AuthorKind,
     ChangeKind,
@@ -159,10 +160,14 @@ async def list_conversations(
     scope: VisitorScope | None = None,
     member_keys: Sequence[int] | None = None,
     statuses: Sequence[str] | None = None,
+    owner_keys: Sequence[int] | None = None,
+    unassigned: bool | None = None,
     cursor: str | None = None,
     limit: int = 50,
 ) -> tuple[list[Row], str | None]:
-    """Newest activity first; the cursor is the last row of the previous page."""
+    """Newest activity first; the cursor is the last row of the previous page.
+    ``owner_keys``: owned by any of them; ``unassigned``: nobody owns it
+    (False: somebody does)."""
     c = conversations.c
     query = select(conversations).order_by(c.activity_at.desc(), c.id.desc()).limit(limit + 1)
     if scope is not None:
@@ -177,6 +182,10 @@ async def list_conversations(
         )
     if statuses is not None:
         query = query.where(c.status.in_(statuses))
+    if owner_keys is not None:
+        query = query.where(assignment.owned_by_any(owner_keys))
+    if unassigned is not None:
+        query = query.where(~assignment.has_owner() if unassigned else assignment.has_owner())
     if cursor is not None:
         at, key = decode_activity_cursor(cursor)
         query = query.where(or_(c.activity_at < at, and_(c.activity_at == at, c.id < key)))
@@ -294,13 +303,17 @@ async def create_conversation(
     title: str | None = None,
     status: Status = "open",
     app_pk: int | None = None,
+    owner_ids: Sequence[str] = (),
 ) -> int:
-    """A new conversation with its members and first messages (by ``author``)."""
+    """A new conversation with its members, owners (dev user ids, checked
+    in the same transaction: a 400 names ``owned_by[i]``) and first
+    messages (by ``author``)."""
     now = utcnow()
     if title is None:
         title = title_from_body(bodies[0]) if bodies else DEFAULT_TITLE
     changes: list[ConversationChange] = []
     async with runtime.db.write() as conn:
+        owners = await assignment.resolve_dev_users(conn, owner_ids, "owned_by")
         key = (
             await conn.execute(
                 insert(conversations)
@@ -330,8 +343,12 @@ async def create_conversation(
                     for m in member_keys
                 ],
             )
+        await assignment.replace_owners(conn, key, owners)
         members = tuple(member_keys)
-        changes.append(_change("conversation.created", key, members, app_pk, status, author))
+        changes.append(
+            _change("conversation.created", key, members, app_pk, status, author,
+                    owner_keys=tuple(owners))
+        )  # fmt: skip
         for body in bodies:
             assert author is not None
             posted = await _append_message(conn, key, author, body, now)
@@ -490,8 +507,11 @@ async def update_conversation(
     actor: Author,
     title: str | None = None,
     status: Status | None = None,
+    owner_ids: Sequence[str] | None = None,
 ) -> None:
-    """Change title and/or status; no write when nothing changes."""
+    """Change title, status and/or owners (``owner_ids`` replaces them; an
+    empty list unassigns); no write when nothing changes. An assignment
+    alone is announced to agents only."""
     async with runtime.db.write() as conn:
         row = await get_conversation(conn, key)
         values: dict[str, Any] = {}
@@ -499,7 +519,11 @@ async def update_conversation(
             values["title"] = title
         if status is not None and status != row["status"]:
             values["status"] = status
-        if not values:
+        reassigned = False
+        if owner_ids is not None:
+            owners = await assignment.resolve_dev_users(conn, owner_ids, "owned_by.set")
+            reassigned = await assignment.replace_owners(conn, key, owners)
+        if not values and not reassigned:
             return
         await conn.execute(
             update(conversations)
@@ -507,10 +531,12 @@ async def update_conversation(
             .values(**values, modified_at=utcnow())
         )
         members = await _member_keys(conn, key)
+        owner_keys = tuple(await assignment.owners_of(conn, key))
     publish_changes(
         runtime.change_listeners,
         [_change("conversation.updated", key, members, row["app_pk"],
-                 str(values.get("status", row["status"])), actor)],
+                 str(values.get("status", row["status"])), actor,
+                 owner_keys=owner_keys, agents_only=not values)],
     )  # fmt: skip
 
 
@@ -574,6 +600,8 @@ def _change(
     seq: int | None = None,
     read_seq: int | None = None,
     message_key: int | None = None,
+    owner_keys: tuple[int, ...] = (),
+    agents_only: bool = False,
 ) -> ConversationChange:
     return ConversationChange(
         kind=kind,
@@ -586,4 +614,6 @@ def _change(
         message_key=message_key,
         actor_kind=None if actor is None else actor.kind,
         actor_key=None if actor is None else actor.key,
+        owner_keys=owner_keys,
+        agents_only=agents_only,
     )

@@ -1,5 +1,5 @@
-"""Tables of conversations: the conversations, who is in them, their
-messages and how far each reader has read."""
+"""Tables of conversations: the conversations, who is in them, who owns
+them, their messages and how far each reader has read."""
 
 from sqlalchemy import (
     CheckConstraint,
@@ -55,6 +55,26 @@ conversation_members = Table(
     ),
     Column("last_read_seq", Integer, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+)
+
+# The agents a conversation is assigned to (DevRev's ``owned_by``); none:
+# unassigned. Indexed by agent too, for the inbox's "Mine" view.
+conversation_owners = Table(
+    "conversation_owners",
+    metadata,
+    Column(
+        "conversation_id",
+        Integer,
+        ForeignKey("conversations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column(
+        "dev_user_id",
+        Integer,
+        ForeignKey("dev_users.id", ondelete="CASCADE"),
+        primary_key=True,
+        index=True,
+    ),
 )
 
 # How far each agent has read; a row appears when an agent first reads or posts.

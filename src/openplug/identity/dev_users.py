@@ -19,6 +19,19 @@ from openplug.identity.tables import dev_users
 
 Role = Literal["admin", "agent"]
 
+MailPreference = Literal["all", "mine", "none"]
+"""Which conversations an agent is mailed about while no inbox of theirs is
+open: ``all`` of them, only ``mine`` (those they own, see
+``conversations.assignment.owners_of``), or ``none``.
+
+The default is ``all``: a question nobody hears about is the failure these
+mails exist to prevent, and a new deployment has no owners yet, so with
+``mine`` as the default a visitor's first question would reach nobody.
+An agent who finds it too much chooses less; nobody has to opt in to hear
+about new work."""
+MAIL_PREFERENCES: tuple[MailPreference, ...] = ("all", "mine", "none")
+DEFAULT_MAIL_PREFERENCE: MailPreference = "all"
+
 
 @dataclass(frozen=True)
 class DevUser:
@@ -27,11 +40,24 @@ class DevUser:
     display_name: str
     role: Role
     created_at: datetime
+    mail_notifications: MailPreference = DEFAULT_MAIL_PREFERENCE
+
+
+def _preference(value: object) -> MailPreference:
+    # A value this version does not know (written by a newer one) reads as
+    # the default: the safe side is hearing about work, not silence.
+    for known in MAIL_PREFERENCES:
+        if value == known:
+            return known
+    return DEFAULT_MAIL_PREFERENCE
 
 
 def _from_row(row: Row[Any]) -> DevUser:
     m = row._mapping
-    return DevUser(m["id"], m["email"], m["display_name"], m["role"], m["created_at"])
+    return DevUser(
+        m["id"], m["email"], m["display_name"], m["role"], m["created_at"],
+        _preference(m["mail_notifications"]),
+    )  # fmt: skip
 
 
 async def create_dev_user(
@@ -118,3 +144,49 @@ async def password_hash_of(conn: AsyncConnection, email: str) -> tuple[DevUser, 
     if row is None:
         return None
     return _from_row(row), row._mapping["password_hash"]
+
+
+async def mail_preference(conn: AsyncConnection, dev_user_key: int) -> MailPreference:
+    """The agent's choice of notification mails (see ``MailPreference``);
+    an unknown agent is a ``NotFound``."""
+    value = (
+        await conn.execute(
+            select(dev_users.c.mail_notifications).where(dev_users.c.id == dev_user_key)
+        )
+    ).first()
+    if value is None:
+        raise NotFound("agent not found")
+    return _preference(value[0])
+
+
+async def set_mail_preference(
+    conn: AsyncConnection, dev_user_key: int, preference: MailPreference
+) -> DevUser:
+    """An agent's own choice; not an access change, so not audited."""
+    if preference not in MAIL_PREFERENCES:
+        raise InvalidField("mail_notifications", f"must be one of {', '.join(MAIL_PREFERENCES)}")
+    row = (
+        await conn.execute(
+            dev_users.update()
+            .where(dev_users.c.id == dev_user_key)
+            .values(mail_notifications=preference)
+            .returning(*dev_users.c)
+        )
+    ).first()
+    if row is None:
+        raise NotFound("agent not found")
+    return _from_row(row)
+
+
+async def list_dev_users_page(
+    conn: AsyncConnection, *, after_key: int | None, limit: int
+) -> tuple[list[DevUser], int | None]:
+    """Oldest first (the order agents were added, which a picker keeps
+    stable); returns the key to continue after, if more follow."""
+    query = select(dev_users).order_by(dev_users.c.id).limit(limit + 1)
+    if after_key is not None:
+        query = query.where(dev_users.c.id > after_key)
+    users = [_from_row(r) for r in (await conn.execute(query)).all()]
+    if len(users) > limit:
+        return users[:limit], users[limit - 1].pk
+    return users, None

@@ -39,6 +39,9 @@ dev_users = Table(
     Column("role", String(16), nullable=False),
     Column("password_hash", String(255), nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
+    # Which conversations the agent is mailed about (see
+    # ``identity.dev_users.MailPreference`` for the values and the default).
+    Column("mail_notifications", String(8), nullable=False, server_default="all"),
     **KEYS_NEVER_REUSED,
 )
 # One agent per address whatever its case: sign-in looks emails up

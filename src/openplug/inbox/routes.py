@@ -43,6 +43,9 @@ def agent_view(runtime: Runtime, user: DevUser) -> dict[str, Any]:
         "display_name": user.display_name,
         "email": user.email,
         "role": user.role,
+        # Set with ``dev-users.self.update``; shown here so the inbox's
+        # preferences control starts from the stored choice.
+        "mail_notifications": user.mail_notifications,
     }
 
 

@@ -1,12 +1,23 @@
 // The inbox: conversations (open first, newest activity first, unread
-// marked), the selected conversation with its visitor's profile beside it,
-// a reply box, resolve/reopen, all kept live by the inbox socket.
+// marked) in three views (Mine, Unassigned, All), the selected
+// conversation with its visitor's profile beside it, a reply box,
+// resolve/reopen, assignment, all kept live by the inbox socket; and
+// notifications of visitors' messages (see notify.js).
 
 import { api, describeError, signedOut } from './api.js';
 import { formatDate, h, keyOf, mount } from './dom.js';
+import { Notifier, preferencesPanel } from './notify.js';
 import { InboxSocket } from './socket.js';
 
 const PAGE = 50;
+// conversations.list's largest page: the open conversations the view
+// counts are taken from.
+const MAX_PAGE = 100;
+const VIEWS = [
+  { id: 'mine', label: 'Mine', filter: (me) => ({ owned_by: [me] }) },
+  { id: 'unassigned', label: 'Unassigned', filter: () => ({ is_unassigned: true }) },
+  { id: 'all', label: 'All', filter: () => ({}) },
+];
 const TYPING_SHOWN_MS = 6000;
 const TYPING_SEND_EVERY_MS = 3000;
 
@@ -31,13 +42,31 @@ function selectedKeyFromUrl() {
   return value && /^\d+$/.test(value) ? value : null;
 }
 
+function viewFromUrl() {
+  const value = new URLSearchParams(location.search).get('view');
+  return VIEWS.some((v) => v.id === value) ? value : 'all';
+}
+
+function inboxUrl(view, key) {
+  const params = new URLSearchParams();
+  if (view !== 'all') params.set('view', view);
+  if (key) params.set('c', key);
+  const query = params.toString();
+  return query ? `/inbox?${query}` : '/inbox';
+}
+
 export class InboxView {
   constructor(view, ctx) {
     this.ctx = ctx;
+    this.view = viewFromUrl();
     this.conversations = { open: [], resolved: [] };
     this.cursors = { open: null, resolved: null };
+    this.counts = null; // open conversations per view, from one page of them all
+    this.agents = []; // whom a conversation may be assigned to (dev-users.list)
     this.selected = null; // the open conversation's view state
     this.refreshTimer = null;
+    this.notifier = new Notifier({ onOpen: (key) => this.open(key, true) });
+    this.viewsEl = h('nav', { class: 'views', 'aria-label': 'Views' });
     this.listEl = h('nav', { class: 'conversation-list', 'aria-label': 'Conversations' });
     this.listError = h('p', { class: 'error', role: 'alert' });
     this.pane = h('section', { class: 'conversation', 'aria-label': 'Conversation' },
@@ -45,8 +74,10 @@ export class InboxView {
     this.profile = h('aside', { class: 'profile', 'aria-label': 'Visitor profile' });
     mount(view,
       h('aside', { class: 'list-pane' }, h('h1', { class: 'visually-hidden' }, 'Inbox'),
-        this.listError, this.listEl),
+        this.viewsEl, preferencesPanel(this.notifier, ctx), this.listError, this.listEl),
       this.pane, this.profile);
+    this.renderViews();
+    this.loadAgents();
     this.socket = new InboxSocket({
       onEvent: (topic, event) => this.onEvent(topic, event),
       onStatus: (s) => { ctx.status.textContent = s === 'live' ? 'Live' : 'Reconnecting…';
@@ -66,6 +97,7 @@ export class InboxView {
 
   unmount() {
     document.removeEventListener('visibilitychange', this.onVisible);
+    this.notifier.stop();
     this.socket.stop();
     clearTimeout(this.refreshTimer);
     if (this.selected) clearTimeout(this.selected.typingTimer);
@@ -73,24 +105,89 @@ export class InboxView {
 
   // --- the list --------------------------------------------------------------------
 
+  viewFilter() {
+    return VIEWS.find((v) => v.id === this.view).filter(this.ctx.agent.id);
+  }
+
   async loadList() {
+    const filter = this.viewFilter();
+    const view = this.view;
+    // All views count from one page of every open conversation; the All
+    // view's own list is that page.
+    const openLimit = view === 'all' ? MAX_PAGE : Math.min(MAX_PAGE, Math.max(PAGE, this.conversations.open.length));
     try {
-      const [open, resolved] = await Promise.all([
-        api('conversations.list', { status: ['open'], limit: Math.max(PAGE, this.conversations.open.length) }),
-        api('conversations.list', { status: ['resolved'], limit: Math.max(20, this.conversations.resolved.length) }),
+      const [open, resolved, everyOpen] = await Promise.all([
+        api('conversations.list', { status: ['open'], ...filter, limit: openLimit }),
+        api('conversations.list', { status: ['resolved'], ...filter,
+          limit: Math.min(MAX_PAGE, Math.max(20, this.conversations.resolved.length)) }),
+        view === 'all' ? null : api('conversations.list', { status: ['open'], limit: MAX_PAGE }),
       ]);
+      if (view !== this.view) return; // switched meanwhile; that load renders
       this.conversations = { open: open.conversations, resolved: resolved.conversations };
       this.cursors = { open: open.next_cursor, resolved: resolved.next_cursor };
+      this.counts = this.countViews(everyOpen || open);
       this.listError.textContent = '';
     } catch (e) {
       this.listError.textContent = describeError(e);
     }
+    this.renderViews();
     this.renderList();
+  }
+
+  countViews(page) {
+    const me = this.ctx.agent.id;
+    const owners = (c) => c.owned_by || [];
+    const more = page.next_cursor ? '+' : '';
+    return {
+      all: `${page.conversations.length}${more}`,
+      mine: `${page.conversations.filter((c) => owners(c).some((o) => o.id === me)).length}${more}`,
+      unassigned: `${page.conversations.filter((c) => owners(c).length === 0).length}${more}`,
+    };
+  }
+
+  setView(id) {
+    if (id === this.view) return;
+    this.view = id;
+    history.pushState(null, '', inboxUrl(id, this.selected && this.selected.key));
+    this.conversations = { open: [], resolved: [] };
+    this.cursors = { open: null, resolved: null };
+    this.renderViews();
+    this.renderList();
+    this.loadList();
+  }
+
+  renderViews() {
+    mount(this.viewsEl, VIEWS.map((v) => {
+      const count = this.counts ? this.counts[v.id] : null;
+      return h('a', {
+        href: inboxUrl(v.id, this.selected && this.selected.key),
+        'aria-current': v.id === this.view ? 'true' : null,
+        dataset: { view: v.id },
+        title: count === null ? null : `${count} open`,
+        onclick: (e) => { if (e.button !== 0 || e.metaKey || e.ctrlKey) return; e.preventDefault(); this.setView(v.id); },
+      }, v.label, count === null ? null : [' ', h('span', { class: 'count', 'aria-label': `${count} open` }, count)]);
+    }));
+  }
+
+  async loadAgents() {
+    try {
+      const agents = [];
+      let cursor = null;
+      do {
+        const page = await api('dev-users.list', cursor ? { limit: MAX_PAGE, cursor } : { limit: MAX_PAGE });
+        agents.push(...page.dev_users);
+        cursor = page.next_cursor;
+      } while (cursor);
+      this.agents = agents;
+    } catch (e) {
+      return; // only the picker is affected: "Assign to me" still works
+    }
+    if (this.selected && this.selected.conversation) this.renderAssignment();
   }
 
   async loadMore(status) {
     try {
-      const page = await api('conversations.list', { status: [status], limit: PAGE, cursor: this.cursors[status] });
+      const page = await api('conversations.list', { status: [status], ...this.viewFilter(), limit: PAGE, cursor: this.cursors[status] });
       this.conversations[status].push(...page.conversations);
       this.cursors[status] = page.next_cursor;
     } catch (e) {
@@ -107,9 +204,12 @@ export class InboxView {
   renderList() {
     const section = (status, title) => {
       const items = this.conversations[status];
+      const none = status === 'open'
+        ? { mine: 'No open conversations assigned to you.', unassigned: 'Every open conversation has an owner.', all: 'No open conversations.' }[this.view]
+        : 'None yet.';
       return [
         h('h2', { class: 'list-heading' }, title, ' ', h('span', { class: 'count' }, String(items.length))),
-        items.length === 0 ? h('p', { class: 'empty' }, status === 'open' ? 'No open conversations.' : 'None yet.') : null,
+        items.length === 0 ? h('p', { class: 'empty' }, none) : null,
         h('ul', { class: 'items', 'aria-label': `${title} conversations` }, items.map((c) => this.listItem(c))),
         this.cursors[status] ? h('button', { type: 'button', class: 'link more',
           onclick: () => this.loadMore(status) }, 'Load more') : null,
@@ -135,7 +235,14 @@ export class InboxView {
         visitor && visitor.is_verified ? h('span', { class: 'badge verified', title: 'Identified by your website' }, '✓') : null),
       h('time', { datetime: c.last_message_date || c.modified_date }, formatDate(c.last_message_date || c.modified_date)),
       h('span', { class: 'preview' }, last ? `${this.authorPrefix(last)}${last.body}` : (c.title || '')),
-      unread ? h('span', { class: 'badge unread-count', 'aria-label': `${c.unread_count} unread` }, String(c.unread_count)) : null));
+      unread ? h('span', { class: 'badge unread-count', 'aria-label': `${c.unread_count} unread` }, String(c.unread_count)) : null,
+      h('span', { class: `owner${(c.owned_by || []).length ? '' : ' none'}` }, this.ownersText(c.owned_by))));
+  }
+
+  /** "You", "Sam", "You, Sam" or "Unassigned". */
+  ownersText(owners) {
+    if (!owners || owners.length === 0) return 'Unassigned';
+    return owners.map((o) => (o.id === this.ctx.agent.id ? 'You' : o.display_name)).join(', ');
   }
 
   authorPrefix(entry) {
@@ -151,13 +258,14 @@ export class InboxView {
   // --- one conversation ---------------------------------------------------------------
 
   async open(key, push) {
-    if (push) history.pushState(null, '', `/inbox?c=${key}`);
+    if (push) history.pushState(null, '', inboxUrl(this.view, key));
     if (this.selected) {
       clearTimeout(this.selected.typingTimer);
       this.socket.unsubscribe(`conversation:${this.selected.key}`);
     }
     const state = this.selected = { key, id: null, messages: new Map(), cursor: null,
       visitorReadSeq: 0, typingTimer: null, lastTypingSent: 0, conversation: null };
+    this.renderViews();
     this.renderList();
     mount(this.pane, h('p', { class: 'empty' }, 'Loading…'));
     let conversation;
@@ -196,6 +304,7 @@ export class InboxView {
     const send = h('button', { type: 'submit', class: 'primary' }, 'Send');
     const form = h('form', { class: 'reply', onsubmit: (e) => { e.preventDefault(); this.reply(send); } },
       h('label', { for: 'reply', class: 'visually-hidden' }, 'Reply'), input, send);
+    state.assignment = h('div', { class: 'assignment', role: 'group', 'aria-label': 'Assignment' });
     mount(this.pane,
       h('header', { class: 'conversation-header' },
         h('h2', {}, visitor ? visitor.display_name : 'Conversation', ' ',
@@ -204,9 +313,78 @@ export class InboxView {
         h('button', { type: 'button', class: resolved ? '' : 'primary',
           onclick: (e) => this.setStatus(resolved ? 'open' : 'resolved', e.target) },
           resolved ? 'Reopen' : 'Resolve')),
+      state.assignment,
       state.cursor ? h('button', { type: 'button', class: 'link more', onclick: () => this.loadEarlier() }, 'Load earlier messages') : null,
       state.log, state.typing, state.error, form);
+    this.renderAssignment();
     this.renderMessages(true);
+  }
+
+  /** Who owns it, and the controls to change that; re-rendered alone, so
+   * an assignment never touches a reply being typed. */
+  renderAssignment() {
+    const state = this.selected;
+    const owners = state.conversation.owned_by || [];
+    const me = this.ctx.agent.id;
+    const mine = owners.some((o) => o.id === me);
+    const others = this.agents.filter((a) => a.id !== me);
+    const active = document.activeElement;
+    const focused = state.focusControl
+      || (active && state.assignment.contains(active) ? active.dataset.control : null);
+    state.focusControl = null;
+    const picker = h('select', { id: 'assignee', name: 'assignee', dataset: { control: 'picker' } },
+      h('option', { value: '' }, 'Choose an agent…'),
+      others.map((a) => h('option', { value: a.id }, a.display_name)));
+    mount(state.assignment,
+      h('span', { class: 'owners' }, owners.length ? `Assigned to ${this.ownersText(owners)}` : 'Unassigned'),
+      mine ? null : h('button', { type: 'button', dataset: { control: 'me' },
+        onclick: (e) => this.assign([me], e.target) }, 'Assign to me'),
+      others.length ? h('form', { class: 'assign-other', onsubmit: (e) => {
+        e.preventDefault();
+        if (picker.value) this.assign([picker.value], e.submitter);
+      } },
+        h('label', { for: 'assignee', class: 'visually-hidden' }, 'Assign to'), picker,
+        h('button', { type: 'submit', dataset: { control: 'assign' } }, 'Assign')) : null,
+      owners.length ? h('button', { type: 'button', class: 'link', dataset: { control: 'unassign' },
+        onclick: (e) => this.assign([], e.target) }, 'Unassign') : null);
+    // A re-render (ours or another agent's change) keeps keyboard focus in
+    // the group: on the same control if it is still there, else the first.
+    if (focused) {
+      const again = state.assignment.querySelector(`[data-control="${focused}"]`)
+        || state.assignment.querySelector('button, select');
+      if (again) again.focus();
+    }
+  }
+
+  async assign(owners, button) {
+    const state = this.selected;
+    // The re-render puts the keyboard back where it was (a disabled button
+    // may lose focus meanwhile).
+    if (button) {
+      state.focusControl = button.dataset.control || null;
+      button.disabled = true;
+    }
+    state.error.textContent = '';
+    try {
+      const { conversation } = await api('conversations.update', { id: state.id, owned_by: { set: owners } });
+      if (this.selected !== state) return;
+      state.conversation = { ...state.conversation, owned_by: conversation.owned_by };
+      this.renderAssignment();
+      this.updateOwners(conversation.id, conversation.owned_by);
+      this.scheduleRefresh();
+    } catch (e) {
+      state.error.textContent = describeError(e);
+      if (button) button.disabled = false;
+    }
+  }
+
+  /** A conversation's new owners, in the rows already shown. */
+  updateOwners(conversationId, owners) {
+    const c = [...this.conversations.open, ...this.conversations.resolved].find((x) => x.id === conversationId);
+    if (c) {
+      c.owned_by = owners;
+      this.renderList();
+    }
   }
 
   renderMessages(scroll) {
@@ -298,6 +476,7 @@ export class InboxView {
 
   onEvent(topic, event) {
     if (topic === 'inbox') {
+      this.onInboxEvent(event);
       this.scheduleRefresh();
       return;
     }
@@ -318,6 +497,28 @@ export class InboxView {
     } else if (event.type === 'conversation.updated' && state.conversation.status !== event.status) {
       state.conversation = { ...state.conversation, status: event.status };
       this.renderConversation();
+    }
+  }
+
+  onInboxEvent(event) {
+    const key = event.topic ? event.topic.split(':')[1] : null;
+    const state = this.selected;
+    const here = state && state.key === key;
+    if (event.type === 'conversation.updated' && event.owned_by) {
+      // Another agent's assignment shows at once, before the lists reload.
+      this.updateOwners(event.conversation, event.owned_by);
+      const ids = (owners) => (owners || []).map((o) => o.id).join(' ');
+      if (here && state.conversation && ids(state.conversation.owned_by) !== ids(event.owned_by)) {
+        state.conversation = { ...state.conversation, owned_by: event.owned_by };
+        this.renderAssignment();
+      }
+    } else if (event.type === 'conversation.activity' && event.message && !event.message.from_agent) {
+      const m = event.message;
+      this.notifier.visitorMessage({
+        key, conversationId: event.conversation,
+        author: (m.author && m.author.display_name) || 'A visitor',
+        body: m.body, isNew: m.seq === 1, looking: here,
+      });
     }
   }
 
