@@ -71,7 +71,7 @@ def create_app(
         hub = ConversationHub(runtime, runtime.broker)
         hub.start()
         runtime.change_listeners.append(hub.on_change)
-        runtime.transaction_hooks.extend(mail_jobs.TRANSACTION_HOOKS)
+        runtime.transaction_hooks.extend(mail_jobs.transaction_hooks(settings))
         outbox = runtime.outbox = OutboxWorker(
             runtime.db,
             mail_jobs.handlers(runtime),

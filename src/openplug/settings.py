@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     # unset, the webhook answers 404.
     mail_inbound_secret: str | None = None
     max_inbound_mail_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
+    # How long a visitor's message may wait unread before agents with no
+    # inbox open are mailed about it (per their mail preference).
+    agent_mail_delay_seconds: int = Field(default=120, ge=0)
     # The outbox worker (openplug.outbox): how often it looks for jobs
     # other processes enqueued, and the first retry's delay (it doubles).
     outbox_poll_seconds: float = Field(default=2.0, gt=0)

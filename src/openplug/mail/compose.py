@@ -130,3 +130,69 @@ def visitor_reply_mail(
         subtype="html",
     )
     return Composed(message_id=message_id, subject=subject, raw=msg.as_string())
+
+
+def agent_notification_mail(
+    config: MailConfig,
+    *,
+    conversation_key: int,
+    dev_user_key: int,
+    kind: str,
+    title: str,
+    visitor: str,
+    to_name: str,
+    to_email: str,
+    messages: Sequence[MessageInMail],
+    link: str,
+    preferences_link: str,
+    now: datetime,
+) -> Composed:
+    """An agent's mail about a new conversation or a visitor's unread
+    message, with a link straight to it (they answer in the inbox)."""
+    visitor = one_line(visitor)
+    title = one_line(title)
+    if kind == "agent_new_conversation":
+        subject = f"New conversation from {visitor}: {title}"
+        intro = f"{visitor} started a conversation and nobody has answered yet:"
+    else:
+        subject = f"Unread message from {visitor}: {title}"
+        intro = f"{visitor} wrote and nobody has answered yet:"
+    text = [intro, ""]
+    for m in messages:
+        text += [f"{when(m.created_at)}:", m.body, ""]
+    text += [f"Answer in the inbox: {link}", "", f"Choose which emails you get: {preferences_link}"]
+    parts = [f"<p>{html.escape(intro)}</p>"]
+    for m in messages:
+        parts.append(
+            f'<p style="color:#555;margin:16px 0 4px">{when(m.created_at)}</p>'
+            f'<blockquote style="margin:0;padding:8px 12px;border-left:3px solid #ccc">'
+            + "<br>".join(html.escape(line) for line in m.body.splitlines())
+            + "</blockquote>"
+        )
+    parts.append(f'<p><a href="{html.escape(link, quote=True)}">Answer in the inbox</a></p>')
+    preferences = html.escape(preferences_link, quote=True)
+    parts.append(
+        f'<p style="color:#888;font-size:12px"><a href="{preferences}">'
+        "Choose which emails you get</a></p>"
+    )
+    msg = EmailMessage(policy=SMTP)
+    domain = config.inbound_domain
+    thread = f"<conversation.{conversation_key}.agent{dev_user_key}@{domain}>"
+    msg["From"] = Address(display_name=f"{visitor} (openplug)", addr_spec=config.sender.addr_spec)
+    msg["To"] = _address(one_line(to_name), to_email)
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(now)
+    message_id = make_msgid(idstring=f"a{conversation_key}", domain=domain)
+    msg["Message-ID"] = message_id
+    msg["In-Reply-To"] = thread
+    msg["References"] = thread
+    msg["Auto-Submitted"] = "auto-generated"
+    msg["X-Auto-Response-Suppress"] = "All"
+    msg.set_content("\n".join(text))
+    msg.add_alternative(
+        '<!doctype html><html><body style="font-family:sans-serif">'
+        + "".join(parts)
+        + "</body></html>",
+        subtype="html",
+    )
+    return Composed(message_id=message_id, subject=subject, raw=msg.as_string())

@@ -16,8 +16,6 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openplug.conversations.events import ConversationChange
@@ -27,14 +25,14 @@ from openplug.db.base import utcnow
 from openplug.identity.tables import apps, dev_users
 from openplug.mail.addresses import reply_address, unsubscribe_token
 from openplug.mail.compose import MessageInMail, visitor_reply_mail
-from openplug.mail.tables import outgoing_mails, visitor_mail, visitor_mail_marks
+from openplug.mail.outgoing import advance_mark, store_mail
+from openplug.mail.tables import visitor_mail, visitor_mail_marks
 from openplug.outbox import Job, Outcome, enqueue
 from openplug.runtime import Runtime
 
 log = logging.getLogger("openplug.mail")
 
 KIND = "mail.visitor_digest"
-SEND = "mail.send"
 DEFAULT_DELAY_SECONDS = 120
 
 
@@ -151,36 +149,17 @@ async def run(runtime: Runtime, job: Job) -> Outcome:
             unsubscribe_url=unsubscribe_url(runtime, rev_user_key),
             now=utcnow(),
         )
-        mail_key = (
-            await conn.execute(
-                outgoing_mails.insert()
-                .values(
-                    message_id=composed.message_id,
-                    kind="visitor_reply",
-                    conversation_id=conversation_key,
-                    rev_user_id=rev_user_key,
-                    recipient=email,
-                    subject=composed.subject,
-                    raw=composed.raw,
-                    state="queued" if config.smtp is not None else "held",
-                    created_at=utcnow(),
-                )
-                .returning(outgoing_mails.c.id)
-            )
-        ).scalar_one()
-        through = int(rows[-1].seq)
-        dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-        stmt = dialect_insert(visitor_mail_marks).values(
-            conversation_id=conversation_key, rev_user_id=rev_user_key, mailed_through_seq=through
+        await store_mail(
+            conn,
+            config,
+            composed,
+            kind="visitor_reply",
+            conversation_key=conversation_key,
+            recipient=email,
+            rev_user_key=rev_user_key,
         )
-        await conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["conversation_id", "rev_user_id"],
-                set_={"mailed_through_seq": through},
-            )
-        )
-        if config.smtp is not None:
-            await enqueue(conn, SEND, {"mail": int(mail_key)})
+        keys = {"conversation_id": conversation_key, "rev_user_id": rev_user_key}
+        await advance_mark(conn, visitor_mail_marks, keys, int(rows[-1].seq))
     log.info(
         "mail composed for conversation %s (%d message(s), %s)",
         conversation_key, len(rows), "queued" if config.smtp is not None else "held: no SMTP",
