@@ -13,6 +13,8 @@ from sqlalchemy import Row, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openplug.audit import Actor, record
+from openplug.availability import AvailabilityChange
+from openplug.availability.hours import DEFAULT_TIME_ZONE
 from openplug.db.base import rfc3339, utcnow
 from openplug.errors import InvalidField, NotFound
 from openplug.identity.tables import apps
@@ -26,6 +28,13 @@ class App:
     allowed_origins: list[str]
     require_identification: bool
     created_at: datetime
+    # Availability (openplug.availability): office hours in ``time_zone``,
+    # None meaning always open; the widget's expected reply time; the
+    # message posted once per conversation outside office hours.
+    time_zone: str = DEFAULT_TIME_ZONE
+    office_hours: dict[str, list[dict[str, str]]] | None = None
+    reply_time: str | None = None
+    away_message: str | None = None
 
 
 def _from_row(row: Row[Any]) -> App:
@@ -37,6 +46,10 @@ def _from_row(row: Row[Any]) -> App:
         allowed_origins=list(m["allowed_origins"]),
         require_identification=m["require_identification"],
         created_at=m["created_at"],
+        time_zone=m["time_zone"],
+        office_hours=m["office_hours"],
+        reply_time=m["reply_time"],
+        away_message=m["away_message"],
     )
 
 
@@ -48,6 +61,10 @@ def app_json(app: App) -> dict[str, Any]:
         "allowed_origins": app.allowed_origins,
         "require_identification": app.require_identification,
         "created_date": rfc3339(app.created_at),
+        "time_zone": app.time_zone,
+        "office_hours": app.office_hours,
+        "reply_time": app.reply_time,
+        "away_message": app.away_message,
     }
 
 
@@ -96,6 +113,10 @@ def _settings_of(app: App) -> dict[str, Any]:
         "name": app.name,
         "allowed_origins": app.allowed_origins,
         "require_identification": app.require_identification,
+        "time_zone": app.time_zone,
+        "office_hours": app.office_hours,
+        "reply_time": app.reply_time,
+        "away_message": app.away_message,
     }
 
 
@@ -117,6 +138,7 @@ async def update_app(
     name: str | None = None,
     origins: list[str] | None = None,
     require_identification: bool | None = None,
+    availability: AvailabilityChange | None = None,
     actor: Actor,
 ) -> App:
     app = await get_app(conn, app_id)
@@ -127,6 +149,8 @@ async def update_app(
         values["allowed_origins"] = normalise_origins(origins)
     if require_identification is not None:
         values["require_identification"] = require_identification
+    if availability is not None:
+        values.update(availability.columns())
     if not values:
         return app
     await conn.execute(update(apps).where(apps.c.id == app.pk).values(**values))

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from openplug.availability.schemas import WeeklyHoursView
 from openplug.crm.fields import FROM_QUERY, ShortText, Strict
 from openplug.crm.rev_info import RevInfo
 from openplug.web.openapi import Answer
@@ -142,6 +143,10 @@ class App(Answer):
     allowed_origins: list[str]
     require_identification: bool
     created_date: str
+    time_zone: str = Field(description="IANA name the office hours are in")
+    office_hours: WeeklyHoursView | None = Field(description="null: always open")
+    reply_time: Literal["minutes", "hour", "hours", "day"] | None
+    away_message: str | None
 
 
 class AppResponse(Answer):
