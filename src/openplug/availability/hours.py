@@ -74,7 +74,8 @@ def normalise_time_zone(value: str, field_name: str = "time_zone") -> str:
     name = value.strip()
     if name not in _zone_names():
         raise InvalidField(
-            field_name, f"{value!r} is not an IANA time zone name like Europe/Berlin or UTC"
+            field_name,
+            f"{field_name}: {value!r} is not an IANA time zone name like Europe/Berlin or UTC",
         )
     return name
 
@@ -107,7 +108,7 @@ def normalise_office_hours(
         if not intervals:
             continue
         if len(intervals) > MAX_INTERVALS_PER_DAY:
-            raise InvalidField(where, f"at most {MAX_INTERVALS_PER_DAY} intervals a day")
+            raise InvalidField(where, f"{where}: at most {MAX_INTERVALS_PER_DAY} intervals a day")
         out[day] = [_interval(iv, f"{where}[{i}]") for i, iv in enumerate(intervals)]
     if not out:
         return None
@@ -121,14 +122,14 @@ def _interval(value: Mapping[str, str], where: str) -> dict[str, str]:
             raise InvalidField(f"{where}.{part}", f"{where}.{part} is required")
         if not isinstance(text, str) or not _CLOCK.fullmatch(text):
             raise InvalidField(
-                f"{where}.{part}", f"{text!r} is not a time like 09:00 (00:00-24:00)"
+                f"{where}.{part}", f"{where}.{part}: {text!r} is not a time like 09:00 (to 24:00)"
             )
     start, end = value["start"], value["end"]
     if start == "24:00":
-        raise InvalidField(f"{where}.start", "an interval cannot start at 24:00; use 00:00")
+        raise InvalidField(f"{where}.start", f"{where}.start: 24:00 ends a day; start at 00:00")
     if start == end:
         # Neither "closed" nor "all day" for sure: 00:00-24:00 says the latter.
-        raise InvalidField(f"{where}.end", "the end must differ from the start")
+        raise InvalidField(f"{where}.end", f"{where}.end: the end must differ from the start")
     return {"start": start, "end": end}
 
 

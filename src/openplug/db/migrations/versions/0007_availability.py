@@ -20,6 +20,12 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+# SQLite rebuilds messages for the new constraints: its keys stay never
+# reused (0003), and the tables it refers to need not be reflected.
+_AUTOINCREMENT = {"sqlite_autoincrement": True}
+_NO_REFERRED_TABLES = {"resolve_fks": False}
+
+
 def upgrade() -> None:
     with op.batch_alter_table("apps") as batch:
         batch.add_column(
@@ -28,9 +34,9 @@ def upgrade() -> None:
         batch.add_column(sa.Column("office_hours", openplug.db.base.Json, nullable=True))
         batch.add_column(sa.Column("reply_time", sa.String(length=16), nullable=True))
         batch.add_column(sa.Column("away_message", sa.Text(), nullable=True))
-    # SQLite rebuilds the table for the new constraints: keep its keys
-    # never reused (0003).
-    with op.batch_alter_table("messages", table_kwargs={"sqlite_autoincrement": True}) as batch:
+    with op.batch_alter_table(
+        "messages", table_kwargs=_AUTOINCREMENT, reflect_kwargs=_NO_REFERRED_TABLES
+    ) as batch:
         batch.add_column(sa.Column("author_app_pk", sa.Integer(), nullable=True))
         batch.create_foreign_key(
             op.f("fk_messages_author_app_pk_apps"), "apps", ["author_app_pk"], ["id"],
@@ -43,7 +49,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("messages", table_kwargs={"sqlite_autoincrement": True}) as batch:
+    with op.batch_alter_table(
+        "messages", table_kwargs=_AUTOINCREMENT, reflect_kwargs=_NO_REFERRED_TABLES
+    ) as batch:
         batch.drop_constraint("ck_messages_team_author", type_="check")
         batch.drop_constraint(op.f("fk_messages_author_app_pk_apps"), type_="foreignkey")
         batch.drop_column("author_app_pk")
