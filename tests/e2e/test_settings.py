@@ -379,7 +379,7 @@ def test_availability_set_in_the_page(server: LiveServer, page: Any) -> None:
     form.get_by_label("Away message").fill("Back at nine.")
     form.get_by_role("button", name="Save availability").click()
     expect(form.get_by_role("status").filter(has_text="Saved")).to_contain_text("Europe/Berlin")
-    expect(form.get_by_label("Monday")).to_have_value("09:00–12:00, 13:00–17:30")
+    expect(form.get_by_label("Monday")).to_have_value("09:00-12:00, 13:00-17:30")
     app = app_via_api(server, server.app_id)
     assert app["office_hours"] == {
         "monday": [{"start": "09:00", "end": "12:00"}, {"start": "13:00", "end": "17:30"}],

@@ -609,7 +609,7 @@ const REPLY_TIMES = [
   ['day', 'Typically replies within a day'],
 ];
 
-const dayHoursText = (intervals) => (intervals || []).map((i) => `${i.start}–${i.end}`).join(', ');
+const dayHoursText = (intervals) => (intervals || []).map((i) => `${i.start}-${i.end}`).join(', ');
 
 /** "09:00-12:00, 13:00-17:30" as intervals; the server checks the times. */
 function parseDayHours(text) {
