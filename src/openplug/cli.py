@@ -14,6 +14,7 @@ import uvicorn
 from typer.core import TyperArgument, TyperGroup, TyperOption
 
 from openplug.audit import OPERATOR
+from openplug.availability import AvailabilityChange
 from openplug.bootstrap import FirstStart, open_runtime
 from openplug.db.base import rfc3339
 from openplug.errors import ApiError
@@ -227,19 +228,62 @@ def apps_create(
     _emit(as_json, app_json(app), f"created app {app.app_id}")
 
 
+def _office_hours_option(values: list[str]) -> dict[str, list[dict[str, str]]]:
+    """``monday=09:00-12:00,13:00-17:30`` per weekday, as ``apps.update``'s
+    ``office_hours``; the times are checked there, like the API's."""
+    hours: dict[str, list[dict[str, str]]] = {}
+    for value in values:
+        day, sep, spans = value.partition("=")
+        if not sep:
+            raise typer.BadParameter(
+                f"{value!r}: write DAY=HH:MM-HH:MM[,HH:MM-HH:MM], e.g. monday=09:00-17:30",
+                param_hint="--office-hours",
+            )
+        intervals = hours.setdefault(day.strip().lower(), [])
+        for span in filter(None, (p.strip() for p in spans.split(","))):
+            start, _, end = span.partition("-")
+            intervals.append({"start": start.strip(), "end": end.strip()})
+    return hours
+
+
 @apps_cli.command("update")
 def apps_update(
     app_id: str,
     origin: Annotated[list[str] | None, typer.Option(help="Replaces the allowed origins.")] = None,
     name: Annotated[str | None, typer.Option()] = None,
     require_identification: Annotated[bool | None, typer.Option()] = None,
+    time_zone: Annotated[
+        str | None, typer.Option(help="IANA time zone of the office hours, e.g. Europe/Berlin.")
+    ] = None,
+    office_hours: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="DAY=HH:MM-HH:MM[,...], e.g. monday=09:00-17:30; repeat per weekday. "
+            "Replaces the weekly hours; days left out are closed."
+        ),
+    ] = None,
+    always_open: Annotated[
+        bool, typer.Option("--always-open", help="Remove the office hours.")
+    ] = False,
+    reply_time: Annotated[
+        str | None, typer.Option(help='minutes, hour, hours or day; "" shows none.')
+    ] = None,
+    away_message: Annotated[
+        str | None, typer.Option(help='Posted once per conversation when away; "" for none.')
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
+    hours = {} if always_open else _office_hours_option(office_hours) if office_hours else None
+    availability = AvailabilityChange(
+        time_zone=time_zone, office_hours=hours, reply_time=reply_time, away_message=away_message
+    )
+
     async def work(runtime: Runtime) -> App:
         async with runtime.db.write() as conn:
             return await update_app(
                 conn, app_id, name=name, origins=origin or None,
-                require_identification=require_identification, actor=OPERATOR,
+                require_identification=require_identification, availability=availability,
+                actor=OPERATOR,
             )  # fmt: skip
 
     app = _run(work)

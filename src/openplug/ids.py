@@ -34,6 +34,8 @@ TOKEN = ObjectKind("identity", "token", "TOKEN")
 FRAGMENT = ObjectKind("core", "tenant_fragment", "FRAG")
 CONVERSATION = ObjectKind("core", "conversation", "CONV")
 COMMENT = ObjectKind("core", "comment", "COMMENT")
+# An app's team, the author of automated messages; keyed by the app.
+SYS_USER = ObjectKind("identity", "sysu", "SYSU")
 
 # Keys are 32-bit integer columns on every backend.
 MAX_KEY = 2**31 - 1

@@ -293,7 +293,8 @@ def test_allowed_origins_edited_in_the_page_set_the_frames_ancestors(
     card.get_by_role("button", name="Add origin").click()
     card.get_by_role("textbox", name="Origin 3").fill("shop.example.org/path")
     card.get_by_role("button", name="Save changes").click()
-    alert = card.get_by_role("alert")
+    # The app's settings form, not the availability form below it.
+    alert = card.get_by_role("form", name="Settings of Demo").get_by_role("alert")
     expect(alert).to_contain_text("allowed_origins[2]")
     expect(alert).to_contain_text("Origin 3")
     expect(card.get_by_role("textbox", name="Origin 3")).to_have_attribute("aria-invalid", "true")
@@ -310,7 +311,9 @@ def test_allowed_origins_edited_in_the_page_set_the_frames_ancestors(
     expect(card.get_by_role("textbox", name="Origin 2")).to_have_count(0)
     card.get_by_role("button", name="Save changes").click()
     expect(card.get_by_role("status").filter(has_text="Saved")).to_be_visible()
-    expect(card.locator("[role=alert]")).to_have_text("")
+    expect(card.get_by_role("form", name="Settings of Demo").locator("[role=alert]")).to_have_text(
+        ""
+    )
     assert frame_ancestors(server) == before
 
 
@@ -354,6 +357,38 @@ def test_new_app_and_require_identification(server: LiveServer, page: Any) -> No
     expect(page.get_by_role("alert")).to_contain_text("aud")
     expect(page.get_by_label("App")).to_have_attribute("aria-invalid", "true")
     expect(page.get_by_label("App")).to_be_focused()
+
+
+def test_availability_set_in_the_page(server: LiveServer, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    go_to(page, "Apps")
+    card = page.locator(f'section[data-app-id="{server.app_id}"]')
+    form = card.get_by_role("form", name="Availability")
+    form.get_by_label("Time zone").fill("Europe/Berlin")
+    form.get_by_label("Monday").fill("9am-5pm")
+    form.get_by_role("button", name="Save availability").click()
+    alert = form.get_by_role("alert")
+    expect(alert).to_contain_text("Monday")
+    expect(alert).to_contain_text("office_hours.monday[0].start")
+    expect(form.get_by_label("Monday")).to_have_attribute("aria-invalid", "true")
+    expect(form.get_by_label("Monday")).to_be_focused()
+
+    form.get_by_label("Monday").fill("09:00-12:00, 13:00-17:30")
+    form.get_by_label("Friday").fill("22:00-02:00")
+    form.get_by_label("Expected reply time").select_option("hour")
+    form.get_by_label("Away message").fill("Back at nine.")
+    form.get_by_role("button", name="Save availability").click()
+    expect(form.get_by_role("status").filter(has_text="Saved")).to_contain_text("Europe/Berlin")
+    expect(form.get_by_label("Monday")).to_have_value("09:00-12:00, 13:00-17:30")
+    app = app_via_api(server, server.app_id)
+    assert app["office_hours"] == {
+        "monday": [{"start": "09:00", "end": "12:00"}, {"start": "13:00", "end": "17:30"}],
+        "friday": [{"start": "22:00", "end": "02:00"}],
+    }
+    assert (app["time_zone"], app["reply_time"], app["away_message"]) == (
+        "Europe/Berlin", "hour", "Back at nine."
+    )  # fmt: skip
 
 
 def test_custom_attribute_defined_in_the_page_is_accepted_in_rev_info(

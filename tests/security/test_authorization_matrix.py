@@ -459,6 +459,9 @@ ROWS: tuple[Row | SocketRow, ...] = (
          Case(lambda w, p, o: {"app_id": w.app_ids["first"],
                                "anonymous_credential": w.anonymous_credentials["anna"]},
               public, name="returning_visitor")),
+    # What the widget shows before anyone writes (availability): public
+    # like the frame page.
+    *row("POST /widget/config", Case(lambda w, p, o: {"app_id": w.app_ids["first"]}, public)),
     # auth-tokens.*
     *row("GET|POST /auth-tokens.info", Case(nothing, any_credential, check=names_the_caller)),
     *row("POST /auth-tokens.create",
@@ -570,6 +573,8 @@ ROWS: tuple[Row | SocketRow, ...] = (
          Case(in_widget_on_conversation(), visitors, CONVERSATION_OWNERS)),
     *row("POST /widget/conversations.mark-read",
          Case(in_widget_on_conversation(), visitors, CONVERSATION_OWNERS)),
+    *row("POST /widget/mail-settings.get", Case(in_widget(), visitors)),
+    *row("POST /widget/mail-settings.update", Case(in_widget(subscribed=True), visitors)),
     # The sockets.
     SocketRow("/widget/socket", widget_socket_accepts, visitor_may_hear, sends_app_id=True),
     SocketRow("/inbox/socket", inbox_socket_accepts, agent_may_hear, sends_app_id=False),

@@ -107,6 +107,9 @@ class Target:
     kept_aat_id: str = ""
     anonymous_credential: str = ""
     admin_id: str = ""
+    # An anonymous visitor's session: one with no email trait, whose
+    # "get replies by email" address the widget may set.
+    anonymous_token: str = ""
     cases: int = 0
     statuses: dict[int, int] = field(default_factory=dict)
 
@@ -140,6 +143,9 @@ class Target:
         self.kept_aat_id = self.new_aat()["token_id"]
         self.anonymous_credential = self.new_anonymous_credential()
         self.admin_id = self.call(s.pat, "/dev-users.self", {})["dev_user"]["id"]
+        r = self.setup.post("/widget/session", json={"app_id": s.app_id})
+        assert r.status_code == 200, r.text
+        self.anonymous_token = str(r.json()["session_token"])
 
     def session_token(self, user_ref: str) -> str:
         rev_info = {"user_ref": user_ref, "account_ref": "fuzz.example",
@@ -260,6 +266,7 @@ STEERING: dict[str, dict[str, Steer]] = {
     "/widget/messages.create": {"conversation": lambda t: t.conversation_id},
     "/widget/messages.list": {"conversation": lambda t: t.conversation_id},
     "/widget/conversations.mark-read": {"conversation": lambda t: t.conversation_id},
+    "/widget/mail-settings.update": {"email": lambda t: "fuzz-claim@example.com"},
 }
 WIDGET_APP_ID: Steer = lambda t: t.server.app_id  # noqa: E731
 
@@ -286,6 +293,8 @@ def credential(case: schemathesis.Case, target: Target) -> str | None:
         return None
     if path == "/widget/logout":
         return target.session_token("fuzz-visitor")
+    if path == "/widget/mail-settings.update":
+        return target.anonymous_token
     if path.startswith("/widget/"):
         return target.visitor_token
     if path == "/auth-tokens.create":

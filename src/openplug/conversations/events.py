@@ -28,7 +28,9 @@ ChangeKind = Literal[
     "conversation.read",
     "conversation.members_changed",
 ]
-AuthorKind = Literal["rev_user", "dev_user"]
+# sys_user: an app's team, for what openplug posts on its behalf (the away
+# message); its key is the app's.
+AuthorKind = Literal["rev_user", "dev_user", "sys_user"]
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ from openplug.conversations import assignment, service
 from openplug.conversations.service import Row
 from openplug.crm.tables import rev_users
 from openplug.db.base import rfc3339
-from openplug.identity.tables import dev_users
-from openplug.ids import COMMENT, CONVERSATION, DEV_USER, REV_USER, display_id, don
+from openplug.identity.tables import apps, dev_users
+from openplug.ids import COMMENT, CONVERSATION, DEV_USER, REV_USER, SYS_USER, display_id, don
 
 Json = dict[str, Any]
 PREVIEW_CHARS = 140
@@ -31,6 +31,7 @@ class ConversationRenderer:
         self.org_id = org_id
         self._rev: dict[int, Row] = {}
         self._dev: dict[int, Row] = {}
+        self._teams: dict[int, str] = {}
 
     # --- users ----------------------------------------------------------------
 
@@ -84,7 +85,22 @@ class ConversationRenderer:
             summary["email"] = row["email"]
         return summary
 
+    def team_summary(self, app_pk: int) -> Json | None:
+        """An app's team, the author of what openplug posts for it (the away
+        message): DevRev's ``sys_user``, named after the app."""
+        name = self._teams.get(app_pk)
+        if name is None:
+            return None
+        return {
+            "type": "sys_user",
+            "id": don(self.org_id, SYS_USER, app_pk),
+            "display_id": display_id(SYS_USER, app_pk),
+            "display_name": name,
+        }
+
     def author_summary(self, message: Row, *, for_agent: bool = True) -> Json | None:
+        if message["author_app_pk"] is not None:
+            return self.team_summary(int(message["author_app_pk"]))
         if message["author_dev_user_id"] is not None:
             return self.dev_user_summary(int(message["author_dev_user_id"]), for_agent=for_agent)
         if message["author_rev_user_id"] is not None:
@@ -102,6 +118,13 @@ class ConversationRenderer:
             {int(m["author_rev_user_id"]) for m in rows if m["author_rev_user_id"] is not None},
             {int(m["author_dev_user_id"]) for m in rows if m["author_dev_user_id"] is not None},
         )
+        teams = {int(m["author_app_pk"]) for m in rows if m["author_app_pk"] is not None}
+        teams -= self._teams.keys()
+        if teams:
+            found = await self.conn.execute(
+                select(apps.c.id, apps.c.name).where(apps.c.id.in_(teams))
+            )
+            self._teams.update({int(r.id): str(r.name) for r in found})
 
     # --- agents: DevRev's shapes ------------------------------------------------
 
@@ -187,7 +210,9 @@ class ConversationRenderer:
             "body_type": "text",
             "created_date": rfc3339(message["created_at"]),
             "author": self.author_summary(message, for_agent=False),
-            "from_agent": message["author_dev_user_id"] is not None,
+            # From the support side: an agent or the team's automated message.
+            "from_agent": message["author_dev_user_id"] is not None
+            or message["author_app_pk"] is not None,
         }
 
     async def shared_messages(self, rows: Sequence[Row]) -> list[Json]:

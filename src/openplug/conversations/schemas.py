@@ -129,6 +129,15 @@ class DevUserRef(Answer):
     email: str
 
 
+class SysUserRef(Answer):
+    """An app's team: the author of what openplug posts for it (the away message)."""
+
+    type: Literal["sys_user"]
+    id: str
+    display_id: str
+    display_name: str
+
+
 class TimelineEntry(Answer):
     type: Literal["timeline_comment"]
     id: str
@@ -137,7 +146,9 @@ class TimelineEntry(Answer):
     object_type: Literal["conversation"]
     body: str
     body_type: Literal["text"]
-    created_by: RevUserRef | DevUserRef | None = Field(description="null once the author is gone")
+    created_by: RevUserRef | DevUserRef | SysUserRef | None = Field(
+        description="null once the author is gone"
+    )
     created_date: Date
     modified_date: Date
     seq: int = Field(description="Gapless and increasing within the conversation")

@@ -58,7 +58,8 @@ DEFAULT_TITLE = "Conversation"
 
 @dataclass(frozen=True)
 class Author:
-    """Who writes or reads: a visitor (rev user) or an agent (dev user)."""
+    """Who writes or reads: a visitor (rev user), an agent (dev user), or an
+    app's team (``sys_user``, keyed by the app) for automated messages."""
 
     kind: AuthorKind
     key: int
@@ -414,15 +415,66 @@ async def _append_message(
                 seq=seq,
                 author_rev_user_id=author.key if author.kind == "rev_user" else None,
                 author_dev_user_id=author.key if author.kind == "dev_user" else None,
+                author_app_pk=author.key if author.kind == "sys_user" else None,
                 body=body,
                 created_at=now,
             )
             .returning(messages.c.id)
         )
     ).scalar_one()
-    # Writing a message means having read everything up to it.
-    await _advance_read(conn, key, author, seq)
+    # Writing a message means having read everything up to it (a team has
+    # no read state: the agents read for it).
+    if author.kind != "sys_user":
+        await _advance_read(conn, key, author, seq)
     return PostedMessage(key, int(message_key), int(seq))
+
+
+async def post_automated_message(
+    runtime: Runtime, key: int, *, app_pk: int, body: str
+) -> PostedMessage | None:
+    """Post ``body`` as the team of app ``app_pk``, unless the conversation
+    has an automated message already: None then. At most one per
+    conversation: checked again under the conversation's row lock (on
+    SQLite the write transaction is exclusive anyway), so two visitor
+    messages at once cannot both post one.
+
+    The only automated message is the away message (``availability.away``);
+    a second kind would need a marker to tell them apart."""
+    if await _has_automated_message(runtime, key):
+        return None  # the common case, answered without a write
+    now = utcnow()
+    author = Author("sys_user", app_pk)
+    async with runtime.db.write() as conn:
+        row = (
+            await conn.execute(
+                select(conversations).where(conversations.c.id == key).with_for_update()
+            )
+        ).first()
+        if row is None:
+            raise NotFound("conversation not found")
+        if await _automated_message_in(conn, key):
+            return None
+        posted = await _append_message(conn, key, author, body, now)
+        members = await _member_keys(conn, key)
+        change = _change("message.created", key, members, row.app_pk, str(row.status), author,
+                         seq=posted.seq, message_key=posted.message_key)  # fmt: skip
+        await run_transaction_hooks(runtime.transaction_hooks, conn, [change])
+    publish_changes(runtime.change_listeners, [change])
+    return posted
+
+
+async def _has_automated_message(runtime: Runtime, key: int) -> bool:
+    async with runtime.db.read() as conn:
+        return await _automated_message_in(conn, key)
+
+
+async def _automated_message_in(conn: AsyncConnection, key: int) -> bool:
+    found = await conn.execute(
+        select(messages.c.id)
+        .where(messages.c.conversation_id == key, messages.c.author_app_pk.is_not(None))
+        .limit(1)
+    )
+    return found.first() is not None
 
 
 async def _advance_read(conn: AsyncConnection, key: int, reader: Author, seq: int) -> bool:

@@ -107,16 +107,23 @@ messages = Table(
         nullable=False,
     ),
     Column("seq", Integer, nullable=False),
-    # Exactly one author: a rev user (the visitor) or a dev user (an agent).
-    # Both become NULL if the author is deleted; the message stays.
+    # Exactly one author: a rev user (the visitor), a dev user (an agent) or
+    # an app's team, for what openplug posts on its behalf (the away
+    # message; shown as a sys_user named after the app). All become NULL if
+    # the author is deleted; the message stays.
     Column("author_rev_user_id", Integer, ForeignKey("rev_users.id", ondelete="SET NULL")),
     Column("author_dev_user_id", Integer, ForeignKey("dev_users.id", ondelete="SET NULL")),
+    Column("author_app_pk", Integer, ForeignKey("apps.id", ondelete="SET NULL")),
     Column("body", Text, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     UniqueConstraint("conversation_id", "seq", name="uq_messages_conversation_seq"),
     CheckConstraint(
         "author_rev_user_id IS NULL OR author_dev_user_id IS NULL",
         name="ck_messages_one_author",
+    ),
+    CheckConstraint(
+        "author_app_pk IS NULL OR (author_rev_user_id IS NULL AND author_dev_user_id IS NULL)",
+        name="ck_messages_team_author",
     ),
     **KEYS_NEVER_REUSED,
 )

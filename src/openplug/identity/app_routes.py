@@ -9,6 +9,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter
 from pydantic import Field
 
+from openplug.availability import AvailabilityChange
+from openplug.availability.schemas import AvailabilityFields
 from openplug.crm.fields import ShortText, Strict
 from openplug.identity.apps import app_json, create_app, list_apps, update_app
 from openplug.identity.schemas import AppResponse, AppsListResponse
@@ -27,7 +29,7 @@ class AppsCreateRequest(Strict):
     require_identification: bool = False
 
 
-class AppsUpdateRequest(Strict):
+class AppsUpdateRequest(AvailabilityFields):
     app_id: ShortText
     name: AppName | None = None
     allowed_origins: Origins | None = None
@@ -60,7 +62,8 @@ async def apps_create(
 async def apps_update(
     runtime: RuntimeDep, _: AdminDep, actor: ActorDep, body: AppsUpdateRequest
 ) -> dict[str, Any]:
-    """Only the fields sent change; ``allowed_origins`` replaces the list."""
+    """Only the fields sent change; ``allowed_origins`` and ``office_hours``
+    replace what was there."""
     async with runtime.db.write() as conn:
         app = await update_app(
             conn,
@@ -70,6 +73,17 @@ async def apps_update(
             require_identification=body.require_identification,
             mail_delay_seconds=body.mail_delay_seconds,
             site_url=body.site_url,
+            availability=_availability_change(body),
             actor=actor,
         )
     return {"app": app_json(app)}
+
+
+def _availability_change(body: AvailabilityFields) -> AvailabilityChange:
+    hours = body.office_hours
+    return AvailabilityChange(
+        time_zone=body.time_zone,
+        office_hours=None if hours is None else hours.model_dump(exclude_none=True, mode="json"),
+        reply_time=body.reply_time,
+        away_message=body.away_message,
+    )

@@ -13,6 +13,8 @@ from sqlalchemy import Row, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openplug.audit import Actor, record
+from openplug.availability import AvailabilityChange
+from openplug.availability.hours import DEFAULT_TIME_ZONE
 from openplug.db.base import rfc3339, utcnow
 from openplug.errors import InvalidField, NotFound
 from openplug.identity.tables import apps
@@ -30,6 +32,13 @@ class App:
     mail_delay_seconds: int = 120
     # Where mails link back to; None: the first allowed origin.
     site_url: str | None = None
+    # Availability (openplug.availability): office hours in ``time_zone``,
+    # None meaning always open; the widget's expected reply time; the
+    # message posted once per conversation outside office hours.
+    time_zone: str = DEFAULT_TIME_ZONE
+    office_hours: dict[str, list[dict[str, str]]] | None = None
+    reply_time: str | None = None
+    away_message: str | None = None
 
 
 def _from_row(row: Row[Any]) -> App:
@@ -43,6 +52,10 @@ def _from_row(row: Row[Any]) -> App:
         created_at=m["created_at"],
         mail_delay_seconds=m["mail_delay_seconds"],
         site_url=m["site_url"],
+        time_zone=m["time_zone"],
+        office_hours=m["office_hours"],
+        reply_time=m["reply_time"],
+        away_message=m["away_message"],
     )
 
 
@@ -56,6 +69,10 @@ def app_json(app: App) -> dict[str, Any]:
         "created_date": rfc3339(app.created_at),
         "mail_delay_seconds": app.mail_delay_seconds,
         **({"site_url": app.site_url} if app.site_url else {}),
+        "time_zone": app.time_zone,
+        "office_hours": app.office_hours,
+        "reply_time": app.reply_time,
+        "away_message": app.away_message,
     }
 
 
@@ -116,6 +133,10 @@ def _settings_of(app: App) -> dict[str, Any]:
         "require_identification": app.require_identification,
         "mail_delay_seconds": app.mail_delay_seconds,
         "site_url": app.site_url,
+        "time_zone": app.time_zone,
+        "office_hours": app.office_hours,
+        "reply_time": app.reply_time,
+        "away_message": app.away_message,
     }
 
 
@@ -139,6 +160,7 @@ async def update_app(
     require_identification: bool | None = None,
     mail_delay_seconds: int | None = None,
     site_url: str | None = None,
+    availability: AvailabilityChange | None = None,
     actor: Actor,
 ) -> App:
     app = await get_app(conn, app_id)
@@ -153,6 +175,8 @@ async def update_app(
         values["mail_delay_seconds"] = mail_delay_seconds
     if site_url is not None:
         values["site_url"] = normalise_site_url(site_url)
+    if availability is not None:
+        values.update(availability.columns())
     if not values:
         return app
     await conn.execute(update(apps).where(apps.c.id == app.pk).values(**values))

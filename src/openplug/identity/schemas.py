@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from openplug.availability.schemas import WeeklyHoursView
 from openplug.crm.fields import FROM_QUERY, ShortText, Strict
 from openplug.crm.rev_info import RevInfo
 from openplug.web.openapi import Answer
@@ -144,6 +145,10 @@ class App(Answer):
     created_date: str
     mail_delay_seconds: int
     site_url: str | None = None
+    time_zone: str = Field(description="IANA name the office hours are in")
+    office_hours: WeeklyHoursView | None = Field(description="null: always open")
+    reply_time: Literal["minutes", "hour", "hours", "day"] | None
+    away_message: str | None
 
 
 class AppResponse(Answer):

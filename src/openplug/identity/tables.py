@@ -1,6 +1,6 @@
 """Tables of the dev side: the deployment's org, apps, agents and tokens."""
 
-from sqlalchemy import Boolean, Column, ForeignKey, Index, Integer, String, Table, func
+from sqlalchemy import Boolean, Column, ForeignKey, Index, Integer, String, Table, Text, func
 
 from openplug.db.base import KEYS_NEVER_REUSED, Json, UtcDateTime, metadata
 
@@ -27,6 +27,14 @@ apps = Table(
     Column("mail_delay_seconds", Integer, nullable=False, server_default="120"),
     # Where a visitor's mail links back to; NULL: the first allowed origin.
     Column("site_url", String(2048), nullable=True),
+    # Availability (openplug.availability): the IANA zone office hours are
+    # in; the weekly hours, NULL meaning always open; the expected reply
+    # time the widget shows ("hour": "Typically replies within an hour");
+    # the message posted once per conversation outside office hours.
+    Column("time_zone", String(64), nullable=False, server_default="UTC"),
+    Column("office_hours", Json, nullable=True),
+    Column("reply_time", String(16), nullable=True),
+    Column("away_message", Text, nullable=True),
     **KEYS_NEVER_REUSED,
 )
 

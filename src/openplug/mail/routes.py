@@ -176,7 +176,7 @@ async def unsubscribe(runtime: RuntimeDep, token: str = "") -> HTMLResponse:
     if rev_user_key is None:
         # Answered to a mail provider's one-click POST as any API error is.
         raise NotFound("not an unsubscribe link of this server")
-    await visitor_settings.unsubscribe(runtime, rev_user_key)
+    await visitor_settings.update_visitor_mail(runtime, rev_user_key, subscribed=False)
     return _page(
         "You are unsubscribed",
         "<p>No more emails about your conversations. To get them again, turn them back on "

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -27,6 +26,7 @@ from openplug.mail.addresses import reply_address, unsubscribe_token
 from openplug.mail.compose import MessageInMail, visitor_reply_mail
 from openplug.mail.outgoing import advance_mark, store_mail
 from openplug.mail.tables import visitor_mail, visitor_mail_marks
+from openplug.mail.visitor_settings import address_on_file
 from openplug.outbox import Job, Outcome, enqueue
 from openplug.runtime import Runtime
 
@@ -68,16 +68,6 @@ def unsubscribe_url(runtime: Runtime, rev_user_key: int) -> str:
     return f"{runtime.settings.resolved_public_url()}/mail/unsubscribe?token={token}"
 
 
-def address_on_file(user: Any, settings_row: Any) -> str | None:
-    """Where a visitor's mail goes: the email the site or an agent gave, else
-    the address they left in the widget themselves."""
-    if user.email:
-        return str(user.email)
-    if settings_row is not None and settings_row.email_claim:
-        return str(settings_row.email_claim)
-    return None
-
-
 async def run(runtime: Runtime, job: Job) -> Outcome:
     conversation_key = int(job.payload["conversation"])
     rev_user_key = int(job.payload["rev_user"])
@@ -101,7 +91,7 @@ async def run(runtime: Runtime, job: Job) -> Outcome:
                 select(visitor_mail).where(visitor_mail.c.rev_user_id == rev_user_key)
             )
         ).first()
-        email = address_on_file(user, prefs)
+        email = address_on_file(user.email, prefs.email_claim if prefs is not None else None)
         if email is None or (prefs is not None and prefs.unsubscribed_at is not None):
             return "dropped"
         k = visitor_mail_marks.c

@@ -23,11 +23,19 @@ from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ValidationError
 
 from openplug.audit import Actor
+from openplug.availability import availability_at
+from openplug.availability.away import app_schedule, availability_json, post_away_message_if_away
 from openplug.conversations import service as conversations
 from openplug.conversations.render import ConversationRenderer
 from openplug.conversations.service import Author
 from openplug.conversations.sockets import visitor_socket_auth
-from openplug.errors import ApiError
+from openplug.db.base import utcnow
+from openplug.errors import ApiError, InvalidField
+from openplug.mail.visitor_settings import (
+    settings_json,
+    update_visitor_mail,
+    visitor_mail_settings,
+)
 from openplug.realtime.starlette_transport import serve_socket
 from openplug.runtime import Runtime
 from openplug.web.client_address import client_address
@@ -38,6 +46,8 @@ from openplug.web.validation import error_from_validation
 from openplug.widget import service
 from openplug.widget.schemas import (
     ConversationRequest,
+    MailSettingsResponse,
+    MailSettingsUpdateRequest,
     MarkReadRequest,
     MarkReadResponse,
     MergeRequest,
@@ -52,6 +62,7 @@ from openplug.widget.schemas import (
     VisitorConversationsListResponse,
     VisitorMessageResponse,
     VisitorMessagesListResponse,
+    WidgetConfigResponse,
     WidgetRequest,
 )
 
@@ -141,6 +152,9 @@ CreateCall = Annotated[
 PostCall = Annotated[VisitorCall[MessagesCreateRequest], _call(MessagesCreateRequest)]
 MessagesCall = Annotated[VisitorCall[MessagesListRequest], _call(MessagesListRequest)]
 MarkReadCall = Annotated[VisitorCall[MarkReadRequest], _call(MarkReadRequest)]
+MailUpdateCall = Annotated[
+    VisitorCall[MailSettingsUpdateRequest], _call(MailSettingsUpdateRequest)
+]
 
 
 def _me(visitor: service.Visitor) -> Author:
@@ -241,6 +255,7 @@ async def widget_conversations_create(runtime: RuntimeDep, call: CreateCall) -> 
         title=body.title,
         app_pk=visitor.app.pk,
     )
+    await post_away_message_if_away(runtime, key, visitor.app.pk)
     return {"conversation": await _conversation_view(runtime, visitor, key)}
 
 
@@ -255,6 +270,8 @@ async def widget_messages_create(runtime: RuntimeDep, call: PostCall) -> Json:
     posted = await conversations.post_message(
         runtime, key, _me(visitor), body.body, scope=visitor.scope
     )
+    # After the visitor's message, so it comes second on every socket.
+    await post_away_message_if_away(runtime, key, visitor.app.pk)
     async with runtime.db.read() as conn:
         rows, _ = await conversations.messages_after(conn, key, posted.seq - 1, 1)
         renderer = ConversationRenderer(conn, runtime.org_id)
@@ -293,6 +310,42 @@ async def widget_conversations_mark_read(runtime: RuntimeDep, call: MarkReadCall
         runtime, key, _me(visitor), body.seq, scope=visitor.scope
     )
     return {"last_read_seq": last_read}
+
+
+@router.post("/config", **answers(WidgetConfigResponse))
+async def widget_config(runtime: RuntimeDep, body: WidgetRequest) -> Json:
+    """What the widget shows before anyone writes: whether the team is in
+    now and its expected reply time. Public like the frame page (no token:
+    page views create no visitor); the widget asks again when it opens and
+    when the team is due back."""
+    row = await app_schedule(runtime, body.app_id)
+    if row is None:
+        raise InvalidField("app_id", "no app has this app_id")
+    return {"availability": availability_json(row, availability_at(row, utcnow()))}
+
+
+@router.post(
+    "/mail-settings.get", openapi_extra=body_of(WidgetRequest), **answers(MailSettingsResponse)
+)
+async def widget_mail_settings_get(runtime: RuntimeDep, call: PlainCall) -> Json:
+    """Where this visitor's replies by email go (masked), and whether they go."""
+    async with runtime.db.read() as conn:
+        settings = await visitor_mail_settings(conn, call.visitor.rev_user_key)
+    return {"mail_settings": settings_json(settings)}
+
+
+@router.post(
+    "/mail-settings.update",
+    openapi_extra=body_of(MailSettingsUpdateRequest),
+    **answers(MailSettingsResponse),
+)
+async def widget_mail_settings_update(runtime: RuntimeDep, call: MailUpdateCall) -> Json:
+    """Leave an address for replies by email (an unverified claim, never the
+    visitor's identity), unsubscribe, or undo an unsubscribe."""
+    settings = await update_visitor_mail(
+        runtime, call.visitor.rev_user_key, email=call.body.email, subscribed=call.body.subscribed
+    )
+    return {"mail_settings": settings_json(settings)}
 
 
 # Served by ``SocketEndpoints`` (see ``app.create_app``), not the router.

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
+from openplug.availability.schemas import AvailabilityView
 from openplug.conversations.schemas import MessageBody, Seq, Title
 from openplug.conversations.service import Status
 from openplug.crm.fields import ShortText, Strict
@@ -56,6 +57,18 @@ class MarkReadRequest(ConversationRequest):
     seq: Seq | None = None
 
 
+class MailSettingsUpdateRequest(WidgetRequest):
+    email: Annotated[str, StringConstraints(max_length=254)] | None = Field(
+        default=None,
+        description='Where to get replies by email: an unverified address, kept apart from the '
+        'visitor\'s `email` trait and never used to identify anyone; "" withdraws it. Leaving '
+        "one subscribes, unless `subscribed` says otherwise",
+    )
+    subscribed: bool | None = Field(
+        default=None, description="false: no more mail; true: undoes an unsubscribe"
+    )
+
+
 # --- responses ------------------------------------------------------------------
 
 
@@ -81,9 +94,10 @@ class MergeResponse(Answer):
 
 
 class VisitorPerson(Answer):
-    """Who wrote a message, as a visitor may see them (no email)."""
+    """Who wrote a message, as a visitor may see them (no email); a
+    ``sys_user`` is the app's team (the away message)."""
 
-    type: Literal["rev_user", "dev_user"]
+    type: Literal["rev_user", "dev_user", "sys_user"]
     id: str
     display_id: str
     display_name: str
@@ -138,3 +152,22 @@ class VisitorMessagesListResponse(Answer):
 
 class MarkReadResponse(Answer):
     last_read_seq: int
+
+
+class WidgetConfigResponse(Answer):
+    availability: AvailabilityView
+
+
+class MailSettings(Answer):
+    address: str | None = Field(
+        description="Where replies by email go, masked (a…@example.com); null: nowhere yet"
+    )
+    address_source: Literal["email_trait", "claim"] | None = Field(
+        description="email_trait: the site's address for the visitor (not changeable in the "
+        "widget); claim: the one the visitor left"
+    )
+    subscribed: bool
+
+
+class MailSettingsResponse(Answer):
+    mail_settings: MailSettings

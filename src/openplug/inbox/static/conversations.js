@@ -21,11 +21,13 @@ const VIEWS = [
 const TYPING_SHOWN_MS = 6000;
 const TYPING_SEND_EVERY_MS = 3000;
 
-/** One message, whether it came from timeline-entries.list or the socket. */
+/** One message, whether it came from timeline-entries.list or the socket.
+ * A sys_user is the app's team: what openplug posted for it (the away message). */
 function fromEntry(e) {
   const author = e.created_by || {};
   return { seq: e.seq, body: e.body, created: e.created_date,
-    author: author.display_name || 'Unknown', fromAgent: author.type === 'dev_user' };
+    author: author.display_name || 'Unknown',
+    fromAgent: author.type === 'dev_user' || author.type === 'sys_user' };
 }
 
 function fromEvent(m) {
@@ -247,6 +249,7 @@ export class InboxView {
 
   authorPrefix(entry) {
     const by = entry.created_by;
+    if (by && by.type === 'sys_user') return `${by.display_name} (automatic): `;
     if (!by || by.type !== 'dev_user') return '';
     return by.id === this.ctx.agent.id ? 'You: ' : `${by.display_name}: `;
   }

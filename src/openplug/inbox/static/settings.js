@@ -572,6 +572,8 @@ function appCard(initial, scope) {
   h('div', { class: 'actions' }, save),
   saveNotes.el);
 
+  const availability = availabilityForm(app, scope, key);
+
   const snippet = snippetOf(app.app_id);
   const snippetTitleId = `${key}-snippet-title`;
   const pre = h('pre', { class: 'code snippet', tabindex: 0 }, h('code', {}, snippet));
@@ -585,6 +587,7 @@ function appCard(initial, scope) {
       h('dt', {}, 'Created'),
       h('dd', {}, formatDate(app.created_date))),
     form,
+    availability,
     h('h3', { id: snippetTitleId }, 'Snippet to paste'),
     h('p', { class: 'hint' },
       'Before the closing ', h('code', {}, '</body>'), ' tag. ', h('code', {}, 'sessionToken'),
@@ -593,6 +596,95 @@ function appCard(initial, scope) {
         : 'leave it undefined for anonymous visitors.'),
     pre,
     h('div', { class: 'actions' }, copySnippet.button, copySnippet.note));
+}
+
+// --- availability: office hours, reply time, away message -----------------------------
+
+const WEEKDAYS = [['monday', 'Monday'], ['tuesday', 'Tuesday'], ['wednesday', 'Wednesday'],
+  ['thursday', 'Thursday'], ['friday', 'Friday'], ['saturday', 'Saturday'], ['sunday', 'Sunday']];
+const REPLY_TIMES = [
+  ['', 'Say nothing'],
+  ['minutes', 'Typically replies in a few minutes'],
+  ['hour', 'Typically replies within an hour'],
+  ['hours', 'Typically replies in a few hours'],
+  ['day', 'Typically replies within a day'],
+];
+
+const dayHoursText = (intervals) => (intervals || []).map((i) => `${i.start}-${i.end}`).join(', ');
+
+/** "09:00-12:00, 13:00-17:30" as intervals; the server checks the times. */
+function parseDayHours(text) {
+  return text.split(/[,;]/).map((p) => p.trim()).filter(Boolean).map((span) => {
+    const [start = '', end = ''] = span.split(/\s*[-–—]\s*|\s+to\s+/);
+    return { start: start.trim(), end: end.trim() };
+  });
+}
+
+function availabilityForm(initial, scope, key) {
+  let app = initial;
+  const formNotes = notes();
+  const zones = typeof Intl.supportedValuesOf === 'function' ? Intl.supportedValuesOf('timeZone') : [];
+  const tz = h('input', { id: `${key}-tz`, list: `${key}-tz-list`, autocomplete: 'off',
+    spellcheck: 'false', maxlength: 64, value: app.time_zone });
+  const tzList = h('datalist', { id: `${key}-tz-list` }, zones.map((z) => h('option', { value: z })));
+  const hoursHelp = h('p', { class: 'hint', id: `${key}-hours-help` },
+    'Open intervals per weekday in the time zone above, like ', h('code', {}, '09:00-12:00, 13:00-17:30'),
+    '; an interval may run past midnight (', h('code', {}, '22:00-02:00'), '). Leave a day empty ',
+    'to close it. With every day empty the team counts as always in.');
+  const dayInputs = Object.fromEntries(WEEKDAYS.map(([day, label]) => [day, h('input', {
+    id: `${key}-hours-${day}`, autocomplete: 'off', spellcheck: 'false', placeholder: 'closed',
+    'aria-describedby': hoursHelp.id, 'data-label': label })]));
+  const reply = h('select', { id: `${key}-reply` },
+    REPLY_TIMES.map(([value, label]) => h('option', { value }, label)));
+  const awayText = h('textarea', { id: `${key}-away`, rows: 3, maxlength: 2000 });
+  const save = h('button', { type: 'submit', class: 'primary' }, 'Save availability');
+
+  function show() {
+    tz.value = app.time_zone;
+    for (const [day] of WEEKDAYS) dayInputs[day].value = dayHoursText((app.office_hours || {})[day]);
+    reply.value = app.reply_time || '';
+    awayText.value = app.away_message || '';
+  }
+  show();
+
+  const locate = (fieldName) => {
+    const day = /^office_hours\.(\w+)/.exec(fieldName);
+    if (day && dayInputs[day[1]]) return { input: dayInputs[day[1]], label: dayInputs[day[1]].dataset.label };
+    if (fieldName === 'time_zone') return { input: tz, label: 'Time zone' };
+    if (fieldName === 'reply_time') return { input: reply, label: 'Expected reply time' };
+    if (fieldName === 'away_message') return { input: awayText, label: 'Away message' };
+    return null;
+  };
+
+  return h('form', { class: 'settings-form availability-form', novalidate: true,
+    'aria-labelledby': `${key}-availability-title`, onsubmit: async (e) => {
+      e.preventDefault();
+      const office_hours = {};
+      for (const [day] of WEEKDAYS) office_hours[day] = parseDayHours(dayInputs[day].value);
+      try {
+        const { app: saved } = await busy(save, () => scope.api('apps.update', {
+          app_id: app.app_id, time_zone: tz.value.trim(), office_hours,
+          reply_time: reply.value, away_message: awayText.value,
+        }));
+        app = saved;
+        show();
+        formNotes.ok(app.office_hours
+          ? `Saved. Office hours are in ${app.time_zone}; outside them the widget says the team is away.`
+          : 'Saved. Without office hours the team counts as always in.');
+      } catch (err) {
+        formNotes.error(err, locate);
+      }
+    } },
+  h('h3', { id: `${key}-availability-title` }, 'Availability'),
+  field(tz, 'Time zone', 'An IANA name such as Europe/Berlin or America/New_York.'), tzList,
+  h('fieldset', { class: 'office-hours', 'aria-describedby': hoursHelp.id },
+    h('legend', {}, 'Office hours'), hoursHelp,
+    h('div', { class: 'grid' }, WEEKDAYS.map(([day, label]) => field(dayInputs[day], label)))),
+  field(reply, 'Expected reply time', 'Shown under the widget\'s title.'),
+  field(awayText, 'Away message',
+    'Posted once per conversation, as your team, when a visitor writes outside office hours. Empty: none.'),
+  h('div', { class: 'actions' }, save),
+  formNotes.el);
 }
 
 function newAppForm(scope, onCreated) {

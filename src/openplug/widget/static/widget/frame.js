@@ -26,6 +26,9 @@
     open: false,
     unread: -1,
     renewTimer: 0,
+    availability: null, // /widget/config's: is the team in, expected reply time
+    availabilityTimer: 0,
+    mail: null, // the visitor's mail settings, once there is a session to ask with
   };
 
   // --- talking to the host page ------------------------------------------------
@@ -156,12 +159,14 @@
 
   async function start(sessionToken) {
     buildUi();
+    loadAvailability();
     if (sessionToken) {
       st.identified = true;
       useToken(sessionToken);
       try {
         await refreshList();
         await mergeAnonymous();
+        await loadMail();
       } catch (e) {
         if (e.status !== 401) reportError(e);
       }
@@ -169,7 +174,7 @@
       setStatus('Please sign in to chat with us.');
       ui.newButton.disabled = true;
     } else if (anonCredential()) {
-      await anonymousSession().then(refreshList).catch(reportError);
+      await anonymousSession().then(refreshList).then(loadMail).catch(reportError);
     }
     toParent({ type: 'ready' });
   }
@@ -196,6 +201,7 @@
     try {
       await refreshList();
       await mergeAnonymous();
+      await loadMail();
     } catch (e) { reportError(e); }
   }
 
@@ -322,9 +328,10 @@
 
   async function onOpen() {
     st.open = true;
+    loadAvailability();
     (ui.convView.hidden ? ui.listHeading : ui.input).focus();
     if (!st.token && !st.expired && !cfg.require_identification) {
-      try { await ensureSession(); await refreshList(); } catch (e) { reportError(e); }
+      try { await ensureSession(); await refreshList(); await loadMail(); } catch (e) { reportError(e); }
     } else if (st.current && st.current.id) {
       markRead().catch(reportError);
     }
@@ -339,6 +346,7 @@
     ui.convTitle.textContent = conv.title || (conv.id ? conv.display_id : 'New conversation');
     ui.listView.hidden = true;
     ui.convView.hidden = false;
+    renderMail();
     ui.input.focus();
     if (conv.id) {
       catchUp().then(() => transport.subscribe(topicOf(conv))).catch(reportError);
@@ -389,6 +397,117 @@
       if (r.message.seq === st.lastSeq + 1) addMessage(r.message);
       else await catchUp();
     }
+  }
+
+  // --- availability and replies by email ------------------------------------------------
+  // The server says whether the team is in (office hours are the app's, in
+  // its time zone); the page says when it is back in the visitor's own time.
+
+  async function loadAvailability() {
+    try {
+      st.availability = (await api('config', {}, null)).availability;
+    } catch { return; } // the chat works without it
+    clearTimeout(st.availabilityTimer);
+    const back = st.availability.next_open_at && Date.parse(st.availability.next_open_at);
+    if (back) {
+      const ms = Math.min(Math.max(back - Date.now(), 0) + 1000, 2 ** 31 - 1);
+      st.availabilityTimer = setTimeout(loadAvailability, ms);
+    }
+    renderAvailability();
+    renderMail();
+  }
+
+  function backText(iso) {
+    const d = new Date(iso);
+    if (Number.isNaN(d.getTime())) return '';
+    const time = d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+    const now = new Date();
+    const tomorrow = new Date(now.getFullYear(), now.getMonth(), now.getDate() + 1);
+    const day = d.toDateString() === now.toDateString() ? 'today'
+      : d.toDateString() === tomorrow.toDateString() ? 'tomorrow'
+        : d.toLocaleDateString([], d - now > 6 * 864e5
+          ? { weekday: 'long', day: 'numeric', month: 'short' } : { weekday: 'long' });
+    return ` \u2014 back ${day} ${time} (your time)`;
+  }
+
+  const isAway = () => Boolean(st.availability && !st.availability.open);
+
+  function renderAvailability() {
+    const a = st.availability;
+    ui.away.textContent = isAway() ? `We're away${a.next_open_at ? backText(a.next_open_at) : ''}` : '';
+    ui.replyTime.textContent = (a && a.reply_time_text) || '';
+  }
+
+  // Asked only with a session already there: reading settings creates no visitor.
+  async function loadMail() {
+    if (!st.token) return;
+    try {
+      st.mail = (await call('mail-settings.get', {})).mail_settings;
+    } catch (e) {
+      if (e.status !== 401) reportError(e);
+      return;
+    }
+    renderMail();
+  }
+
+  function renderMail() {
+    if (!ui.mail) return;
+    const m = st.mail;
+    ui.mail.classList.toggle('prominent', isAway() && !(m && m.address));
+    if (m && m.address) {
+      ui.mailForm.hidden = true;
+      ui.mailOnFile.hidden = false;
+      ui.mailAddress.textContent = m.subscribed
+        ? `Replies also go to ${m.address}` : `Replies are not emailed to ${m.address}`;
+      ui.mailSubscribed.checked = m.subscribed;
+      return;
+    }
+    ui.mailOnFile.hidden = true;
+    ui.mailForm.hidden = false;
+    ui.mailTitle.textContent = isAway()
+      ? "We're away right now. Leave your email and we'll reply there." : 'Get replies by email';
+  }
+
+  function mailProblem(text) {
+    ui.mailNote.textContent = text;
+    ui.mailNote.className = 'mail-note error';
+    ui.mailEmail.setAttribute('aria-invalid', 'true');
+    ui.mailEmail.focus();
+  }
+
+  async function onMailSubmit(e) {
+    e.preventDefault();
+    const email = ui.mailEmail.value.trim();
+    ui.mailEmail.removeAttribute('aria-invalid');
+    ui.mailNote.textContent = '';
+    if (!email || !ui.mailEmail.checkValidity()) return mailProblem('Please enter an email address like name@example.com.');
+    ui.mailSave.disabled = true;
+    try {
+      st.mail = (await call('mail-settings.update', { email })).mail_settings;
+      ui.mailEmail.value = '';
+      renderMail();
+      ui.mailNote.className = 'mail-note';
+      ui.mailNote.textContent = `Saved. We'll email replies to ${st.mail.address}.`;
+      ui.mailSubscribed.focus();
+    } catch (err) {
+      if (err.status === 400) mailProblem((err.body && err.body.message) || 'That address was not accepted.');
+      else reportError(err);
+    } finally {
+      ui.mailSave.disabled = false;
+    }
+  }
+
+  async function onSubscribedChange() {
+    const subscribed = ui.mailSubscribed.checked;
+    try {
+      st.mail = (await call('mail-settings.update', { subscribed })).mail_settings;
+      ui.mailNote.className = 'mail-note';
+      ui.mailNote.textContent = subscribed ? 'Replies will be emailed again.' : 'Replies will no longer be emailed.';
+    } catch (err) {
+      ui.mailSubscribed.checked = !subscribed;
+      reportError(err);
+    }
+    renderMail();
   }
 
   // --- the page ----------------------------------------------------------------------
@@ -483,14 +602,41 @@
     ui.send = h('button', { type: 'submit', class: 'primary', text: 'Send' });
     ui.form = h('form', { id: 'plug-form', class: 'composer', onsubmit: onSubmit },
       h('label', { for: 'plug-input', class: 'sr-only', text: 'Message' }), ui.input, ui.send);
+    // "Get replies by email": for a visitor with no address on file (shown
+    // prominently while the team is away); otherwise where replies go, and
+    // the switch to stop or resume them.
+    ui.mailTitle = h('p', { id: 'plug-mail-title', class: 'mail-title' });
+    ui.mailEmail = h('input', { id: 'plug-mail-email', type: 'email', autocomplete: 'email',
+      inputmode: 'email', maxlength: '254', spellcheck: 'false', placeholder: 'name@example.com',
+      'aria-describedby': 'plug-mail-title plug-mail-note' });
+    ui.mailSave = h('button', { type: 'submit', class: 'secondary', text: 'Save email' });
+    ui.mailForm = h('form', { id: 'plug-mail-form', class: 'mail-form', novalidate: true,
+      'aria-labelledby': 'plug-mail-title', onsubmit: onMailSubmit },
+    ui.mailTitle,
+    h('div', { class: 'mail-row' },
+      h('label', { for: 'plug-mail-email', class: 'sr-only', text: 'Email for replies' }),
+      ui.mailEmail, ui.mailSave));
+    ui.mailAddress = h('span', { id: 'plug-mail-address' });
+    ui.mailSubscribed = h('input', { id: 'plug-mail-subscribed', type: 'checkbox',
+      'aria-describedby': 'plug-mail-address', onchange: onSubscribedChange });
+    ui.mailOnFile = h('div', { class: 'mail-on-file', hidden: true },
+      ui.mailAddress,
+      h('span', { class: 'mail-toggle' }, ui.mailSubscribed,
+        h('label', { for: 'plug-mail-subscribed', text: 'Email me replies' })));
+    ui.mailNote = h('p', { id: 'plug-mail-note', class: 'mail-note', role: 'status' });
+    ui.mail = h('div', { id: 'plug-mail', class: 'mail' }, ui.mailForm, ui.mailOnFile, ui.mailNote);
     ui.convView = h('section', { id: 'plug-conv-view', 'aria-labelledby': 'plug-conv-title', hidden: true },
       h('div', { class: 'conv-head' },
         h('button', { type: 'button', class: 'icon', 'aria-label': 'Back to conversations', text: '\u2190',
           onclick: backToList }), ui.convTitle),
-      ui.messages, ui.typing = h('p', { id: 'plug-typing', class: 'typing', 'aria-live': 'polite' }), ui.form);
+      ui.messages, ui.typing = h('p', { id: 'plug-typing', class: 'typing', 'aria-live': 'polite' }),
+      ui.mail, ui.form);
     ui.status = h('p', { id: 'plug-status', class: 'status', role: 'status', 'aria-live': 'polite' });
+    ui.away = h('p', { id: 'plug-away', class: 'away' });
+    ui.replyTime = h('p', { id: 'plug-reply-time', class: 'reply-time' });
     document.body.append(h('div', { id: 'plug-app', class: 'app' },
-      h('header', { class: 'bar' }, h('div', {}, h('h1', { text: 'Support' }), ui.whoami), ui.close),
+      h('header', { class: 'bar' },
+        h('div', {}, h('h1', { text: 'Support' }), ui.away, ui.replyTime, ui.whoami), ui.close),
       ui.listView, ui.convView, ui.status));
     document.addEventListener('keydown', (e) => {
       if (e.key === 'Escape') toParent({ type: 'close' });
