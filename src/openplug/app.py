@@ -22,6 +22,9 @@ from openplug.identity.schemas import AuthTokensCreateRequest
 from openplug.inbox.pages import install_inbox_pages
 from openplug.inbox.routes import inbox_socket
 from openplug.inbox.routes import router as inbox_router
+from openplug.mail.routes import INBOUND_PATH
+from openplug.mail.routes import router as mail_router
+from openplug.mail.smtp_listener import start_listener
 from openplug.privacy.routes import router as privacy_router
 from openplug.realtime import make_broker
 from openplug.realtime.starlette_transport import SocketEndpoints
@@ -67,6 +70,8 @@ def create_app(
         hub.start()
         runtime.change_listeners.append(hub.on_change)
         app.state.runtime = runtime
+        listening = settings.smtp_inbound_port is not None
+        app.state.inbound_smtp = await start_listener(runtime) if listening else None
         if first is not None and on_first_start is not None:
             on_first_start(runtime, first)
         if freeze_startup_objects:
@@ -80,6 +85,8 @@ def create_app(
         try:
             yield
         finally:
+            if app.state.inbound_smtp is not None:
+                await app.state.inbound_smtp.aclose()
             runtime.change_listeners.remove(hub.on_change)
             await hub.aclose()
             await runtime.broker.aclose()
@@ -102,6 +109,7 @@ def create_app(
     app.include_router(conversations_router)
     app.include_router(widget_router)
     app.include_router(inbox_router)
+    app.include_router(mail_router)
     install_inbox_pages(app)
     install_widget_pages(app)
 
@@ -114,7 +122,9 @@ def create_app(
     install_openapi(app, hand_parsed=[AuthTokensCreateRequest, *widget_bodies])
     # Inside the size limit, so it reads no more than the limit allows.
     app.add_middleware(TextGuard)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # Whole mails reach the inbound webhook, only once it has a secret.
+    larger = {INBOUND_PATH: settings.max_inbound_mail_bytes} if settings.mail_inbound_secret else {}
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, per_path=larger)
     # Added last, so outermost of our middleware: a socket served through
     # the router would keep the whole routing and dependency stack alive
     # for as long as it is open (~65 objects per idle socket).
