@@ -46,6 +46,7 @@ class InboundMailAccepted(Answer):
 
 @router.post(
     INBOUND_PATH,
+    operation_id="mail.inbound",
     summary="Take a reply by mail from a provider's inbound webhook (the raw MIME message)",
     openapi_extra={
         "requestBody": {
