@@ -5,6 +5,7 @@ refused or dropped leaves the database as it was."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import smtplib
 from collections.abc import Iterator
@@ -14,8 +15,10 @@ from email.message import EmailMessage
 import httpx
 import pytest
 
+from openplug.conversations.service import MAX_BODY_CHARS
+from openplug.mail.inbound import CLIPPED_NOTE
 from tests.backends import postgres_database
-from tests.conversations.helpers import agent_ok, agent_reply, anonymous_session
+from tests.conversations.helpers import agent_ok, agent_reply, anonymous_session, widget_ok
 from tests.leaks.registry import REGISTRY
 from tests.live_server import LiveServer, make_settings
 from tests.mail.helpers import (
@@ -123,11 +126,11 @@ async def test_refused_and_robot_mail_store_nothing(mail_server: LiveServer) -> 
     out_of_office = compose(v.email, address, "I am out of the office until Monday.",
                             headers={"Auto-Submitted": "auto-replied"})  # fmt: skip
     await send_smtp(server, out_of_office)
-    await send_smtp(server, bounce(v.email, address), sender="<>")
+    await send_smtp(server, bounce(address), sender="<>")
     assert await stored(server, v) == before
 
 
-def bounce(visitor_email: str, address: str) -> EmailMessage:
+def bounce(address: str) -> EmailMessage:
     """A delivery status notification, as an MTA sends one (RFC 3464)."""
     report = EmailMessage()
     report["From"] = "Mail Delivery System <MAILER-DAEMON@visitor.example>"
@@ -140,7 +143,6 @@ def bounce(visitor_email: str, address: str) -> EmailMessage:
     report.add_attachment(status)
     report.replace_header("Content-Type", 'multipart/report; report-type=delivery-status; '
                           f'boundary="{report.get_boundary()}"')  # fmt: skip
-    del visitor_email
     return report
 
 
@@ -247,3 +249,59 @@ def test_without_a_secret_the_webhook_does_not_exist(server: LiveServer) -> None
         unknown = c.post("/mail/elsewhere")
     assert r.status_code == 404
     assert r.json() == unknown.json()
+
+
+async def test_a_long_reply_is_clipped_with_a_note(mail_server: LiveServer) -> None:
+    server = mail_server
+    v = visitor(server)
+    words = ("All of this matters. " * 4).strip() + "\n"
+    words *= 200  # 16,800 characters
+    r = webhook(server, on_the_wire(compose(v.email, reply_to(server, v), words)))
+    assert r.status_code == 202, r.text
+    entries = agent_ok(server, "/timeline-entries.list", {"object": v.conversation["id"]})
+    body = entries["timeline_entries"][0]["body"]
+    assert len(body) <= MAX_BODY_CHARS and body.startswith(words[:5000])
+    assert body.endswith(CLIPPED_NOTE.format(limit=MAX_BODY_CHARS))
+
+
+async def test_an_anonymous_visitor_who_signed_in_since_replies_as_who_they_became(
+    mail_server: LiveServer,
+) -> None:
+    """Their conversations moved to the identified visitor at the merge; the
+    address in the mail they got before still works, as them."""
+    server = mail_server
+    session = anonymous_session(server)
+    conversation = start_conversation(server, session["session_token"], "before signing in")
+    claim = f"anon-{secrets.token_hex(4)}@example.com"
+    await server.sql(
+        "INSERT INTO visitor_mail (rev_user_id, email_claim) VALUES (:u, :e)",
+        u=key_of(session["user"]["id"]), e=claim,
+    )  # fmt: skip
+    anonymous = Visitor(session["session_token"], session["user"]["id"], claim, conversation)
+    address = reply_to(server, anonymous)
+    identified = identified_visitor(server, f"signed-in-{secrets.token_hex(4)}", claim)
+    widget_ok(server, identified.token, "merge",
+              anonymous_credential=session["anonymous_credential"])  # fmt: skip
+
+    await send_smtp(server, compose(claim, address, "Replying to the old mail."))
+    entries = agent_ok(server, "/timeline-entries.list", {"object": conversation["id"]})
+    newest = entries["timeline_entries"][0]
+    assert newest["body"] == "Replying to the old mail."
+    assert newest["created_by"]["id"] == identified.user_id
+
+
+async def test_deliveries_of_one_message_at_once_post_it_once(mail_server: LiveServer) -> None:
+    """Two relays (or a provider's parallel retries) at the same moment: all
+    pass the first look for the Message-ID, and the posting transactions
+    decide."""
+    server = mail_server
+    v = visitor(server)
+    raw = on_the_wire(compose(v.email, reply_to(server, v), "Sent once, arrived five times."))
+    headers = {"Authorization": f"Bearer {SECRET}", "Content-Type": "message/rfc822"}
+    async with server.async_client() as c:
+        answers = await asyncio.gather(
+            *(c.post("/mail/inbound", content=raw, headers=headers) for _ in range(5))
+        )
+    outcomes = sorted(r.json()["outcome"] for r in answers)
+    assert outcomes == ["duplicate"] * 4 + ["posted"], [r.text for r in answers]
+    assert await stored(server, v) == (3, 1)

@@ -80,6 +80,8 @@ class ReplyRefused(ApiError):
         )
         self.reason = reason
         self.explanation = message
+        # Once the reply address checked out: for the operator's log.
+        self.conversation_key: int | None = None
 
     @property
     def smtp_reply(self) -> str:
@@ -227,7 +229,9 @@ async def receive_reply(
     try:
         return await _receive(runtime, raw, recipients, envelope_sender, via)
     except ReplyRefused as refused:
-        log.warning("reply by mail refused (%s, via %s)", refused.reason, via)
+        key = refused.conversation_key
+        where = "" if key is None else f", conversation {key}"
+        log.warning("reply by mail refused (%s%s, via %s)", refused.reason, where, via)
         raise
 
 
@@ -254,12 +258,20 @@ async def _receive(
         )  # fmt: skip
         return ReplyOutcome("dropped", conversation, dropped_because=mail.robot)
     if len(mail.senders) != 1 or mail.senders[0].lower() != target.email.lower():
-        raise ReplyRefused(
+        refused = ReplyRefused(
             "not_the_recipient", "From", "not the address this reply address was issued to"
         )
+    elif not mail.text:
+        refused = ReplyRefused("empty_reply", "body", "no reply text above the quoted message")
+    else:
+        return await _post(runtime, target, mail, via)
+    refused.conversation_key = conversation
+    raise refused
+
+
+async def _post(runtime: Runtime, target: ReplyTarget, mail: InboundMail, via: str) -> ReplyOutcome:
+    conversation = target.conversation_key
     text = mail.text
-    if not text:
-        raise ReplyRefused("empty_reply", "body", "no reply text above the quoted message")
     if len(text) > MAX_BODY_CHARS:
         note = CLIPPED_NOTE.format(limit=MAX_BODY_CHARS)
         text = text[: MAX_BODY_CHARS - len(note)].rstrip() + note
