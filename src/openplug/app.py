@@ -24,9 +24,10 @@ from openplug.inbox.pages import install_inbox_pages
 from openplug.inbox.routes import inbox_socket
 from openplug.inbox.routes import router as inbox_router
 from openplug.mail import jobs as mail_jobs
+from openplug.mail.inbound_routes import INBOUND_PATH
+from openplug.mail.inbound_routes import router as inbound_mail_router
 from openplug.mail.routes import pages as mail_pages
 from openplug.mail.routes import router as mail_router
-from openplug.outbox import OutboxWorker
 from openplug.privacy.routes import router as privacy_router
 from openplug.realtime import make_broker
 from openplug.realtime.starlette_transport import SocketEndpoints
@@ -71,17 +72,9 @@ def create_app(
         hub = ConversationHub(runtime, runtime.broker)
         hub.start()
         runtime.change_listeners.append(hub.on_change)
-        runtime.transaction_hooks.extend(mail_jobs.transaction_hooks(settings))
-        outbox = runtime.outbox = OutboxWorker(
-            runtime.db,
-            mail_jobs.handlers(runtime),
-            poll_seconds=settings.outbox_poll_seconds,
-            retry_seconds=settings.outbox_retry_seconds,
-        )
-        outbox.start()
-        wake_outbox = mail_jobs.wake_on_change(outbox)
-        runtime.change_listeners.append(wake_outbox)
+        mail = await mail_jobs.start_mail(runtime)
         app.state.runtime = runtime
+        app.state.inbound_smtp = mail.listener
         if first is not None and on_first_start is not None:
             on_first_start(runtime, first)
         if freeze_startup_objects:
@@ -95,9 +88,8 @@ def create_app(
         try:
             yield
         finally:
+            await mail.aclose(runtime)
             runtime.change_listeners.remove(hub.on_change)
-            runtime.change_listeners.remove(wake_outbox)
-            await outbox.aclose()
             await hub.aclose()
             await runtime.broker.aclose()
             await runtime.db.dispose()
@@ -121,6 +113,7 @@ def create_app(
     app.include_router(widget_router)
     app.include_router(inbox_router)
     app.include_router(mail_router)
+    app.include_router(inbound_mail_router)
     app.include_router(mail_pages)
     install_inbox_pages(app)
     install_widget_pages(app)
@@ -134,7 +127,9 @@ def create_app(
     install_openapi(app, hand_parsed=[AuthTokensCreateRequest, *widget_bodies])
     # Inside the size limit, so it reads no more than the limit allows.
     app.add_middleware(TextGuard)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # Whole mails reach the inbound webhook, only once it has a secret.
+    larger = {INBOUND_PATH: settings.max_inbound_mail_bytes} if settings.mail_inbound_secret else {}
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, per_path=larger)
     # Added last, so outermost of our middleware: a socket served through
     # the router would keep the whole routing and dependency stack alive
     # for as long as it is open (~65 objects per idle socket).

@@ -16,6 +16,7 @@ import pytest
 
 from openplug.availability import WEEKDAYS
 from tests.backends import postgres_database
+from tests.conftest import ServerFactory, make_settings
 from tests.conversations.helpers import (
     agent_ok,
     anonymous_session,
@@ -26,7 +27,7 @@ from tests.conversations.helpers import (
     widget,
     widget_ok,
 )
-from tests.live_server import LiveServer, make_settings
+from tests.live_server import LiveServer
 from tests.realtime.test_sockets import agent_socket, conv_topic, visitor_socket
 from tests.test_cli import run
 
@@ -120,9 +121,10 @@ def test_apps_update_sets_availability_and_refuses_naming_the_field(server: Live
     assert cleared["away_message"] is None and cleared["time_zone"] == "Europe/Berlin"
 
 
-def test_the_cli_sets_office_hours(server: LiveServer) -> None:
-    if server.settings.database_url:
-        pytest.skip("the CLI test runs on the SQLite data directory")
+def test_the_cli_sets_office_hours(make_server: ServerFactory) -> None:
+    """On the default deployment (SQLite in the data directory the CLI is
+    pointed at); the CLI shares apps.update's rules on every database."""
+    server = make_server()
     done = run(server.settings.data_dir, "apps", "update", server.app_id,
                "--time-zone", "America/New_York",
                "--office-hours", "monday=09:00-12:00,13:00-17:00",

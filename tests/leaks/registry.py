@@ -74,6 +74,15 @@ KINDS: tuple[SecretKind, ...] = (
     # visitor's mail off (which the visitor can undo), and as a link in a
     # mail it passes through the recipient's mail servers and link
     # scanners anyway; it is no credential to anyone's data.
+    # A reply address (reply+c<conversation>u<rev user>-<mac>@...): whoever
+    # holds it may post as that visitor from their mailbox. The keys are
+    # ids; the MAC is the secret.
+    SecretKind(
+        "reply-address token", r"reply\+c[0-9]+u[0-9]+-[a-z2-7]{26}",
+        secret_part=lambda value: value.rsplit("-", 1)[-1],
+    ),
+    # OPENPLUG_MAIL_INBOUND_SECRET, the inbound mail webhook's bearer token.
+    SecretKind("mail webhook secret"),
 )
 KIND_BY_NAME = {kind.name: kind for kind in KINDS}
 SHAPED = tuple(kind for kind in KINDS if kind.shape)

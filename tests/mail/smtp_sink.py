@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import logging
 import socket
 import threading
 from dataclasses import dataclass, field
@@ -15,10 +14,10 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-# The test's own mail server logs every line it receives at DEBUG: the
-# mail as the recipient gets it, links and all. That is the far side of
-# the wire, not openplug's log.
-logging.getLogger("mail.log").setLevel(logging.INFO)
+# aiosmtpd logs every SMTP line it receives (the mail as the recipient
+# gets it); openplug's own listener quiets that logger process-wide
+# (mail.smtp_listener), which covers this test server too.
+import openplug.mail.smtp_listener  # noqa: F401
 
 
 @dataclass

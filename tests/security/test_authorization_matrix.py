@@ -56,11 +56,15 @@ from openplug.realtime import CloseCode
 from openplug.realtime.starlette_transport import SocketEndpoints
 from tests.backends import postgres_database
 from tests.conversations.helpers import expired_token, jwt_claims
+from tests.leaks.registry import REGISTRY
 from tests.live_server import LiveServer, make_settings
 from tests.realtime.test_sockets import WAIT, Client, key_of, ws_url
 
 T = TypeVar("T")
 Json = dict[str, Any]
+
+MAIL_SECRET = secrets.token_urlsafe(32)
+REGISTRY.add("mail webhook secret", MAIL_SECRET)
 
 AAT_TYPE = "urn:devrev:params:oauth:token-type:aat"
 PAT_TYPE = "urn:devrev:params:oauth:token-type:pat"
@@ -307,6 +311,12 @@ def mergers(c: Credential, owner: str) -> Outcome:
     if not c.identified:
         return FORBIDDEN
     return OK if owner == f"anonymous@{c.app}" else ABSENT
+
+
+def mail_relays(c: Credential, owner: str) -> Outcome:
+    """The inbound mail webhook takes only its own shared secret, which is
+    none of the credentials here: whatever else is presented, 401."""
+    return UNAUTHENTICATED
 
 
 def widget_socket_accepts(c: Credential) -> bool:
@@ -575,6 +585,8 @@ ROWS: tuple[Row | SocketRow, ...] = (
          Case(in_widget_on_conversation(), visitors, CONVERSATION_OWNERS)),
     *row("POST /widget/mail-settings.get", Case(in_widget(), visitors)),
     *row("POST /widget/mail-settings.update", Case(in_widget(subscribed=True), visitors)),
+    # Replies by mail, from a provider's webhook (tests/mail has its success).
+    *row("POST /mail/inbound", Case(nothing, mail_relays)),
     # The sockets.
     SocketRow("/widget/socket", widget_socket_accepts, visitor_may_hear, sends_app_id=True),
     SocketRow("/inbox/socket", inbox_socket_accepts, agent_may_hear, sends_app_id=False),
@@ -1022,6 +1034,8 @@ def world(
         # Merge and delete cells start anonymous visitors of their own: more
         # than one address may start per hour by default.
         settings.new_visitors_per_address_per_hour = 0
+        # With a secret, so the webhook is served (without one it is a 404).
+        settings.mail_inbound_secret = MAIL_SECRET
         server = LiveServer(settings).start()
         stack.callback(server.stop)
         w = World(server)

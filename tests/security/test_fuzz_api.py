@@ -36,13 +36,16 @@ import pytest
 import schemathesis
 from schemathesis import GenerationMode
 from schemathesis.core.parameters import ParameterLocation
+from schemathesis.transport.serialization import Binary
 
 from openplug.app import create_app
 from openplug.audit import SYSTEM
 from openplug.db.engine import Database
 from openplug.identity import access_tokens
+from openplug.mail.addresses import reply_address
 from openplug.settings import Settings
 from tests.backends import postgres_database
+from tests.leaks.registry import REGISTRY
 from tests.live_server import LiveServer, make_settings
 
 MAX_EXAMPLES = int(os.environ.get("OPENPLUG_FUZZ_EXAMPLES", "100"))
@@ -86,6 +89,21 @@ CONFIG = schemathesis.Config.from_dict(
     }
 )
 schema = schemathesis.openapi.from_dict(DOCUMENT, config=CONFIG)
+
+MAIL_SECRET = secrets.token_urlsafe(32)
+REGISTRY.add("mail webhook secret", MAIL_SECRET)
+
+
+@schemathesis.serializer("message/rfc822")
+def _raw_mail(ctx: schemathesis.SerializationContext, value: Any) -> bytes:
+    """The inbound webhook's body is a raw message: bytes as generated
+    (schemathesis wraps them in ``Binary``), anything else (a
+    schema-breaking case) as its text."""
+    if isinstance(value, Binary):
+        return value.data
+    if isinstance(value, bytes):
+        return value
+    return str(value).encode("utf-8", "surrogatepass")
 
 
 # --- the server under test and what it holds ------------------------------------
@@ -192,6 +210,23 @@ class Target:
         assert r.status_code == 200, r.text
         return str(r.json()["anonymous_credential"])
 
+    def reply_mail(self) -> bytes:
+        """A reply by mail from the seeded visitor to the seeded conversation."""
+        runtime = self.server.runtime
+        assert runtime is not None
+        key = lambda don: int(don.rsplit("/", 1)[-1])  # noqa: E731
+        email = "fuzz-visitor@fuzz.example"
+        address = reply_address(
+            runtime.secrets.token_pepper, runtime.mail.inbound_domain,
+            key(self.conversation_id), key(self.visitor_id), email,
+        )  # fmt: skip
+        REGISTRY.add("reply-address token", address.partition("@")[0])
+        return (
+            f"From: {email}\r\nTo: {address}\r\nSubject: Re: hello\r\n"
+            f"Message-ID: <{secrets.token_hex(8)}@fuzz.example>\r\n\r\n"
+            "Thanks, that helps.\r\n"
+        ).encode()
+
     def new_rev_user_id(self) -> str:
         token = self.session_token(f"fuzz-victim-{secrets.token_hex(4)}")
         r = self.setup.post("/auth-tokens.info", headers={"Authorization": token})
@@ -206,6 +241,7 @@ def target(
     with ExitStack() as stack:
         url = stack.enter_context(postgres_database()) if backend == "postgresql" else None
         settings = make_settings(tmp_path_factory.mktemp(f"fuzz-{backend}"), url)
+        settings.mail_inbound_secret = MAIL_SECRET
         server = LiveServer(settings, fuzzed=True).start()
         stack.callback(server.stop)
         # The harness's own calls come from another loopback address, so the
@@ -276,6 +312,14 @@ def steer(case: schemathesis.Case, target: Target) -> None:
     so values the generator made up are sent too)."""
     if case.meta is None or case.meta.generation.mode != GenerationMode.POSITIVE:
         return
+    if case.path == "/mail/inbound":
+        # Made-up bytes are never a reply to anything: half of the valid
+        # cases are a real reply, which reaches the posting path.
+        if not case.meta.is_negative_at(ParameterLocation.BODY) and secrets.randbelow(2) == 0:
+            # As text: schemathesis cannot validate a changed binary body,
+            # and would count the case as schema-breaking.
+            case.body = target.reply_mail().decode()
+        return
     fields = dict(STEERING.get(case.path, {}))
     if case.path.startswith("/widget/"):
         fields.setdefault("app_id", WIDGET_APP_ID)
@@ -291,6 +335,8 @@ def credential(case: schemathesis.Case, target: Target) -> str | None:
     path = case.path
     if path == "/widget/session":
         return None
+    if path == "/mail/inbound":
+        return f"Bearer {MAIL_SECRET}"
     if path == "/widget/logout":
         return target.session_token("fuzz-visitor")
     if path == "/widget/mail-settings.update":

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -369,9 +369,13 @@ async def post_message(
     body: str,
     *,
     scope: VisitorScope | None = None,
+    also_write: Callable[[AsyncConnection, PostedMessage], Awaitable[None]] | None = None,
 ) -> PostedMessage:
     """Append a message. With ``scope`` (a visitor posting), the visibility
-    check runs inside the write transaction, so it holds for the insert."""
+    check runs inside the write transaction, so it holds for the insert.
+    ``also_write`` writes more in the same transaction (a reply by mail
+    records its Message-ID); if it raises, the message is rolled back and
+    nothing is announced."""
     now = utcnow()
     async with runtime.db.write() as conn:
         row = (
@@ -380,6 +384,8 @@ async def post_message(
             else await get_conversation(conn, key)
         )
         posted = await _append_message(conn, key, author, body, now)
+        if also_write is not None:
+            await also_write(conn, posted)
         status = "open" if author.kind == "rev_user" else str(row["status"])
         members = await _member_keys(conn, key)
         change = _change("message.created", key, members, row["app_pk"], status, author,

@@ -1,11 +1,15 @@
-"""What the mail room adds to a running server: its outbox handlers and the
-hook that turns conversation changes into mail jobs."""
+"""What the mail room adds to a running server: the outbox worker with its
+handlers, the hooks that turn conversation changes into mail jobs, and the
+inbound SMTP listener when one is configured."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from openplug.conversations.events import ChangeListener, ConversationChange, TransactionHook
 from openplug.mail import agent_digest, smtp_sender, visitor_digest
 from openplug.mail.outgoing import SEND
+from openplug.mail.smtp_listener import InboundListener, start_listener
 from openplug.outbox import Handler, Job, OutboxWorker, Outcome
 from openplug.runtime import Runtime
 from openplug.settings import Settings
@@ -38,3 +42,37 @@ def handlers(runtime: Runtime) -> dict[str, Handler]:
         return await smtp_sender.run(runtime, job)
 
     return {visitor_digest.KIND: digest, agent_digest.KIND: agents, SEND: send}
+
+
+@dataclass
+class MailServices:
+    outbox: OutboxWorker
+    listener: InboundListener | None
+    _hooks: list[TransactionHook]
+    _wake: ChangeListener
+
+    async def aclose(self, runtime: Runtime) -> None:
+        if self.listener is not None:
+            await self.listener.aclose()
+        runtime.change_listeners.remove(self._wake)
+        for hook in self._hooks:
+            runtime.transaction_hooks.remove(hook)
+        await self.outbox.aclose()
+        runtime.outbox = None
+
+
+async def start_mail(runtime: Runtime) -> MailServices:
+    settings = runtime.settings
+    hooks = transaction_hooks(settings)
+    runtime.transaction_hooks.extend(hooks)
+    outbox = runtime.outbox = OutboxWorker(
+        runtime.db,
+        handlers(runtime),
+        poll_seconds=settings.outbox_poll_seconds,
+        retry_seconds=settings.outbox_retry_seconds,
+    )
+    outbox.start()
+    wake = wake_on_change(outbox)
+    runtime.change_listeners.append(wake)
+    listener = await start_listener(runtime) if settings.smtp_inbound_port is not None else None
+    return MailServices(outbox, listener, hooks, wake)

@@ -90,3 +90,29 @@ agent_mail_marks = Table(
     ),
     Column("mailed_through_seq", Integer, nullable=False),
 )
+
+# Replies that arrived by mail, one per inbound message and conversation,
+# written in the transaction that posts the reply: a relay that retries a
+# delivered message (the same Message-ID) finds its row and posts nothing.
+inbound_replies = Table(
+    "inbound_replies",
+    metadata,
+    Column(
+        "conversation_id",
+        Integer,
+        ForeignKey("conversations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    # SHA-256 (hex) of the Message-ID, or of the body when there is none.
+    Column("mail_digest", String(64), primary_key=True),
+    # Erasing the visitor erases the record of their mail.
+    Column(
+        "rev_user_id",
+        Integer,
+        ForeignKey("rev_users.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("message_id", Integer, ForeignKey("messages.id", ondelete="SET NULL"), nullable=True),
+    Column("received_at", UtcDateTime, nullable=False),
+)

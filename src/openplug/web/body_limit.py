@@ -1,7 +1,13 @@
 """Refuse request bodies over a set size with a 413 before reading them all,
-so a client cannot make the server buffer arbitrary amounts of data."""
+so a client cannot make the server buffer arbitrary amounts of data.
+
+One limit for every call, and a larger one for the few paths that take
+more by nature (``per_path``: the inbound mail webhook takes whole mails).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -14,19 +20,23 @@ _MAX_DECLARED = 2**63 - 1
 
 
 class BodySizeLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, per_path: Mapping[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.per_path = dict(per_path or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.per_path.get(scope["path"], self.max_bytes)
         header = dict(scope["headers"]).get(b"content-length")
         declared = None if header is None else ascii_int(header.decode("latin-1"), _MAX_DECLARED)
         if declared is not None:
-            if declared > self.max_bytes:
-                await self._refuse(scope, receive, send)
+            if declared > max_bytes:
+                await self._refuse(scope, receive, send, max_bytes)
             else:
                 # The HTTP server delivers no more than the declared length.
                 await self.app(scope, receive, send)
@@ -41,8 +51,8 @@ class BodySizeLimit:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_bytes:
-                await self._refuse(scope, receive, send)
+            if size > max_bytes:
+                await self._refuse(scope, receive, send, max_bytes)
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
@@ -58,8 +68,8 @@ class BodySizeLimit:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, max_bytes: int) -> None:
         response = api_error_response(
-            PayloadTooLarge(f"request body is larger than {self.max_bytes} bytes")
+            PayloadTooLarge(f"request body is larger than {max_bytes} bytes")
         )
         await response(scope, receive, send)
