@@ -90,7 +90,7 @@ def test_what_the_visitor_saw_in_time_is_not_mailed(setup: Setup) -> None:
 
 def test_a_bad_unsubscribe_link_changes_nothing(setup: Setup) -> None:
     server = setup.server
-    for token in ("", "u1-aaaaaaaaaaaaaaaaaaaaaaaaaa", "u\u0661-abc", "x" * 5000):
+    for token in ("", "u1-aaaaaaaaaaaaaaaaaaaaaaaaaa", "u\u0661-abc", "u1-" + "mz" * 2500):
         r = httpx.post(f"{server.base_url}/mail/unsubscribe", params={"token": token})
         assert r.status_code == 404, token
 
