@@ -89,6 +89,7 @@ SHAPED = tuple(kind for kind in KINDS if kind.shape)
 # One group per shaped kind, so one search of a text finds them all.
 SHAPES = re.compile("|".join(f"({kind.shape})" for kind in SHAPED))
 PASSWORD_FIELDS = frozenset({"password"})
+_FEWEST_DISTINCT_IN_A_PASSWORD = 4
 
 
 def shaped_secrets(text: str) -> Iterator[tuple[SecretKind, re.Match[str]]]:
@@ -116,9 +117,12 @@ class SecretRegistry:
     def add(self, kind: str, value: str) -> None:
         if kind not in KIND_BY_NAME:
             raise ValueError(f"unknown secret kind {kind!r}")
-        if kind == "password" and len(value) < PASSWORD_MIN_LENGTH:
+        if kind == "password" and (
+            len(value) < PASSWORD_MIN_LENGTH or len(set(value)) < _FEWEST_DISTINCT_IN_A_PASSWORD
+        ):
             # Refused by the server, so never a credential; and short
-            # strings occur in ordinary text.
+            # strings occur in ordinary text, as do runs of one or two
+            # letters (a test's "p" * 12 is in every fuzzer's "ppppp...").
             return
         with self._lock:
             if value not in self._secrets:

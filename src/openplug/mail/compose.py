@@ -56,6 +56,62 @@ def _address(name: str, email: str) -> Address:
     return Address(display_name=name, username=local, domain=domain)
 
 
+def _quoted(caption: str, body: str) -> str:
+    """One message in the HTML part: its caption and its text, escaped."""
+    lines = "<br>".join(html.escape(line) for line in body.splitlines())
+    return (
+        f'<p style="color:#555;margin:16px 0 4px">{html.escape(caption)}</p>'
+        f'<blockquote style="margin:0;padding:8px 12px;border-left:3px solid #ccc">{lines}'
+        "</blockquote>"
+    )
+
+
+def _link(url: str, label: str, *, small: bool = False) -> str:
+    style = ' style="color:#888;font-size:12px"' if small else ""
+    return f'<p{style}><a href="{html.escape(url, quote=True)}">{html.escape(label)}</a></p>'
+
+
+def _assemble(
+    config: MailConfig,
+    *,
+    from_name: str,
+    to_name: str,
+    to_email: str,
+    subject: str,
+    thread: str,
+    idstring: str,
+    text: list[str],
+    html_parts: list[str],
+    now: datetime,
+    extra_headers: dict[str, str],
+) -> Composed:
+    msg = EmailMessage(policy=SMTP)
+    domain = config.inbound_domain
+    message_id = make_msgid(idstring=idstring, domain=domain)
+    thread_root = f"<{thread}@{domain}>"
+    msg["From"] = Address(display_name=from_name, addr_spec=config.sender.addr_spec)
+    msg["To"] = _address(one_line(to_name), to_email)
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(now)
+    msg["Message-ID"] = message_id
+    msg["In-Reply-To"] = thread_root
+    msg["References"] = thread_root
+    # RFC 3834: a robot's mail, so auto-responders do not answer it, and
+    # Exchange's equivalent.
+    msg["Auto-Submitted"] = "auto-generated"
+    msg["X-Auto-Response-Suppress"] = "All"
+    for name, value in extra_headers.items():
+        msg[name] = value
+    msg.set_content("\n".join(text))
+    msg.add_alternative(
+        '<!doctype html><html><body style="font-family:sans-serif">'
+        + "".join(html_parts)
+        + "</body></html>",
+        subtype="html",
+    )
+    return Composed(message_id=message_id, subject=subject, raw=msg.as_string())
+
+
 def visitor_reply_mail(
     config: MailConfig,
     *,
@@ -72,64 +128,40 @@ def visitor_reply_mail(
     now: datetime,
 ) -> Composed:
     """The mail for a burst of agents' replies the visitor has not seen."""
-    authors = list(dict.fromkeys(one_line(m.author) for m in messages))
-    who = ", ".join(authors)
+    who = ", ".join(dict.fromkeys(one_line(m.author) for m in messages))
     team = one_line(team)
-    subject = f"Re: {one_line(title)}"
     intro = f"{who} replied to your conversation with {team}:"
     text = [intro, ""]
-    for m in messages:
-        text += [f"{one_line(m.author)}, {when(m.created_at)}:", m.body, ""]
-    text += [REPLY_ABOVE]
-    if site_url:
-        text += [f"Or continue the chat at {site_url}"]
-    text += ["", f"Stop these emails: {unsubscribe_url}"]
-
-    def para(body: str) -> str:
-        return "<br>".join(html.escape(line) for line in body.splitlines())
-
     parts = [f"<p>{html.escape(intro)}</p>"]
     for m in messages:
-        parts.append(
-            f'<p style="color:#555;margin:16px 0 4px">'
-            f"{html.escape(m.author)}, {when(m.created_at)}</p>"
-            f'<blockquote style="margin:0;padding:8px 12px;border-left:3px solid #ccc">'
-            f"{para(m.body)}</blockquote>"
-        )
+        caption = f"{one_line(m.author)}, {when(m.created_at)}"
+        text += [f"{caption}:", m.body, ""]
+        parts.append(_quoted(caption, m.body))
+    text += [REPLY_ABOVE]
     parts.append(f"<p>{html.escape(REPLY_ABOVE)}</p>")
     if site_url:
-        link = html.escape(site_url, quote=True)
-        parts.append(f'<p>Or <a href="{link}">continue the chat on {html.escape(team)}</a>.</p>')
-    stop = html.escape(unsubscribe_url, quote=True)
-    parts.append(f'<p style="color:#888;font-size:12px"><a href="{stop}">Stop these emails</a></p>')
-
-    msg = EmailMessage(policy=SMTP)
-    domain = config.inbound_domain
-    message_id = make_msgid(idstring=f"c{conversation_key}", domain=domain)
-    thread = f"<conversation.{conversation_key}.{rev_user_key}@{domain}>"
-    sender = config.sender
-    msg["From"] = Address(display_name=f"{who} ({team})", addr_spec=sender.addr_spec)
-    msg["To"] = _address(one_line(to_name), to_email)
-    msg["Reply-To"] = reply_to
-    msg["Subject"] = subject
-    msg["Date"] = format_datetime(now)
-    msg["Message-ID"] = message_id
-    msg["In-Reply-To"] = thread
-    msg["References"] = thread
-    # RFC 3834: a robot's mail, so auto-responders do not answer it, and
-    # Exchange's equivalent; RFC 8058 one-click unsubscribe.
-    msg["Auto-Submitted"] = "auto-generated"
-    msg["X-Auto-Response-Suppress"] = "All"
-    msg["List-Unsubscribe"] = f"<{unsubscribe_url}>"
-    msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    msg.set_content("\n".join(text))
-    msg.add_alternative(
-        '<!doctype html><html><body style="font-family:sans-serif">'
-        + "".join(parts)
-        + "</body></html>",
-        subtype="html",
+        text += [f"Or continue the chat at {site_url}"]
+        parts.append(_link(site_url, f"Or continue the chat on {team}"))
+    text += ["", f"Stop these emails: {unsubscribe_url}"]
+    parts.append(_link(unsubscribe_url, "Stop these emails", small=True))
+    return _assemble(
+        config,
+        from_name=f"{who} ({team})",
+        to_name=to_name,
+        to_email=to_email,
+        subject=f"Re: {one_line(title)}",
+        thread=f"conversation.{conversation_key}.{rev_user_key}",
+        idstring=f"c{conversation_key}",
+        text=text,
+        html_parts=parts,
+        now=now,
+        # The way back into the conversation, and RFC 8058 one-click unsubscribe.
+        extra_headers={
+            "Reply-To": reply_to,
+            "List-Unsubscribe": f"<{unsubscribe_url}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        },
     )
-    return Composed(message_id=message_id, subject=subject, raw=msg.as_string())
 
 
 def agent_notification_mail(
@@ -158,41 +190,25 @@ def agent_notification_mail(
         subject = f"Unread message from {visitor}: {title}"
         intro = f"{visitor} wrote and nobody has answered yet:"
     text = [intro, ""]
-    for m in messages:
-        text += [f"{when(m.created_at)}:", m.body, ""]
-    text += [f"Answer in the inbox: {link}", "", f"Choose which emails you get: {preferences_link}"]
     parts = [f"<p>{html.escape(intro)}</p>"]
     for m in messages:
-        parts.append(
-            f'<p style="color:#555;margin:16px 0 4px">{when(m.created_at)}</p>'
-            f'<blockquote style="margin:0;padding:8px 12px;border-left:3px solid #ccc">'
-            + "<br>".join(html.escape(line) for line in m.body.splitlines())
-            + "</blockquote>"
-        )
-    parts.append(f'<p><a href="{html.escape(link, quote=True)}">Answer in the inbox</a></p>')
-    preferences = html.escape(preferences_link, quote=True)
-    parts.append(
-        f'<p style="color:#888;font-size:12px"><a href="{preferences}">'
-        "Choose which emails you get</a></p>"
+        text += [f"{when(m.created_at)}:", m.body, ""]
+        parts.append(_quoted(when(m.created_at), m.body))
+    text += [f"Answer in the inbox: {link}", "", f"Choose which emails you get: {preferences_link}"]
+    parts += [
+        _link(link, "Answer in the inbox"),
+        _link(preferences_link, "Choose which emails you get", small=True),
+    ]
+    return _assemble(
+        config,
+        from_name=f"{visitor} (openplug)",
+        to_name=to_name,
+        to_email=to_email,
+        subject=subject,
+        thread=f"conversation.{conversation_key}.agent{dev_user_key}",
+        idstring=f"a{conversation_key}",
+        text=text,
+        html_parts=parts,
+        now=now,
+        extra_headers={},
     )
-    msg = EmailMessage(policy=SMTP)
-    domain = config.inbound_domain
-    thread = f"<conversation.{conversation_key}.agent{dev_user_key}@{domain}>"
-    msg["From"] = Address(display_name=f"{visitor} (openplug)", addr_spec=config.sender.addr_spec)
-    msg["To"] = _address(one_line(to_name), to_email)
-    msg["Subject"] = subject
-    msg["Date"] = format_datetime(now)
-    message_id = make_msgid(idstring=f"a{conversation_key}", domain=domain)
-    msg["Message-ID"] = message_id
-    msg["In-Reply-To"] = thread
-    msg["References"] = thread
-    msg["Auto-Submitted"] = "auto-generated"
-    msg["X-Auto-Response-Suppress"] = "All"
-    msg.set_content("\n".join(text))
-    msg.add_alternative(
-        '<!doctype html><html><body style="font-family:sans-serif">'
-        + "".join(parts)
-        + "</body></html>",
-        subtype="html",
-    )
-    return Composed(message_id=message_id, subject=subject, raw=msg.as_string())
