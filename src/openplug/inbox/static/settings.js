@@ -962,37 +962,31 @@ function detailsText(details) {
   }).join('; ');
 }
 
-function renderAudit(body, scope, ctx) {
-  const intro = h('p', { class: 'hint' },
-    'Who changed access to openplug, when and from where: tokens, agents, sign-ins, ',
-    'apps, and visitors merged, logged out, exported or erased. Newest first.');
+/**
+ * An admins-only table read page by page, newest first: `call` answers
+ * `{[key]: [...], next_cursor}`, `rowOf` draws one item. `after` is put
+ * below the table.
+ */
+function pagedAdminTable(body, scope, ctx, { intro, label, className, columns, call, key, rowOf,
+  loadingText, emptyText, adminsOnlyText, after = null }) {
   const notesSlot = notes();
   const rows = h('tbody', {});
   const more = h('button', { type: 'button', class: 'secondary', hidden: true }, 'Show older');
-  const table = h('table', { class: 'settings-table audit', 'aria-label': 'Audit log' },
-    h('thead', {}, h('tr', {},
-      ['When', 'What', 'Who', 'From', 'Target', 'Details'].map((c) => h('th', { scope: 'col' }, c)))),
+  const table = h('table', { class: `settings-table ${className}`, 'aria-label': label },
+    h('thead', {}, h('tr', {}, columns.map((c) => h('th', { scope: 'col' }, c)))),
     rows);
-  const status = loading('Loading the audit log…');
-  body.append(intro, notesSlot.el, status, table, more);
+  const status = loading(loadingText);
+  body.append(intro, notesSlot.el, status, table, more, ...(after ? [after] : []));
   let cursor = null;
-
-  function eventRow(e) {
-    return h('tr', {},
-      dateCell('When', e.created_date),
-      td('What', AUDIT_ACTIONS[e.action] || e.action),
-      td('Who', actorLabel(e.actor), h('span', { class: 'hint' }, ` (${e.actor.via})`)),
-      td('From', e.address || '—'),
-      td('Target', e.target),
-      td('Details', detailsText(e.details)));
-  }
 
   async function loadPage() {
     try {
-      const page = await scope.api('audit-log.list', cursor ? { limit: 50, cursor } : { limit: 50 });
+      const page = await scope.api(call, cursor ? { limit: 50, cursor } : { limit: 50 });
       status.remove();
-      rows.append(...page.events.map(eventRow));
-      if (!rows.children.length) rows.append(h('tr', {}, h('td', { colspan: 6 }, 'Nothing yet.')));
+      rows.append(...page[key].map(rowOf));
+      if (!rows.children.length) {
+        rows.append(h('tr', {}, h('td', { colspan: columns.length }, emptyText)));
+      }
       cursor = page.next_cursor || null;
       more.hidden = !cursor;
     } catch (err) {
@@ -1005,10 +999,38 @@ function renderAudit(body, scope, ctx) {
   if (ctx.agent.role !== 'admin') {
     status.remove();
     table.hidden = true;
-    body.append(h('p', { class: 'empty' }, 'Only admins can read the audit log.'));
-    return;
+    body.append(h('p', { class: 'empty' }, adminsOnlyText));
+    return notesSlot;
   }
   loadPage();
+  return notesSlot;
+}
+
+function renderAudit(body, scope, ctx) {
+  function eventRow(e) {
+    return h('tr', {},
+      dateCell('When', e.created_date),
+      td('What', AUDIT_ACTIONS[e.action] || e.action),
+      td('Who', actorLabel(e.actor), h('span', { class: 'hint' }, ` (${e.actor.via})`)),
+      td('From', e.address || '—'),
+      td('Target', e.target),
+      td('Details', detailsText(e.details)));
+  }
+
+  pagedAdminTable(body, scope, ctx, {
+    intro: h('p', { class: 'hint' },
+      'Who changed access to openplug, when and from where: tokens, agents, sign-ins, ',
+      'apps, and visitors merged, logged out, exported or erased. Newest first.'),
+    label: 'Audit log',
+    className: 'audit',
+    columns: ['When', 'What', 'Who', 'From', 'Target', 'Details'],
+    call: 'audit-log.list',
+    key: 'events',
+    rowOf: eventRow,
+    loadingText: 'Loading the audit log…',
+    emptyText: 'Nothing yet.',
+    adminsOnlyText: 'Only admins can read the audit log.',
+  });
 }
 
 // --- email -----------------------------------------------------------------------
@@ -1026,22 +1048,9 @@ const MAIL_KINDS = {
 };
 
 function renderEmail(body, scope, ctx) {
-  const intro = h('p', { class: 'hint' },
-    'Every email openplug sent, or would have sent: replies that waited unseen go to the ',
-    'visitor, new and unread conversations to agents. Without OPENPLUG_SMTP_URL nothing ',
-    'leaves this server and the emails stay here to read. Newest first.');
-  const notesSlot = notes();
-  const rows = h('tbody', {});
-  const more = h('button', { type: 'button', class: 'secondary', hidden: true }, 'Show older');
-  const table = h('table', { class: 'settings-table mail', 'aria-label': 'Emails' },
-    h('thead', {}, h('tr', {},
-      ['When', 'To', 'Subject', 'What', 'State', ''].map((c) => h('th', { scope: 'col' }, c)))),
-    rows);
   const viewer = h('section', { class: 'mail-viewer', 'aria-label': 'Selected email', hidden: true,
     tabindex: '-1' });
-  const status = loading('Loading emails…');
-  body.append(intro, notesSlot.el, status, table, more, viewer);
-  let cursor = null;
+  let notesSlot = null;
 
   async function show(mail, button) {
     await busy(button, async () => {
@@ -1075,28 +1084,22 @@ function renderEmail(body, scope, ctx) {
       td('', open));
   }
 
-  async function loadPage() {
-    try {
-      const page = await scope.api('outgoing-mail.list', cursor ? { limit: 50, cursor } : { limit: 50 });
-      status.remove();
-      rows.append(...page.mails.map(mailRow));
-      if (!rows.children.length) rows.append(h('tr', {}, h('td', { colspan: 6 }, 'No email yet.')));
-      cursor = page.next_cursor || null;
-      more.hidden = !cursor;
-    } catch (err) {
-      status.remove();
-      notesSlot.error(err);
-    }
-  }
-
-  more.addEventListener('click', () => busy(more, loadPage));
-  if (ctx.agent.role !== 'admin') {
-    status.remove();
-    table.hidden = true;
-    body.append(h('p', { class: 'empty' }, 'Only admins can read the emails.'));
-    return;
-  }
-  loadPage();
+  notesSlot = pagedAdminTable(body, scope, ctx, {
+    intro: h('p', { class: 'hint' },
+      'Every email openplug sent, or would have sent: replies that waited unseen go to the ',
+      'visitor, new and unread conversations to agents. Without OPENPLUG_SMTP_URL nothing ',
+      'leaves this server and the emails stay here to read. Newest first.'),
+    label: 'Emails',
+    className: 'mail',
+    columns: ['When', 'To', 'Subject', 'What', 'State', ''],
+    call: 'outgoing-mail.list',
+    key: 'mails',
+    rowOf: mailRow,
+    loadingText: 'Loading emails…',
+    emptyText: 'No email yet.',
+    adminsOnlyText: 'Only admins can read the emails.',
+    after: viewer,
+  });
 }
 
 const RENDERERS = {
