@@ -351,7 +351,8 @@ async def create_conversation(
                     owner_keys=tuple(owners))
         )  # fmt: skip
         for body in bodies:
-            assert author is not None
+            if author is None:
+                raise ValueError("first messages need an author")  # a caller's bug, not input
             posted = await _append_message(conn, key, author, body, now)
             changes.append(
                 _change("message.created", key, members, app_pk, status, author,

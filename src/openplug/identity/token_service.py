@@ -45,7 +45,8 @@ def _rev_info_of(req: AuthTokensCreateRequest) -> tuple[RevInfo, str]:
         if req.subject_token is not None:
             raise InvalidField("subject_token", "send rev_info or subject_token, not both")
         return req.rev_info, "rev_info"
-    assert req.subject_token is not None
+    if req.subject_token is None:
+        raise MissingRequiredField("rev_info", "send rev_info (or subject_token)")
     if req.subject_token_type is None:
         raise MissingRequiredField(
             "subject_token_type", "subject_token_type is required with subject_token"
