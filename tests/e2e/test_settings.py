@@ -391,6 +391,45 @@ def test_availability_set_in_the_page(server: LiveServer, page: Any) -> None:
     )  # fmt: skip
 
 
+def test_email_to_visitors_set_in_the_page(server: LiveServer, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    go_to(page, "Apps")
+    card = page.locator(f'section[data-app-id="{server.app_id}"]')
+    form = card.get_by_role("form", name="Email to visitors")
+    expect(form.get_by_label("Email a reply left unseen")).to_have_value("120")
+    form.get_by_label("Link in emails").fill("ftp://shop.example.com")
+    form.get_by_role("button", name="Save email settings").click()
+    expect(form.get_by_role("alert")).to_contain_text("Link in emails")
+    expect(form.get_by_label("Link in emails")).to_have_attribute("aria-invalid", "true")
+    assert "site_url" not in app_via_api(server, server.app_id)  # nothing half-written
+
+    form.get_by_label("Email a reply left unseen").select_option("300")
+    form.get_by_label("Link in emails").fill("https://shop.example.com/help")
+    form.get_by_role("button", name="Save email settings").click()
+    expect(form.get_by_role("status").filter(has_text="Saved")).to_contain_text(
+        "after 5 minutes, with a link to https://shop.example.com/help"
+    )
+    app = app_via_api(server, server.app_id)
+    assert (app["mail_delay_seconds"], app["site_url"]) == (300, "https://shop.example.com/help")
+
+    # A delay set through the API shows as it is, and clearing the link is saved.
+    from tests.conversations.helpers import agent_ok
+
+    agent_ok(server, "/apps.update", {"app_id": server.app_id, "mail_delay_seconds": 45})
+    page.reload()
+    expect(page.locator(".loading")).to_have_count(0)
+    form = page.locator(f'section[data-app-id="{server.app_id}"]').get_by_role(
+        "form", name="Email to visitors"
+    )
+    expect(form.get_by_label("Email a reply left unseen")).to_have_value("45")
+    form.get_by_label("Link in emails").fill("")
+    form.get_by_role("button", name="Save email settings").click()
+    expect(form.get_by_role("status").filter(has_text="Saved")).to_contain_text("after 45 seconds.")
+    app = app_via_api(server, server.app_id)
+    assert app["mail_delay_seconds"] == 45 and "site_url" not in app
+
+
 def test_custom_attribute_defined_in_the_page_is_accepted_in_rev_info(
     server: LiveServer, page: Any
 ) -> None:

@@ -573,6 +573,7 @@ function appCard(initial, scope) {
   saveNotes.el);
 
   const availability = availabilityForm(app, scope, key);
+  const visitorMail = visitorMailForm(app, scope, key);
 
   const snippet = snippetOf(app.app_id);
   const snippetTitleId = `${key}-snippet-title`;
@@ -588,6 +589,7 @@ function appCard(initial, scope) {
       h('dd', {}, formatDate(app.created_date))),
     form,
     availability,
+    visitorMail,
     h('h3', { id: snippetTitleId }, 'Snippet to paste'),
     h('p', { class: 'hint' },
       'Before the closing ', h('code', {}, '</body>'), ' tag. ', h('code', {}, 'sessionToken'),
@@ -683,6 +685,62 @@ function availabilityForm(initial, scope, key) {
   field(reply, 'Expected reply time', 'Shown under the widget\'s title.'),
   field(awayText, 'Away message',
     'Posted once per conversation, as your team, when a visitor writes outside office hours. Empty: none.'),
+  h('div', { class: 'actions' }, save),
+  formNotes.el);
+}
+
+// --- email to visitors: how long a reply may wait unseen, where mails link to ----------
+
+const MAIL_DELAYS = [[0, 'At once'], [60, 'After 1 minute'], [120, 'After 2 minutes'],
+  [300, 'After 5 minutes'], [900, 'After 15 minutes'], [3600, 'After 1 hour'],
+  [86400, 'After 1 day']];
+
+function visitorMailForm(initial, scope, key) {
+  let app = initial;
+  const formNotes = notes();
+  const delay = h('select', { id: `${key}-mail-delay` });
+  const site = h('input', { id: `${key}-site-url`, type: 'url', inputmode: 'url', autocomplete: 'off',
+    spellcheck: 'false', maxlength: 2048, placeholder: 'https://shop.example.com/help' });
+  const save = h('button', { type: 'submit', class: 'primary' }, 'Save email settings');
+
+  function show() {
+    // A delay set through the API that is not one of ours is still shown as it is.
+    const options = MAIL_DELAYS.some(([s]) => s === app.mail_delay_seconds) ? MAIL_DELAYS
+      : [...MAIL_DELAYS, [app.mail_delay_seconds, `After ${app.mail_delay_seconds} seconds`]]
+        .sort((a, b) => a[0] - b[0]);
+    delay.replaceChildren(...options.map(([value, label]) => h('option', { value: String(value) }, label)));
+    delay.value = String(app.mail_delay_seconds);
+    site.value = app.site_url || '';
+  }
+  show();
+
+  const locate = (fieldName) => {
+    if (fieldName === 'mail_delay_seconds') return { input: delay, label: 'Email a reply left unseen' };
+    if (fieldName === 'site_url') return { input: site, label: 'Link in emails' };
+    return null;
+  };
+
+  return h('form', { class: 'settings-form visitor-mail-form', novalidate: true,
+    'aria-labelledby': `${key}-visitor-mail-title`, onsubmit: async (e) => {
+      e.preventDefault();
+      try {
+        const { app: saved } = await busy(save, () => scope.api('apps.update', {
+          app_id: app.app_id, mail_delay_seconds: Number(delay.value), site_url: site.value.trim(),
+        }));
+        app = saved;
+        show();
+        formNotes.ok(`Saved. Unseen replies are mailed ${delay.selectedOptions[0].textContent.toLowerCase()}${
+          app.site_url ? `, with a link to ${app.site_url}` : ''}.`);
+      } catch (err) {
+        formNotes.error(err, locate);
+      }
+    } },
+  h('h3', { id: `${key}-visitor-mail-title` }, 'Email to visitors'),
+  field(delay, 'Email a reply left unseen',
+    'A visitor with an email address who has not seen your reply in the widget by then gets it by mail, ' +
+    'one mail per burst of replies.'),
+  field(site, 'Link in emails',
+    'Where the mail invites them back to the chat, e.g. your help page. Empty: the first allowed origin.'),
   h('div', { class: 'actions' }, save),
   formNotes.el);
 }
