@@ -12,12 +12,16 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 
 import asyncpg
 import pytest
 from redis.asyncio import Redis
+
+from openplug.db import Database
+from openplug.db.migrate import migrate
 
 PG_ADMIN_DSN = os.environ.get("OPENPLUG_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("OPENPLUG_TEST_REDIS", "redis://127.0.0.1:6379/0")
@@ -72,3 +76,27 @@ def postgres_database() -> Iterator[str]:
         yield f"{base}/{name}"
     finally:
         _run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@asynccontextmanager
+async def migrated_database(backend: str, tmp_path: Path) -> AsyncIterator[Database]:
+    """A ``Database`` at the newest migration: a SQLite file under
+    ``tmp_path``, or a new PostgreSQL database (``backend`` "postgresql")."""
+    with database_url(backend) as url:
+        db = Database(url or f"sqlite+aiosqlite:///{tmp_path / 'openplug.db'}")
+        try:
+            await migrate(db)
+            yield db
+        finally:
+            await db.dispose()
+
+
+@contextmanager
+def database_url(backend: str) -> Iterator[str | None]:
+    """A new PostgreSQL database's URL for "postgresql"; None (the server's
+    own SQLite file in its data dir) for "sqlite"."""
+    if backend == "postgresql":
+        with postgres_database() as url:
+            yield url
+    else:
+        yield None

@@ -23,23 +23,13 @@ import openplug.outbox.tables
 import openplug.widget.tables  # noqa: F401
 from openplug.db import Database
 from openplug.db.base import metadata
-from openplug.db.migrate import migrate
-from tests.backends import postgres_database
+from tests.backends import migrated_database
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def migrated(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    if request.param == "sqlite":
-        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'schema.db'}")
-        await migrate(db)
+    async with migrated_database(request.param, tmp_path) as db:
         yield db
-        await db.dispose()
-        return
-    with postgres_database() as url:
-        db = Database(url)
-        await migrate(db)
-        yield db
-        await db.dispose()
 
 
 def _differences(connection: Connection) -> list[Any]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.backends import postgres_database
+from tests.backends import database_url
 from tests.conversations.helpers import agent_ok
 from tests.live_server import LiveServer, make_settings
 from tests.mail.smtp_sink import SmtpSink
@@ -40,7 +40,7 @@ def setup(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Setup]:
     sink = SmtpSink().start()
-    with postgres_database() if request.param == "postgresql" else _no_database() as url:
+    with database_url(request.param) as url:
         data_dir = tmp_path_factory.mktemp(f"mail-{request.param}")
         server = start_server(data_dir, url, sink)
         s = Setup(server, sink, data_dir, url)
@@ -49,14 +49,6 @@ def setup(
         finally:
             s.server.stop()
             sink.stop()
-
-
-class _no_database:  # a context manager standing in for postgres_database
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def identified_visitor(server: LiveServer, ref: str, email: str) -> str:
@@ -73,5 +65,3 @@ def identified_visitor(server: LiveServer, ref: str, email: str) -> str:
 
 def set_delay(server: LiveServer, seconds: int) -> None:
     agent_ok(server, "/apps.update", {"app_id": server.app_id, "mail_delay_seconds": seconds})
-
-

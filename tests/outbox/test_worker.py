@@ -15,25 +15,15 @@ from sqlalchemy import select, update
 
 from openplug.db import Database
 from openplug.db.base import utcnow
-from openplug.db.migrate import migrate
 from openplug.outbox import GiveUp, Handler, Job, OutboxWorker, Outcome, Retry, enqueue
 from openplug.outbox.tables import outbox_jobs
-from tests.backends import postgres_database
+from tests.backends import migrated_database
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    if request.param == "sqlite":
-        database = Database(f"sqlite+aiosqlite:///{tmp_path / 'outbox.db'}")
-        await migrate(database)
-        yield database
-        await database.dispose()
-        return
-    with postgres_database() as url:
-        database = Database(url)
-        await migrate(database)
-        yield database
-        await database.dispose()
+    async with migrated_database(request.param, tmp_path) as db:
+        yield db
 
 
 async def states(db: Database) -> list[tuple[str, int]]:
