@@ -8,8 +8,8 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import make_url, select
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from openplug.audit import SYSTEM
 from openplug.db import Database
@@ -39,23 +39,78 @@ class FirstStart:
     aat: str
 
 
-async def open_runtime(settings: Settings) -> tuple[Runtime, FirstStart | None]:
+class NoInstance(Exception):
+    """There is no instance where the settings point: no key ring in the data
+    directory, or no organisation in its database."""
+
+    @classmethod
+    def at(cls, settings: Settings, missing: str | None = None) -> NoInstance:
+        where = settings.data_dir.resolve()
+        found = missing or f"{settings.resolved_secrets_file().resolve()} does not exist"
+        return cls(
+            f"no openplug instance in {where} ({found}). Pass --data-dir (or set "
+            "OPENPLUG_DATA_DIR) to the directory your server uses, and OPENPLUG_DATABASE_URL if "
+            "it runs on PostgreSQL; `openplug init` creates a new instance."
+        )
+
+
+async def open_runtime(
+    settings: Settings, *, create: bool = True
+) -> tuple[Runtime, FirstStart | None]:
+    """The instance's runtime. With ``create`` (the server, ``openplug
+    init``) a missing instance is made; otherwise it is a ``NoInstance``
+    error, and nothing is written anywhere."""
+    if not create:
+        _check_instance_files(settings)
     private_dir(settings.data_dir)
     server_secrets, _ = ensure_secrets(settings.resolved_secrets_file())
     db = Database(settings.resolved_database_url())
-    await migrate(db)
-    first: FirstStart | None = None
-    async with db.read() as conn:
-        org_id = await conn.scalar(select(instance.c.org_id))
-    if org_id is None:
-        try:
-            org_id, first = await _create_org(db, settings, server_secrets.token_pepper)
-        except IntegrityError:
-            # Another process created the org first; use theirs.
-            async with db.read() as conn:
-                org_id = await conn.scalar(select(instance.c.org_id))
-    assert org_id is not None
+    try:
+        if not create and not await _has_org(db):
+            raise NoInstance.at(settings, f"its database has no openplug organisation: "
+                                f"{_shown_url(settings)}")  # fmt: skip
+        await migrate(db)
+        first: FirstStart | None = None
+        async with db.read() as conn:
+            org_id = await conn.scalar(select(instance.c.org_id))
+        if org_id is None:
+            try:
+                org_id, first = await _create_org(db, settings, server_secrets.token_pepper)
+            except IntegrityError:
+                # Another process created the org first; use theirs.
+                async with db.read() as conn:
+                    org_id = await conn.scalar(select(instance.c.org_id))
+        if org_id is None:
+            raise RuntimeError("the instance row vanished while it was being created")
+    except BaseException:
+        await db.dispose()
+        raise
     return Runtime(settings, db, server_secrets, org_id), first
+
+
+def _check_instance_files(settings: Settings) -> None:
+    if not settings.resolved_secrets_file().is_file():
+        raise NoInstance.at(settings)
+    if not settings.database_url and not settings.sqlite_file().is_file():
+        raise NoInstance.at(
+            settings,
+            f"{settings.sqlite_file()} does not exist; a server on PostgreSQL needs "
+            "OPENPLUG_DATABASE_URL here too",
+        )
+
+
+async def _has_org(db: Database) -> bool:
+    """Whether the database holds an instance, without creating anything
+    (the ``instance`` table may not exist at all)."""
+    try:
+        async with db.read() as conn:
+            return await conn.scalar(select(instance.c.org_id)) is not None
+    except DBAPIError:
+        return False
+
+
+def _shown_url(settings: Settings) -> str:
+    return make_url(settings.resolved_database_url()).render_as_string(hide_password=True)
 
 
 async def _create_org(db: Database, settings: Settings, pepper: bytes) -> tuple[str, FirstStart]:

@@ -77,7 +77,11 @@ class Settings(BaseSettings):
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
-        return f"sqlite+aiosqlite:///{(self.data_dir / 'openplug.db').resolve()}"
+        return f"sqlite+aiosqlite:///{self.sqlite_file()}"
+
+    def sqlite_file(self) -> Path:
+        """The embedded database's file (used when no database URL is set)."""
+        return (self.data_dir / "openplug.db").resolve()
 
     def resolved_secrets_file(self) -> Path:
         return self.secrets_file or self.data_dir / "secrets.json"

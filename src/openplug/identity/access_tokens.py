@@ -24,7 +24,7 @@ from openplug.audit import Actor, record
 from openplug.db import Database
 from openplug.db.base import rfc3339, utcnow
 from openplug.db.point_reads import PointRead
-from openplug.errors import NotFound, Unauthenticated
+from openplug.errors import InvalidField, NotFound, Unauthenticated
 from openplug.identity.tables import access_tokens, apps
 
 # "web": an agent's inbox sign-in, held in an HttpOnly cookie (see
@@ -119,7 +119,13 @@ async def issue_access_token(
     token_hint: str | None = None,
     actor: Actor,
 ) -> tuple[str, AccessToken]:
-    """Create a token; the secret is returned here and never again."""
+    """Create a token; the secret is returned here and never again.
+
+    An AAT belongs to exactly one app, and only AATs do: identify resolves
+    visitors within the AAT's app, so one with none could serve no one."""
+    if (kind == "aat") != (app_pk is not None):
+        raise InvalidField("app", "an AAT is for one app" if kind == "aat"
+                           else f"a {kind.upper()} is not bound to an app")  # fmt: skip
     secret = TOKEN_PREFIXES[kind] + secrets.token_urlsafe(32)
     now = utcnow()
     lifetime = expires_in if expires_in is not None else timedelta(days=expires_in_days)
@@ -255,10 +261,17 @@ async def inbox_in_use(conn: AsyncConnection, dev_user_key: int, within: timedel
     return (await conn.execute(query.limit(1))).first() is not None
 
 
-async def get_token(conn: AsyncConnection, token_id: str) -> AccessToken:
-    row = (await conn.execute(_select().where(access_tokens.c.token_id == token_id))).first()
+TokenRef = str | int
+"""A token as clients name it: its key (what the DON carries) or, as an
+int, its row (what ``TOKEN-7`` carries)."""
+
+
+async def get_token(conn: AsyncConnection, token_id: TokenRef) -> AccessToken:
+    by = access_tokens.c.id if isinstance(token_id, int) else access_tokens.c.token_id
+    row = (await conn.execute(_select().where(by == token_id))).first()
     if row is None:
-        raise NotFound(f"token {token_id} not found")
+        shown = f"TOKEN-{token_id}" if isinstance(token_id, int) else token_id
+        raise NotFound(f"token {shown} not found")
     return _from_row(row)
 
 
@@ -291,7 +304,7 @@ async def revoke_sign_ins(conn: AsyncConnection, dev_user_id: int) -> None:
     )
 
 
-async def revoke_token(conn: AsyncConnection, token_id: str, *, actor: Actor) -> AccessToken:
+async def revoke_token(conn: AsyncConnection, token_id: TokenRef, *, actor: Actor) -> AccessToken:
     token = await get_token(conn, token_id)
     if token.revoked_at is None:
         await conn.execute(
@@ -302,7 +315,7 @@ async def revoke_token(conn: AsyncConnection, token_id: str, *, actor: Actor) ->
 
 
 async def set_token_hint(
-    conn: AsyncConnection, token_id: str, hint: str, *, actor: Actor
+    conn: AsyncConnection, token_id: TokenRef, hint: str, *, actor: Actor
 ) -> AccessToken:
     token = await get_token(conn, token_id)
     await conn.execute(

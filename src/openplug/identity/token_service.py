@@ -23,7 +23,7 @@ from openplug.identity.schemas import (
     AuthTokensCreateResponse,
 )
 from openplug.identity.session_tokens import SESSION_DEFAULT_MINUTES, mint_session_token
-from openplug.ids import DEV_USER, REV_USER, TOKEN, display_id, don
+from openplug.ids import DEV_USER, REV_USER, TOKEN, ascii_int, display_id, don
 from openplug.realtime import announce_revoked
 from openplug.runtime import Runtime
 from openplug.web.text_guard import text_refusal
@@ -152,11 +152,17 @@ def token_view(runtime: Runtime, token: tokens.AccessToken) -> AuthToken:
     )
 
 
-def parse_token_id(value: str) -> str:
-    """Token ids arrive as DONs or as the bare key."""
+def parse_token_id(value: str, field_name: str = "token_id") -> tokens.TokenRef:
+    """Every form a token's id is printed in: the DON (``id``, ``token_id``),
+    its bare key, or the ``display_id`` (``TOKEN-7``)."""
+    if value.upper().startswith(f"{TOKEN.display_prefix}-"):
+        pk = ascii_int(value[len(TOKEN.display_prefix) + 1 :])
+        if pk is None or pk == 0:
+            raise InvalidField(field_name, f"{value!r} is not a token id like TOKEN-7")
+        return pk
     key = value.rsplit("/", 1)[-1] if value.startswith("don:") else value
     if not (key.isascii() and key.isalnum()):
-        raise InvalidField("token_id", "not a token id")
+        raise InvalidField(field_name, f"{value!r} is not a token id (TOKEN-7, its DON or its key)")
     return key
 
 
@@ -213,7 +219,7 @@ async def check_may_change(
 
 
 async def revoke_token(
-    runtime: Runtime, token_id: str, *, by: Principal | None, actor: Actor
+    runtime: Runtime, token_id: tokens.TokenRef, *, by: Principal | None, actor: Actor
 ) -> tokens.AccessToken:
     """Revoke a PAT, AAT or inbox sign-in; ``by`` must be allowed to (see
     ``check_may_change``), None for a token revoking itself or the operator
