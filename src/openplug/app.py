@@ -34,6 +34,7 @@ from openplug.realtime.starlette_transport import SocketEndpoints
 from openplug.runtime import Runtime
 from openplug.settings import Settings
 from openplug.web.body_limit import BodySizeLimit
+from openplug.web.docs import install_docs
 from openplug.web.errors import install_error_handlers
 from openplug.web.openapi import Answer, answers, install_openapi
 from openplug.web.text_guard import TextGuard
@@ -100,6 +101,8 @@ def create_app(
         version=__version__,
         summary="Self-hostable support widget API, wire-compatible with DevRev PLuG",
         lifespan=lifespan,
+        docs_url=None,  # served by web.docs, from our own files
+        redoc_url=None,
     )
     install_error_handlers(app)
     install_wire_filter()
@@ -125,6 +128,7 @@ def create_app(
         return {"status": "ok"}
 
     install_openapi(app, hand_parsed=[AuthTokensCreateRequest, *widget_bodies])
+    install_docs(app)
     # Inside the size limit, so it reads no more than the limit allows.
     app.add_middleware(TextGuard)
     # Whole mails reach the inbound webhook, only once it has a secret.
