@@ -40,7 +40,11 @@ class Principal:
 
     @property
     def dev_user_id(self) -> int:
-        assert self.access_token is not None
+        """The agent behind a PAT or sign-in (an AAT's creator, for the
+        audit trail); a visitor's session reaching a call that needs one is
+        refused (under ``python -O`` too), never read as someone else."""
+        if self.access_token is None:
+            raise Forbidden("this call is for agents: use a PAT")
         return self.access_token.dev_user_id
 
 
