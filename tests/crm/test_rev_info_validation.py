@@ -91,6 +91,8 @@ CASES = [
     phone(U, "+1234567890123456", "16-digits"),
     phone(U, "+91112233445a", "letter"),
     phone(U, "+1-800-FLOWERS", "vanity"),
+    phone(U, "+11111111111", "no-such-area-code"),
+    phone(U, "+12345678", "no-such-number"),
     phone(U, "+91 11223 34455", "spaces"),
     phone(U, "", "empty"),
     phone(W, "12345", "12345"),
@@ -321,7 +323,7 @@ def test_valid_boundary_values_are_accepted(server: LiveServer) -> None:
     info["user_traits"] = {
         "display_name": "d" * 255,
         "description": "x" * 4096,
-        "phone_numbers": ["+12345678", "+123456789012345"],
+        "phone_numbers": ["+68221234", "+493012345678901"],  # 8 and 15 digits, both real
         "email": "first.last+tag@sub.acme.example",
     }
     info["account_traits"]["domains"] = ["acme.example", "sub.acme-corp.co.uk"]
@@ -338,7 +340,7 @@ def test_valid_boundary_values_are_accepted(server: LiveServer) -> None:
     assert user["external_ref"] == "u" * 255
     assert user["display_name"] == "d" * 255
     assert user["description"] == "x" * 4096
-    assert user["phone_numbers"] == ["+12345678", "+123456789012345"]
+    assert user["phone_numbers"] == ["+68221234", "+493012345678901"]
     assert account["domains"] == ["acme.example", "sub.acme-corp.co.uk"]
     assert account["websites"] == info["account_traits"]["websites"]
 

@@ -11,6 +11,7 @@ from functools import lru_cache
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
+import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from pydantic import (
     AfterValidator,
@@ -26,10 +27,20 @@ _HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _NO_EDGE_SPACE = r"^\S(?:[\s\S]*\S)?$"
 
 
+@lru_cache(maxsize=8192)
 def _phone(value: str) -> str:
+    """E.164 as DevRev documents it, and a number that exists: the shape
+    alone let ``+11111111111`` through (no such area code). phonenumbers
+    carries libphonenumber's metadata of every country's numbering plan."""
     if not _E164.match(value):
         raise ValueError("must be an E.164 phone number: + then 8 to 15 digits, e.g. +911122334455")
-    return value
+    try:
+        number = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_valid_number(number):
+        raise ValueError(f"{value} is not a phone number in use in any country's numbering plan")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 @lru_cache(maxsize=8192)
