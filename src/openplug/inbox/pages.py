@@ -16,6 +16,8 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
+from openplug.web.pages import PAGE_METHODS
+
 STATIC_DIR = Path(__file__).parent / "static"
 
 router = APIRouter(tags=["inbox pages"], include_in_schema=False)
@@ -56,17 +58,17 @@ def _shell() -> HTMLResponse:
     return HTMLResponse(_SHELL, headers=_HEADERS)
 
 
-@router.get("/inbox", response_class=HTMLResponse)
+@router.api_route("/inbox", methods=PAGE_METHODS, response_class=HTMLResponse)
 async def inbox_page() -> HTMLResponse:
     return _shell()
 
 
-@router.get("/inbox/settings", response_class=HTMLResponse)
+@router.api_route("/inbox/settings", methods=PAGE_METHODS, response_class=HTMLResponse)
 async def settings_page() -> HTMLResponse:
     return _shell()
 
 
-@router.get("/inbox/settings/{section}", response_class=HTMLResponse)
+@router.api_route("/inbox/settings/{section}", methods=PAGE_METHODS, response_class=HTMLResponse)
 async def settings_section_page(section: str) -> HTMLResponse:
     if section not in SETTINGS_SECTIONS:
         return HTMLResponse("<p>No such settings page.</p>", 404, headers=_HEADERS)

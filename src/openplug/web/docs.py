@@ -17,6 +17,8 @@ from fastapi.staticfiles import StaticFiles
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from openplug.web.pages import PAGE_METHODS
+
 ASSETS = "/docs/assets"
 # Swagger UI's page starts it with one inline script (FastAPI writes it);
 # everything else is from this server. It calls the API on this origin only.
@@ -32,7 +34,7 @@ def install_docs(app: FastAPI) -> None:
     assets = files("fastapi_offline") / "static"
     app.mount(ASSETS, StaticFiles(directory=str(assets)), name="docs-assets")
 
-    @app.get("/docs", include_in_schema=False)
+    @app.api_route("/docs", methods=PAGE_METHODS, include_in_schema=False)
     async def docs(request: Request) -> HTMLResponse:
         page = get_swagger_ui_html(
             openapi_url=app.openapi_url or "/openapi.json",

@@ -40,6 +40,7 @@ from openplug.runtime import Runtime
 from openplug.web.client_address import client_address
 from openplug.web.csp import source_list
 from openplug.web.deps import RuntimeDep
+from openplug.web.pages import PAGE_METHODS
 from openplug.web.validation import raise_validation_error
 
 router = APIRouter(tags=["demo"], include_in_schema=False)
@@ -66,6 +67,7 @@ _PAGE = """<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Acme Shop: openplug demo</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/static/demo/demo.css">
 </head>
 <body>
@@ -116,7 +118,7 @@ def _demo_principal(app: App) -> Principal:
     return Principal("aat", access_token=aat)
 
 
-@router.get("/demo", response_class=HTMLResponse)
+@router.api_route("/demo", methods=PAGE_METHODS, response_class=HTMLResponse)
 async def demo_page(runtime: RuntimeDep) -> HTMLResponse:
     """The sample shop. Its URLs come from ``OPENPLUG_PUBLIC_URL``, never from
     the request's ``Host`` (which a client, or a cache in front of the server,

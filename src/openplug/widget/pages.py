@@ -23,6 +23,7 @@ from openplug.errors import NotFound
 from openplug.identity.apps import get_app
 from openplug.web.csp import source_list
 from openplug.web.deps import RuntimeDep
+from openplug.web.pages import PAGE_METHODS
 from openplug.widget.demo import router as demo_router
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -62,7 +63,7 @@ def frame_security_headers(allowed_origins: list[str]) -> dict[str, str]:
     }
 
 
-@router.get("/widget/frame", response_class=HTMLResponse)
+@router.api_route("/widget/frame", methods=PAGE_METHODS, response_class=HTMLResponse)
 async def widget_frame(
     runtime: RuntimeDep, app_id: str = Query(min_length=1, max_length=64)
 ) -> HTMLResponse:
