@@ -635,8 +635,8 @@ def _api_user_problems(ident: Identify, user: Json | None) -> Iterator[str]:
 
 
 async def _provision(server: ServerProcess) -> tuple[str, str, str]:
-    """An app, an AAT for it and the admin's PAT, made by the CLI (which
-    also initialises the data directory and the database)."""
+    """The instance, an app, an AAT for it and the admin's PAT, made by the CLI."""
+    await server.cli("init")
     app = await server.cli("apps", "create", "--name", "Durability", "--origin",
                            "https://shop.example")  # fmt: skip
     aat, pat = await asyncio.gather(
