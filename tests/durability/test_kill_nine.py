@@ -100,7 +100,7 @@ class Identify:
         return {
             "email": f"{self.user_ref}@durable.example",
             "display_name": f"User {self.user_ref}",
-            "phone_numbers": [f"+1555{self.seats:07d}"],
+            "phone_numbers": [f"+1415555{self.seats % 10**4:04d}"],  # a real plan: 415-555
             "custom_fields": {"tnt__plan": "pro" if self.seats % 2 else "free",
                               "tnt__seats": self.seats},
         }  # fmt: skip
