@@ -36,10 +36,10 @@ def test_events_session_properties_and_current_page(any_server: LiveServer) -> N
                   "expiry_date": "2024-12-12", "seats": 3, "trial": False}  # fmt: skip
     widget_ok(server, token, "events.track", event_name="signed_up", properties=properties)
     widget_ok(server, token, "events.track", event_name="added_to_cart", page_url=PAGE)
-    got = widget_ok(server, token, "session-properties.add",
+    got = widget_ok(server, token, "visit-properties.add",
                     properties={"city": "Bengaluru", "region": "us-east"})  # fmt: skip
     assert got["session_properties"] == {"city": "Bengaluru", "region": "us-east"}
-    got = widget_ok(server, token, "session-properties.add",
+    got = widget_ok(server, token, "visit-properties.add",
                     properties={"region": None, "tier": "gold"})  # fmt: skip
     assert got["session_properties"] == {"city": "Bengaluru", "tier": "gold"}
 
@@ -52,7 +52,7 @@ def test_events_session_properties_and_current_page(any_server: LiveServer) -> N
     assert seen["rev_user"] == user_id_of(token)
 
     # A page reported alone moves the current page.
-    widget_ok(server, token, "session-properties.add", page_url="https://shop.example.com/")
+    widget_ok(server, token, "visit-properties.add", page_url="https://shop.example.com/")
     assert activity(server, token)["current_page"] == "https://shop.example.com/"
 
 
@@ -70,12 +70,12 @@ def test_a_visitor_keeps_only_the_latest_events(server: LiveServer) -> None:
 
 def test_session_properties_are_bounded(server: LiveServer) -> None:
     token = anonymous_session(server)["session_token"]
-    widget_ok(server, token, "session-properties.add",
+    widget_ok(server, token, "visit-properties.add",
               properties={f"k{n}": n for n in range(MAX_PROPERTIES)})  # fmt: skip
-    r = widget(server, token, "session-properties.add", properties={"one_more": 1})
+    r = widget(server, token, "visit-properties.add", properties={"one_more": 1})
     assert_error(r, 400, "invalid_field", "properties")
     # Replacing and removing keys stays within the bound.
-    widget_ok(server, token, "session-properties.add", properties={"k0": None, "one_more": 1})
+    widget_ok(server, token, "visit-properties.add", properties={"k0": None, "one_more": 1})
 
 
 @pytest.mark.parametrize(

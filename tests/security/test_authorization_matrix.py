@@ -606,7 +606,7 @@ ROWS: tuple[Row | SocketRow, ...] = (
     *row("POST /widget/identity.update",
          Case(in_widget(user_traits={"display_name": "Matrix"}), page_identity_updaters)),
     *row("POST /widget/events.track", Case(in_widget(event_name="matrix_event"), visitors)),
-    *row("POST /widget/session-properties.add",
+    *row("POST /widget/visit-properties.add",
          Case(in_widget(properties={"from": "matrix"}), visitors)),
     # Replies by mail, from a provider's webhook (tests/mail has its success).
     *row("POST /mail/inbound", Case(nothing, mail_relays)),

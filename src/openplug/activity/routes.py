@@ -3,7 +3,7 @@
 for agents, beside the conversation. An openplug addition: DevRev shows
 this in its own product, not through a call of this name.
 
-The widget's side (``/widget/events.track``, ``/widget/session-properties.add``)
+The widget's side (``/widget/events.track``, ``/widget/visit-properties.add``)
 is in ``widget.routes`` with the visitor's other calls.
 """
 

@@ -250,7 +250,7 @@ async def widget_events_track(runtime: RuntimeDep, call: TrackCall) -> Json:
 
 
 @router.post(
-    "/session-properties.add",
+    "/visit-properties.add",
     openapi_extra=body_of(SessionPropertiesRequest),
     **answers(SessionPropertiesResponse),
 )
