@@ -278,8 +278,8 @@ def test_start_conversation_prefill_conversation_start_and_unread_count(
 
     page.evaluate("() => window.plugSDK.toggleWidget(false)")
     wait_event(page, "ON_PLUG_WIDGET_CLOSED")
-    agent(widget_server, "/timeline-entries.create",
-          {"object": conv_id, "type": "timeline_comment", "body": "Hello from support"})  # fmt: skip
+    reply = {"object": conv_id, "type": "timeline_comment", "body": "Hello from support"}
+    agent(widget_server, "/timeline-entries.create", reply)
     page.wait_for_function(
         "() => window.plugEvents.some((e) => e.type === 'ON_PLUG_WIDGET_UNREAD_COUNT_CHANGE'"
         " && e.count === 1)"
