@@ -1,9 +1,8 @@
-/* openplug loader: window.plugSDK, with DevRev's documented names and value
- * types (see the README's widget section). Injects a launcher and the chat
- * iframe (served by openplug, from the host this file came from) and talks
- * to it with postMessage only. Tokens go to the frame by postMessage, never
- * in a URL. No method throws into the host page: a misuse or a feature
- * openplug does not have is an ON_PLUG_ERROR event. */
+/* openplug loader: window.plugSDK as DevRev documents it (README: the
+ * widget). Every page loads it, so it only draws the launcher and the chat
+ * iframe and hands other calls to the frame (postMessage only; tokens never
+ * in a URL). It never throws into the page: a misuse, or a DevRev product
+ * openplug lacks, is an ON_PLUG_ERROR. */
 (() => {
   'use strict';
   if (window.plugSDK) return;
@@ -11,10 +10,9 @@
   const base = new URL('.', me ? me.src : location.href); // .../static/
   const ORIGIN = base.origin;
   const ROOT = new URL('..', base).href; // where openplug is mounted
-  const LAUNCHER = 56; // px
-  const EDGE = 20; // px between the launcher and the side of the page, before spacing.side
   const listeners = new Set();
-  const unsupportedSaid = new Set(); // each missing product is reported once per page
+  const said = new Set(); // each missing product is reported once per page
+  const closing = new Map(); // frames logging out after shutdown(), by window
   let w = null; // the running widget, null before init and after shutdown
 
   const emit = (type, extra) => {
@@ -22,68 +20,53 @@
       try { cb({ type, ...extra }); } catch (e) { console.error('plugSDK listener', e); }
     }
   };
-  const fail = (code, error, extra) => emit('ON_PLUG_ERROR', { code, error, ...extra });
-  // DevRev's search agent and session recording are products openplug does
-  // not have: their calls do nothing, and say so once.
-  const notSupported = (feature, method) => {
-    if (unsupportedSaid.has(feature)) return;
-    unsupportedSaid.add(feature);
-    const what = feature === 'search_agent' ? 'a search agent' : 'session recording';
-    fail('not_supported', `openplug has no ${what} (${method} does nothing)`, { feature, method });
+  const fail = (code, error, field) => emit('ON_PLUG_ERROR', { code, error, field });
+  // DevRev's search agent and session recording: their calls do nothing and say so, once.
+  const unsupported = (feature, method) => () => {
+    if (said.has(feature)) return;
+    said.add(feature);
+    emit('ON_PLUG_ERROR', { code: 'not_supported', feature, method, error: `openplug has no ${feature.replace('_', ' ')}` });
   };
-  const post = (msg) => w && w.frame.contentWindow &&
-    w.frame.contentWindow.postMessage({ plug: 1, ...msg }, ORIGIN);
-  // The page the visitor is on, for agents; the fragment stays in the browser.
+  const post = (msg, to = w) => {
+    try { to.frame.contentWindow.postMessage({ plug: 1, ...msg }, ORIGIN); } catch (e) { fail('invalid_option', String(e)); }
+  };
+  // Sent as soon as the frame can hear; before that, kept in order.
+  const toFrame = (msg) => w && (w.ready ? post(msg) : w.queue.push(msg));
+  // The page the visitor is on, for agents (the fragment stays in the browser).
   const here = () => { const u = new URL(location.href); u.hash = ''; return u.href.slice(0, 2048); };
-
   const css = (el, styles) => Object.assign(el.style, styles);
-
-  // spacing: {bottom: '10px', side: '0px'} as DevRev documents it; a number
-  // is taken as pixels. Anything else is reported and the default used.
-  const LENGTH = /^-?\d+(\.\d+)?(px|rem|em|vh|vw|%)$/;
-  function length(value, fallback, field) {
-    if (value === undefined || value === null || value === '') return fallback;
-    if (typeof value === 'number' && Number.isFinite(value)) return `${value}px`;
-    if (typeof value === 'string' && (LENGTH.test(value.trim()) || value.trim() === '0')) {
-      return value.trim() === '0' ? '0px' : value.trim();
-    }
-    fail('invalid_option', `${field} must be a CSS length such as '10px' or a number of pixels`, { field });
-    return fallback;
-  }
-  const HEX = /^#([0-9a-f]{3}|[0-9a-f]{6})$/i;
-  function color(value, field) {
-    if (value === undefined || value === null || value === '') return null;
-    if (typeof value === 'string' && HEX.test(value)) return value;
-    fail('invalid_option', `${field} must be a hex color code such as #f0f0f0`, { field });
-    return null;
-  }
-  const theme = (t) => (t === 'dark' || t === 'light' || t === 'system' ? t : null);
+  // spacing: DevRev's '10px' (a CSS length), or a number of pixels.
+  const len = (v, dflt, field) => {
+    if (v == null || v === '') return dflt;
+    v = typeof v === 'number' ? v + 'px' : String(v);
+    if (CSS.supports('bottom', v) && !/^(auto|inherit|initial|unset|revert)/.test(v)) return v;
+    fail('invalid_option', `${field}: a length such as '10px'`, field);
+    return dflt;
+  };
+  const hex = (v) => (/^#([0-9a-f]{3}){1,2}$/i.test(v) ? v : null);
 
   function place() {
-    const { frame, launcher, layout } = w;
-    const small = innerWidth <= 480;
-    const side = `calc(${EDGE}px + ${layout.side})`;
-    css(frame, small
+    const { frame, launcher, edge, bottom, side } = w;
+    const x = `calc(20px + ${side})`;
+    css(frame, innerWidth <= 480
       ? { left: '0', right: '0', top: '0', bottom: '0', width: '100%', height: '100%', borderRadius: '0' }
-      : { left: '', right: '', top: '', [layout.edge]: side,
-          bottom: `calc(${layout.bottom} + ${LAUNCHER + 12}px)`, width: '380px', borderRadius: '12px',
-          height: `min(620px, calc(100vh - ${layout.bottom} - ${LAUNCHER + 32}px))` });
-    if (launcher) css(launcher, { [layout.edge]: side, bottom: layout.bottom });
+      : { [edge]: x, bottom: `calc(${bottom} + 68px)`, width: '380px', borderRadius: '12px',
+          height: `min(620px, calc(100vh - ${bottom} - 88px))` });
+    if (launcher) css(launcher, { [edge]: x, bottom });
   }
 
   function setOpen(open) {
-    if (!w || w.chatDisabled) return;
-    if (!w.ready) { w.pendingOpen = open; return; }
+    if (!w || w.off) return;
+    if (!w.ready) { w.pending = open; return; }
     if (open === w.open) return;
     w.open = open;
     w.frame.style.display = open ? 'block' : 'none';
     if (w.launcher) {
-      w.launcher.setAttribute('aria-expanded', String(open));
+      w.launcher.setAttribute('aria-expanded', open);
       w.launcher.setAttribute('aria-label', open ? 'Close support chat' : 'Open support chat');
     }
     post({ type: open ? 'open' : 'close' });
-    if (open) w.frame.focus();
-    else if (w.launcher) w.launcher.focus();
+    (open ? w.frame : w.launcher || w.frame).focus();
     emit(open ? 'ON_PLUG_WIDGET_OPENED' : 'ON_PLUG_WIDGET_CLOSED');
   }
 
@@ -94,49 +77,37 @@
       const token = await provider();
       if (token && w) post({ type: 'token', token: String(token) });
     } catch (e) {
-      fail('session_token_provider', 'session_token_provider failed', { detail: String(e) });
+      emit('ON_PLUG_ERROR', { code: 'session_token_provider', error: String(e) });
     }
-  }
-
-  // Sent to the frame as soon as it can hear; before that, kept in order.
-  function toFrame(msg) {
-    if (!w) return;
-    if (w.ready) post(msg); else w.queue.push(msg);
   }
 
   function onMessage(ev) {
     // Only our own frames, from openplug's origin, are listened to.
-    if (ev.origin !== ORIGIN) return;
     const m = ev.data;
-    if (!m || m.plug !== 1) return;
-    if (closing.has(ev.source)) { if (m.type === 'shutdown_done') closing.get(ev.source)(); return; }
+    if (ev.origin !== ORIGIN || !m || m.plug !== 1) return;
+    if (closing.has(ev.source)) return m.type === 'shutdown_done' && closing.get(ev.source)();
     if (!w || ev.source !== w.frame.contentWindow) return;
+    const o = w.opts;
     switch (m.type) {
-      case 'hello': {
-        const o = w.opts;
-        const identity = o.identity && typeof o.identity === 'object' && !o.session_token ? o.identity : null;
-        post({ type: 'init', session_token: o.session_token || null, theme: w.theme,
-          identity, accent_color: w.colors.accent, primary_text_color: w.colors.text, page_url: here() });
+      case 'hello':
+        post({ type: 'init', session_token: o.session_token || null, theme: o.theme,
+          identity: o.session_token ? null : o.identity, page_url: here(),
+          accent_color: hex(o.accent_color), primary_text_color: hex(o.primary_text_color) });
         break;
-      }
-      case 'ready': {
+      case 'ready':
         w.ready = true;
         for (const msg of w.queue.splice(0)) post(msg);
         emit('ON_PLUG_WIDGET_READY');
-        // What openplug has of session analytics: trackEvent and
-        // addSessionProperties record from here on.
+        // openplug's session analytics: trackEvent and addSessionProperties record from now.
         emit('ON_OBSERVABILITY_READY');
-        if (w.pendingOpen !== undefined) { const open = w.pendingOpen; delete w.pendingOpen; setOpen(open); }
+        if (w.pending !== undefined) setOpen(w.pending);
         break;
-      }
       case 'close': setOpen(false); break;
       case 'unread':
         emit('ON_PLUG_WIDGET_UNREAD_COUNT_CHANGE', { count: m.count });
         emit('ON_PLUG_UNREAD_COUNT', { count: m.count }); // openplug's earlier name, kept
         break;
-      case 'conversation_start':
-        emit('ON_CONVERSATION_START', { conversation: m.conversation });
-        break;
+      case 'conversation_start': emit('ON_CONVERSATION_START', { conversation: m.conversation }); break;
       case 'session_expired':
         emit('ON_PLUG_SESSION_EXPIRED', { reason: m.reason });
         renew();
@@ -148,34 +119,23 @@
 
   function init(opts) {
     if (w) { console.warn('plugSDK.init: already initialised; call shutdown() first'); return; }
-    if (!opts || typeof opts !== 'object') opts = {};
-    if (!opts.app_id || typeof opts.app_id !== 'string') {
-      fail('invalid_option', 'init needs an app_id', { field: 'app_id' });
-      return;
-    }
-    if (opts.enable_session_recording || opts.session_recording_key || opts.session_recording_options) {
-      notSupported('session_recording', 'init');
-    }
-    const t = opts.theme === undefined ? 'light' : theme(opts.theme);
-    if (t === null) fail('invalid_option', "theme must be 'light' or 'dark'", { field: 'theme' });
-    const sp = opts.spacing && typeof opts.spacing === 'object' ? opts.spacing : {};
-    w = { opts, ready: false, open: false, launcher: null, queue: [],
-      chatDisabled: opts.disable_plug_chat_window === true,
-      theme: t || 'light',
-      colors: { accent: color(opts.accent_color, 'accent_color'),
-        text: color(opts.primary_text_color, 'primary_text_color') },
-      layout: { edge: opts.widget_alignment === 'left' ? 'left' : 'right',
-        bottom: length(sp.bottom, '10px', 'spacing.bottom'), side: length(sp.side, '0px', 'spacing.side') } };
+    opts = opts || {};
+    if (!opts.app_id) { fail('invalid_option', 'init needs an app_id', 'app_id'); return; }
+    if (opts.enable_session_recording || opts.session_recording_key) unsupported('session_recording', 'init')();
     session.start(opts.session_recording_options);
+    const sp = opts.spacing || {};
+    w = { opts, ready: false, open: false, queue: [], off: opts.disable_plug_chat_window === true,
+      edge: opts.widget_alignment === 'left' ? 'left' : 'right',
+      bottom: len(sp.bottom, '10px', 'spacing.bottom'), side: len(sp.side, '0px', 'spacing.side') };
     const frame = w.frame = document.createElement('iframe');
     frame.id = 'plug-widget-frame';
     frame.title = 'Support chat';
     frame.src = `${ROOT}widget/frame?app_id=${encodeURIComponent(opts.app_id)}`;
     frame.setAttribute('referrerpolicy', 'origin');
     css(frame, { position: 'fixed', zIndex: '2147483647', border: '0', display: 'none',
-      boxShadow: '0 8px 32px rgba(0,0,0,.25)', background: w.theme === 'dark' ? '#16191d' : '#fff',
-      maxWidth: '100vw', maxHeight: '100vh' });
-    if (opts.enable_default_launcher !== false && !opts.custom_launcher_selector && !w.chatDisabled) {
+      boxShadow: '0 8px 32px rgba(0,0,0,.25)', maxWidth: '100vw', maxHeight: '100vh' });
+    const selector = opts.custom_launcher_selector;
+    if (opts.enable_default_launcher !== false && !selector && !w.off) {
       const b = w.launcher = document.createElement('button');
       b.type = 'button';
       b.id = 'plug-widget-launcher';
@@ -192,134 +152,69 @@
       path.setAttribute('d', 'M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z');
       svg.append(path);
       b.append(svg);
-      css(b, { position: 'fixed', zIndex: '2147483646', width: `${LAUNCHER}px`, height: `${LAUNCHER}px`,
+      css(b, { position: 'fixed', zIndex: '2147483646', width: '56px', height: '56px',
         borderRadius: '50%', border: '0', cursor: 'pointer', padding: '0', lineHeight: '0',
-        background: w.colors.accent || '#2456d3', color: w.colors.text || '#fff',
+        background: hex(opts.accent_color) || '#2456d3', color: hex(opts.primary_text_color) || '#fff',
         boxShadow: '0 4px 16px rgba(0,0,0,.3)' });
       b.addEventListener('click', () => toggleWidget());
       document.body.append(b);
     }
-    if (opts.custom_launcher_selector && typeof opts.custom_launcher_selector === 'string') {
+    if (selector) {
       w.custom = (e) => {
-        let hit = false;
-        try { hit = e.target instanceof Element && Boolean(e.target.closest(opts.custom_launcher_selector)); } catch {
-          fail('invalid_option', 'custom_launcher_selector is not a valid CSS selector', { field: 'custom_launcher_selector' });
-          document.removeEventListener('click', w.custom);
-        }
-        if (hit) toggleWidget();
+        try { if (e.target.closest(selector)) toggleWidget(); } catch { /* not an element, or a bad selector */ }
       };
       document.addEventListener('click', w.custom);
     }
-    w.resize = place;
     addEventListener('resize', place);
     place();
     document.body.append(frame);
   }
 
-  // Frames logging out after shutdown(), by window: their goodbye ends them.
-  const closing = new Map();
-
-  // shutdown() detaches the widget at once, so that init() may follow
-  // straight away, as DevRev's "Changing the user identity" does without
-  // awaiting; the old frame stays (hidden) until it has logged out on the
-  // server, which the returned promise waits for.
+  // Detaches the widget at once, so init() may follow straight away (DevRev's
+  // "Changing the user identity" does not await); the hidden old frame stays
+  // until it has logged out on the server, which the promise waits for.
   function shutdown() {
-    if (!w) return Promise.resolve();
     const cur = w;
+    if (!cur) return Promise.resolve();
     w = null;
     if (cur.launcher) cur.launcher.remove();
-    if (cur.custom) document.removeEventListener('click', cur.custom);
-    removeEventListener('resize', cur.resize);
+    document.removeEventListener('click', cur.custom);
+    removeEventListener('resize', place);
     cur.frame.style.display = 'none';
     cur.frame.removeAttribute('id');
     const win = cur.frame.contentWindow;
     return new Promise((resolve) => {
-      let timer = 0;
       const done = () => { clearTimeout(timer); closing.delete(win); cur.frame.remove(); resolve(); };
-      if (!cur.ready || !win) { done(); return; }
+      const timer = setTimeout(done, 5000); // a frame that cannot answer goes anyway
+      if (!cur.ready) return done();
       closing.set(win, done);
-      // A frame that cannot answer is removed anyway.
-      timer = setTimeout(done, 5000);
-      win.postMessage({ plug: 1, type: 'shutdown' }, ORIGIN);
+      post({ type: 'shutdown' }, cur);
     });
   }
 
-  // toggleWidget(open?, view?, {startConversationContent}): DevRev's one
-  // view is 'create_conversation', the new-conversation screen, pre-filled.
+  // toggleWidget(open?, 'create_conversation', {startConversationContent}).
   function toggleWidget(open, view, options) {
     if (!w) return;
-    const wanted = open === undefined ? !(w.ready ? w.open : w.pendingOpen) : Boolean(open);
-    if (wanted && view === 'create_conversation') {
-      const content = options && options.startConversationContent;
-      toFrame({ type: 'create_conversation', content: typeof content === 'string' ? content : '' });
-    } else if (wanted && view !== undefined && view !== null) {
-      fail('invalid_option', "toggleWidget's view is 'create_conversation'", { field: 'view' });
-    }
+    const wanted = open === undefined ? !(w.ready ? w.open : w.pending) : Boolean(open);
+    if (wanted && view) toFrame({ type: 'call', name: 'view', args: [view, options && options.startConversationContent] });
     setOpen(wanted);
   }
 
-  function toggleTheme(t) {
-    if (!w) return;
-    const next = t === undefined ? (w.theme === 'dark' ? 'light' : 'dark') : theme(t);
-    if (next === null) { fail('invalid_option', "toggleTheme takes 'light' or 'dark'", { field: 'theme' }); return; }
-    w.theme = next;
-    w.frame.style.background = next === 'dark' ? '#16191d' : '#fff';
-    toFrame({ type: 'theme', theme: next });
-  }
+  // Checked and carried out by the frame (errors come back as ON_PLUG_ERROR).
+  const call = (name) => (...args) => toFrame({ type: 'call', name, args, page_url: here() });
 
-  const plainObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
-
-  function updateIdentity(identity) {
-    if (!w) return;
-    if (!plainObject(identity) || !plainObject(identity.user_traits)) {
-      fail('invalid_option', 'updateIdentity takes {user_traits: {...}}', { field: 'user_traits' });
-      return;
-    }
-    toFrame({ type: 'update_identity', user_traits: identity.user_traits });
-  }
-
-  function trackEvent(eventName, properties) {
-    if (!w) return;
-    if (typeof eventName !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(eventName)) {
-      fail('invalid_option', 'trackEvent: the event name is 1 to 64 letters, digits, _ or -', { field: 'event_name' });
-      return;
-    }
-    if (properties !== undefined && !plainObject(properties)) {
-      fail('invalid_option', 'trackEvent: properties must be an object', { field: 'properties' });
-      return;
-    }
-    toFrame({ type: 'track', event_name: eventName, properties: properties || {}, page_url: here() });
-  }
-
-  function addSessionProperties(properties) {
-    if (!w) return;
-    if (!plainObject(properties)) {
-      fail('invalid_option', 'addSessionProperties takes an object of key-value pairs', { field: 'properties' });
-      return;
-    }
-    toFrame({ type: 'session_properties', properties, page_url: here() });
-  }
-
-  // getSessionDetails: ids of this browsing session (kept for the tab's
-  // life in sessionStorage) and of this page. A later init may continue
-  // them with session_recording_options.sessionDetails, as DevRev's page shows.
-  const SESSION_KEY = 'openplug:session';
-  const uuid = () => (crypto.randomUUID ? crypto.randomUUID()
-    : Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join(''));
+  // getSessionDetails: this tab's browsing session (sessionStorage) and page;
+  // init's session_recording_options.sessionDetails continues them.
+  const id = () => Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => (b + 256).toString(16).slice(1)).join('');
   const session = {
-    sessionId: null, tabId: null,
-    start(options) {
-      const given = options && options.sessionDetails;
-      if (given && typeof given.sessionId === 'string' && typeof given.tabId === 'string') {
-        this.sessionId = given.sessionId;
-        this.tabId = given.tabId;
-      }
-      if (!this.sessionId) {
-        try { this.sessionId = sessionStorage.getItem(SESSION_KEY); } catch { /* storage blocked */ }
-        this.sessionId ||= uuid();
-      }
-      try { sessionStorage.setItem(SESSION_KEY, this.sessionId); } catch { /* storage blocked */ }
-      this.tabId ||= uuid();
+    start(o) {
+      const d = (o && o.sessionDetails) || {};
+      if (typeof d.sessionId === 'string' && typeof d.tabId === 'string') Object.assign(this, d);
+      try {
+        this.sessionId ||= sessionStorage.getItem('openplug:session') || id();
+        sessionStorage.setItem('openplug:session', this.sessionId);
+      } catch { this.sessionId ||= id(); }
+      this.tabId ||= id();
     },
   };
 
@@ -328,29 +223,29 @@
     init,
     shutdown,
     toggleWidget,
-    toggleTheme,
+    toggleTheme: call('toggleTheme'),
     onEvent: (cb) => { if (typeof cb === 'function') listeners.add(cb); },
-    updateIdentity,
-    trackEvent,
-    addSessionProperties,
+    updateIdentity: call('updateIdentity'),
+    trackEvent: call('trackEvent'),
+    addSessionProperties: call('addSessionProperties'),
     getSessionDetails: () => {
-      if (!session.sessionId) session.start();
+      if (!session.tabId) session.start();
       return { sessionId: session.sessionId, tabId: session.tabId };
     },
-    restartSessionRecording: () => notSupported('session_recording', 'restartSessionRecording'),
-    initSearchAgent: () => notSupported('search_agent', 'initSearchAgent'),
-    toggleSearchAgent: () => notSupported('search_agent', 'toggleSearchAgent'),
-    prefillSearchQuery: () => notSupported('search_agent', 'prefillSearchQuery'),
-    // openplug's own: a fresh session token for a running widget.
+    restartSessionRecording: unsupported('session_recording', 'restartSessionRecording'),
+    initSearchAgent: unsupported('search_agent', 'initSearchAgent'),
+    toggleSearchAgent: unsupported('search_agent', 'toggleSearchAgent'),
+    prefillSearchQuery: unsupported('search_agent', 'prefillSearchQuery'),
+    // openplug's own: a fresh session token for the running widget.
     updateSessionToken: (token) => {
       if (w && token) { w.opts.session_token = token; post({ type: 'token', token: String(token) }); }
     },
   };
   // DevRev documents these as properties, read without calling them.
-  Object.defineProperties(sdk, {
-    isPlugInitialized: { get: () => Boolean(w && w.ready), enumerable: true },
-    isWidgetOpen: { get: () => Boolean(w && w.open), enumerable: true },
-    isSearchAgentOpen: { get: () => false, enumerable: true },
-  });
+  for (const [k, get] of Object.entries({
+    isPlugInitialized: () => Boolean(w && w.ready),
+    isWidgetOpen: () => Boolean(w && w.open),
+    isSearchAgentOpen: () => false,
+  })) Object.defineProperty(sdk, k, { get, enumerable: true });
   window.plugSDK = sdk;
 })();

@@ -69,14 +69,42 @@
     else if (m.type === 'close') st.open = false;
     else if (m.type === 'token') onNewToken(m.token);
     else if (m.type === 'shutdown') shutdown();
-    else if (m.type === 'theme') setTheme(m.theme);
-    else if (m.type === 'create_conversation') startNew(m.content);
-    else if (m.type === 'update_identity') updateIdentity(m.user_traits);
-    else if (m.type === 'track') record('events.track', { event_name: m.event_name, properties: m.properties, page_url: m.page_url });
-    else if (m.type === 'session_properties') record('visit-properties.add', { properties: m.properties, page_url: m.page_url });
+    else if (m.type === 'call') sdkCall(m.name, Array.isArray(m.args) ? m.args : [], m.page_url);
   }
 
-  const setTheme = (t) => { document.documentElement.dataset.theme = ['light', 'dark', 'system'].includes(t) ? t : 'light'; };
+  // --- plugSDK's calls that plug.js hands over, checked here --------------------
+  // A misuse is an ON_PLUG_ERROR in the host page (`invalid_option`, naming
+  // the field), never an exception there.
+
+  const problem = (field, error) => toParent({ type: 'error', code: 'invalid_option', field, error });
+  const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+  const THEMES = ['light', 'dark', 'system'];
+  let theme = 'light';
+  function setTheme(t) {
+    if (t !== undefined && !THEMES.includes(t)) problem('theme', "theme must be 'light' or 'dark'");
+    else theme = t || 'light';
+    document.documentElement.dataset.theme = theme;
+  }
+
+  function sdkCall(name, args, pageUrl) {
+    const [a, b] = args;
+    if (name === 'view') {
+      if (a === 'create_conversation') startNew(b);
+      else problem('view', "toggleWidget's view is 'create_conversation'");
+    } else if (name === 'toggleTheme') {
+      setTheme(a === undefined ? (theme === 'dark' ? 'light' : 'dark') : a);
+    } else if (name === 'updateIdentity') {
+      if (isObject(a) && isObject(a.user_traits)) updateIdentity(a.user_traits);
+      else problem('user_traits', 'updateIdentity takes {user_traits: {...}}');
+    } else if (name === 'trackEvent') {
+      if (typeof a !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(a)) problem('event_name', 'trackEvent: the event name is 1 to 64 letters, digits, _ or -');
+      else if (b !== undefined && !isObject(b)) problem('properties', 'trackEvent: properties must be an object');
+      else record('events.track', { event_name: a, properties: b || {}, page_url: pageUrl });
+    } else if (name === 'addSessionProperties') {
+      if (isObject(a)) record('visit-properties.add', { properties: a, page_url: pageUrl });
+      else problem('properties', 'addSessionProperties takes an object of key-value pairs');
+    }
+  }
 
   // --- what the site tells about its visitor (plugSDK.trackEvent, addSessionProperties) ---
   // Recorded for the visitor there is; with none yet, kept until the visitor
@@ -88,7 +116,7 @@
       return;
     }
     call(path, body).catch((e) => {
-      if (e.status === 400) toParent({ type: 'error', code: 'invalid_option', error: String(e.message) });
+      if (e.status === 400) problem(e.body && e.body.field_name, String(e.message));
       else reportError(e);
     });
   }
@@ -100,17 +128,13 @@
   }
 
   async function updateIdentity(traits) {
-    if (!st.pageIdentity) {
-      toParent({ type: 'error', code: 'invalid_option',
-        error: 'updateIdentity changes a visitor identified with the identity option of init' });
-      return;
-    }
+    if (!st.pageIdentity) return problem('identity', 'updateIdentity changes a visitor identified with the identity option of init');
     try {
       await call('identity.update', { user_traits: traits });
       // A renewed session sends the traits again: the latest, not the first.
       st.pageIdentity.user_traits = { ...(st.pageIdentity.user_traits || {}), ...traits };
     } catch (e) {
-      if (e.status === 400) toParent({ type: 'error', code: 'invalid_option', error: String(e.message) });
+      if (e.status === 400) problem(e.body && e.body.field_name, String(e.message));
       else reportError(e);
     }
   }
