@@ -51,6 +51,10 @@ def test_identity_makes_one_unverified_user_per_ref(any_server: LiveServer) -> N
     user = agent_ok(server, "/rev-users.get", {"id": first["user"]["id"]})["rev_user"]
     assert user["is_verified"] is False and user["external_ref"] == "page-user-1"
     assert user["email"] == "john@example.com" and user["phone_numbers"] == ["+1234567890"]
+    # A returning visitor with the same traits (every page load) changes nothing.
+    identify_ok(server, user_ref="page-user-1", user_traits={"display_name": "John Doe"})
+    same = agent_ok(server, "/rev-users.get", {"id": first["user"]["id"]})["rev_user"]
+    assert same["modified_date"] == user["modified_date"]
 
     # The same person's conversations, from any browser that names them.
     conv = start_conversation(server, first["session_token"], "hi from the page")

@@ -68,7 +68,20 @@ async def identify_unverified(
             "this app requires identified visitors: identify them with a session token, "
             "not the identity option"
         )
+    # A returning visitor with the same traits (every page load) writes nothing.
+    async with runtime.db.read() as conn:
+        columns = await _trait_columns(conn, traits, "user_traits")
+        seen = (
+            await conn.execute(select(rev_users).where(rev_users.c.external_ref == user_ref))
+        ).first()
+    if seen is not None:
+        found: dict[str, Any] = dict(seen._mapping)
+        _refuse_unless_claimable(found, app.pk, "user_ref")
+        if not changed_columns(found, columns):
+            return _session(runtime, found, app.app_id)
     async with runtime.db.write() as conn:
+        # Custom fields are checked again under the write lock, against the
+        # schema as it is when they are stored.
         columns = await _trait_columns(conn, traits, "user_traits")
         row = await _by_ref(conn, user_ref)
         if row is None:
@@ -80,7 +93,11 @@ async def identify_unverified(
         else:
             _refuse_unless_claimable(row, app.pk, "user_ref")
             row = await _update(conn, row, columns)
-    token, expires_in = mint_visitor_token(runtime, int(row["id"]), row["created_at"], app.app_id)
+    return _session(runtime, row, app.app_id)
+
+
+def _session(runtime: Runtime, row: Any, app_id: str) -> UnverifiedSession:
+    token, expires_in = mint_visitor_token(runtime, int(row["id"]), row["created_at"], app_id)
     return UnverifiedSession(int(row["id"]), str(row["display_name"]), token, expires_in)
 
 
