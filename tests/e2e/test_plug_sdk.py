@@ -69,6 +69,17 @@ window.plugSDK.init({
 });
 </script>"""
 
+# user-identity.mdx, "Pass the session token" (its first line, a script
+# variable, is set before it).
+SESSION_TOKEN_INIT = """<script>
+  (() => {
+    window.plugSDK.init({
+      app_id: '<your_unique_app_id>',
+      session_token: sessionToken
+    })
+  })();
+</script>"""
+
 DEVREV_HOST = "https://plug-platform.devrev.ai"
 
 
@@ -285,6 +296,24 @@ def test_start_conversation_prefill_conversation_start_and_unread_count(
         " && e.count === 1)"
     )
     assert page.thrown == []
+
+
+def test_session_token_identifies_the_visitor(
+    widget_server: LiveServer, host_site: HostSite, page: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    token = session_token(widget_server, f"known-{secrets.token_hex(4)}@example.com")
+    r = httpx.post(f"{widget_server.base_url}/widget/conversations.create",
+                   headers={"Authorization": token},
+                   json={"app_id": widget_server.app_id, "body": "From my phone"})  # fmt: skip
+    assert r.status_code == 201, r.text
+    before = f"<script>const sessionToken = {json.dumps(token)};</script>"
+    goto(page, host_site, page_with(widget_server, SESSION_TOKEN_INIT, before=before))
+    wait_event(page, "ON_PLUG_WIDGET_READY")
+    page.get_by_role("button", name="Open support chat").click()
+    frame = page.frame_locator("#plug-widget-frame")
+    expect(frame.locator(".conv-preview")).to_have_text(["From my phone"])
 
 
 def test_identity_and_update_identity_make_an_unverified_user(
