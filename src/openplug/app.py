@@ -11,6 +11,7 @@ from typing import Any, Literal
 from fastapi import FastAPI
 
 from openplug import __version__
+from openplug.activity.routes import router as activity_router
 from openplug.audit.routes import router as audit_router
 from openplug.bootstrap import FirstStart, open_runtime
 from openplug.conversations.hub import ConversationHub
@@ -110,6 +111,7 @@ def create_app(
     app.include_router(apps_router)
     app.include_router(dev_users_router)
     app.include_router(crm_router)
+    app.include_router(activity_router)
     app.include_router(privacy_router)
     app.include_router(audit_router)
     app.include_router(conversations_router)

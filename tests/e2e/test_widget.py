@@ -108,7 +108,7 @@ def test_snippet_on_another_origin_opens_the_chat(
     page.goto(page_url(host_site, host_page(widget_server)))
     assert host_site.origin != widget_server.base_url
     wait_event(page, "ON_PLUG_WIDGET_READY")
-    assert page.evaluate("() => window.plugSDK.isPlugInitialized()") is True
+    assert page.evaluate("() => window.plugSDK.isPlugInitialized") is True
     launcher = page.get_by_role("button", name="Open support chat")
     expect(launcher).to_have_attribute("aria-expanded", "false")
     launcher.click()
@@ -236,7 +236,7 @@ def test_shutdown_logs_out(widget_server: LiveServer, host_site: HostSite, conte
     page.evaluate("() => window.plugSDK.shutdown()")
     expect(page.locator("#plug-widget-frame")).to_have_count(0)
     expect(page.locator("#plug-widget-launcher")).to_have_count(0)
-    assert page.evaluate("() => window.plugSDK.isPlugInitialized()") is False
+    assert page.evaluate("() => window.plugSDK.isPlugInitialized") is False
     r = httpx.post(
         f"{widget_server.base_url}/widget/conversations.list",
         headers={"Authorization": token},
@@ -325,7 +325,7 @@ def test_disallowed_origin_is_refused(
         page.goto(elsewhere)
     expect(page.frame_locator("#plug-widget-frame").locator("#plug-app")).to_have_count(0)
     assert page.evaluate("() => window.plugEvents.map((e) => e.type)") == []
-    assert page.evaluate("() => window.plugSDK.isPlugInitialized()") is False
+    assert page.evaluate("() => window.plugSDK.isPlugInitialized") is False
 
 
 def test_agent_reply_arrives_live(
@@ -402,7 +402,7 @@ def test_demo_page_anonymous_chat_then_login_keeps_the_conversation(
     expect(page.locator("pre code")).to_contain_text("window.plugSDK.init({")
     # demo.css applied (the styles are a file now, not inline).
     assert page.evaluate("getComputedStyle(document.body).maxWidth") != "none"
-    page.wait_for_function("() => window.plugSDK.isPlugInitialized()")
+    page.wait_for_function("() => window.plugSDK.isPlugInitialized")
     page.get_by_role("button", name="Open support chat").click()
     frame = page.frame_locator("#plug-widget-frame")
     send_first_message(frame, "Hi from the demo")
@@ -412,7 +412,7 @@ def test_demo_page_anonymous_chat_then_login_keeps_the_conversation(
     page.get_by_label("Email").fill(f"ada-{secrets.token_hex(3)}@example.com")
     page.get_by_role("button", name="Log in").click()
     expect(page.locator("#who")).to_have_text("Logged in as Ada Lovelace.")
-    page.wait_for_function("() => window.plugSDK.isPlugInitialized()")
+    page.wait_for_function("() => window.plugSDK.isPlugInitialized")
     page.get_by_role("button", name="Open support chat").click()
     expect(frame.locator(".conv-preview")).to_have_text(["Hi from the demo"])
     (conv,) = [

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from openplug.privacy.erasure import REDACTED
@@ -48,6 +49,8 @@ def _person_with_history(server: LiveServer) -> dict[str, str]:
     )["conversation"]  # fmt: skip
     widget_ok(server, ann, "messages.create", conversation=shared["id"], body="ann's secret plan")
     widget_ok(server, bob, "messages.create", conversation=shared["id"], body="bob's reply")
+    widget_ok(server, ann, "events.track", event_name="checked_out", properties={"total": 12})
+    widget_ok(server, ann, "visit-properties.add", properties={"plan": "pro"})
     return {
         "ann": ann, "bob": bob, "ann_id": user_id_of(ann),
         "anonymous_id": anonymous["user"]["id"], "anonymous_token": anonymous["session_token"],
@@ -82,6 +85,9 @@ def test_delete_erases_the_person_and_what_they_wrote(any_server: LiveServer) ->
     # The company's records are not hers: the account and workspace stay.
     accounts = agent_ok(server, "/accounts.list", {"external_refs": ["acme.example"]})["accounts"]
     assert len(accounts) == 1
+    # What the site told about her visits goes with her.
+    for table in ("visitor_events", "visitor_sessions"):
+        assert asyncio.run(server.sql(f"SELECT count(*) AS n FROM {table}"))[0].n == 0
 
 
 def test_export_is_everything_about_the_person_and_no_secret(server: LiveServer) -> None:
@@ -106,6 +112,10 @@ def test_export_is_everything_about_the_person_and_no_secret(server: LiveServer)
         h["shared"]: ["hello both", "ann's secret plan", "bob's reply"],
     }
     assert data["files"] == []
+    (visit,) = data["visits"]
+    assert visit["rev_user"] == "REVU-" + h["ann_id"].rsplit("/", 1)[-1]
+    assert [e["name"] for e in visit["events"]] == ["checked_out"]
+    assert visit["session_properties"] == {"plan": "pro"}
     for secret in (h["ann"], h["anonymous_token"], "opl_", "digest"):
         assert secret not in r.text
 

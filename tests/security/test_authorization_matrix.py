@@ -313,6 +313,16 @@ def mergers(c: Credential, owner: str) -> Outcome:
     return OK if owner == f"anonymous@{c.app}" else ABSENT
 
 
+def page_identity_updaters(c: Credential, owner: str) -> Outcome:
+    """``updateIdentity``: only a visitor the page named (the ``identity``
+    option). The matrix's visitors are identified by their site's backend
+    or anonymous, so each valid one is refused (its success is in
+    tests/widget/test_unverified_identity.py)."""
+    if (outcome := visitors(c, NO_OWNER)) is not OK:
+        return outcome
+    return FORBIDDEN
+
+
 def mail_relays(c: Credential, owner: str) -> Outcome:
     """The inbound mail webhook takes only its own shared secret, which is
     none of the credentials here: whatever else is presented, 401."""
@@ -468,6 +478,11 @@ ROWS: tuple[Row | SocketRow, ...] = (
          Case(lambda w, p, o: {"app_id": w.app_ids["first"],
                                "anonymous_credential": w.anonymous_credentials["anna"]},
               public, name="returning_visitor")),
+    # plugSDK.init({identity}): the page names its visitor, no token (an
+    # unverified user; tests/widget/test_unverified_identity.py).
+    *row("POST /widget/identify",
+         Case(lambda w, p, o: {"app_id": w.app_ids["first"], "user_ref": "matrix-page-user"},
+              public)),
     # What the widget shows before anyone writes (availability): public
     # like the frame page.
     *row("POST /widget/config", Case(lambda w, p, o: {"app_id": w.app_ids["first"]}, public)),
@@ -503,6 +518,9 @@ ROWS: tuple[Row | SocketRow, ...] = (
     *row("GET|POST /rev-users.get",
          Case(lambda w, p, o: {"id": w.user_ids[o]}, agents, REV_USER_OWNERS)),
     *row("GET|POST /rev-users.list", Case(nothing, agents)),
+    # What the site told about a visitor (trackEvent, addSessionProperties).
+    *row("GET|POST /visitor-activity.get",
+         Case(lambda w, p, o: {"id": w.user_ids[o]}, agents, REV_USER_OWNERS)),
     *row("POST /rev-users.update",
          Case(lambda w, p, o: {"id": w.user_ids[o], "description": "seen by the matrix"}, agents,
               REV_USER_OWNERS)),
@@ -584,6 +602,11 @@ ROWS: tuple[Row | SocketRow, ...] = (
          Case(in_widget_on_conversation(), visitors, CONVERSATION_OWNERS)),
     *row("POST /widget/mail-settings.get", Case(in_widget(), visitors)),
     *row("POST /widget/mail-settings.update", Case(in_widget(subscribed=True), visitors)),
+    *row("POST /widget/identity.update",
+         Case(in_widget(user_traits={"display_name": "Matrix"}), page_identity_updaters)),
+    *row("POST /widget/events.track", Case(in_widget(event_name="matrix_event"), visitors)),
+    *row("POST /widget/visit-properties.add",
+         Case(in_widget(properties={"from": "matrix"}), visitors)),
     # Replies by mail, from a provider's webhook (tests/mail has its success).
     *row("POST /mail/inbound", Case(nothing, mail_relays)),
     # The sockets.

@@ -128,6 +128,9 @@ class Target:
     # An anonymous visitor's session: one with no email trait, whose
     # "get replies by email" address the widget may set.
     anonymous_token: str = ""
+    # A visitor the page named without a session token (plugSDK's identity
+    # option): the one kind whose traits updateIdentity changes.
+    page_identified_token: str = ""
     cases: int = 0
     statuses: dict[int, int] = field(default_factory=dict)
 
@@ -164,6 +167,11 @@ class Target:
         r = self.setup.post("/widget/session", json={"app_id": s.app_id})
         assert r.status_code == 200, r.text
         self.anonymous_token = str(r.json()["session_token"])
+        r = self.setup.post(
+            "/widget/identify", json={"app_id": s.app_id, "user_ref": "fuzz-page-visitor"}
+        )
+        assert r.status_code == 200, r.text
+        self.page_identified_token = str(r.json()["session_token"])
 
     def session_token(self, user_ref: str) -> str:
         rev_info = {"user_ref": user_ref, "account_ref": "fuzz.example",
@@ -303,6 +311,7 @@ STEERING: dict[str, dict[str, Steer]] = {
     "/widget/messages.list": {"conversation": lambda t: t.conversation_id},
     "/widget/conversations.mark-read": {"conversation": lambda t: t.conversation_id},
     "/widget/mail-settings.update": {"email": lambda t: "fuzz-claim@example.com"},
+    "/visitor-activity.get": {"id": lambda t: t.visitor_id},
 }
 WIDGET_APP_ID: Steer = lambda t: t.server.app_id  # noqa: E731
 
@@ -333,7 +342,7 @@ def steer(case: schemathesis.Case, target: Target) -> None:
 
 def credential(case: schemathesis.Case, target: Target) -> str | None:
     path = case.path
-    if path == "/widget/session":
+    if path in ("/widget/session", "/widget/identify"):
         return None
     if path == "/mail/inbound":
         return f"Bearer {MAIL_SECRET}"
@@ -341,6 +350,8 @@ def credential(case: schemathesis.Case, target: Target) -> str | None:
         return target.session_token("fuzz-visitor")
     if path == "/widget/mail-settings.update":
         return target.anonymous_token
+    if path == "/widget/identity.update":
+        return target.page_identified_token
     if path.startswith("/widget/"):
         return target.visitor_token
     if path == "/auth-tokens.create":

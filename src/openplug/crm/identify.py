@@ -40,7 +40,7 @@ from openplug.db import Database
 from openplug.db.base import utcnow
 from openplug.db.point_reads import PointRead
 from openplug.db.sqlite_writes import DirectWrite
-from openplug.errors import InvalidField
+from openplug.errors import Conflict, InvalidField
 from openplug.ids import REV_USER, parse_int_key
 
 Row = Mapping[Any, Any]
@@ -169,6 +169,8 @@ async def _read_phase(db: Database, ident: Identification, app_pk: int) -> _Seen
     user = parts["rev_users"]
     if by_id:
         user = _check_user_id(ident, user, app_pk)
+    elif user is not None:
+        _refuse_unverified(user, f"{ident.path}.user_ref")
     return _Seen(account=parts["accounts"], workspace=parts["rev_orgs"], user=user)
 
 
@@ -184,9 +186,23 @@ def _check_user_id(ident: Identification, user: Row | None, app_pk: int) -> Row:
         or user["app_pk"] not in (None, app_pk)  # another app's anonymous visitor
     ):
         raise InvalidField(f"{ident.path}.user_id", "no rev user has this id")
+    _refuse_unverified(user, f"{ident.path}.user_id")
     if ident.user_ref is not None and user["external_ref"] not in (None, ident.user_ref):
         raise InvalidField(f"{ident.path}.user_ref", "differs from the user's ref (user_id)")
     return user
+
+
+def _refuse_unverified(user: Row, field: str) -> None:
+    """DevRev's rule for users a page named without a session token
+    (``plugSDK.init({identity})``, see ``widget.unverified``): they are
+    never converted into verified users, and their ref is never reused."""
+    if not user["is_verified"] and user["external_ref"] is not None:
+        raise Conflict(
+            "this user was identified by a web page without a session token (unverified); "
+            "an unverified user is never converted or merged into a verified one, and its "
+            "ref cannot be reused",
+            field_name=field,
+        )
 
 
 def _with_custom(
@@ -290,6 +306,7 @@ def _write_phase(conn: Connection, *, ident: Identification, seen: _Seen, app_pk
         defaults={"display_name": sent.user.get("email") or friendly_name(),
                   "phone_numbers": [], "state": "active"},
         required=defs["rev_user"], required_path=f"{path}.user_traits.custom_fields",
+        unverified_field=f"{path}.user_ref",
     )  # fmt: skip
     return user
 
@@ -320,7 +337,10 @@ def _upsert(
     defaults: dict[str, Any],
     required: dict[str, FieldDef],
     required_path: str,
+    unverified_field: str | None = None,
 ) -> Row:
+    """``unverified_field``: for rev users, the field to name when the row
+    found is an unverified user (which is never made verified)."""
     if seen is None:
         # The read phase found nothing: try to create it straight away.
         values = {**defaults, **sent}
@@ -337,7 +357,10 @@ def _upsert(
     row = conn.execute(_by_ref(table), {"ref": ref}).first()
     if row is None:  # deleted since the read phase: create it afresh
         return _upsert(conn, table, ref, sent, None, defaults=defaults, required=required,
-                       required_path=required_path)  # fmt: skip
+                       required_path=required_path,
+                       unverified_field=unverified_field)  # fmt: skip
+    if unverified_field is not None:
+        _refuse_unverified(row._mapping, unverified_field)
     return _update(conn, table, row._mapping, sent)
 
 

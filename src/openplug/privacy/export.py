@@ -15,6 +15,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from openplug.activity.rules import MAX_EVENTS
+from openplug.activity.service import TrackedEvent, visitor_activity
 from openplug.conversations.render import ConversationRenderer
 from openplug.conversations.tables import conversation_members, conversations, messages
 from openplug.crm import records
@@ -80,9 +82,36 @@ async def export_rev_user(conn: AsyncConnection, org_id: str, id_value: str) -> 
             for c in credentials
         ],
         "conversations": await _conversations(conn, org_id, identities),
+        "visits": await _visits(conn, identities),
         # Files join here once conversations carry them.
         "files": [],
     }
+
+
+def _event(e: TrackedEvent) -> Json:
+    return {
+        "name": e.name,
+        "properties": e.properties,
+        "page_url": e.page_url,
+        "created_date": rfc3339(e.occurred_at),
+    }
+
+
+async def _visits(conn: AsyncConnection, identities: list[int]) -> list[Json]:
+    out: list[Json] = []
+    for key in identities:
+        found = await visitor_activity(conn, key, limit=MAX_EVENTS)
+        if not (found.events or found.session_properties or found.current_page):
+            continue
+        out.append(
+            {
+                "rev_user": display_id(REV_USER, key),
+                "events": [_event(e) for e in found.events],
+                "session_properties": found.session_properties,
+                "current_page": found.current_page,
+            }
+        )
+    return out
 
 
 async def _conversations(conn: AsyncConnection, org_id: str, identities: list[int]) -> list[Json]:

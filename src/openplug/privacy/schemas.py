@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from openplug.activity.schemas import TrackedEventView
 from openplug.conversations.schemas import TimelineEntry
 from openplug.conversations.service import Status
 from openplug.crm.schemas import Account, Date, RevOrg, RevUser
@@ -35,6 +36,16 @@ class ExportedConversation(Answer):
     messages: list[TimelineEntry] = Field(description="Every message, oldest first")
 
 
+class ExportedVisit(Answer):
+    """What the site sent about the person's visits (plugSDK.trackEvent,
+    addSessionProperties), per identity that has any."""
+
+    rev_user: str
+    events: list[TrackedEventView] = Field(description="Newest first")
+    session_properties: dict[str, object]
+    current_page: str | None
+
+
 class PersonalDataExport(Answer):
     format: Literal["openplug.personal-data/1"]
     exported_at: Date
@@ -44,4 +55,5 @@ class PersonalDataExport(Answer):
     anonymous_identities: list[MergedIdentity]
     browser_credentials: list[BrowserCredential]
     conversations: list[ExportedConversation]
+    visits: list[ExportedVisit]
     files: list[dict[str, object]] = Field(description="Empty until conversations carry files")

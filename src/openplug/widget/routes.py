@@ -22,6 +22,12 @@ from fastapi import APIRouter, Depends, Request, Security, WebSocket
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ValidationError
 
+from openplug.activity import service as activity
+from openplug.activity.schemas import (
+    SessionPropertiesRequest,
+    SessionPropertiesResponse,
+    TrackEventRequest,
+)
 from openplug.audit import Actor
 from openplug.availability import availability_at
 from openplug.availability.away import app_schedule, availability_json, post_away_message_if_away
@@ -43,9 +49,11 @@ from openplug.web.deps import RuntimeDep, runtime_of
 from openplug.web.errors import ApiErrorWhileReading
 from openplug.web.openapi import Empty, answers, body_of
 from openplug.web.validation import error_from_validation
-from openplug.widget import service
+from openplug.widget import service, unverified
 from openplug.widget.schemas import (
     ConversationRequest,
+    IdentifyRequest,
+    IdentityUpdateRequest,
     MailSettingsResponse,
     MailSettingsUpdateRequest,
     MarkReadRequest,
@@ -152,8 +160,11 @@ CreateCall = Annotated[
 PostCall = Annotated[VisitorCall[MessagesCreateRequest], _call(MessagesCreateRequest)]
 MessagesCall = Annotated[VisitorCall[MessagesListRequest], _call(MessagesListRequest)]
 MarkReadCall = Annotated[VisitorCall[MarkReadRequest], _call(MarkReadRequest)]
-MailUpdateCall = Annotated[
-    VisitorCall[MailSettingsUpdateRequest], _call(MailSettingsUpdateRequest)
+MailUpdateCall = Annotated[VisitorCall[MailSettingsUpdateRequest], _call(MailSettingsUpdateRequest)]
+IdentityUpdateCall = Annotated[VisitorCall[IdentityUpdateRequest], _call(IdentityUpdateRequest)]
+TrackCall = Annotated[VisitorCall[TrackEventRequest], _call(TrackEventRequest)]
+SessionPropertiesCall = Annotated[
+    VisitorCall[SessionPropertiesRequest], _call(SessionPropertiesRequest)
 ]
 
 
@@ -193,6 +204,63 @@ async def widget_session(runtime: RuntimeDep, request: Request, body: SessionReq
     if session.anonymous_credential is not None:
         out["anonymous_credential"] = session.anonymous_credential
     return out
+
+
+@router.post("/identify", **answers(SessionResponse, rate_limited=True))
+async def widget_identify(runtime: RuntimeDep, request: Request, body: IdentifyRequest) -> Json:
+    """``plugSDK.init({identity})``: a session token for the visitor the page
+    names by ``user_ref``, without a session token from the site's backend.
+    The user is unverified and stays so: it never becomes or merges into a
+    verified user, and a ref a verified user has is refused (409)."""
+    traits = {} if body.user_traits is None else body.user_traits.model_dump(exclude_unset=True)
+    session = await unverified.identify_unverified(
+        runtime, body.app_id, body.user_ref, traits, client_address(request)
+    )
+    return {
+        "session_token": session.session_token,
+        "token_type": "bearer",
+        "expires_in": session.expires_in,
+        "user": {
+            "id": conversations.don_of_rev_user(runtime.org_id, session.rev_user_key),
+            "display_name": session.display_name,
+            "is_verified": False,
+        },
+    }
+
+
+@router.post("/identity.update", openapi_extra=body_of(IdentityUpdateRequest), **answers(Empty))
+async def widget_identity_update(runtime: RuntimeDep, call: IdentityUpdateCall) -> Json:
+    """``plugSDK.updateIdentity({user_traits})`` for a visitor the page
+    identified (403 for anonymous and verified visitors)."""
+    await unverified.update_identity(
+        runtime, call.visitor, call.body.user_traits.model_dump(exclude_unset=True)
+    )
+    return {}
+
+
+@router.post("/events.track", openapi_extra=body_of(TrackEventRequest), **answers(Empty))
+async def widget_events_track(runtime: RuntimeDep, call: TrackCall) -> Json:
+    """``plugSDK.trackEvent(event_name, properties)``: kept for agents to see
+    (the visitor's latest ``activity.rules.MAX_EVENTS``)."""
+    body = call.body
+    await activity.record_event(
+        runtime, call.visitor.rev_user_key, body.event_name, body.properties, body.page_url
+    )
+    return {}
+
+
+@router.post(
+    "/visit-properties.add",
+    openapi_extra=body_of(SessionPropertiesRequest),
+    **answers(SessionPropertiesResponse),
+)
+async def widget_session_properties_add(runtime: RuntimeDep, call: SessionPropertiesCall) -> Json:
+    """``plugSDK.addSessionProperties({...})``, and the page the visitor is on."""
+    body = call.body
+    merged = await activity.add_session_properties(
+        runtime, call.visitor.rev_user_key, body.properties, body.page_url
+    )
+    return {"session_properties": merged}
 
 
 @router.post("/logout", openapi_extra=body_of(WidgetRequest), **answers(Empty))

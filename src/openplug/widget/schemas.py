@@ -10,7 +10,16 @@ from pydantic import Field, StringConstraints
 from openplug.availability.schemas import AvailabilityView
 from openplug.conversations.schemas import MessageBody, Seq, Title
 from openplug.conversations.service import Status
-from openplug.crm.fields import ShortText, Strict
+from openplug.crm.fields import (
+    CustomFields,
+    Email,
+    Name,
+    PhoneNumbers,
+    Ref,
+    ShortText,
+    Strict,
+    reject_null,
+)
 from openplug.crm.schemas import Date, Limit
 from openplug.web.openapi import Answer
 
@@ -28,6 +37,32 @@ class SessionRequest(WidgetRequest):
 
 class MergeRequest(WidgetRequest):
     anonymous_credential: Credential
+
+
+class IdentityTraits(Strict):
+    """DevRev's ``user_traits`` of the ``identity`` init option and of
+    ``updateIdentity``."""
+
+    display_name: Name | None = None
+    email: Email | None = None
+    phone_numbers: PhoneNumbers | None = None
+    custom_fields: CustomFields | None = None
+
+    _not_null = reject_null("display_name", "phone_numbers")
+
+
+class IdentifyRequest(WidgetRequest):
+    """``plugSDK.init({identity: {user_ref, user_traits}})``: a visitor the
+    page names without a session token, as an unverified user."""
+
+    user_ref: Ref
+    user_traits: IdentityTraits | None = None
+
+
+class IdentityUpdateRequest(WidgetRequest):
+    """``plugSDK.updateIdentity({user_traits})``; ``user_ref`` never changes."""
+
+    user_traits: IdentityTraits
 
 
 class VisitorConversationsListRequest(WidgetRequest):
@@ -60,7 +95,7 @@ class MarkReadRequest(ConversationRequest):
 class MailSettingsUpdateRequest(WidgetRequest):
     email: Annotated[str, StringConstraints(max_length=254)] | None = Field(
         default=None,
-        description='Where to get replies by email: an unverified address, kept apart from the '
+        description="Where to get replies by email: an unverified address, kept apart from the "
         'visitor\'s `email` trait and never used to identify anyone; "" withdraws it. Leaving '
         "one subscribes, unless `subscribed` says otherwise",
     )

@@ -138,9 +138,11 @@ async def refuse_bad_credential(runtime: Runtime, token: str, app_id: str | None
         await authenticate_visitor(runtime, token, app_id)
 
 
-def _mint(
+def mint_visitor_token(
     runtime: Runtime, rev_user_key: int, created_at: datetime, app_id: str
 ) -> tuple[str, int]:
+    """An unverified visitor's session token (anonymous, or identified by the
+    page alone): only a site's backend, with its AAT, mints verified ones."""
     token = mint_session_token(
         runtime.secrets,
         org_id=runtime.org_id,
@@ -197,7 +199,7 @@ async def start_anonymous_session(
             # whoever holds this browser now.
             raise Unauthenticated("this anonymous visitor has ended; start a new one")
         key = int(row["rev_user_id"])
-        token, expires_in = _mint(runtime, key, row["created_at"], app.app_id)
+        token, expires_in = mint_visitor_token(runtime, key, row["created_at"], app.app_id)
         return AnonymousSession(key, str(row["display_name"]), token, expires_in, None)
 
     runtime.new_visitors.check(
@@ -232,7 +234,7 @@ async def start_anonymous_session(
                 created_at=now,
             )
         )
-    token, expires_in = _mint(runtime, int(key), now, app.app_id)
+    token, expires_in = mint_visitor_token(runtime, int(key), now, app.app_id)
     return AnonymousSession(int(key), name, token, expires_in, credential)
 
 
@@ -322,7 +324,10 @@ async def _merge_locked(
         )
     )
     await record(
-        conn, actor, "visitor.merged", display_id(REV_USER, anonymous_key),
+        conn,
+        actor,
+        "visitor.merged",
+        display_id(REV_USER, anonymous_key),
         {"into": display_id(REV_USER, identified_key), "conversations_moved": len(changes)},
     )
     await conn.execute(

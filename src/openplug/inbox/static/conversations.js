@@ -540,15 +540,18 @@ export class InboxView {
       mount(this.profile, h('p', { class: 'error', role: 'alert' }, describeError(e)));
       return;
     }
-    const [workspace, account] = await Promise.all([
+    const [workspace, account, activity] = await Promise.all([
       user.rev_org ? api('rev-orgs.get', { id: user.rev_org.id }).then((r) => r.rev_org, () => null) : null,
       user.account ? api('accounts.get', { id: user.account.id }).then((r) => r.account, () => null) : null,
+      api('visitor-activity.get', { id: user.id }).then((r) => r.activity, () => null),
     ]);
     if (!this.selected || this.selected.id !== conversation.id) return;
     mount(this.profile,
       h('h2', {}, user.display_name),
       h('p', { class: `identity ${user.is_verified ? 'verified' : 'anonymous'}` },
-        user.is_verified ? 'Identified by your website' : 'Anonymous visitor (not verified)'),
+        user.is_verified ? 'Identified by your website'
+          : user.external_ref ? 'Named by your web page without a session token (not verified)'
+            : 'Anonymous visitor (not verified)'),
       facts([
         ['Email', user.email], ['Phone', (user.phone_numbers || []).join(', ')],
         ['External ref', user.external_ref], ['Description', user.description],
@@ -564,8 +567,29 @@ export class InboxView {
         ['Name', account.display_name], ['External refs', (account.external_refs || []).join(', ')],
         ['Domains', (account.domains || []).join(', ')], ['Websites', (account.websites || []).join(', ')],
         ['Tier', account.tier], ['Description', account.description], ...customFields(account.custom_fields),
-      ])] : null);
+      ])] : null,
+      activity ? activityView(activity) : null);
   }
+}
+
+/** What the site told about the visit: plugSDK.addSessionProperties,
+ * trackEvent and the page the visitor is on. Values are shown as text only. */
+function activityView(a) {
+  const props = Object.entries(a.session_properties || {});
+  return h('section', { class: 'activity', 'aria-label': 'Visit' },
+    h('h3', {}, 'Visit'),
+    facts([['Current page', a.current_page], ['Last seen', a.last_seen_date && formatDate(a.last_seen_date)]]),
+    h('h3', {}, 'Session properties'),
+    props.length ? facts(props) : h('p', { class: 'empty' }, 'None sent.'),
+    h('h3', {}, 'Recent events'),
+    a.events.length
+      ? h('ol', { class: 'events' }, a.events.map((e) => h('li', {},
+        h('span', { class: 'event-name' }, e.name), ' ',
+        h('time', { datetime: e.created_date }, formatDate(e.created_date)),
+        Object.keys(e.properties).length
+          ? h('span', { class: 'event-props' }, Object.entries(e.properties).map(([k, v]) => `${k}: ${v}`).join(', '))
+          : null)))
+      : h('p', { class: 'empty' }, 'None tracked.'));
 }
 
 function customFields(fields) {

@@ -29,7 +29,11 @@
     availability: null, // /widget/config's: is the team in, expected reply time
     availabilityTimer: 0,
     mail: null, // the visitor's mail settings, once there is a session to ask with
+    pageIdentity: null, // plugSDK.init({identity}): {user_ref, user_traits}, unverified
+    pageUrl: null, // the host page the visitor is on
+    pending: [], // trackEvent / addSessionProperties waiting for a session (none is made for them)
   };
+  const MAX_PENDING = 50;
 
   // --- talking to the host page ------------------------------------------------
 
@@ -46,7 +50,17 @@
     if (m.type === 'init') {
       if (st.parentOrigin) return;
       st.parentOrigin = ev.origin;
-      document.documentElement.dataset.theme = ['light', 'dark'].includes(m.theme) ? m.theme : 'system';
+      setTheme(m.theme);
+      for (const [name, value] of [['--accent', m.accent_color], ['--accent-fg', m.primary_text_color]]) {
+        if (typeof value === 'string' && /^#([0-9a-f]{3}|[0-9a-f]{6})$/i.test(value)) {
+          document.documentElement.style.setProperty(name, value);
+        }
+      }
+      st.pageUrl = typeof m.page_url === 'string' ? m.page_url : null;
+      const id = m.identity;
+      if (!m.session_token && id && typeof id === 'object' && typeof id.user_ref === 'string' && id.user_ref) {
+        st.pageIdentity = { user_ref: id.user_ref, user_traits: id.user_traits && typeof id.user_traits === 'object' ? id.user_traits : undefined };
+      }
       start(m.session_token);
       return;
     }
@@ -55,6 +69,74 @@
     else if (m.type === 'close') st.open = false;
     else if (m.type === 'token') onNewToken(m.token);
     else if (m.type === 'shutdown') shutdown();
+    else if (m.type === 'call') sdkCall(m.name, Array.isArray(m.args) ? m.args : [], m.page_url);
+  }
+
+  // --- plugSDK's calls that plug.js hands over, checked here --------------------
+  // A misuse is an ON_PLUG_ERROR in the host page (`invalid_option`, naming
+  // the field), never an exception there.
+
+  const problem = (field, error) => toParent({ type: 'error', code: 'invalid_option', field, error });
+  const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+  const THEMES = ['light', 'dark', 'system'];
+  let theme = 'light';
+  function setTheme(t) {
+    if (t !== undefined && !THEMES.includes(t)) problem('theme', "theme must be 'light' or 'dark'");
+    else theme = t || 'light';
+    document.documentElement.dataset.theme = theme;
+  }
+
+  function sdkCall(name, args, pageUrl) {
+    const [a, b] = args;
+    if (name === 'view') {
+      if (a === 'create_conversation') startNew(b);
+      else problem('view', "toggleWidget's view is 'create_conversation'");
+    } else if (name === 'toggleTheme') {
+      setTheme(a === undefined ? (theme === 'dark' ? 'light' : 'dark') : a);
+    } else if (name === 'updateIdentity') {
+      if (isObject(a) && isObject(a.user_traits)) updateIdentity(a.user_traits);
+      else problem('user_traits', 'updateIdentity takes {user_traits: {...}}');
+    } else if (name === 'trackEvent') {
+      if (typeof a !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(a)) problem('event_name', 'trackEvent: the event name is 1 to 64 letters, digits, _ or -');
+      else if (b !== undefined && !isObject(b)) problem('properties', 'trackEvent: properties must be an object');
+      else record('events.track', { event_name: a, properties: b || {}, page_url: pageUrl });
+    } else if (name === 'addSessionProperties') {
+      if (isObject(a)) record('visit-properties.add', { properties: a, page_url: pageUrl });
+      else problem('properties', 'addSessionProperties takes an object of key-value pairs');
+    }
+  }
+
+  // --- what the site tells about its visitor (plugSDK.trackEvent, addSessionProperties) ---
+  // Recorded for the visitor there is; with none yet, kept until the visitor
+  // interacts (a page view alone creates nobody).
+
+  function record(path, body) {
+    if (!st.token) {
+      if (st.pending.length < MAX_PENDING) st.pending.push([path, body]);
+      return;
+    }
+    call(path, body).catch((e) => {
+      if (e.status === 400) problem(e.body && e.body.field_name, String(e.message));
+      else reportError(e);
+    });
+  }
+
+  function flushPending() {
+    if (st.pageUrl) st.pending.unshift(['visit-properties.add', { properties: {}, page_url: st.pageUrl }]);
+    st.pageUrl = null; // reported once per page
+    for (const [path, body] of st.pending.splice(0)) record(path, body);
+  }
+
+  async function updateIdentity(traits) {
+    if (!st.pageIdentity) return problem('identity', 'updateIdentity changes a visitor identified with the identity option of init');
+    try {
+      await call('identity.update', { user_traits: traits });
+      // A renewed session sends the traits again: the latest, not the first.
+      st.pageIdentity.user_traits = { ...(st.pageIdentity.user_traits || {}), ...traits };
+    } catch (e) {
+      if (e.status === 400) problem(e.body && e.body.field_name, String(e.message));
+      else reportError(e);
+    }
   }
 
   // --- the server ------------------------------------------------------------------
@@ -103,10 +185,11 @@
       // Identified: ask the host's session_token_provider; anonymous: our credential.
       st.renewTimer = setTimeout(() => {
         if (st.identified) toParent({ type: 'token_expiring' });
-        else anonymousSession().catch(() => {});
+        else visitorSession().catch(() => {});
       }, Math.min(ms, 2 ** 31 - 1));
     }
     transport.restart();
+    flushPending();
   }
 
   // The anonymous visitor is created on first interaction only; a browser
@@ -126,10 +209,20 @@
     useToken(s.session_token);
   }
 
+  // A visitor the page named (the identity option): no credential to keep,
+  // the same user_ref always gives the same, unverified, user.
+  async function pageIdentitySession() {
+    const s = await api('identify', st.pageIdentity, null);
+    ui.whoami.textContent = `You are chatting as ${s.user.display_name}`;
+    useToken(s.session_token);
+  }
+
+  const visitorSession = () => (st.pageIdentity ? pageIdentitySession() : anonymousSession());
+
   async function ensureSession() {
     if (st.token) return;
     if (st.identified || st.expired) throw new ApiError(401, { message: 'session expired' });
-    await anonymousSession();
+    await visitorSession();
   }
 
   function sessionExpired(reason) {
@@ -152,7 +245,7 @@
       if (e.status !== 401) throw e;
       if (st.identified) { sessionExpired(e.message); throw e; }
       st.token = null;
-      await anonymousSession();
+      await visitorSession();
       return api(path, body);
     }
   }
@@ -170,6 +263,9 @@
       } catch (e) {
         if (e.status !== 401) reportError(e);
       }
+    } else if (st.pageIdentity) {
+      // Named by the page: its conversations and unread count show at once.
+      await pageIdentitySession().then(refreshList).then(loadMail).catch(reportError);
     } else if (cfg.require_identification) {
       setStatus('Please sign in to chat with us.');
       ui.newButton.disabled = true;
@@ -225,7 +321,8 @@
     if (!st.token) return;
     if (st.identified) return sessionExpired(reason || 'session ended');
     st.token = null;
-    if (code === CLOSE_EXPIRED && anonCredential()) anonymousSession().catch(reportError);
+    if (code === CLOSE_EXPIRED && st.pageIdentity) pageIdentitySession().catch(reportError);
+    else if (code === CLOSE_EXPIRED && anonCredential()) anonymousSession().catch(reportError);
   }
 
   function reportError(e) {
@@ -353,6 +450,12 @@
     }
   }
 
+  // toggleWidget(true, 'create_conversation', {startConversationContent}).
+  function startNew(content) {
+    openConversation({ id: null });
+    if (typeof content === 'string' && content) ui.input.value = content.slice(0, 10000);
+  }
+
   function backToList() {
     if (st.current && st.current.id) transport.unsubscribe(topicOf(st.current));
     st.current = null;
@@ -392,6 +495,7 @@
       ui.convTitle.textContent = conv.title || conv.display_id;
       for (const m of r.conversation.messages || []) addMessage(m);
       transport.subscribe(topicOf(conv));
+      toParent({ type: 'conversation_start', conversation: { id: conv.id, display_id: conv.display_id } });
     } else {
       const r = await call('messages.create', { conversation: conv.id, body: text });
       if (r.message.seq === st.lastSeq + 1) addMessage(r.message);
@@ -560,8 +664,12 @@
   function addMessage(m) {
     if (m.seq <= st.lastSeq) return;
     st.lastSeq = m.seq;
-    const who = m.mine ? 'You' : (m.author && m.author.display_name) || 'Support';
-    ui.messages.append(h('li', { class: `msg ${m.mine ? 'mine' : 'theirs'}`, 'data-seq': m.seq },
+    // A live event is the same for every viewer (no `mine`): the visitor's
+    // own message can come by socket before the answer to sending it.
+    const mine = m.mine ?? Boolean(m.author && m.author.type === 'rev_user' && st.uid !== null &&
+      m.author.display_id === `REVU-${st.uid}`);
+    const who = mine ? 'You' : (m.author && m.author.display_name) || 'Support';
+    ui.messages.append(h('li', { class: `msg ${mine ? 'mine' : 'theirs'}`, 'data-seq': m.seq },
       h('span', { class: 'author', text: who }),
       h('p', { class: 'body', text: m.body }),
       h('time', { datetime: m.created_date, text: fmtTime(m.created_date) })));
