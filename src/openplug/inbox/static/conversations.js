@@ -605,14 +605,14 @@ function facts(rows) {
     typeof v === 'boolean' ? h('dd', {}, v ? 'yes' : 'no') : factValue(k, String(v))]));
 }
 
-// Words wrap between words; one unbroken run too long for the column (an
-// external ref, a token-like id) is cut with an ellipsis, its full value in
-// the tooltip and a Copy button.
+// Words wrap between words (an email at its hyphen or dot, if need be).
+// One unbroken run too long for the column (an external ref, a token-like
+// id) is cut with an ellipsis, its full value in the tooltip and a Copy button.
 const LONG_RUN = /\S{28,}/;
 function factValue(name, text) {
   if (!LONG_RUN.test(text)) return h('dd', {}, text);
-  const note = h('span', { class: 'copy-note', role: 'status' });
   const value = h('span', { class: 'long-value', title: text }, text);
+  const note = h('span', { class: 'copy-note', role: 'status' });
   return h('dd', { class: 'long' }, value,
     h('button', { type: 'button', class: 'copy-small', 'aria-label': `Copy ${name}`, onclick: async () => {
       try {

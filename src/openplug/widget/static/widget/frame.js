@@ -737,8 +737,10 @@
   // and reply time come from /widget/config.
   function renderGreeting() {
     if (!ui.greeting) return;
-    const first = st.name && !/^(Visitor|Guest)\b/.test(st.name) ? st.name.split(' ')[0] : '';
-    ui.greeting.textContent = first ? `Hi ${first} \u{1F44B}` : 'Hi there \u{1F44B}';
+    // An anonymous visitor's name is made up ("Azure Gecko"): no "Hi Azure".
+    const named = st.identified || st.pageIdentity;
+    const first = named && st.name ? st.name.split(' ')[0] : '';
+    ui.greeting.textContent = `Hi ${first || 'there'}! How can we help?`;
   }
 
   // After the visitor wrote and before anyone answered: says that someone will.
