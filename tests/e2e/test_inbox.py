@@ -239,5 +239,7 @@ def test_profile_column_before_a_conversation_dates_and_long_refs(
     description = profile.locator("dd", has_text="orbital mechanics")
     assert description.evaluate("e => getComputedStyle(e).overflowWrap") == "break-word"
     # "First seen" always says which day (the inbox runs in en-US here).
-    first_seen = profile.locator("dt", has_text="First seen").locator("xpath=following-sibling::dd[1]")
+    first_seen = profile.locator("dt", has_text="First seen").locator(
+        "xpath=following-sibling::dd[1]"
+    )
     expect(first_seen).to_have_text(re.compile(r"^today, \d{1,2}:\d{2}"))

@@ -119,7 +119,8 @@ def test_list_row_shows_a_title_the_latest_message_its_author_and_time(
     frame.get_by_role("button", name="Back to conversations").click()
     row = frame.locator("#plug-conversations .conv")
     # The agent's name, then the latest message.
-    expect(row.locator(".conv-preview")).to_have_text([re.compile(r"^(?!You: ).+: It ships today\.$")])
+    by_agent = re.compile(r"^(?!You: ).+: It ships today\.$")
+    expect(row.locator(".conv-preview")).to_have_text([by_agent])
     # The automatic title (the first message's words) is not repeated in bold.
     expect(row.locator(".conv-title")).to_have_text(["Where is my order 1234?"])
     # Today: a time of day, in the visitor's locale ("14:05" or "2:05 PM").
@@ -153,6 +154,7 @@ def test_focus_ring_only_for_keyboard_focus(
             page.keyboard.press("Tab")
             expect(frame.get_by_role("button", name="New conversation")).to_be_focused()
             assert inner.evaluate(FOCUSED_OUTLINE) == "solid"
-            assert inner.evaluate("() => getComputedStyle(document.activeElement).outlineWidth") == "3px"
+            width = "() => getComputedStyle(document.activeElement).outlineWidth"
+            assert inner.evaluate(width) == "3px"
         finally:
             ctx.close()
