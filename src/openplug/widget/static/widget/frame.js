@@ -748,7 +748,7 @@
     const all = [...ui.messages.children];
     const waiting = all.length > 0 && all.every((li) => li.classList.contains('mine'));
     const a = st.availability;
-    const when = a && a.reply_time_text ? ` ${a.reply_time_text.replace(/^Typically/, 'We typically')}.` : '';
+    const when = a && a.reply_time_text ? ` ${a.reply_time_text}.` : '';
     ui.expect.textContent = waiting
       ? `Thanks! Someone from the team will answer here.${when}` : '';
   }
