@@ -123,8 +123,8 @@ def _make_every_event(server: LiveServer, receiver: Receiver) -> str:
         ok(c.post("/accounts.update", json={"id": acc["id"], "description": "big"}))
         org = ok(c.get("/rev-orgs.list", params={"external_ref": "acme-eu"}))["rev_orgs"][0]
         ok(c.post("/rev-orgs.update", json={"id": org["id"], "description": "EU"}))
-        conv = ok(c.post("/conversations.create", json={
-            "members": [user], "title": "Hello", "messages": [{"body": "Hi Ada"}]}), 201)  # fmt: skip
+        first = {"members": [user], "title": "Hello", "messages": [{"body": "Hi Ada"}]}
+        conv = ok(c.post("/conversations.create", json=first), 201)
         ok(c.post("/conversations.update", json={"id": conv["conversation"]["id"],
                                                  "title": "Hello again"}))  # fmt: skip
     gone = identify(server, {"user_ref": "gone"})
