@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     # other processes enqueued, and the first retry's delay (it doubles).
     outbox_poll_seconds: float = Field(default=2.0, gt=0)
     outbox_retry_seconds: float = Field(default=5.0, gt=0)
+    # Webhooks (openplug.webhooks): endpoints on loopback, private or
+    # link-local addresses are refused unless this is set (SSRF: an admin's
+    # webhook must not reach the server's own network), and how long one
+    # delivery may take.
+    webhooks_allow_private: bool = False
+    webhooks_timeout_seconds: float = Field(default=10.0, gt=0)
 
     def resolved_database_url(self) -> str:
         if self.database_url:
