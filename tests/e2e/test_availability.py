@@ -17,7 +17,7 @@ import pytest
 
 from openplug.availability import WEEKDAYS
 from tests.e2e.conftest import HostSite, openplug_cli
-from tests.e2e.test_widget import host_page, open_widget, page_url
+from tests.e2e.test_widget import host_page, open_widget, page_url, send_first_message
 from tests.live_server import LiveServer
 
 AWAY = "We're closed for the night; leave your email and we'll answer in the morning."
@@ -111,3 +111,27 @@ def send_first_message_here(frame: Any, text: str) -> None:
     """The conversation view is open already: type and send."""
     frame.get_by_label("Message").fill(text)
     frame.get_by_role("button", name="Send").click()
+
+
+def test_open_team_shows_presence_and_says_when_someone_will_answer(
+    widget_server: LiveServer, host_site: HostSite, browser: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    data_dir = widget_server.settings.data_dir
+    openplug_cli(data_dir, "apps", "update", widget_server.app_id, "--always-open",
+                 "--reply-time", "hour")  # fmt: skip
+    ctx = browser.new_context()
+    try:
+        page = ctx.new_page()
+        page.goto(page_url(host_site, host_page(widget_server)))
+        frame = open_widget(page)
+        expect(frame.locator("#plug-presence")).to_have_text("We're online")
+        expect(frame.locator("#plug-reply-time")).to_have_text("Typically replies within an hour")
+        send_first_message(frame, "Can I change my delivery address?")
+        expect(frame.locator("#plug-expect")).to_have_text(
+            "Thanks! Someone from the team will answer here. Typically replies within an hour."
+        )
+    finally:
+        ctx.close()
+        openplug_cli(data_dir, "apps", "update", widget_server.app_id, "--reply-time", "")

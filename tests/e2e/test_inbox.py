@@ -7,6 +7,7 @@ No sleeps: every wait is a Playwright auto-waiting expectation.
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Iterator
 from typing import Any
@@ -199,3 +200,46 @@ def test_wrong_password_is_refused_and_sign_out_ends_the_session(
         headers={"X-OpenPlug-Inbox": "1", "Cookie": f"openplug_inbox={cookie['value']}"},
     )
     assert r.status_code == 401
+
+
+def test_profile_column_before_a_conversation_dates_and_long_refs(
+    widget_server: LiveServer, inbox: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    server = widget_server
+    # Before any conversation is open the column says what it will show.
+    profile = inbox.locator(".profile")
+    expect(profile.get_by_role("heading", name="Visitor profile")).to_be_visible()
+    expect(profile).to_contain_text("Open a conversation to see who you are talking to")
+
+    # A ref too long for the column: cut with an ellipsis, the whole of it
+    # in the tooltip and a Copy button; words elsewhere wrap between words.
+    ref = "crm-" + secrets.token_hex(30)
+    with server.client(server.aat) as c:
+        r = c.post("/auth-tokens.create", json={"rev_info": {
+            "user_ref": ref, "user_traits": {
+                "display_name": "Katherine Johnson",
+                "description": "Prefers calls in the afternoon about orbital mechanics",
+            },
+        }})  # fmt: skip
+        assert r.status_code == 201, r.text
+        token = r.json()["access_token"]
+    with server.client(token) as c:
+        r = c.post("/widget/conversations.create", json={"app_id": server.app_id, "body": "Hello"})
+        assert r.status_code == 201, r.text
+
+    conversation_link(inbox, "Katherine Johnson").click()
+    expect(profile.get_by_role("heading", name="Katherine Johnson")).to_be_visible()
+    value = profile.locator(".long-value", has_text=ref[:20])
+    expect(value).to_have_attribute("title", ref)
+    assert value.evaluate("e => getComputedStyle(e).textOverflow") == "ellipsis"
+    assert value.evaluate("e => e.scrollWidth > e.clientWidth")  # really cut
+    expect(profile.get_by_role("button", name="Copy External ref")).to_be_visible()
+    description = profile.locator("dd", has_text="orbital mechanics")
+    assert description.evaluate("e => getComputedStyle(e).overflowWrap") == "break-word"
+    # "First seen" always says which day (the inbox runs in en-US here).
+    first_seen = profile.locator("dt", has_text="First seen").locator(
+        "xpath=following-sibling::dd[1]"
+    )
+    expect(first_seen).to_have_text(re.compile(r"^today, \d{1,2}:\d{2}"))

@@ -315,7 +315,7 @@ def test_session_token_identifies_the_visitor(
     wait_event(page, "ON_PLUG_WIDGET_READY")
     page.get_by_role("button", name="Open support chat").click()
     frame = page.frame_locator("#plug-widget-frame")
-    expect(frame.locator(".conv-preview")).to_have_text(["From my phone"])
+    expect(frame.locator(".conv-preview")).to_have_text(["You: From my phone"])
 
 
 def test_identity_and_update_identity_make_an_unverified_user(

@@ -154,7 +154,7 @@ def test_anonymous_visitor_is_shown_to_agents_by_friendly_name_and_survives_relo
     page.reload()
     frame = open_widget(page)
     assert visitor_name(frame) == name
-    expect(frame.locator(".conv-preview")).to_have_text(["Where is my order?"])
+    expect(frame.locator(".conv-preview")).to_have_text(["You: Where is my order?"])
     # A second tab of the same browser is the same visitor too.
     tab = context.new_page()
     tab.goto(page.url)
@@ -198,7 +198,7 @@ def test_identified_user_sees_history_in_a_fresh_context(
         token = session_token(widget_server, ref)
         page.goto(page_url(host_site, host_page(widget_server, token)))
         frame = open_widget(page)
-        expect(frame.locator(".conv-preview")).to_have_text(["My invoice is wrong"])
+        expect(frame.locator(".conv-preview")).to_have_text(["You: My invoice is wrong"])
         frame.locator(".conv").first.click()
         expect(frame.locator(".msg.mine .body")).to_have_text(["My invoice is wrong"])
     finally:
@@ -219,7 +219,7 @@ def test_anonymous_conversation_moves_to_the_user_on_login(
     token = session_token(widget_server, f"merge-{secrets.token_hex(4)}")
     page.goto(page_url(host_site, host_page(widget_server, token)))
     frame = open_widget(page)
-    expect(frame.locator(".conv-preview")).to_have_text(["Before I logged in"])
+    expect(frame.locator(".conv-preview")).to_have_text(["You: Before I logged in"])
     # The anonymous credential was used once and forgotten.
     key = f"openplug:anon:{widget_server.app_id}"
     frame_page = next(f for f in page.frames if f.url.startswith(widget_server.base_url))
@@ -310,7 +310,7 @@ def test_session_token_provider_renews_an_expired_token(
     page.goto(page_url(host_site, html))
     wait_event(page, "ON_PLUG_SESSION_EXPIRED")
     frame = open_widget(page)
-    expect(frame.locator(".conv-preview")).to_have_text(["From yesterday"])
+    expect(frame.locator(".conv-preview")).to_have_text(["You: From yesterday"])
 
 
 def test_disallowed_origin_is_refused(
@@ -414,7 +414,7 @@ def test_demo_page_anonymous_chat_then_login_keeps_the_conversation(
     expect(page.locator("#who")).to_have_text("Logged in as Ada Lovelace.")
     page.wait_for_function("() => window.plugSDK.isPlugInitialized")
     page.get_by_role("button", name="Open support chat").click()
-    expect(frame.locator(".conv-preview")).to_have_text(["Hi from the demo"])
+    expect(frame.locator(".conv-preview")).to_have_text(["You: Hi from the demo"])
     (conv,) = [
         c
         for c in agent_conversations(widget_server)

@@ -264,6 +264,9 @@ class ConversationRenderer:
                 "last_read_seq": last_read,
                 "unread_count": max(int(r["last_seq"]) - last_read, 0),
                 "preview": _preview(latest[-1]["body"]) if latest else None,
+                # Who wrote the preview and when: the widget's list says
+                # "You: ..." or the agent's name, with the time.
+                "last_message": self.visitor_message(latest[-1], visitor_key) if latest else None,
             }
             if with_messages > 1:
                 view["messages"] = [self.visitor_message(m, visitor_key) for m in latest]

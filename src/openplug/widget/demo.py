@@ -71,20 +71,58 @@ _PAGE = """<!doctype html>
 <link rel="stylesheet" href="/static/demo/demo.css">
 </head>
 <body>
-<h1>Acme Shop</h1>
-<p>A sample website embedding the openplug widget. Chat anonymously with the
-button at the bottom right, then log in: your conversation moves to your
-account and follows you to any browser where you log in with the same email.</p>
-<p id="who" role="status">You are browsing anonymously.</p>
-<form id="login">
-  <label>Name <input name="name" required maxlength="100" autocomplete="name"></label>
-  <label>Email
-    <input name="email" type="email" required maxlength="200" autocomplete="email"></label>
-  <button type="submit">Log in</button>
-</form>
-<button id="logout" type="button" hidden>Log out</button>
-<h2>The snippet on this page</h2>
-<pre><code>{snippet_text}</code></pre>
+<header class="top">
+  <a class="brand" href="/demo" aria-label="Acme Shop, home">
+    <svg class="logo" width="32" height="32" viewBox="0 0 32 32" aria-hidden="true">
+      <rect width="32" height="32" rx="8" fill="#0f766e"/>
+      <path d="M9 23l7-15 7 15M12 17h8" stroke="#fff" stroke-width="3" fill="none"
+        stroke-linecap="round" stroke-linejoin="round"/>
+    </svg>
+    <span>Acme Shop</span>
+  </a>
+  <nav class="account" aria-label="Your account">
+    <p id="who" role="status">You are browsing anonymously.</p>
+    <button id="logout" type="button" class="link" hidden>Log out</button>
+    <span class="cart" aria-live="polite">Cart: <b id="cart-count">0</b></span>
+  </nav>
+</header>
+<main>
+  <section class="hero">
+    <h1>Good things for your desk</h1>
+    <p>A sample shop embedding the openplug widget. Chat anonymously with the
+    button at the bottom right, then log in: your conversation moves to your
+    account and follows you to any browser where you log in with the same email.</p>
+  </section>
+  <section aria-labelledby="products-heading">
+    <h2 id="products-heading">Products</h2>
+    <ul class="products">
+      <li class="product"><span class="swatch s1" aria-hidden="true"></span>
+        <h3>Walnut monitor stand</h3><p class="price">&euro;89</p>
+        <button type="button" class="add">Add to cart</button></li>
+      <li class="product"><span class="swatch s2" aria-hidden="true"></span>
+        <h3>Wool desk mat</h3><p class="price">&euro;34</p>
+        <button type="button" class="add">Add to cart</button></li>
+      <li class="product"><span class="swatch s3" aria-hidden="true"></span>
+        <h3>Brass pen holder</h3><p class="price">&euro;19</p>
+        <button type="button" class="add">Add to cart</button></li>
+    </ul>
+  </section>
+  <section class="login-box" aria-labelledby="login-heading">
+    <h2 id="login-heading">Your account</h2>
+    <form id="login">
+      <p class="hint">Any name and email will do: this is a demo.</p>
+      <label>Name <input name="name" required maxlength="100" autocomplete="name"></label>
+      <label>Email
+        <input name="email" type="email" required maxlength="200" autocomplete="email"></label>
+      <button type="submit" class="primary">Log in</button>
+    </form>
+  </section>
+  <section aria-labelledby="snippet-heading">
+    <h2 id="snippet-heading">The snippet on this page</h2>
+    <pre class="snippet"><code>{snippet_text}</code></pre>
+  </section>
+</main>
+<footer class="foot">Acme Shop is not a real shop. Support chat by openplug.</footer>
 <script src="/static/demo/demo.js"></script>
 {snippet}
 </body>

@@ -293,7 +293,10 @@ async def widget_conversations_list(runtime: RuntimeDep, call: ListCall) -> Json
         )
         renderer = ConversationRenderer(conn, runtime.org_id)
         views = await renderer.visitor_conversations(rows, visitor.rev_user_key)
-    return {"conversations": views, "next_cursor": cursor}
+        # Who the widget is talking to: after the site signs its visitor in
+        # the frame has only a token, and its header names the person.
+        user = await renderer.user_summary("rev_user", visitor.rev_user_key)
+    return {"conversations": views, "next_cursor": cursor, "user": user}
 
 
 @router.post(

@@ -162,6 +162,9 @@ class VisitorConversation(Answer):
     last_read_seq: int
     unread_count: int
     preview: str | None = Field(description="The latest message, on one line, shortened")
+    last_message: VisitorMessage | None = Field(
+        default=None, description="The latest message in full: its author and time for the list"
+    )
     messages: list[VisitorMessage] | None = Field(
         default=None, description="`conversations.get` and `.create`: the latest, oldest first"
     )
@@ -174,6 +177,9 @@ class VisitorConversationResponse(Answer):
 class VisitorConversationsListResponse(Answer):
     conversations: list[VisitorConversation]
     next_cursor: str | None
+    user: VisitorPerson | None = Field(
+        default=None, description="The visitor the token names (the widget's header shows the name)"
+    )
 
 
 class VisitorMessageResponse(Answer):

@@ -5,7 +5,7 @@
 // notifications of visitors' messages (see notify.js).
 
 import { api, describeError, signedOut } from './api.js';
-import { formatDate, h, keyOf, mount } from './dom.js';
+import { formatDate, formatMoment, h, keyOf, mount } from './dom.js';
 import { Notifier, preferencesPanel } from './notify.js';
 import { InboxSocket } from './socket.js';
 
@@ -73,7 +73,7 @@ export class InboxView {
     this.listError = h('p', { class: 'error', role: 'alert' });
     this.pane = h('section', { class: 'conversation', 'aria-label': 'Conversation' },
       h('p', { class: 'empty' }, 'Select a conversation.'));
-    this.profile = h('aside', { class: 'profile', 'aria-label': 'Visitor profile' });
+    this.profile = h('aside', { class: 'profile', 'aria-label': 'Visitor profile' }, profilePlaceholder());
     mount(view,
       h('aside', { class: 'list-pane' }, h('h1', { class: 'visually-hidden' }, 'Inbox'),
         this.viewsEl, preferencesPanel(this.notifier, ctx), this.listError, this.listEl),
@@ -555,7 +555,7 @@ export class InboxView {
       facts([
         ['Email', user.email], ['Phone', (user.phone_numbers || []).join(', ')],
         ['External ref', user.external_ref], ['Description', user.description],
-        ['User id', user.display_id], ['First seen', formatDate(user.created_date)],
+        ['User id', user.display_id], ['First seen', formatMoment(user.created_date)],
         ...customFields(user.custom_fields),
       ]),
       workspace ? [h('h3', {}, 'Workspace'), facts([
@@ -578,7 +578,7 @@ function activityView(a) {
   const props = Object.entries(a.session_properties || {});
   return h('section', { class: 'activity', 'aria-label': 'Visit' },
     h('h3', {}, 'Visit'),
-    facts([['Current page', a.current_page], ['Last seen', a.last_seen_date && formatDate(a.last_seen_date)]]),
+    facts([['Current page', a.current_page], ['Last seen', a.last_seen_date && formatMoment(a.last_seen_date)]]),
     h('h3', {}, 'Session properties'),
     props.length ? facts(props) : h('p', { class: 'empty' }, 'None sent.'),
     h('h3', {}, 'Recent events'),
@@ -601,5 +601,33 @@ function customFields(fields) {
 function facts(rows) {
   const shown = rows.filter(([, v]) => v !== null && v !== undefined && v !== '');
   if (shown.length === 0) return h('p', { class: 'empty' }, 'Nothing else is known.');
-  return h('dl', { class: 'facts' }, shown.map(([k, v]) => [h('dt', {}, k), h('dd', {}, typeof v === 'boolean' ? (v ? 'yes' : 'no') : String(v))]));
+  return h('dl', { class: 'facts' }, shown.map(([k, v]) => [h('dt', {}, k),
+    typeof v === 'boolean' ? h('dd', {}, v ? 'yes' : 'no') : factValue(k, String(v))]));
+}
+
+// Words wrap between words (an email at its hyphen or dot, if need be).
+// One unbroken run too long for the column (an external ref, a token-like
+// id) is cut with an ellipsis, its full value in the tooltip and a Copy button.
+const LONG_RUN = /\S{28,}/;
+function factValue(name, text) {
+  if (!LONG_RUN.test(text)) return h('dd', {}, text);
+  const value = h('span', { class: 'long-value', title: text }, text);
+  const note = h('span', { class: 'copy-note', role: 'status' });
+  return h('dd', { class: 'long' }, value,
+    h('button', { type: 'button', class: 'copy-small', 'aria-label': `Copy ${name}`, onclick: async () => {
+      try {
+        if (!window.isSecureContext || !navigator.clipboard) throw new Error('no clipboard');
+        await navigator.clipboard.writeText(text);
+        note.textContent = 'Copied.';
+      } catch {
+        getSelection().selectAllChildren(value);
+        note.textContent = 'Selected: press Ctrl+C to copy.';
+      }
+    } }, 'Copy'), note);
+}
+
+function profilePlaceholder() {
+  return [h('h2', {}, 'Visitor profile'),
+    h('p', { class: 'empty' }, 'Open a conversation to see who you are talking to: their name and email, '
+      + 'whether your website identified them, the page they are on and what your site told about the visit.')];
 }

@@ -50,6 +50,22 @@ export function formatDate(value) {
   return d.toDateString() === new Date().toDateString() ? time.format(d) : when.format(d);
 }
 
+const relDay = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' });
+const dateOnly = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium' });
+
+/** A moment in a profile ("First seen"): always with its day, "today,
+ * 14:05", "yesterday, 09:12" or "2 Dec 2026, 14:05", in the agent's locale. */
+export function formatMoment(value) {
+  if (!value) return '—';
+  const d = new Date(value);
+  if (Number.isNaN(d.getTime())) return String(value);
+  const now = new Date();
+  const days = Math.round((new Date(now.getFullYear(), now.getMonth(), now.getDate())
+    - new Date(d.getFullYear(), d.getMonth(), d.getDate())) / 864e5);
+  const day = days === 0 || days === 1 ? relDay.format(-days, 'day') : dateOnly.format(d);
+  return `${day}, ${time.format(d)}`;
+}
+
 /** The trailing number of a DON id ("…/conversation/12" -> "12"). */
 export function keyOf(id) {
   return String(id).split('/').pop();

@@ -142,7 +142,11 @@ function notes() {
     },
     error(err, locate) {
       const name = err instanceof ApiError ? err.fieldName : null;
-      self.fail(describeError(err), name && locate ? locate(name) : null);
+      const where = name && locate ? locate(name) : null;
+      if (!where) return self.fail(describeError(err), null);
+      // The control's label names the field: the reason once, without the API's field path.
+      const message = String(err.message);
+      self.fail(message.startsWith(`${name}:`) ? message.slice(name.length + 1).trim() : message, where);
     },
   };
   return self;

@@ -63,11 +63,19 @@
     w.frame.style.display = open ? 'block' : 'none';
     if (w.launcher) {
       w.launcher.setAttribute('aria-expanded', open);
-      w.launcher.setAttribute('aria-label', open ? 'Close support chat' : 'Open support chat');
+      label();
     }
     post({ type: open ? 'open' : 'close' });
     (open ? w.frame : w.launcher || w.frame).focus();
     emit(open ? 'ON_PLUG_WIDGET_OPENED' : 'ON_PLUG_WIDGET_CLOSED');
+  }
+
+  // The launcher's name, and its badge while replies wait.
+  function label() {
+    const { launcher: b, badge, unread: n } = w;
+    b.setAttribute('aria-label', `${w.open ? 'Close' : 'Open'} support chat${n ? `, ${n} unread` : ''}`);
+    badge.textContent = n > 9 ? '9+' : n;
+    badge.style.display = n ? 'block' : 'none';
   }
 
   async function renew() {
@@ -104,6 +112,8 @@
         break;
       case 'close': setOpen(false); break;
       case 'unread':
+        w.unread = m.count;
+        if (w.launcher) label();
         emit('ON_PLUG_WIDGET_UNREAD_COUNT_CHANGE', { count: m.count });
         emit('ON_PLUG_UNREAD_COUNT', { count: m.count }); // openplug's earlier name, kept
         break;
@@ -151,7 +161,12 @@
       path.setAttribute('fill', 'currentColor');
       path.setAttribute('d', 'M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z');
       svg.append(path);
-      b.append(svg);
+      const badge = w.badge = document.createElement('span');
+      badge.id = 'plug-widget-badge';
+      badge.setAttribute('aria-hidden', 'true');
+      css(badge, { position: 'absolute', top: '-2px', right: '-2px', minWidth: '20px', padding: '3px 5px',
+        borderRadius: '10px', background: '#d93025', color: '#fff', font: '700 12px/14px system-ui,sans-serif', display: 'none' });
+      b.append(svg, badge);
       css(b, { position: 'fixed', zIndex: '2147483646', width: '56px', height: '56px',
         borderRadius: '50%', border: '0', cursor: 'pointer', padding: '0', lineHeight: '0',
         background: hex(opts.accent_color) || '#2456d3', color: hex(opts.primary_text_color) || '#fff',

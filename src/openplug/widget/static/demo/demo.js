@@ -25,6 +25,11 @@ var sessionToken = sessionStorage.getItem('openplug-demo-token') || undefined;
     sessionStorage.setItem('openplug-demo-name', body.display_name);
     location.reload();
   });
+  // A pretend cart: the page should feel like a shop, nothing is sold.
+  let inCart = 0;
+  for (const add of document.querySelectorAll('.add')) {
+    add.addEventListener('click', () => { document.getElementById('cart-count').textContent = String(++inCart); });
+  }
   logout.addEventListener('click', async () => {
     await window.plugSDK.shutdown(); // ends the widget's session on the server too
     sessionStorage.removeItem('openplug-demo-token');

@@ -205,7 +205,7 @@
       s = await api('session', {}, null);
     }
     if (s.anonymous_credential) setAnonCredential(s.anonymous_credential);
-    ui.whoami.textContent = `You are chatting as ${s.user.display_name}`;
+    showWho(s.user.display_name);
     useToken(s.session_token);
   }
 
@@ -213,7 +213,7 @@
   // the same user_ref always gives the same, unverified, user.
   async function pageIdentitySession() {
     const s = await api('identify', st.pageIdentity, null);
-    ui.whoami.textContent = `You are chatting as ${s.user.display_name}`;
+    showWho(s.user.display_name);
     useToken(s.session_token);
   }
 
@@ -412,10 +412,17 @@
   // --- conversations -------------------------------------------------------------
 
   async function refreshList() {
-    const { conversations } = await call('conversations.list', { limit: 50 });
+    const { conversations, user } = await call('conversations.list', { limit: 50 });
     st.convs = conversations;
+    if (user && user.display_name) showWho(user.display_name);
     renderList();
-    const unread = conversations.reduce(
+    postUnread();
+  }
+
+  // The launcher's badge and ON_PLUG_WIDGET_UNREAD_COUNT_CHANGE: replies
+  // waiting, not counting the conversation the visitor is reading.
+  function postUnread() {
+    const unread = st.convs.reduce(
       (n, c) => n + (st.current && c.id === st.current.id && st.open ? 0 : c.unread_count), 0);
     if (unread !== st.unread) {
       st.unread = unread;
@@ -426,7 +433,10 @@
   async function onOpen() {
     st.open = true;
     loadAvailability();
-    (ui.convView.hidden ? ui.listHeading : ui.input).focus();
+    // The heading is a landmark for screen readers, not a control: focused
+    // without a ring (a keyboard user's Tab from there shows the ring).
+    if (ui.convView.hidden) ui.listHeading.focus({ focusVisible: false });
+    else ui.input.focus();
     if (!st.token && !st.expired && !cfg.require_identification) {
       try { await ensureSession(); await refreshList(); await loadMail(); } catch (e) { reportError(e); }
     } else if (st.current && st.current.id) {
@@ -440,7 +450,8 @@
     showTyping('');
     st.lastSeq = 0;
     ui.messages.replaceChildren();
-    ui.convTitle.textContent = conv.title || (conv.id ? conv.display_id : 'New conversation');
+    renderExpect();
+    ui.convTitle.textContent = conv.id ? titleOf(conv) : 'New conversation';
     ui.listView.hidden = true;
     ui.convView.hidden = false;
     renderMail();
@@ -461,7 +472,7 @@
     st.current = null;
     ui.convView.hidden = true;
     ui.listView.hidden = false;
-    ui.listHeading.focus();
+    ui.listHeading.focus({ focusVisible: false });
     refreshList().catch(reportError);
   }
 
@@ -485,6 +496,7 @@
     await call('conversations.mark-read', { conversation: st.current.id, seq: st.lastSeq });
     const c = st.convs.find((x) => x.id === st.current.id);
     if (c) c.unread_count = 0;
+    postUnread();
   }
 
   async function send(text) {
@@ -492,7 +504,7 @@
     if (!conv.id) {
       const r = await call('conversations.create', { body: text });
       Object.assign(conv, r.conversation);
-      ui.convTitle.textContent = conv.title || conv.display_id;
+      ui.convTitle.textContent = titleOf(conv);
       for (const m of r.conversation.messages || []) addMessage(m);
       transport.subscribe(topicOf(conv));
       toParent({ type: 'conversation_start', conversation: { id: conv.id, display_id: conv.display_id } });
@@ -539,7 +551,9 @@
   function renderAvailability() {
     const a = st.availability;
     ui.away.textContent = isAway() ? `We're away${a.next_open_at ? backText(a.next_open_at) : ''}` : '';
+    ui.presence.textContent = a && a.open ? "We're online" : '';
     ui.replyTime.textContent = (a && a.reply_time_text) || '';
+    if (ui.expect) renderExpect();
   }
 
   // Asked only with a session already there: reading settings creates no visitor.
@@ -630,10 +644,34 @@
 
   const ui = {};
   const setStatus = (text) => { if (ui.status) ui.status.textContent = text; };
-  const fmtTime = (iso) => {
-    const d = new Date(iso);
-    return Number.isNaN(d.getTime()) ? '' : d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
-  };
+  // In the visitor's locale and time zone: '14:05' today, the weekday
+  // within the week, '2 Dec' before (and the year if not this one).
+  const clock = (d) => d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  function dayOf(d) {
+    const now = new Date();
+    if (d.toDateString() === now.toDateString()) return '';
+    const today = new Date(now.getFullYear(), now.getMonth(), now.getDate());
+    if (today - d < 6 * 864e5 && d < today) return d.toLocaleDateString([], { weekday: 'short' });
+    return d.toLocaleDateString([], d.getFullYear() === now.getFullYear()
+      ? { day: 'numeric', month: 'short' } : { day: 'numeric', month: 'short', year: 'numeric' });
+  }
+  const parse = (iso) => { const d = new Date(iso); return Number.isNaN(d.getTime()) ? null : d; };
+  const shortWhen = (iso) => { const d = parse(iso); return d ? dayOf(d) || clock(d) : ''; };
+  const fmtTime = (iso) => { const d = parse(iso); return d ? [dayOf(d), clock(d)].filter(Boolean).join(', ') : ''; };
+
+  // A title the team set, else a plain one: the title made from the first
+  // message would only repeat the preview.
+  function titleOf(c) {
+    const t = (c.title || '').replace(/\u2026$/, '').trim();
+    const first = (c.preview || (c.last_message && c.last_message.body) || '').replace(/\s+/g, ' ');
+    return !t || t === 'Conversation' || first.startsWith(t) ? 'Conversation' : c.title;
+  }
+
+  function showWho(name) {
+    st.name = name;
+    ui.whoami.textContent = `You are chatting as ${name}`;
+    renderGreeting();
+  }
 
   // Typing and "Seen" are live hints only, never stored: an agent typing
   // shows for a few seconds unless renewed; "Seen" marks the visitor's
@@ -673,18 +711,46 @@
       h('span', { class: 'author', text: who }),
       h('p', { class: 'body', text: m.body }),
       h('time', { datetime: m.created_date, text: fmtTime(m.created_date) })));
+    renderExpect();
     ui.messages.lastElementChild.scrollIntoView({ block: 'end' });
   }
 
   function renderList() {
-    ui.list.replaceChildren(...st.convs.map((c) => h('li', {},
-      h('button', { type: 'button', class: 'conv', onclick: () => openConversation(c) },
-        h('span', { class: 'conv-title', text: c.title || c.display_id }),
-        h('span', { class: 'conv-preview', text: c.preview || '' }),
-        c.unread_count ? h('span', { class: 'badge', text: String(c.unread_count),
-          'aria-label': `${c.unread_count} unread` }) : '',
-        c.status === 'resolved' ? h('span', { class: 'resolved', text: 'Resolved' }) : ''))));
+    ui.list.replaceChildren(...st.convs.map((c) => {
+      const m = c.last_message;
+      const who = m ? (m.mine ? 'You' : (m.author && m.author.display_name) || 'Support') : '';
+      const when = c.last_message_date || (m && m.created_date) || c.modified_date;
+      return h('li', {},
+        h('button', { type: 'button', class: `conv${c.unread_count ? ' unread' : ''}`, onclick: () => openConversation(c) },
+          h('span', { class: 'conv-title', text: titleOf(c) }),
+          h('time', { class: 'conv-time', datetime: when, text: shortWhen(when) }),
+          h('span', { class: 'conv-preview' },
+            who ? h('span', { class: 'conv-who', text: `${who}: ` }) : '', c.preview || ''),
+          c.unread_count ? h('span', { class: 'badge', text: String(c.unread_count),
+            'aria-label': `${c.unread_count} unread` }) : '',
+          c.status === 'resolved' ? h('span', { class: 'resolved', text: 'Resolved' }) : ''));
+    }));
     ui.empty.hidden = st.convs.length > 0;
+  }
+
+  // "Hi Ana" once the site or the visitor has a name; the team's presence
+  // and reply time come from /widget/config.
+  function renderGreeting() {
+    if (!ui.greeting) return;
+    // An anonymous visitor's name is made up ("Azure Gecko"): no "Hi Azure".
+    const named = st.identified || st.pageIdentity;
+    const first = named && st.name ? st.name.split(' ')[0] : '';
+    ui.greeting.textContent = `Hi ${first || 'there'}! How can we help?`;
+  }
+
+  // After the visitor wrote and before anyone answered: says that someone will.
+  function renderExpect() {
+    const all = [...ui.messages.children];
+    const waiting = all.length > 0 && all.every((li) => li.classList.contains('mine'));
+    const a = st.availability;
+    const when = a && a.reply_time_text ? ` ${a.reply_time_text}.` : '';
+    ui.expect.textContent = waiting
+      ? `Thanks! Someone from the team will answer here.${when}` : '';
   }
 
   function buildUi() {
@@ -695,9 +761,11 @@
     ui.newButton = h('button', { type: 'button', id: 'plug-new', class: 'primary', text: 'New conversation',
       onclick: () => openConversation({ id: null }) });
     ui.list = h('ul', { id: 'plug-conversations', class: 'convs', 'aria-labelledby': 'plug-list-heading' });
-    ui.empty = h('p', { class: 'empty', text: 'No conversations yet. Send us a message!' });
+    ui.empty = h('p', { class: 'empty', text: 'No conversations yet. Ask us anything: we are happy to help.' });
+    ui.greeting = h('p', { id: 'plug-greeting', class: 'greeting' });
+    renderGreeting();
     ui.listView = h('section', { id: 'plug-list-view', 'aria-labelledby': 'plug-list-heading' },
-      ui.listHeading, ui.newButton, ui.list, ui.empty);
+      ui.greeting, ui.listHeading, ui.newButton, ui.list, ui.empty);
     ui.convTitle = h('h2', { id: 'plug-conv-title' });
     ui.messages = h('ol', { id: 'plug-messages', class: 'messages', role: 'log', 'aria-live': 'polite',
       'aria-labelledby': 'plug-conv-title' });
@@ -738,13 +806,15 @@
         h('button', { type: 'button', class: 'icon', 'aria-label': 'Back to conversations', text: '\u2190',
           onclick: backToList }), ui.convTitle),
       ui.messages, ui.typing = h('p', { id: 'plug-typing', class: 'typing', 'aria-live': 'polite' }),
+      ui.expect = h('p', { id: 'plug-expect', class: 'expect', role: 'status' }),
       ui.mail, ui.form);
     ui.status = h('p', { id: 'plug-status', class: 'status', role: 'status', 'aria-live': 'polite' });
     ui.away = h('p', { id: 'plug-away', class: 'away' });
     ui.replyTime = h('p', { id: 'plug-reply-time', class: 'reply-time' });
+    ui.presence = h('p', { id: 'plug-presence', class: 'presence' });
     document.body.append(h('div', { id: 'plug-app', class: 'app' },
       h('header', { class: 'bar' },
-        h('div', {}, h('h1', { text: 'Support' }), ui.away, ui.replyTime, ui.whoami), ui.close),
+        h('div', {}, h('h1', { text: 'Support' }), ui.presence, ui.away, ui.replyTime, ui.whoami), ui.close),
       ui.listView, ui.convView, ui.status));
     document.addEventListener('keydown', (e) => {
       if (e.key === 'Escape') toParent({ type: 'close' });
