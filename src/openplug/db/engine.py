@@ -10,7 +10,8 @@ PostgreSQL both are the same engine; unique constraints and ``ON CONFLICT``
 do the serialising.
 
 On PostgreSQL the pool is made to survive the network (see
-``PoolOptions``): a connection is pinged before each checkout, so the
+``PoolOptions``): a connection is pinged (within ``connect_timeout``)
+before each checkout and replaced when it fails, so the
 first request after PostgreSQL restarts or fails over gets a fresh one
 instead of a 500; TCP keepalives and per-statement timeouts, on both
 sides, bound how long a request can wait on a connection whose peer
@@ -31,7 +32,9 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.util import await_
 
 from openplug.db.point_reads import PointReader
 from openplug.db.sqlite_writes import SqliteWriteBatcher
@@ -132,12 +135,12 @@ class Database:
 
 
 def _postgres_engine(url: str, pool: PoolOptions) -> AsyncEngine:
+    ping_timeout = pool.connect_timeout
     engine = create_async_engine(
         url,
         pool_size=pool.pool_size,
         max_overflow=pool.max_overflow,
         pool_timeout=pool.pool_timeout,
-        pool_pre_ping=True,
         connect_args={
             "timeout": pool.connect_timeout,
             "command_timeout": pool.driver_timeout,
@@ -155,6 +158,17 @@ def _postgres_engine(url: str, pool: PoolOptions) -> AsyncEngine:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         _keepalive(dbapi_connection.driver_connection, pool)
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _pre_ping(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        # SQLAlchemy's pool_pre_ping, with a deadline of its own: its ping
+        # waits as long as any statement, and a timeout is not a disconnect
+        # to it, so a dead pooled connection failed the request instead of
+        # being replaced. DisconnectionError makes the pool open a new one.
+        try:
+            await_(dbapi_connection.driver_connection.fetchval("SELECT 1", timeout=ping_timeout))
+        except Exception as e:  # closed, reset, timed out: not usable either way
+            raise DisconnectionError(f"pooled connection failed its ping: {e!r}") from e
 
     @event.listens_for(engine.sync_engine, "handle_error")
     def _on_error(context: Any) -> None:

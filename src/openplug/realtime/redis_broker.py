@@ -44,7 +44,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
-from redis.retry import Retry
+from redis.asyncio.retry import Retry
 
 from openplug.realtime._fanout import FanOut, LocalSubscription
 from openplug.realtime.broker import (
@@ -88,6 +88,10 @@ class RedisBroker:
         }
         # One retry, on a fresh connection (the failed one is dropped first),
         # and an idle pooled connection is PINGed before it is used again.
+        # The asyncio client needs the asyncio Retry: given redis.retry's,
+        # it "retried" by calling the coroutine function and never awaited
+        # a second attempt, so the first publish after a Redis restart was
+        # lost on the connection Redis had closed.
         self._publisher = Redis.from_url(
             url,
             retry=Retry(NoBackoff(), 1),
