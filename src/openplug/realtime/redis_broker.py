@@ -42,9 +42,9 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
-from redis.asyncio.retry import Retry
 
 from openplug.realtime._fanout import FanOut, LocalSubscription
 from openplug.realtime.broker import (
