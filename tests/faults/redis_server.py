@@ -4,6 +4,7 @@ and start again (a Redis restart): nothing saved, nothing shared."""
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -65,9 +66,19 @@ class RedisServer:
 
     def stop(self) -> None:
         if self._process is not None:
+            self._process.send_signal(signal.SIGCONT)  # if paused
             self._process.terminate()
             self._process.wait(20)
             self._process = None
+
+    def pause(self) -> None:
+        """Redis hangs: connections stay open, nothing is answered."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self._process is not None
+        self._process.send_signal(signal.SIGCONT)
 
     def restart(self) -> None:
         self.stop()

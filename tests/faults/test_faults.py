@@ -41,7 +41,14 @@ from tests.conversations.helpers import (
 from tests.faults.proxy import FaultProxy
 from tests.faults.redis_server import RedisServer
 from tests.live_server import LiveServer
-from tests.realtime.test_sockets import WAIT, Client, conv_topic, message_seqs, visitor_socket
+from tests.realtime.test_sockets import (
+    WAIT,
+    Client,
+    conv_topic,
+    message_seqs,
+    raw_socket,
+    visitor_socket,
+)
 
 FAST = {
     "redis_timeout_seconds": 0.5,
@@ -231,6 +238,42 @@ async def test_a_hung_redis_never_holds_up_a_logout(
         # Healthy again: A's announcements reach B's sockets once more.
         agent_reply(a.server, conversation["id"], "after the hang")
         assert (await kept.event("message.created", topic, seq=2))["message"]["body"] == (
+            "after the hang"
+        )
+
+
+async def test_a_hung_redis_is_noticed_by_every_process_and_revocations_hold(
+    cluster: Cluster,
+) -> None:
+    """Redis itself stops answering everyone (SIGSTOP), then comes back."""
+    a, b = await cluster.start()
+    leaving = identified_token(a.server, "stopped@example.com")
+    staying = identified_token(a.server, "stopped@example.com")
+    conversation = start_conversation(a.server, staying, "hello")
+    topic = conv_topic(conversation)
+    async with visitor_socket(b.server, leaving) as gone, visitor_socket(b.server, staying) as kept:
+        await kept.subscribe(topic, after_seq=0)
+        cluster.redis.pause()
+        assert widget(a.server, leaving, "logout").status_code == 200
+        assert post(a, staying, conversation["id"], "while Redis hangs") == 201
+        # B's subscriber hears nothing past its heartbeat: both sockets are
+        # told to resume (the revoked one was never told of the logout).
+        assert (await closed(gone))[0] == CloseCode.BROKER_UNAVAILABLE
+        assert (await closed(kept))[0] == CloseCode.BROKER_UNAVAILABLE
+    # While Redis hangs a new socket cannot be promised live delivery.
+    async with raw_socket(b.server, "/widget/socket") as early:
+        await early.send(type="auth", token=staying, app_id=b.server.app_id)
+        assert (await closed(early))[0] == CloseCode.BROKER_UNAVAILABLE
+    cluster.redis.resume()
+    # Back: the revoked session is refused as it resumes, the other gets
+    # what it missed once and then live events again.
+    async with raw_socket(b.server, "/widget/socket") as refused:
+        await refused.send(type="auth", token=leaving, app_id=b.server.app_id)
+        assert (await closed(refused))[0] == CloseCode.UNAUTHORIZED
+    async with visitor_socket(b.server, staying) as kept:
+        assert message_seqs(await kept.subscribe(topic, after_seq=1)) == [2]
+        agent_reply(a.server, conversation["id"], "after the hang")
+        assert (await kept.event("message.created", topic, seq=3))["message"]["body"] == (
             "after the hang"
         )
 
