@@ -116,6 +116,8 @@ class RedisBroker:
         self._confirmations: dict[str, asyncio.Future[None]] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._closed = False
+        # The subscriber connection was lost and none has worked since.
+        self._degraded = False
 
     @property
     def channel_prefix(self) -> str:
@@ -180,8 +182,6 @@ class RedisBroker:
             except (RedisError, OSError, TimeoutError) as e:
                 # Unconfirmed in time: the connection cannot be trusted, and
                 # nothing sent on it since may have arrived either.
-                if not self._closed:
-                    log.warning("Redis subscribe failed, subscriber connection given up: %r", e)
                 self._connection_lost(pubsub, e)
                 raise BrokerDisconnected(f"Redis subscribe failed: {e!r}") from e
             finally:
@@ -205,6 +205,9 @@ class RedisBroker:
             await pubsub.connect()  # type: ignore[no-untyped-call]
         except (RedisError, OSError) as e:
             await pubsub.aclose()  # type: ignore[no-untyped-call]
+            if not self._closed and not self._degraded:
+                self._degraded = True
+                log.warning("Redis unreachable; sockets told to retry: %r", e)
             raise BrokerDisconnected(f"Redis unreachable: {e}") from e
         self._pubsub = pubsub
         self._reader = asyncio.get_running_loop().create_task(self._read(pubsub))
@@ -245,8 +248,6 @@ class RedisBroker:
         except asyncio.CancelledError:
             raise
         except Exception as e:
-            if not self._closed:
-                log.warning("Redis subscriber connection lost: %r", e)
             self._connection_lost(pubsub, e)
 
     def _handle(self, message: dict[str, Any]) -> None:
@@ -268,6 +269,9 @@ class RedisBroker:
             else:
                 log.warning("ignoring a non-object event on %s", channel)
         elif kind == "subscribe":
+            if self._degraded:
+                self._degraded = False
+                log.warning("Redis subscriber connection back")
             waiter = self._confirmations.get(topic)
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
@@ -275,6 +279,10 @@ class RedisBroker:
     def _connection_lost(self, pubsub: PubSub, error: BaseException) -> None:
         if pubsub is not self._pubsub:
             return
+        # Said once per outage, not once per socket trying meanwhile.
+        if not self._closed and not self._degraded:
+            self._degraded = True
+            log.warning("Redis subscriber connection lost; sockets told to resume: %r", error)
         reader = self._reader
         self._pubsub = None
         self._reader = None
