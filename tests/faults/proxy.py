@@ -45,8 +45,6 @@ class FaultProxy:
         self._partitioned = False
         self._server: asyncio.Server | None = None
         self.port = 0
-        # Connections accepted so far (a test waits for a reconnection with it).
-        self.accepted = 0
 
     # --- control, from any thread ------------------------------------------------------
 
@@ -78,10 +76,6 @@ class FaultProxy:
 
     def cut(self) -> None:
         self._call_sync(self._reset_all)
-
-    def open_connections(self) -> int:
-        """Connections open now that still forward."""
-        return self._call_sync(lambda: sum(not link.silent for link in self._links))
 
     @property
     def address(self) -> str:
@@ -125,7 +119,6 @@ class FaultProxy:
         self._links.clear()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.accepted += 1
         link = _Link(client=writer, silent=self._partitioned)
         self._links.add(link)
         if link.silent:

@@ -1,7 +1,10 @@
-"""The quiet faults production meets, on a deployment of two server
-processes sharing one PostgreSQL and one Redis (a redis-server this test
-starts), each process reaching both through a fault-injecting proxy of its
-own (``proxy.FaultProxy``). For each fault: what the client sees, that
+"""The quiet faults production meets, on a deployment of two servers
+sharing one PostgreSQL database and one Redis (a redis-server this test
+starts), each server reaching both through a fault-injecting proxy of its
+own (``proxy.FaultProxy``). Each server is its own uvicorn with its own
+event loop, connection pool and broker, run as ``openplug serve`` runs it
+(``tests/live_server.py``, in a thread of the test process, so the test
+can see its runtime and log). For each fault: what the client sees, that
 nothing acknowledged is lost or doubled, that revocations still close
 sockets, and that the system is healthy again without a restart.
 
