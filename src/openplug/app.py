@@ -30,13 +30,13 @@ from openplug.mail.inbound_routes import router as inbound_mail_router
 from openplug.mail.routes import pages as mail_pages
 from openplug.mail.routes import router as mail_router
 from openplug.privacy.routes import router as privacy_router
-from openplug.realtime import make_broker
+from openplug.realtime import announcements_sent
 from openplug.realtime.starlette_transport import SocketEndpoints
-from openplug.runtime import Runtime
+from openplug.runtime import Runtime, broker_for
 from openplug.settings import Settings
 from openplug.web.body_limit import BodySizeLimit
 from openplug.web.docs import install_docs
-from openplug.web.errors import install_error_handlers
+from openplug.web.errors import InternalErrors, install_error_handlers
 from openplug.web.openapi import Answer, answers, install_openapi
 from openplug.web.text_guard import TextGuard
 from openplug.web.wire_logging import install_wire_filter
@@ -72,7 +72,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime, first = await open_runtime(settings)
-        runtime.broker = make_broker(settings.redis_url)
+        runtime.broker = broker_for(settings)
         hub = ConversationHub(runtime, runtime.broker)
         hub.start()
         runtime.change_listeners.append(hub.on_change)
@@ -97,6 +97,7 @@ def create_app(
             await mail.aclose(runtime)
             runtime.change_listeners.remove(hub.on_change)
             await hub.aclose()
+            await announcements_sent()
             await runtime.broker.aclose()
             await runtime.db.dispose()
             runtime.password_hashing.close()
@@ -128,9 +129,7 @@ def create_app(
     install_inbox_pages(app)
     install_widget_pages(app)
 
-    @app.get(
-        "/health", tags=["meta"], summary="Liveness: the process answers", **answers(Health)
-    )
+    @app.get("/health", tags=["meta"], summary="Liveness: the process answers", **answers(Health))
     async def health() -> dict[str, Any]:
         return {"status": "ok"}
 
@@ -141,11 +140,13 @@ def create_app(
     # Whole mails reach the inbound webhook, only once it has a secret.
     larger = {INBOUND_PATH: settings.max_inbound_mail_bytes} if settings.mail_inbound_secret else {}
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, per_path=larger)
-    # Added last, so outermost of our middleware: a socket served through
+    # Outermost of our middleware but one: a socket served through
     # the router would keep the whole routing and dependency stack alive
     # for as long as it is open (~65 objects per idle socket).
     app.add_middleware(
         SocketEndpoints,
         endpoints={"/widget/socket": widget_socket, "/inbox/socket": inbox_socket},
     )
+    # Outermost of all: every exception becomes a 500 (see web.errors).
+    app.add_middleware(InternalErrors)
     return app

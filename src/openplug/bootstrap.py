@@ -64,7 +64,7 @@ async def open_runtime(
         _check_instance_files(settings)
     private_dir(settings.data_dir)
     server_secrets, _ = ensure_secrets(settings.resolved_secrets_file())
-    db = Database(settings.resolved_database_url())
+    db = Database(settings.resolved_database_url(), settings.pool_options())
     try:
         if not create and not await _has_org(db):
             raise NoInstance.at(settings, f"its database has no openplug organisation: "

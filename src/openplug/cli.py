@@ -34,8 +34,8 @@ from openplug.identity.dev_users import (
 from openplug.identity.passwords import generate_password
 from openplug.identity.secrets_file import retire_signing_key, rotate_signing_key
 from openplug.identity.token_service import parse_token_id, revoke_token, token_view
-from openplug.realtime import make_broker
-from openplug.runtime import Runtime
+from openplug.realtime import announcements_sent
+from openplug.runtime import Runtime, broker_for
 from openplug.settings import Settings
 from openplug.web.text_guard import SURROGATE_REASON, unstorable_reason
 
@@ -210,12 +210,13 @@ def _run(
 
     async def main() -> T:
         runtime, first = await open_runtime(_settings(), create=create)
-        runtime.broker = make_broker(runtime.settings.redis_url)
+        runtime.broker = broker_for(runtime.settings)
         if first is not None:
             (on_first_start or _announce)(runtime, first)
         try:
             return await work(runtime)
         finally:
+            await announcements_sent()
             await runtime.broker.aclose()
             await runtime.db.dispose()
 

@@ -12,7 +12,7 @@ from openplug.identity.secrets_file import ServerSecrets, load_secrets
 from openplug.mail.config import MailConfig, mail_config
 from openplug.outbox import OutboxWorker
 from openplug.rate_limits import ConcurrentLimit, SlidingWindowLimit
-from openplug.realtime import Broker, InProcessBroker, SessionLimits
+from openplug.realtime import Broker, InProcessBroker, SessionLimits, make_broker
 from openplug.settings import Settings
 
 SIGN_IN_FAILURES = 5
@@ -20,6 +20,15 @@ SIGN_IN_WINDOW_SECONDS = 15 * 60
 # A browser sends one sign-in at a time; two leave room for two agents
 # behind one NAT pressing the button together.
 SIGN_INS_IN_PROGRESS_PER_ADDRESS = 2
+
+
+def broker_for(settings: Settings) -> Broker:
+    """The process's broker, as the settings configure it."""
+    return make_broker(
+        settings.redis_url,
+        timeout=settings.redis_timeout_seconds,
+        health_check_interval=settings.redis_health_check_seconds,
+    )
 
 
 @dataclass
@@ -37,7 +46,7 @@ class Runtime:
     # Runs outbox jobs; started by the server's lifespan (see openplug.outbox).
     outbox: OutboxWorker | None = None
     # Realtime events; the server's lifespan replaces it with
-    # ``make_broker(settings.redis_url)`` and closes it on shutdown.
+    # ``broker_for(settings)`` and closes it on shutdown.
     broker: Broker = field(default_factory=InProcessBroker)
     # Per email: failed inbox sign-ins (see identity.agent_sessions).
     failed_sign_ins: SlidingWindowLimit = field(init=False)

@@ -11,6 +11,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from openplug.db.engine import PoolOptions
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OPENPLUG_", extra="ignore")
@@ -45,10 +47,27 @@ class Settings(BaseSettings):
     # for the ends it was not told about (a CLI revocation without Redis, a
     # change made in the database): the longest such a socket stays open.
     credential_recheck_seconds: float = Field(default=5.0, gt=0)
+    # PostgreSQL's connection pool, per process (SQLite ignores these): a
+    # process holds at most db_pool_size + db_max_overflow connections.
+    db_pool_size: int = Field(default=20, ge=1)
+    db_max_overflow: int = Field(default=20, ge=0)
+    # How long a request waits for a free pooled connection.
+    db_pool_timeout_seconds: float = Field(default=10.0, gt=0)
+    # How long opening a PostgreSQL connection may take.
+    db_connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    # PostgreSQL cancels a statement running longer (statement_timeout);
+    # the driver itself gives up a few seconds later, when the server
+    # cannot even say so (a partition).
+    db_statement_timeout_seconds: float = Field(default=30.0, gt=0)
     log_level: str = "info"
     secrets_file: Path | None = None
     # Set to share realtime events between processes (openplug.realtime).
     redis_url: str | None = None
+    # Each Redis call's connect/read/write deadline, and how often an idle
+    # Redis connection is PINGed; the subscriber connection is given up
+    # (and sockets told 4503) when Redis has not answered for twice that.
+    redis_timeout_seconds: float = Field(default=2.0, gt=0)
+    redis_health_check_seconds: float = Field(default=5.0, gt=0)
     # Outgoing mail (openplug.mail): smtp://user:password@host:port (STARTTLS
     # when the server offers it; ?starttls=required insists), smtps://...
     # for TLS from the start. Unset: mail is composed and kept for
@@ -79,6 +98,15 @@ class Settings(BaseSettings):
     # delivery may take.
     webhooks_allow_private: bool = False
     webhooks_timeout_seconds: float = Field(default=10.0, gt=0)
+
+    def pool_options(self) -> PoolOptions:
+        return PoolOptions(
+            pool_size=self.db_pool_size,
+            max_overflow=self.db_max_overflow,
+            pool_timeout=self.db_pool_timeout_seconds,
+            connect_timeout=self.db_connect_timeout_seconds,
+            statement_timeout=self.db_statement_timeout_seconds,
+        )
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -52,8 +52,10 @@ def test_weekday_hours_in_the_apps_zone() -> None:
 
 def test_an_interval_that_runs_past_midnight() -> None:
     # Friday 22:00 to Saturday 02:00, and Sunday 20:00 to midnight.
-    hours = {"friday": [{"start": "22:00", "end": "02:00"}], "sunday": [{"start": "20:00",
-                                                                         "end": "24:00"}]}
+    hours = {
+        "friday": [{"start": "22:00", "end": "02:00"}],
+        "sunday": [{"start": "20:00", "end": "24:00"}],
+    }
     assert availability_at(app(hours), berlin(2025, 1, 10, 21, 59)).open is False
     assert availability_at(app(hours), berlin(2025, 1, 10, 23, 30)).open is True
     # Saturday early: still Friday's interval (yesterday's, seen from today).

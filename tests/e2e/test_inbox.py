@@ -57,9 +57,7 @@ def sign_in(page: Any, server: LiveServer, password: str | None = None) -> Any:
 
 
 def conversation_link(inbox: Any, name: str) -> Any:
-    return inbox.get_by_role("navigation", name="Conversations").get_by_role(
-        "link", name=name
-    )
+    return inbox.get_by_role("navigation", name="Conversations").get_by_role("link", name=name)
 
 
 def test_seed_flow_visitor_and_agent_talk_live_without_reloads(

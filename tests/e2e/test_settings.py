@@ -573,8 +573,10 @@ def test_email_shows_the_mail_a_visitor_would_have_got_without_smtp(
         assert time.monotonic() < deadline, "no mail composed"
         time.sleep(0.1)
     go_to(page, "Email")
-    row = page.get_by_role("table", name="Emails").locator("tbody tr").filter(
-        has_text="left.early@example.com"
+    row = (
+        page.get_by_role("table", name="Emails")
+        .locator("tbody tr")
+        .filter(has_text="left.early@example.com")
     )
     expect(row).to_contain_text("Not sent: no SMTP server configured")
     expect(row).to_contain_text("Re: Can I change plans?")

@@ -10,7 +10,10 @@ def test_create_list_and_update_an_app(server: LiveServer) -> None:
     with server.client(server.pat) as c:
         r = c.post(
             "/apps.create",
-            json={"name": "Shop", "allowed_origins": ["https://Shop.example/", "http://x.test:8080"]},
+            json={
+                "name": "Shop",
+                "allowed_origins": ["https://Shop.example/", "http://x.test:8080"],
+            },
         )
         assert r.status_code == 201, r.text
         app = r.json()["app"]

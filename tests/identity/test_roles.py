@@ -23,9 +23,7 @@ def agent_pat(server: LiveServer) -> str:
     return str(json.loads(pat.stdout)["token"])
 
 
-def test_an_agent_reads_settings_but_cannot_change_them(
-    server: LiveServer, agent_pat: str
-) -> None:
+def test_an_agent_reads_settings_but_cannot_change_them(server: LiveServer, agent_pat: str) -> None:
     with server.client(server.pat) as admin:
         aats = admin.post("/auth-tokens.list", json={"requested_token_type": AAT_TYPE})
         aat_id = aats.json()["tokens"][0]["token_id"]
@@ -46,9 +44,12 @@ def test_an_agent_reads_settings_but_cannot_change_them(
             assert r.json()["type"] == "forbidden"
             assert "only an admin" in r.json()["message"]
         assert agent.get("/apps.list").json() == before
-        assert agent.post("/auth-tokens.list", json={"requested_token_type": AAT_TYPE}).json()[
-            "tokens"
-        ][0]["status"] == "active"
+        assert (
+            agent.post("/auth-tokens.list", json={"requested_token_type": AAT_TYPE}).json()[
+                "tokens"
+            ][0]["status"]
+            == "active"
+        )
         assert agent.get("/schemas.custom.list").status_code == 200
         assert agent.post("/conversations.list", json={}).status_code == 200
         # Their own PAT is theirs to revoke.

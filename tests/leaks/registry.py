@@ -78,7 +78,8 @@ KINDS: tuple[SecretKind, ...] = (
     # holds it may post as that visitor from their mailbox. The keys are
     # ids; the MAC is the secret.
     SecretKind(
-        "reply-address token", r"reply\+c[0-9]+u[0-9]+-[a-z2-7]{26}",
+        "reply-address token",
+        r"reply\+c[0-9]+u[0-9]+-[a-z2-7]{26}",
         secret_part=lambda value: value.rsplit("-", 1)[-1],
     ),
     # OPENPLUG_MAIL_INBOUND_SECRET, the inbound mail webhook's bearer token.

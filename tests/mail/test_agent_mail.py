@@ -85,9 +85,9 @@ def test_unanswered_questions_reach_the_agents_who_chose_them(setup: Setup) -> N
     again = mails_to(setup, everyone)
     assert len(again) == 2 and again[1]["Subject"].startswith("Unread message from")
     assert "Hello?" in again[1].get_body(preferencelist=("plain",)).get_content()
-    assert "Is the API rate limited?" not in again[1].get_body(
-        preferencelist=("plain",)
-    ).get_content(), "what was mailed before is not mailed again"
+    assert (
+        "Is the API rate limited?" not in again[1].get_body(preferencelist=("plain",)).get_content()
+    ), "what was mailed before is not mailed again"
     assert mails_to(setup, nothing) == []
 
 

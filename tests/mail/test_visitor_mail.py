@@ -115,9 +115,10 @@ def test_outage_and_restart_lose_and_repeat_nothing(setup: Setup) -> None:
     outbox_probe.make_due(server)
     outbox_probe.wait_idle(server)
     mails = sink.wait_for(before + 1)[before:]
-    assert len(mails) == 1 and "Yes, here!" in mails[0].message.get_body(
-        preferencelist=("plain",)
-    ).get_content()
+    assert (
+        len(mails) == 1
+        and "Yes, here!" in mails[0].message.get_body(preferencelist=("plain",)).get_content()
+    )
     sent = agent_ok(server, "/outgoing-mail.list", {"conversation": conversation["id"]})["mails"]
     assert [m["state"] for m in sent] == ["sent"]
 

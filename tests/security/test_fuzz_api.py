@@ -177,9 +177,11 @@ class Target:
         rev_info = {"user_ref": user_ref, "account_ref": "fuzz.example",
                     "workspace_ref": "fuzz-workspace",
                     "user_traits": {"email": f"{user_ref}@fuzz.example"}}  # fmt: skip
-        return str(self.call(self.server.aat, "/auth-tokens.create", {"rev_info": rev_info})[
-            "access_token"
-        ])
+        return str(
+            self.call(self.server.aat, "/auth-tokens.create", {"rev_info": rev_info})[
+                "access_token"
+            ]
+        )
 
     def widget(self, token: str, call: str, **body: Any) -> dict[str, Any]:
         return self.call(token, f"/widget/{call}", {"app_id": self.server.app_id, **body})
@@ -290,21 +292,29 @@ STEERING: dict[str, dict[str, Steer]] = {
     "/rev-orgs.update": {"id": lambda t: t.rev_org_id, "account": lambda t: t.account_id},
     "/rev-orgs.list": {"account": lambda t: [t.account_id]},
     "/conversations.get": {"id": lambda t: t.conversation_id},
-    "/conversations.update": {"id": lambda t: t.conversation_id,
-                              "owned_by": lambda t: {"set": [t.admin_id]}},
+    "/conversations.update": {
+        "id": lambda t: t.conversation_id,
+        "owned_by": lambda t: {"set": [t.admin_id]},
+    },
     "/conversations.mark-read": {"id": lambda t: t.conversation_id},
-    "/conversations.create": {"members": lambda t: [t.visitor_id],
-                              "owned_by": lambda t: [t.admin_id]},
-    "/conversations.list": {"members": lambda t: [t.visitor_id],
-                            "owned_by": lambda t: [t.admin_id]},
+    "/conversations.create": {
+        "members": lambda t: [t.visitor_id],
+        "owned_by": lambda t: [t.admin_id],
+    },
+    "/conversations.list": {
+        "members": lambda t: [t.visitor_id],
+        "owned_by": lambda t: [t.admin_id],
+    },
     "/timeline-entries.create": {"object": lambda t: t.conversation_id},
     "/timeline-entries.list": {"object": lambda t: t.conversation_id},
     "/auth-tokens.get": {"token_id": lambda t: t.kept_aat_id},
     "/auth-tokens.update": {"token_id": lambda t: t.kept_aat_id},
     "/auth-tokens.delete": {"token_id": lambda t: t.new_aat()["token_id"]},
     "/apps.update": {"app_id": lambda t: t.managed_app_id},
-    "/widget/session": {"app_id": lambda t: t.server.app_id,
-                        "anonymous_credential": lambda t: t.anonymous_credential},
+    "/widget/session": {
+        "app_id": lambda t: t.server.app_id,
+        "anonymous_credential": lambda t: t.anonymous_credential,
+    },
     "/widget/merge": {"anonymous_credential": lambda t: t.new_anonymous_credential()},
     "/widget/conversations.get": {"conversation": lambda t: t.conversation_id},
     "/widget/messages.create": {"conversation": lambda t: t.conversation_id},

@@ -96,3 +96,24 @@ def test_an_id_with_non_ascii_digits_is_bad_request(server: LiveServer, object_i
         r = c.post("/conversations.get", json={"id": object_id})
     assert r.status_code == 400, r.text
     assert r.json()["field_name"] == "id"
+
+
+async def test_internal_error_keeps_the_connection_and_logs_once(
+    server: LiveServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    await server.sql("DROP TABLE rev_orgs")
+    caplog.set_level(logging.ERROR)
+    addresses = []
+    with server.client(server.pat) as c:
+        failed = c.get("/rev-orgs.list")
+        addresses.append(failed.extensions["network_stream"].get_extra_info("client_addr"))
+        after = c.get("/rev-users.list")
+        addresses.append(after.extensions["network_stream"].get_extra_info("client_addr"))
+    assert failed.status_code == 500 and after.status_code == 200
+    assert "close" not in failed.headers.get("connection", "")
+    # The same TCP connection answered both requests.
+    assert addresses[0] == addresses[1]
+    reference_id = failed.json()["reference_id"]
+    errors = [rec for rec in caplog.records if rec.levelno >= logging.ERROR]
+    assert len(errors) == 1, [rec.getMessage() for rec in errors]
+    assert reference_id in errors[0].getMessage() and errors[0].exc_info is not None

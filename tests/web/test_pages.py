@@ -28,9 +28,7 @@ def test_head_answers_like_get_without_a_body(server: LiveServer, path: str) -> 
     assert got.status_code == head.status_code == 200
     assert head.content == b""
     assert head.headers["content-type"] == got.headers["content-type"]
-    assert head.headers.get("content-security-policy") == got.headers.get(
-        "content-security-policy"
-    )
+    assert head.headers.get("content-security-policy") == got.headers.get("content-security-policy")
 
 
 def test_the_demo_page_asks_for_no_favicon(server: LiveServer) -> None:

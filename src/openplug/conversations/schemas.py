@@ -56,9 +56,7 @@ class ConversationsCreateRequest(Strict):
 class OwnedByUpdate(Strict):
     """DevRev's ``conversations-update-request-owned-by``."""
 
-    set: DevUserIds | None = Field(
-        default=None, description="Replaces the owners; `[]` unassigns"
-    )
+    set: DevUserIds | None = Field(default=None, description="Replaces the owners; `[]` unassigns")
 
 
 class ConversationsUpdateRequest(Strict):
@@ -72,9 +70,7 @@ class ConversationsUpdateRequest(Strict):
 class ConversationsListRequest(Paging):
     members: Filter | None = None
     status: Filter | None = None
-    owned_by: Filter | None = Field(
-        default=None, description="Owned by any of these dev users"
-    )
+    owned_by: Filter | None = Field(default=None, description="Owned by any of these dev users")
     is_unassigned: bool | None = Field(
         default=None,
         description="openplug's own: `true` only conversations nobody owns, "

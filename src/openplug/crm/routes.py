@@ -102,9 +102,7 @@ def _register(
             return {plural: await _render(conn, runtime, leaf, rows), "next_cursor": cursor}
 
     @router.get(f"/{path}.get", tags=tags, operation_id=f"{path}.get", **answers(one))
-    async def get_query(
-        runtime: RuntimeDep, _: AgentDep, q: Annotated[GetQuery, Query()]
-    ) -> Json:
+    async def get_query(runtime: RuntimeDep, _: AgentDep, q: Annotated[GetQuery, Query()]) -> Json:
         return await get(runtime, q.id)
 
     @router.post(f"/{path}.get", tags=tags, operation_id=f"{path}.get.post", **answers(one))

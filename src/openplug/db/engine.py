@@ -8,19 +8,33 @@ between, which is exactly what concurrent identifies of one new user do.
 Readers use their own pool and WAL so they never wait for the writer. On
 PostgreSQL both are the same engine; unique constraints and ``ON CONFLICT``
 do the serialising.
+
+On PostgreSQL the pool is made to survive the network (see
+``PoolOptions``): a connection is pinged (within ``connect_timeout``)
+before each checkout and replaced when it fails, so the
+first request after PostgreSQL restarts or fails over gets a fresh one
+instead of a 500; TCP keepalives and per-statement timeouts, on both
+sides, bound how long a request can wait on a connection whose peer
+silently went away (a partition), and such a connection is discarded
+rather than handed to the next request.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.util import await_
 
 from openplug.db.point_reads import PointReader
 from openplug.db.sqlite_writes import SqliteWriteBatcher
@@ -34,8 +48,32 @@ SQLITE_PRAGMAS = (
 T = TypeVar("T")
 
 
+@dataclass(frozen=True, slots=True)
+class PoolOptions:
+    """PostgreSQL's pool and timeouts (``OPENPLUG_DB_*``); SQLite ignores them."""
+
+    pool_size: int = 20
+    max_overflow: int = 20
+    # How long a request waits for a pooled connection before failing.
+    pool_timeout: float = 10.0
+    # How long opening a connection may take (a partitioned server never answers).
+    connect_timeout: float = 5.0
+    # PostgreSQL cancels a statement running longer; the driver gives up
+    # a little later, for a server that cannot even say so.
+    statement_timeout: float = 30.0
+    # TCP keepalive: idle seconds before the first probe, then probes
+    # every ``keepalive_interval`` s, ``keepalive_count`` of them.
+    keepalive_idle: int = 30
+    keepalive_interval: int = 5
+    keepalive_count: int = 3
+
+    @property
+    def driver_timeout(self) -> float:
+        return self.statement_timeout + max(1.0, self.connect_timeout)
+
+
 class Database:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, pool: PoolOptions | None = None) -> None:
         self.url = url
         parsed = make_url(url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
@@ -61,7 +99,8 @@ class Database:
                 waiting=_sync_sqlite_engine(parsed, busy_timeout_ms=30000),
             )
         else:
-            self.writer = create_async_engine(url, pool_size=20, max_overflow=20)
+            self.pool = pool or PoolOptions()
+            self.writer = _postgres_engine(url, self.pool)
             self.reader = self.writer
         self.points = PointReader(self)
 
@@ -93,6 +132,73 @@ class Database:
             await self.reader.dispose()
         if self._batcher is not None:
             self._batcher.close()
+
+
+def _postgres_engine(url: str, pool: PoolOptions) -> AsyncEngine:
+    ping_timeout = pool.connect_timeout
+    engine = create_async_engine(
+        url,
+        pool_size=pool.pool_size,
+        max_overflow=pool.max_overflow,
+        pool_timeout=pool.pool_timeout,
+        connect_args={
+            "timeout": pool.connect_timeout,
+            "command_timeout": pool.driver_timeout,
+            "server_settings": {
+                "statement_timeout": str(int(pool.statement_timeout * 1000)),
+                # The server's side of the keepalive: it drops the backends
+                # of clients that went away, instead of holding their locks.
+                "tcp_keepalives_idle": str(pool.keepalive_idle),
+                "tcp_keepalives_interval": str(pool.keepalive_interval),
+                "tcp_keepalives_count": str(pool.keepalive_count),
+            },
+        },
+    )
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        _keepalive(dbapi_connection.driver_connection, pool)
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _pre_ping(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        # SQLAlchemy's pool_pre_ping, with a deadline of its own: its ping
+        # waits as long as any statement, and a timeout is not a disconnect
+        # to it, so a dead pooled connection failed the request instead of
+        # being replaced. DisconnectionError makes the pool open a new one.
+        try:
+            await_(dbapi_connection.driver_connection.fetchval("SELECT 1", timeout=ping_timeout))
+        except Exception as e:  # closed, reset, timed out: not usable either way
+            raise DisconnectionError(f"pooled connection failed its ping: {e!r}") from e
+
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def _on_error(context: Any) -> None:
+        # The driver timed out waiting for the server: the connection's
+        # state is unknown (a partition, a server that stopped answering).
+        # Discard it instead of handing it to the next request.
+        if isinstance(context.original_exception, asyncio.TimeoutError | TimeoutError):
+            context.is_disconnect = True
+
+    return engine
+
+
+def _keepalive(connection: Any, pool: PoolOptions) -> None:
+    """The client's side of the keepalive, which asyncpg does not set: a
+    dead peer is noticed even on an idle pooled connection, and
+    ``TCP_USER_TIMEOUT`` ends a write nobody acknowledges."""
+    transport = getattr(connection, "_transport", None)
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for name, value in (
+        ("TCP_KEEPIDLE", pool.keepalive_idle),
+        ("TCP_KEEPINTVL", pool.keepalive_interval),
+        ("TCP_KEEPCNT", pool.keepalive_count),
+        ("TCP_USER_TIMEOUT", int(pool.driver_timeout * 1000)),
+    ):
+        option = getattr(socket, name, None)
+        if option is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, option, value)
 
 
 def _quiet_driver_log(name: str) -> None:

@@ -12,6 +12,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 from openplug.db.engine import Database
 
@@ -37,8 +39,14 @@ async def migrate(db: Database) -> None:
         async with db.writer.connect() as conn:
             await conn.run_sync(_upgrade_sqlite)
         return
-    async with db.write() as conn:
-        await conn.run_sync(_upgrade)
+    # An engine of its own, without the pool's statement timeouts: a
+    # migration may rightly run long, or wait for another process's.
+    engine = create_async_engine(db.url, poolclass=NullPool)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(_upgrade)
+    finally:
+        await engine.dispose()
 
 
 def _upgrade_sqlite(connection: Connection) -> None:

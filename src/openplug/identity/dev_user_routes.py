@@ -118,12 +118,8 @@ async def dev_users_list_query(
     return await _list(runtime, q)
 
 
-@router.post(
-    "/dev-users.list", operation_id="dev-users.list.post", **answers(DevUsersListResponse)
-)
-async def dev_users_list_body(
-    runtime: RuntimeDep, _: AgentDep, body: DevUsersListRequest
-) -> Json:
+@router.post("/dev-users.list", operation_id="dev-users.list.post", **answers(DevUsersListResponse))
+async def dev_users_list_body(runtime: RuntimeDep, _: AgentDep, body: DevUsersListRequest) -> Json:
     return await _list(runtime, body)
 
 
@@ -134,9 +130,7 @@ async def _self(runtime: Runtime, principal: Principal) -> Json:
 
 
 @router.get("/dev-users.self", operation_id="dev-users.self", **answers(DevUserSelfResponse))
-@router.post(
-    "/dev-users.self", operation_id="dev-users.self.post", **answers(DevUserSelfResponse)
-)
+@router.post("/dev-users.self", operation_id="dev-users.self.post", **answers(DevUserSelfResponse))
 async def dev_users_self(runtime: RuntimeDep, principal: AgentDep) -> Json:
     return await _self(runtime, principal)
 

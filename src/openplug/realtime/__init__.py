@@ -29,6 +29,7 @@ from openplug.realtime.credentials import (
     CredentialOwner,
     Recheck,
     announce_revoked,
+    announcements_sent,
     credential_topic,
 )
 from openplug.realtime.in_process import InProcessBroker
@@ -74,6 +75,7 @@ __all__ = [
     "SubscriptionEnded",
     "SubscriptionOverflow",
     "announce_revoked",
+    "announcements_sent",
     "conversation_topic",
     "credential_topic",
     "make_broker",
@@ -81,12 +83,14 @@ __all__ = [
 ]
 
 
-def make_broker(redis_url: str | None = None) -> Broker:
+def make_broker(
+    redis_url: str | None = None, *, timeout: float = 2.0, health_check_interval: float = 5.0
+) -> Broker:
     """``RedisBroker`` when a Redis URL is configured (several processes),
     else ``InProcessBroker`` (one process). Create one per process."""
     if redis_url:
         # Imported here so a single-process server never loads redis.
         from openplug.realtime.redis_broker import RedisBroker
 
-        return RedisBroker(redis_url)
+        return RedisBroker(redis_url, timeout=timeout, health_check_interval=health_check_interval)
     return InProcessBroker()

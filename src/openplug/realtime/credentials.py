@@ -20,12 +20,18 @@ is merged into an identified user, or the token simply expires.
 - **What nobody announced.** A credential can also end where no broker
   reaches: ``openplug tokens revoke`` on a deployment without Redis (the
   CLI is another process), a change made directly in the database, an
-  announcement lost with a Redis connection. So every
+  announcement lost with a Redis connection or given up on a hung one. So every
   ``SessionLimits.credential_recheck_interval`` each process's sweeper
   re-checks the credentials of all its open sockets that carry a
   ``Recheck``: one ``CredentialBatch.ended`` call (a batched read) per
   kind of credential, not a query per socket, and the sockets whose
   credential ended close exactly as after an announcement.
+
+An announcement never holds up the request that ends the credential: it
+is waited for at most ``ANNOUNCE_WAIT`` (a healthy broker answers in far
+less, so it is out before the response), then left to finish in the
+background within ``ANNOUNCE_DEADLINE``; a failed one is logged once, and
+the periodic re-check closes its sockets instead.
 
 Control topics are not for clients: no policy authorises them and the
 session refuses to let a client subscribe to or unsubscribe from them.
@@ -33,6 +39,7 @@ session refuses to let a client subscribe to or unsubscribe from them.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Collection, Hashable
 from dataclasses import dataclass
@@ -45,6 +52,10 @@ log = logging.getLogger("openplug.realtime")
 CredentialOwner = Literal["rev_user", "dev_user"]
 # The one event type on a control topic.
 CREDENTIALS_REVOKED = "credentials.revoked"
+ANNOUNCE_WAIT = 0.25
+ANNOUNCE_DEADLINE = 10.0
+# Announcements still being sent (kept referenced until done).
+_announcing: set[asyncio.Task[None]] = set()
 
 
 def credential_topic(owner: CredentialOwner, key: int) -> str:
@@ -104,11 +115,35 @@ class Credential:
 
 async def announce_revoked(broker: Broker, owner: CredentialOwner, key: int, reason: str) -> None:
     """Tell every open socket of this principal to re-check its credential.
-    Call it after the commit that ended a credential. A broker failure is
-    logged, not raised: the change is committed, and the sockets it missed
-    close at the servers' next periodic re-check."""
+    Call it after the commit that ended a credential. Returns within
+    ``ANNOUNCE_WAIT`` whatever the broker does; a broker failure is logged,
+    not raised: the change is committed, and the sockets it missed close
+    at the servers' next periodic re-check."""
+    task = asyncio.get_running_loop().create_task(_announce(broker, owner, key, reason))
+    _announcing.add(task)
+    task.add_done_callback(_announcing.discard)
+    await asyncio.wait({task}, timeout=ANNOUNCE_WAIT)
+
+
+async def announcements_sent() -> None:
+    """Wait for this loop's announcements still being sent (each within
+    ``ANNOUNCE_DEADLINE``): before closing the broker, so that a CLI
+    command's revocation is not dropped with its process."""
+    loop = asyncio.get_running_loop()
+    pending = [task for task in _announcing if task.get_loop() is loop]
+    if pending:
+        await asyncio.wait(pending)
+
+
+async def _announce(broker: Broker, owner: CredentialOwner, key: int, reason: str) -> None:
     event: Event = {"type": CREDENTIALS_REVOKED, "reason": reason}
     try:
-        await broker.publish(credential_topic(owner, key), event)
-    except PublishFailed as e:
-        log.warning("credentials of %s %d revoked, sockets not told: %s", owner, key, e)
+        async with asyncio.timeout(ANNOUNCE_DEADLINE):
+            await broker.publish(credential_topic(owner, key), event)
+    except (PublishFailed, TimeoutError) as e:
+        log.warning(
+            "credentials of %s %d revoked, sockets not told (the periodic re-check will): %r",
+            owner,
+            key,
+            e,
+        )

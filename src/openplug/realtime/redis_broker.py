@@ -10,8 +10,23 @@ Events travel as JSON on channel ``<channel_prefix><topic>``.
 Redis pub/sub is at-most-once: if the subscriber connection drops, events
 published meanwhile are gone. So instead of silently reconnecting, every
 subscription that held topics is ended with ``BrokerDisconnected`` and its
-socket resumes from the database; the next ``subscribe``/``add``
+socket resumes from the database (re-authenticating, so a revocation
+announced meanwhile is seen by that check); the next ``subscribe``/``add``
 reconnects.
+
+A connection can also die without a word (a NAT or load balancer forgets
+it: no FIN, no RST), which a reader waiting on it would never notice. So
+the subscriber PINGs Redis when it has heard nothing for
+``health_check_interval`` and gives the connection up when nothing at all
+came back within twice that; a SUBSCRIBE not confirmed within ``timeout``
+gives it up too. TCP keepalive is on for every connection, and every call
+has a deadline (``timeout``).
+
+Publishing is retried once, on a fresh connection, when the pooled one
+fails (the first publish after Redis restarted meets a connection Redis
+has closed). That may deliver an event twice, which subscribers absorb:
+events in a conversation carry a seq and are deduplicated by it, and a
+revocation only asks for a re-check.
 """
 
 from __future__ import annotations
@@ -21,14 +36,15 @@ import json
 import logging
 import os
 import secrets
+import socket
 from collections.abc import Iterable
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
-from redis.retry import Retry
 
 from openplug.realtime._fanout import FanOut, LocalSubscription
 from openplug.realtime.broker import (
@@ -55,18 +71,40 @@ class RedisBroker:
         *,
         channel_prefix: str = DEFAULT_CHANNEL_PREFIX,
         max_pending: int = DEFAULT_MAX_PENDING,
-        confirm_timeout: float = 5.0,
+        timeout: float = 2.0,
+        health_check_interval: float = 5.0,
     ) -> None:
         self._prefix = channel_prefix
         # Names the one subscriber connection in CLIENT LIST.
         self.subscriber_client_name = f"openplug-realtime-{os.getpid()}-{secrets.token_hex(3)}"
         self._max_pending = max_pending
-        self._confirm_timeout = confirm_timeout
-        self._publisher = Redis.from_url(url)
+        self._confirm_timeout = timeout
+        self._health_interval = health_check_interval
+        connection: dict[str, Any] = {
+            "socket_timeout": timeout,
+            "socket_connect_timeout": timeout,
+            "socket_keepalive": True,
+            "socket_keepalive_options": _keepalive_options(health_check_interval),
+        }
+        # One retry, on a fresh connection (the failed one is dropped first),
+        # and an idle pooled connection is PINGed before it is used again.
+        # The asyncio client needs the asyncio Retry: given redis.retry's,
+        # it "retried" by calling the coroutine function and never awaited
+        # a second attempt, so the first publish after a Redis restart was
+        # lost on the connection Redis had closed.
+        self._publisher = Redis.from_url(
+            url,
+            retry=Retry(NoBackoff(), 1),
+            health_check_interval=health_check_interval,
+            **connection,
+        )
         # No transparent retry on the subscriber connection: a reconnect
         # would hide the events lost in between (see the module docstring).
         self._listener = Redis.from_url(
-            url, retry=Retry(NoBackoff(), 0), client_name=self.subscriber_client_name
+            url,
+            retry=Retry(NoBackoff(), 0),
+            client_name=self.subscriber_client_name,
+            **connection,
         )
         self._fanout = FanOut()
         # Serialises SUBSCRIBE / UNSUBSCRIBE so a topic released and taken
@@ -78,6 +116,8 @@ class RedisBroker:
         self._confirmations: dict[str, asyncio.Future[None]] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._closed = False
+        # The subscriber connection was lost and none has worked since.
+        self._degraded = False
 
     @property
     def channel_prefix(self) -> str:
@@ -140,6 +180,9 @@ class RedisBroker:
                 async with asyncio.timeout(self._confirm_timeout):
                     await asyncio.gather(*waits.values())
             except (RedisError, OSError, TimeoutError) as e:
+                # Unconfirmed in time: the connection cannot be trusted, and
+                # nothing sent on it since may have arrived either.
+                self._connection_lost(pubsub, e)
                 raise BrokerDisconnected(f"Redis subscribe failed: {e!r}") from e
             finally:
                 for t in missing:
@@ -162,6 +205,9 @@ class RedisBroker:
             await pubsub.connect()  # type: ignore[no-untyped-call]
         except (RedisError, OSError) as e:
             await pubsub.aclose()  # type: ignore[no-untyped-call]
+            if not self._closed and not self._degraded:
+                self._degraded = True
+                log.warning("Redis unreachable; sockets told to retry: %r", e)
             raise BrokerDisconnected(f"Redis unreachable: {e}") from e
         self._pubsub = pubsub
         self._reader = asyncio.get_running_loop().create_task(self._read(pubsub))
@@ -183,16 +229,25 @@ class RedisBroker:
                 log.warning("Redis unsubscribe failed: %r", e)
 
     async def _read(self, pubsub: PubSub) -> None:
+        loop = asyncio.get_running_loop()
+        interval = self._health_interval
+        heard, pinged = loop.time(), False
         try:
             while True:
-                message = await pubsub.get_message(timeout=None)
+                message = await pubsub.get_message(timeout=interval / 2)
+                now = loop.time()
                 if message is not None:
+                    heard, pinged = now, False
                     self._handle(message)
+                elif now - heard >= 2 * interval:
+                    raise ConnectionError(f"Redis did not answer for {now - heard:.1f}s")
+                elif not pinged and now - heard >= interval:
+                    # Answered by a "pong" message, which counts as heard.
+                    await pubsub.ping()
+                    pinged = True
         except asyncio.CancelledError:
             raise
         except Exception as e:
-            if not self._closed:
-                log.warning("Redis subscriber connection lost: %r", e)
             self._connection_lost(pubsub, e)
 
     def _handle(self, message: dict[str, Any]) -> None:
@@ -214,15 +269,25 @@ class RedisBroker:
             else:
                 log.warning("ignoring a non-object event on %s", channel)
         elif kind == "subscribe":
+            if self._degraded:
+                self._degraded = False
+                log.warning("Redis subscriber connection back")
             waiter = self._confirmations.get(topic)
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
 
-    def _connection_lost(self, pubsub: PubSub, error: Exception) -> None:
+    def _connection_lost(self, pubsub: PubSub, error: BaseException) -> None:
         if pubsub is not self._pubsub:
             return
+        # Said once per outage, not once per socket trying meanwhile.
+        if not self._closed and not self._degraded:
+            self._degraded = True
+            log.warning("Redis subscriber connection lost; sockets told to resume: %r", error)
+        reader = self._reader
         self._pubsub = None
         self._reader = None
+        if reader is not None and reader is not asyncio.current_task():
+            reader.cancel()
         self._channels.clear()
         for waiter in self._confirmations.values():
             if not waiter.done():
@@ -241,3 +306,11 @@ class RedisBroker:
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
             except (RedisError, OSError) as e:
                 log.debug("closing the Redis subscriber connection: %r", e)
+
+
+def _keepalive_options(interval: float) -> dict[int, int]:
+    """TCP keepalive probes from ``interval`` idle seconds on, where the
+    platform names the options (Linux does)."""
+    idle = max(1, round(interval))
+    wanted = {"TCP_KEEPIDLE": idle, "TCP_KEEPINTVL": idle, "TCP_KEEPCNT": 3}
+    return {getattr(socket, name): value for name, value in wanted.items() if hasattr(socket, name)}

@@ -2,7 +2,10 @@
 
 Unexpected exceptions become a 500 with a ``reference_id`` that is also in
 the server log, so an operator can find the traceback; the client sees no
-stack trace, SQL or secret.
+stack trace, SQL or secret. They are answered by ``InternalErrors``, the
+outermost middleware, rather than by Starlette's handler for ``Exception``:
+that one re-raises after answering, so the server logged the traceback
+twice more and closed the keep-alive connection of every 500.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from openplug.errors import ApiError, TooManyRequests
 from openplug.web.validation import error_from_pydantic
@@ -83,8 +87,7 @@ def _allowed_methods(request: Request) -> str:
         method
         for method in _METHODS
         if any(
-            route.matches({**request.scope, "method": method})[0] == Match.FULL
-            for route in routes
+            route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes
         )
     ]
     return ", ".join(allowed)
@@ -93,15 +96,10 @@ def _allowed_methods(request: Request) -> str:
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
-async def _unexpected_error(request: Request, exc: Exception) -> Response:
+def _unexpected_error(method: str, path: str, exc: BaseException) -> Response:
+    """The one log record (a line and the traceback) and the body of a 500."""
     reference_id = secrets.token_hex(8)
-    log.error(
-        "internal error reference_id=%s %s %s",
-        reference_id,
-        request.method,
-        request.url.path,
-        exc_info=exc,
-    )
+    log.error("internal error reference_id=%s %s %s", reference_id, method, path, exc_info=exc)
     return JSONResponse(
         {
             "type": "internal_error",
@@ -116,4 +114,34 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected_error)
+
+
+class InternalErrors:
+    """Answers an HTTP request whose handling raised with the 500 above and
+    swallows the exception (it is logged once, with its reference_id), so
+    the server keeps the connection. Add it last, as the outermost
+    middleware. After the response has started there is nothing left to
+    answer with: the exception is logged and the incomplete response makes
+    the server close that connection."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception as exc:
+            response = _unexpected_error(scope["method"], scope["path"], exc)
+            if not started:
+                await response(scope, receive, send)

@@ -59,16 +59,22 @@ def upgrade() -> None:
         sa.Column("sent_at", openplug.db.base.UtcDateTime(), nullable=True),
         sa.Column("last_error", sa.String(length=500), nullable=True),
         sa.ForeignKeyConstraint(
-            ["conversation_id"], ["conversations.id"],
-            name=op.f("fk_outgoing_mails_conversation_id_conversations"), ondelete="SET NULL",
+            ["conversation_id"],
+            ["conversations.id"],
+            name=op.f("fk_outgoing_mails_conversation_id_conversations"),
+            ondelete="SET NULL",
         ),
         sa.ForeignKeyConstraint(
-            ["rev_user_id"], ["rev_users.id"],
-            name=op.f("fk_outgoing_mails_rev_user_id_rev_users"), ondelete="CASCADE",
+            ["rev_user_id"],
+            ["rev_users.id"],
+            name=op.f("fk_outgoing_mails_rev_user_id_rev_users"),
+            ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
-            ["dev_user_id"], ["dev_users.id"],
-            name=op.f("fk_outgoing_mails_dev_user_id_dev_users"), ondelete="CASCADE",
+            ["dev_user_id"],
+            ["dev_users.id"],
+            name=op.f("fk_outgoing_mails_dev_user_id_dev_users"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_outgoing_mails")),
         sa.UniqueConstraint("message_id", name=op.f("uq_outgoing_mails_message_id")),
@@ -83,8 +89,10 @@ def upgrade() -> None:
         sa.Column("claimed_at", openplug.db.base.UtcDateTime(), nullable=True),
         sa.Column("unsubscribed_at", openplug.db.base.UtcDateTime(), nullable=True),
         sa.ForeignKeyConstraint(
-            ["rev_user_id"], ["rev_users.id"],
-            name=op.f("fk_visitor_mail_rev_user_id_rev_users"), ondelete="CASCADE",
+            ["rev_user_id"],
+            ["rev_users.id"],
+            name=op.f("fk_visitor_mail_rev_user_id_rev_users"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("rev_user_id", name=op.f("pk_visitor_mail")),
     )
@@ -94,12 +102,16 @@ def upgrade() -> None:
         sa.Column("rev_user_id", sa.Integer(), nullable=False),
         sa.Column("mailed_through_seq", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["conversation_id"], ["conversations.id"],
-            name=op.f("fk_visitor_mail_marks_conversation_id_conversations"), ondelete="CASCADE",
+            ["conversation_id"],
+            ["conversations.id"],
+            name=op.f("fk_visitor_mail_marks_conversation_id_conversations"),
+            ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
-            ["rev_user_id"], ["rev_users.id"],
-            name=op.f("fk_visitor_mail_marks_rev_user_id_rev_users"), ondelete="CASCADE",
+            ["rev_user_id"],
+            ["rev_users.id"],
+            name=op.f("fk_visitor_mail_marks_rev_user_id_rev_users"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint(
             "conversation_id", "rev_user_id", name=op.f("pk_visitor_mail_marks")
@@ -114,16 +126,18 @@ def upgrade() -> None:
         sa.Column("dev_user_id", sa.Integer(), nullable=False),
         sa.Column("mailed_through_seq", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["conversation_id"], ["conversations.id"],
-            name=op.f("fk_agent_mail_marks_conversation_id_conversations"), ondelete="CASCADE",
+            ["conversation_id"],
+            ["conversations.id"],
+            name=op.f("fk_agent_mail_marks_conversation_id_conversations"),
+            ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
-            ["dev_user_id"], ["dev_users.id"],
-            name=op.f("fk_agent_mail_marks_dev_user_id_dev_users"), ondelete="CASCADE",
+            ["dev_user_id"],
+            ["dev_users.id"],
+            name=op.f("fk_agent_mail_marks_dev_user_id_dev_users"),
+            ondelete="CASCADE",
         ),
-        sa.PrimaryKeyConstraint(
-            "conversation_id", "dev_user_id", name=op.f("pk_agent_mail_marks")
-        ),
+        sa.PrimaryKeyConstraint("conversation_id", "dev_user_id", name=op.f("pk_agent_mail_marks")),
     )
 
 

@@ -44,9 +44,7 @@ def upgrade() -> None:
     # no table rebuild, and every existing agent gets it.
     op.add_column(
         "dev_users",
-        sa.Column(
-            "mail_notifications", sa.String(length=8), nullable=False, server_default="all"
-        ),
+        sa.Column("mail_notifications", sa.String(length=8), nullable=False, server_default="all"),
     )
 
 

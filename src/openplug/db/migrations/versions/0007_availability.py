@@ -39,7 +39,10 @@ def upgrade() -> None:
     ) as batch:
         batch.add_column(sa.Column("author_app_pk", sa.Integer(), nullable=True))
         batch.create_foreign_key(
-            op.f("fk_messages_author_app_pk_apps"), "apps", ["author_app_pk"], ["id"],
+            op.f("fk_messages_author_app_pk_apps"),
+            "apps",
+            ["author_app_pk"],
+            ["id"],
             ondelete="SET NULL",
         )
         batch.create_check_constraint(
