@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from openplug.artifacts.storage import Storage
 from openplug.conversations.events import ChangeListener, TransactionHook
 from openplug.db import Database
 from openplug.identity.passwords import PasswordHashing
@@ -33,6 +34,8 @@ class Runtime:
     transaction_hooks: list[TransactionHook] = field(default_factory=list)
     # Runs outbox jobs; started by the server's lifespan (see openplug.outbox).
     outbox: OutboxWorker | None = None
+    # Where artifacts' bytes live; opened by the server's lifespan.
+    storage: Storage | None = None
     # Realtime events; the server's lifespan replaces it with
     # ``make_broker(settings.redis_url)`` and closes it on shutdown.
     broker: Broker = field(default_factory=InProcessBroker)
