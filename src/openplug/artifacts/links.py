@@ -72,8 +72,9 @@ def verify_link(pepper: bytes, token: str, now: datetime) -> ArtifactLink | None
     otherwise None (never an exception: the caller answers 404)."""
     if not token.startswith(PREFIX) or len(token) > 300:
         return None
+    payload = token[len(PREFIX) :]
     try:
-        raw = base64.urlsafe_b64decode(token[len(PREFIX) :] + "=" * (-len(token) % 4))
+        raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
     except (binascii.Error, ValueError):
         return None
     message, mac = raw[: -_MAC_BYTES - 1], raw[-_MAC_BYTES:]

@@ -1,0 +1,78 @@
+"""A real S3-compatible server on loopback for the S3 storage backend's
+tests: SeaweedFS's S3 gateway (``weed``) where it is installed, otherwise
+moto's standalone server (``moto_server``, from the dev extras), each a
+separate process speaking S3 over HTTP. Skipped with the reason when
+neither can run (a failure under OPENPLUG_TEST_REQUIRE_ALL=1)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from tests.backends import missing_backend
+
+ACCESS_KEY = "openplugtest"
+SECRET_KEY = "openplugtestsecret"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _command(port: int, workdir: Path) -> list[str] | None:
+    weed = shutil.which("weed")
+    if weed is not None:
+        config = workdir / "s3.json"
+        config.write_text(
+            '{"identities": [{"name": "test", "credentials": [{"accessKey": "%s", '
+            '"secretKey": "%s"}], "actions": ["Admin", "Read", "Write", "List"]}]}'
+            % (ACCESS_KEY, SECRET_KEY)
+        )
+        return [weed, "server", "-dir", str(workdir), "-ip", "127.0.0.1", "-s3",
+                "-s3.port", str(port), "-s3.config", str(config),
+                "-master.port", str(_free_port()), "-volume.port", str(_free_port()),
+                "-filer.port", str(_free_port())]  # fmt: skip
+    moto = Path(sys.executable).with_name("moto_server")
+    if moto.exists():
+        return [str(moto), "-H", "127.0.0.1", "-p", str(port)]
+    return None
+
+
+@contextmanager
+def s3_server(workdir: Path) -> Iterator[str]:
+    """The endpoint URL of a running S3-compatible server."""
+    port = _free_port()
+    command = _command(port, workdir)
+    if command is None:
+        missing_backend("no S3-compatible server: install seaweedfs (weed) or moto[server]")
+    assert command is not None
+    log = (workdir / "s3.log").open("wb")
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(endpoint, timeout=2)
+                break
+            except httpx.TransportError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    missing_backend(f"the S3 server did not start: {' '.join(command[:2])}")
+                time.sleep(0.1)  # polling a port that is not open yet
+        yield endpoint
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
