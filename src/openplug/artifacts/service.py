@@ -41,6 +41,7 @@ from openplug.conversations.tables import conversation_members
 from openplug.crm.tables import rev_users
 from openplug.db.base import rfc3339, utcnow
 from openplug.errors import (
+    ApiError,
     BadRequest,
     Conflict,
     FileTooLarge,
@@ -267,6 +268,49 @@ async def _spool(
     return _Spooled(fields, path, name, int(upload.size))
 
 
+async def store_mail_file(
+    runtime: Runtime, name: str, data: bytes, conversation_key: int
+) -> int | None:
+    """A file that came in a reply by mail, as an uploaded artifact of
+    nobody's (the message it is attached to says who sent it), under the
+    same size and type rules as an upload; None, logged, when refused."""
+    try:
+        file_name = clean_file_name(name)
+    except InvalidField:
+        file_name = "attachment"
+    async with runtime.db.write() as conn:
+        key = (
+            await conn.execute(
+                insert(artifacts)
+                .values(state="prepared", file_name=file_name, has_inline=False,
+                        has_thumbnail=False, created_at=utcnow())
+                .returning(artifacts.c.id)
+            )
+        ).scalar_one()  # fmt: skip
+        row = await _row(conn, int(key))
+    assert row is not None
+    workdir = runtime.settings.data_dir / "uploads" / secrets.token_hex(16)
+    try:
+        await asyncio.to_thread(workdir.mkdir, parents=True, mode=0o700)
+        path = workdir / "mail-file"
+        await asyncio.to_thread(path.write_bytes, data)
+        limit = runtime.settings.max_upload_bytes
+        if len(data) > limit:
+            raise FileTooLarge("file", limit, "OPENPLUG_MAX_UPLOAD_BYTES")
+        await _store(runtime, row, _Spooled({}, path, file_name, len(data)), workdir)
+    except ApiError as refused:
+        log.warning(
+            "file in a reply by mail dropped (conversation %d): %s", conversation_key,
+            refused.message,
+        )  # fmt: skip
+        async with runtime.db.write() as conn:
+            await conn.execute(artifacts.delete().where(artifacts.c.id == int(key)))
+        return None
+    finally:
+        await asyncio.to_thread(shutil.rmtree, workdir, True)
+    return int(key)
+
+
 def _read_head(path: Path) -> bytes:
     with path.open("rb") as f:
         return f.read(SNIFF_BYTES)
@@ -389,10 +433,10 @@ class Located:
 class Links:
     """Mints download URLs for one response (see ``links``)."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, seconds: int | None = None) -> None:
         self._pepper = runtime.secrets.token_pepper
         self._base = runtime.settings.resolved_public_url()
-        self._seconds = runtime.settings.artifact_url_seconds
+        self._seconds = seconds or runtime.settings.artifact_url_seconds
 
     def locate(self, key: int, variant: Variant = "original") -> Located:
         expires = int(time.time()) + self._seconds
@@ -527,6 +571,24 @@ def mail_link(runtime: Runtime, artifact_key_: int, recipient_key: int) -> str:
         "mail", artifact_key_, "original", int(time.time()) + days * 86400, recipient_key
     )
     return Links(runtime).url_of(link)
+
+
+async def mail_file_links(
+    runtime: Runtime, conn: AsyncConnection, message_keys: Sequence[int], recipient_key: int
+) -> dict[int, tuple[tuple[str, str], ...]]:
+    """For a notification mail: each message's files as (name, link), the
+    links signed for ``recipient_key`` (see ``links``)."""
+    found: dict[int, list[tuple[str, str]]] = {}
+    if message_keys:
+        rows = await conn.execute(
+            select(artifacts.c.id, artifacts.c.message_id, artifacts.c.file_name)
+            .where(artifacts.c.message_id.in_(list(message_keys)))
+            .order_by(artifacts.c.id)
+        )
+        for r in rows:
+            link = mail_link(runtime, int(r.id), recipient_key)
+            found.setdefault(int(r.message_id), []).append((str(r.file_name), link))
+    return {k: tuple(v) for k, v in found.items()}
 
 
 # --- removal ----------------------------------------------------------------------
