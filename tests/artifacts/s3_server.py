@@ -6,6 +6,7 @@ neither can run (a failure under OPENPLUG_TEST_REQUIRE_ALL=1)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -34,11 +35,9 @@ def _command(port: int, workdir: Path) -> list[str] | None:
     weed = shutil.which("weed")
     if weed is not None:
         config = workdir / "s3.json"
-        config.write_text(
-            '{"identities": [{"name": "test", "credentials": [{"accessKey": "%s", '
-            '"secretKey": "%s"}], "actions": ["Admin", "Read", "Write", "List"]}]}'
-            % (ACCESS_KEY, SECRET_KEY)
-        )
+        identity = {"name": "test", "actions": ["Admin", "Read", "Write", "List"],
+                    "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}]}
+        config.write_text(json.dumps({"identities": [identity]}))
         return [weed, "server", "-dir", str(workdir), "-ip", "127.0.0.1", "-s3",
                 "-s3.port", str(port), "-s3.config", str(config),
                 "-master.port", str(_free_port()), "-volume.port", str(_free_port()),

@@ -128,9 +128,34 @@ async def artifacts_locate_body(
     return await locate_json(runtime, _agent(principal), body.id)
 
 
+_UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "artifact_id": {"type": "string", "description": "From form_data"},
+                        "file": {"type": "string", "format": "binary"},
+                    },
+                    "required": ["file"],
+                }
+            }
+        },
+    }
+}
+_DOWNLOAD: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The file (streamed), with the safety headers",
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+
 @router.post(
     UPLOAD_PREFIX + "{token}", tags=_TAGS, operation_id="artifacts.upload",
-    **answers(ArtifactUploadResponse),
+    openapi_extra=_UPLOAD_BODY, **answers(ArtifactUploadResponse),
 )  # fmt: skip
 async def artifacts_upload(runtime: RuntimeDep, request: Request, token: str) -> Json:
     """The URL ``artifacts.prepare`` hands out: multipart/form-data with the
@@ -142,7 +167,10 @@ async def artifacts_upload(runtime: RuntimeDep, request: Request, token: str) ->
     return {"artifact": service.summary_json(runtime.org_id, row, Links(runtime))}
 
 
-@router.get("/artifacts/download/{token}", tags=_TAGS, operation_id="artifacts.download")
+@router.get(
+    "/artifacts/download/{token}", tags=_TAGS, operation_id="artifacts.download",
+    response_class=StreamingResponse, responses=_DOWNLOAD,
+)  # fmt: skip
 async def artifacts_download(runtime: RuntimeDep, token: str) -> StreamingResponse:
     """The URL ``artifacts.locate`` hands out: the file, streamed."""
     download = await service.open_download(runtime, token)
