@@ -80,7 +80,7 @@ def create_app(
         runtime.change_listeners.append(hub.on_change)
         runtime.storage = open_storage(settings.storage_url, settings.data_dir)
         mail = await mail_jobs.start_mail(runtime, artifact_jobs.handlers(runtime))
-        await artifact_jobs.schedule_first_sweep(runtime)
+        artifact_jobs.schedule_sweep(runtime, mail.outbox)
         app.state.runtime = runtime
         app.state.inbound_smtp = mail.listener
         if first is not None and on_first_start is not None:

@@ -4,12 +4,15 @@ messages that carry files, who may fetch them, and what is refused."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import time
 import io
 from typing import Any
 
 import httpx
 from PIL import Image
 
+from openplug.db import Database
 from tests.artifacts.helpers import (
     agent_upload,
     executable_bytes,
@@ -27,15 +30,42 @@ from tests.conversations.helpers import (
     identified_token,
     second_app,
     start_conversation,
+    user_id_of,
     widget,
     widget_ok,
 )
 from tests.live_server import LiveServer
+from tests.mail import outbox_probe
 from tests.realtime.test_sockets import conv_topic, visitor_socket
 
 
 def _get(url: str) -> httpx.Response:
     return httpx.get(url, timeout=30)
+
+
+def _objects_deleted(server: LiveServer, timeout: float = 20.0) -> None:
+    """Until every object deletion the outbox holds has run (the event the
+    test waits for, polled: the outbox announces nothing)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        jobs = outbox_probe.jobs(server, "artifacts.delete_objects")
+        if jobs and all(j.state == "done" for j in jobs):
+            return
+        assert time.monotonic() < deadline, [(j.state, j.last_error) for j in jobs]
+        time.sleep(0.05)
+
+
+async def _sweep_from_another_process(server: LiveServer) -> int:
+    """The hourly orphan sweep, as another server process sharing the
+    database runs it (its own engine, in this loop)."""
+    from openplug.artifacts import service
+
+    assert server.runtime is not None
+    runtime = dataclasses.replace(server.runtime, db=Database(server.database_url))
+    try:
+        return await service.sweep_orphans(runtime)
+    finally:
+        await runtime.db.dispose()
 
 
 def test_a_visitors_screenshot_reaches_the_agent_without_its_gps(files_server: LiveServer) -> None:
@@ -259,9 +289,8 @@ async def test_the_socket_event_carries_the_files(server: LiveServer) -> None:
     assert shown.status_code == 200 and shown.headers["content-type"] == "image/png"
 
 
-async def test_orphans_are_removed_with_their_bytes(server: LiveServer) -> None:
-    from openplug.artifacts import service
-
+async def test_orphans_are_removed_with_their_bytes(any_server: LiveServer) -> None:
+    server = any_server
     token = anonymous_session(server)["session_token"]
     prepared = await asyncio.to_thread(
         visitor_upload, server, token, "never.txt", b"forgotten\n", "text/plain"
@@ -270,12 +299,41 @@ async def test_orphans_are_removed_with_their_bytes(server: LiveServer) -> None:
         widget_ok, server, token, "artifacts.locate", id=prepared["id"]
     )
     await server.sql("UPDATE artifacts SET created_at = '2000-01-01 00:00:00'")
-    assert server.runtime is not None and server.runtime.outbox is not None
-    assert await service.sweep_orphans(server.runtime) == 1
+    assert await _sweep_from_another_process(server) == 1
     assert await server.sql("SELECT id FROM artifacts") == []
-    while await server.runtime.outbox.run_due():
-        pass
+    await asyncio.to_thread(_objects_deleted, server)
     files = [p for p in (server.settings.data_dir / "artifacts").rglob("*") if p.is_file()]
     assert files == []
     r = await asyncio.to_thread(_get, located["url"])
     assert r.status_code == 404
+
+
+async def test_erasure_takes_the_persons_files_and_the_export_lists_them(
+    any_server: LiveServer,
+) -> None:
+    server = any_server
+    token = await asyncio.to_thread(identified_token, server, "erased@example.com")
+    conversation = await asyncio.to_thread(start_conversation, server, token)
+    prepared = await asyncio.to_thread(
+        visitor_upload, server, token, "mine.txt", b"my words\n", "text/plain"
+    )
+    await asyncio.to_thread(
+        widget_ok, server, token, "messages.create", conversation=conversation["id"],
+        artifacts=[prepared["id"]],
+    )  # fmt: skip
+    person = user_id_of(token)
+    with server.client(server.pat) as c:
+        r = c.post("/rev-users.personal-data.export", json={"id": person})
+    assert r.status_code == 200, r.text
+    (listed,) = r.json()["files"]
+    assert listed["id"] == prepared["id"] and listed["file"]["name"] == "mine.txt"
+    assert (await asyncio.to_thread(_get, listed["url"])).content == b"my words\n"
+    (message,) = [m for m in r.json()["conversations"][0]["messages"] if m["artifacts"]]
+    assert message["artifacts"][0]["id"] == prepared["id"]
+
+    await asyncio.to_thread(agent_ok, server, "/rev-users.delete", {"id": person})
+    assert await server.sql("SELECT id FROM artifacts") == []
+    await asyncio.to_thread(_objects_deleted, server)
+    files = [p for p in (server.settings.data_dir / "artifacts").rglob("*") if p.is_file()]
+    assert files == []
+    assert (await asyncio.to_thread(_get, listed["url"])).status_code == 404

@@ -1,13 +1,15 @@
-"""What the artifacts room asks the outbox to do later: delete stored
-objects (after the rows that named them are gone), and the hourly sweep
-of artifacts prepared but never attached."""
+"""What the artifacts room asks the outbox to do: delete stored objects
+(after the rows that named them are gone, retried until the storage has
+let them go), and the hourly sweep of artifacts prepared but never
+attached, run by the outbox worker's loop in each process."""
 
 from __future__ import annotations
 
 from openplug.artifacts import service
-from openplug.db.base import utcnow
-from openplug.outbox import Handler, Job, Outcome
+from openplug.outbox import Handler, Job, OutboxWorker, Outcome
 from openplug.runtime import Runtime
+
+SWEEP_SECONDS = 3600.0
 
 
 def handlers(runtime: Runtime) -> dict[str, Handler]:
@@ -16,18 +18,13 @@ def handlers(runtime: Runtime) -> dict[str, Handler]:
         await service.delete_objects(runtime, list(job.payload.get("storage_keys", [])))
         return "done"
 
-    async def sweep(job: Job) -> Outcome:
-        while await service.sweep_orphans(runtime) >= 500:
+    return {service.DELETE_OBJECTS: delete_objects}
+
+
+def schedule_sweep(runtime: Runtime, outbox: OutboxWorker) -> None:
+    async def sweep() -> None:
+        # In batches, each its own transaction, until none is left.
+        while await service.sweep_orphans(runtime) >= service.SWEEP_BATCH:
             pass
-        async with runtime.db.write() as conn:
-            await service.schedule_sweep(conn, utcnow())
-        return "done"
 
-    return {service.DELETE_OBJECTS: delete_objects, service.SWEEP: sweep}
-
-
-async def schedule_first_sweep(runtime: Runtime) -> None:
-    """At start: the next hour's sweep, unless one is waiting (another
-    process's, or this one's from before a restart)."""
-    async with runtime.db.write() as conn:
-        await service.schedule_sweep(conn, utcnow())
+    outbox.every(SWEEP_SECONDS, sweep)

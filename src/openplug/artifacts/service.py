@@ -63,8 +63,7 @@ MAX_FILE_NAME_CHARS = 255
 # Room for the form's other fields and the multipart framing.
 FORM_OVERHEAD_BYTES = 64 * 1024
 DELETE_OBJECTS = "artifacts.delete_objects"
-SWEEP = "artifacts.sweep"
-SWEEP_EVERY = timedelta(hours=1)
+SWEEP_BATCH = 500
 # The types a browser might render as a page or run: never inline, and
 # even as downloads only with the safety headers (see routes).
 NEVER_INLINE = frozenset({"text/html", "image/svg+xml", "application/xhtml+xml", "text/xml"})
@@ -632,7 +631,7 @@ async def sweep_orphans(runtime: Runtime) -> int:
             for r in await conn.execute(
                 select(artifacts)
                 .where(artifacts.c.message_id.is_(None), artifacts.c.created_at < before)
-                .limit(500)
+                .limit(SWEEP_BATCH)
                 .with_for_update()
             )
         ]
@@ -647,13 +646,3 @@ async def sweep_orphans(runtime: Runtime) -> int:
     if rows:
         log.info("removed %d artifacts never attached", len(rows))
     return len(rows)
-
-
-def sweep_pending_key(due: datetime) -> str:
-    """One sweep per hour slot, whichever process schedules it."""
-    return f"{SWEEP}:{due.strftime('%Y-%m-%dT%H')}"
-
-
-async def schedule_sweep(conn: AsyncConnection, after: datetime) -> None:
-    due = after.replace(minute=0, second=0, microsecond=0) + SWEEP_EVERY
-    await enqueue(conn, SWEEP, {}, due_at=due, pending_key=sweep_pending_key(due))
