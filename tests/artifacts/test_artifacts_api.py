@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import time
 import io
+import time
 from typing import Any
 
 import httpx
