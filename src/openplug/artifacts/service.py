@@ -47,6 +47,7 @@ from openplug.errors import (
     FileTooLarge,
     InvalidField,
     NotFound,
+    TooManyRequests,
     UploadQuotaExceeded,
     ValueNotPermitted,
 )
@@ -59,6 +60,7 @@ Row = Mapping[Any, Any]
 Json = dict[str, Any]
 
 UPLOAD_LINK_SECONDS = 15 * 60
+MAX_UNATTACHED = 100
 MAX_FILE_NAME_CHARS = 255
 # How much of an upload waits in memory before a thread writes it out, and
 # the pieces a download is sent in: a quarter of a storage chunk, so that
@@ -125,8 +127,10 @@ async def prepare(
     if file_size is not None and file_size > limit:
         raise FileTooLarge("file_size", limit, "OPENPLUG_MAX_UPLOAD_BYTES")
     async with runtime.db.write() as conn:
-        if file_size is not None and party.kind == "rev_user":
-            await _check_daily_quota(conn, runtime, party.key, file_size, "file_size")
+        if party.kind == "rev_user":
+            await _check_unattached(conn, party.key)
+            if file_size is not None:
+                await _check_daily_quota(conn, runtime, party.key, file_size, "file_size")
         key = (
             await conn.execute(
                 insert(artifacts)
@@ -154,6 +158,24 @@ async def prepare(
         # DevRev's POST-policy fields; ours names the artifact (checked).
         "form_data": [{"key": "artifact_id", "value": artifact_id(runtime.org_id, int(key))}],
     }
+
+
+async def _check_unattached(conn: AsyncConnection, rev_user_key: int) -> None:
+    """A visitor has at most ``MAX_UNATTACHED`` artifacts not yet in a
+    message: rows a script could otherwise make without end (each waits a
+    day for the orphan sweep)."""
+    waiting = (
+        await conn.execute(
+            select(func.count()).where(
+                artifacts.c.uploader_rev_user_id == rev_user_key, artifacts.c.message_id.is_(None)
+            )
+        )
+    ).scalar_one()
+    if int(waiting) >= MAX_UNATTACHED:
+        raise TooManyRequests(
+            f"{MAX_UNATTACHED} files are waiting to be sent already: send or drop some first",
+            retry_after=3600,
+        )
 
 
 async def _check_daily_quota(
