@@ -44,6 +44,8 @@ from openplug.web.errors import install_error_handlers
 from openplug.web.openapi import Answer, answers, install_openapi
 from openplug.web.text_guard import TextGuard
 from openplug.web.wire_logging import install_wire_filter
+from openplug.webhooks.jobs import start_webhooks
+from openplug.webhooks.routes import router as webhooks_router
 from openplug.widget.pages import install_widget_pages
 from openplug.widget.routes import HAND_PARSED_BODIES as widget_bodies
 from openplug.widget.routes import router as widget_router
@@ -81,6 +83,7 @@ def create_app(
         runtime.storage = open_storage(settings.storage_url, settings.data_dir)
         mail = await mail_jobs.start_mail(runtime, artifact_jobs.handlers(runtime))
         artifact_jobs.schedule_sweep(runtime, mail.outbox)
+        app.state.webhooks = webhooks = start_webhooks(runtime)
         app.state.runtime = runtime
         app.state.inbound_smtp = mail.listener
         if first is not None and on_first_start is not None:
@@ -96,6 +99,7 @@ def create_app(
         try:
             yield
         finally:
+            await webhooks.aclose(runtime)
             await mail.aclose(runtime)
             runtime.change_listeners.remove(hub.on_change)
             await hub.aclose()
@@ -121,6 +125,7 @@ def create_app(
     app.include_router(activity_router)
     app.include_router(privacy_router)
     app.include_router(audit_router)
+    app.include_router(webhooks_router)
     app.include_router(conversations_router)
     app.include_router(artifacts_router)
     app.include_router(widget_router)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from openplug.artifacts.storage import Storage
 from openplug.conversations.events import ChangeListener, TransactionHook
+from openplug.crm.changes import CrmHook
 from openplug.db import Database
 from openplug.identity.passwords import PasswordHashing
 from openplug.identity.secrets_file import ServerSecrets, load_secrets
@@ -32,6 +33,8 @@ class Runtime:
     change_listeners: list[ChangeListener] = field(default_factory=list)
     # Run inside each conversation change's transaction (see conversations.events).
     transaction_hooks: list[TransactionHook] = field(default_factory=list)
+    # Run inside each CRM change's transaction (see crm.changes).
+    crm_hooks: list[CrmHook] = field(default_factory=list)
     # Runs outbox jobs; started by the server's lifespan (see openplug.outbox).
     outbox: OutboxWorker | None = None
     # Where artifacts' bytes live; opened by the server's lifespan.

@@ -104,6 +104,13 @@ class Settings(BaseSettings):
     # How long the file links in a visitor's notification mail work.
     mail_artifact_link_days: int = Field(default=30, gt=0)
 
+    # Webhooks (openplug.webhooks): endpoints on loopback, private or
+    # link-local addresses are refused unless this is set (SSRF: an admin's
+    # webhook must not reach the server's own network), and how long one
+    # delivery may take.
+    webhooks_allow_private: bool = False
+    webhooks_timeout_seconds: float = Field(default=10.0, gt=0)
+
     def allowed_upload_type_set(self) -> frozenset[str]:
         types = self.allowed_upload_types.split(",")
         return frozenset(t.strip().lower() for t in types if t.strip())

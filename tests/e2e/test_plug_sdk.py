@@ -54,7 +54,9 @@ SEARCH_INIT = """<script>
     }
     });
 </script>"""
-# user-identity.mdx, "Identify users without session token".
+# user-identity.mdx, "Identify users without session token", with one change:
+# its phone number, '+1234567890', is in no numbering plan (+1 takes ten
+# digits after it), and openplug refuses numbers that cannot exist.
 IDENTITY_INIT = """<script>
 window.plugSDK.init({
   app_id: appId,
@@ -63,7 +65,7 @@ window.plugSDK.init({
     user_traits: { // Optional user details
       display_name: 'John Doe',
       email: 'john@example.com',
-      phone_numbers: ['+1234567890']
+      phone_numbers: ['+14155550123']
     }
   }
 });
@@ -331,7 +333,7 @@ def test_identity_and_update_identity_make_an_unverified_user(
     expect(frame.locator("#plug-whoami")).to_have_text("You are chatting as John Doe")
     (user,) = agent(widget_server, "/rev-users.list", {"external_ref": [ref]})["rev_users"]
     assert user["is_verified"] is False and user["email"] == "john@example.com"
-    assert user["phone_numbers"] == ["+1234567890"]
+    assert user["phone_numbers"] == ["+14155550123"]
 
     # user-identity.mdx's updateIdentity.
     with page.expect_response(lambda r: r.url.endswith("/widget/identity.update")) as done:

@@ -83,6 +83,8 @@ KINDS: tuple[SecretKind, ...] = (
     ),
     # OPENPLUG_MAIL_INBOUND_SECRET, the inbound mail webhook's bearer token.
     SecretKind("mail webhook secret"),
+    # A webhook's signing secret (webhooks.*: whoever holds it can forge events).
+    SecretKind("webhook secret"),
 )
 KIND_BY_NAME = {kind.name: kind for kind in KINDS}
 SHAPED = tuple(kind for kind in KINDS if kind.shape)
@@ -154,6 +156,8 @@ class SecretRegistry:
         elif isinstance(value, str):
             if passwords and key in PASSWORD_FIELDS:
                 self.add("password", value)
+            if passwords and key == "secret" and len(value) >= 8:
+                self.add("webhook secret", value)
             self.observe_text(value)
 
     def observe_body(self, body: bytes, *, passwords: bool = True) -> None:

@@ -533,6 +533,18 @@ ROWS: tuple[Row | SocketRow, ...] = (
     *row("POST /rev-users.personal-data.export",
          Case(lambda w, p, o: {"id": w.user_ids[o]}, admins, REV_USER_OWNERS)),
     *row("GET|POST /audit-log.list", Case(nothing, admins)),
+    # Webhooks: where the org's changes are sent, and the secret that signs them.
+    *row("POST /webhooks.create",
+         Case(lambda w, p, o: {"url": "https://example.com/matrix"}, admins)),
+    *row("GET|POST /webhooks.list", Case(nothing, admins)),
+    *row("GET|POST /webhooks.get",
+         Case(lambda w, p, o: {"id": "WEBHOOK-999999"}, admins, (NOBODY,))),
+    *row("POST /webhooks.update",
+         Case(lambda w, p, o: {"id": "WEBHOOK-999999", "action": "deactivate"}, admins,
+              (NOBODY,))),
+    *row("POST /webhooks.delete",
+         Case(lambda w, p, o: {"id": "WEBHOOK-999999"}, admins, (NOBODY,))),
+    *row("GET|POST /webhooks.deliveries.list", Case(nothing, admins)),
     # Every mail openplug sent or would have sent: conversations and addresses.
     *row("GET|POST /outgoing-mail.list", Case(nothing, admins)),
     *row("GET|POST /outgoing-mail.get",

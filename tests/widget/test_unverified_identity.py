@@ -41,7 +41,7 @@ def test_identity_makes_one_unverified_user_per_ref(any_server: LiveServer) -> N
         server,
         user_ref="page-user-1",
         user_traits={"display_name": "John Doe", "email": "john@example.com",
-                     "phone_numbers": ["+1234567890"]},
+                     "phone_numbers": ["+14155550123"]},
     )  # fmt: skip
     assert first["user"]["is_verified"] is False and first["user"]["display_name"] == "John Doe"
     assert jwt_claims(first["session_token"])["ver"] is False
@@ -50,7 +50,7 @@ def test_identity_makes_one_unverified_user_per_ref(any_server: LiveServer) -> N
 
     user = agent_ok(server, "/rev-users.get", {"id": first["user"]["id"]})["rev_user"]
     assert user["is_verified"] is False and user["external_ref"] == "page-user-1"
-    assert user["email"] == "john@example.com" and user["phone_numbers"] == ["+1234567890"]
+    assert user["email"] == "john@example.com" and user["phone_numbers"] == ["+14155550123"]
     # A returning visitor with the same traits (every page load) changes nothing.
     identify_ok(server, user_ref="page-user-1", user_traits={"display_name": "John Doe"})
     same = agent_ok(server, "/rev-users.get", {"id": first["user"]["id"]})["rev_user"]

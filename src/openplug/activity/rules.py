@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, StringConstraints
 
+from openplug.crm.merge import merge_custom_fields
+
 MAX_EVENTS = 100  # kept per visitor, newest first
 MAX_PROPERTIES = 50  # keys in one event's properties, and in a visitor's session
 MAX_KEY_CHARS = 64
@@ -62,14 +64,8 @@ PageUrl = Annotated[
 
 def merged_session_properties(stored: dict[str, Any], sent: dict[str, Any]) -> dict[str, Any]:
     """``addSessionProperties`` adds to what was there; a key sent again
-    replaces its value, ``null`` removes it."""
-    merged = dict(stored)
-    for key, value in sent.items():
-        if value is None:
-            merged.pop(key, None)
-        else:
-            merged[key] = value
-    return merged
+    replaces its value, ``null`` removes it: the rule of custom fields."""
+    return merge_custom_fields(stored, sent)
 
 
 def size_of(value: Any) -> int:

@@ -617,12 +617,11 @@ async def update_conversation(
         )
         members = await _member_keys(conn, key)
         owner_keys = tuple(await assignment.owners_of(conn, key))
-    publish_changes(
-        runtime.change_listeners,
-        [_change("conversation.updated", key, members, row["app_pk"],
-                 str(values.get("status", row["status"])), actor,
-                 owner_keys=owner_keys, agents_only=not values)],
-    )  # fmt: skip
+        change = _change("conversation.updated", key, members, row["app_pk"],
+                         str(values.get("status", row["status"])), actor,
+                         owner_keys=owner_keys, agents_only=not values)  # fmt: skip
+        await run_transaction_hooks(runtime.transaction_hooks, conn, [change])
+    publish_changes(runtime.change_listeners, [change])
 
 
 async def move_member_conversations(

@@ -16,7 +16,7 @@ straight on the transaction's ``sqlite3`` connection (``DirectWrite``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -26,6 +26,7 @@ from sqlalchemy import Connection, Table, bindparam, literal_column, select, upd
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from openplug.crm.changes import CrmChange, CrmHook, CrmLeaf, run_crm_hooks
 from openplug.crm.custom_fields import (
     FieldDef,
     check_required_on_create,
@@ -75,7 +76,9 @@ class _Seen:
     user: Row | None
 
 
-async def identify(db: Database, ident: Identification, app_pk: int) -> IdentifiedUser:
+async def identify(
+    db: Database, ident: Identification, app_pk: int, hooks: Sequence[CrmHook] = ()
+) -> IdentifiedUser:
     """The rev user, after creating or updating what ``ident`` says, for
     the AAT of the app ``app_pk``.
 
@@ -85,6 +88,10 @@ async def identify(db: Database, ident: Identification, app_pk: int) -> Identifi
     or by ``user_id``; and by ``user_id`` the anonymous visitors of its own
     app. Never another app's anonymous visitor, nor a user that was merged:
     those answer exactly as an id that does not exist.
+
+    ``hooks`` run in the write transaction for each record it created or
+    changed (see ``crm.changes``); an unchanged returning visitor never
+    reaches them.
     """
     defs = _NO_DEFS
     if _sends_custom_fields(ident):
@@ -95,7 +102,9 @@ async def identify(db: Database, ident: Identification, app_pk: int) -> Identifi
     if seen.user is not None and _nothing_changes(ident, sent, seen):
         return _identified(seen.user)
     return _identified(
-        await db.run_write(partial(_write_phase, ident=ident, seen=seen, app_pk=app_pk))
+        await db.run_write(
+            partial(_write_phase, ident=ident, seen=seen, app_pk=app_pk, hooks=hooks)
+        )
     )
 
 
@@ -272,7 +281,23 @@ def _nothing_changes(ident: Identification, sent: _Sent, seen: _Seen) -> bool:
 # --- write phase: one transaction, synchronous ---------------------------------
 
 
-def _write_phase(conn: Connection, *, ident: Identification, seen: _Seen, app_pk: int) -> Row:
+def _write_phase(
+    conn: Connection,
+    *,
+    ident: Identification,
+    seen: _Seen,
+    app_pk: int,
+    hooks: Sequence[CrmHook] = (),
+) -> Row:
+    changes: list[CrmChange] = []
+    user = _write_records(conn, ident=ident, seen=seen, app_pk=app_pk, changes=changes)
+    run_crm_hooks(hooks, conn, changes)
+    return user
+
+
+def _write_records(
+    conn: Connection, *, ident: Identification, seen: _Seen, app_pk: int, changes: list[CrmChange]
+) -> Row:
     # Definitions are re-read under the write lock, so values are checked
     # against the schema as it is when they are stored.
     defs = load_all_field_defs(conn)
@@ -285,13 +310,14 @@ def _write_phase(conn: Connection, *, ident: Identification, seen: _Seen, app_pk
             defaults={"display_name": ident.account_ref, "domains": [], "websites": [],
                       "phone_numbers": []},
             required=defs["account"], required_path=f"{path}.account_traits.custom_fields",
+            changes=changes,
         )  # fmt: skip
     if ident.workspace_ref is not None:
         workspace = _settle(
             conn, rev_orgs, ident.workspace_ref, _workspace_sent(sent, account), seen.workspace,
             defaults={"display_name": ident.workspace_ref, "phone_numbers": []},
             required=defs["rev_org"],
-            required_path=f"{path}.{ident.workspace_key}.custom_fields",
+            required_path=f"{path}.{ident.workspace_key}.custom_fields", changes=changes,
         )  # fmt: skip
     user_sent = _user_sent(sent, account, workspace)
     if ident.user_id is not None:
@@ -299,14 +325,14 @@ def _write_phase(conn: Connection, *, ident: Identification, seen: _Seen, app_pk
         # the lock, it may have changed since the read phase.
         row = conn.execute(select(rev_users).where(rev_users.c.id == _user_key(ident))).first()
         user = _check_user_id(ident, None if row is None else row._mapping, app_pk)
-        return _update(conn, rev_users, user, user_sent)
+        return _update(conn, rev_users, user, user_sent, changes)
     assert ident.user_ref is not None
     user = _upsert(
         conn, rev_users, ident.user_ref, user_sent, seen.user,
         defaults={"display_name": sent.user.get("email") or friendly_name(),
                   "phone_numbers": [], "state": "active"},
         required=defs["rev_user"], required_path=f"{path}.user_traits.custom_fields",
-        unverified_field=f"{path}.user_ref",
+        unverified_field=f"{path}.user_ref", changes=changes,
     )  # fmt: skip
     return user
 
@@ -338,6 +364,7 @@ def _upsert(
     required: dict[str, FieldDef],
     required_path: str,
     unverified_field: str | None = None,
+    changes: list[CrmChange] | None = None,
 ) -> Row:
     """``unverified_field``: for rev users, the field to name when the row
     found is an unverified user (which is never made verified)."""
@@ -350,6 +377,8 @@ def _upsert(
         params = {"external_ref": ref, "created_at": now, "modified_at": now, **values}
         created = _insert_if_absent(conn, table, params)
         if created is not None:
+            if changes is not None:
+                changes.append(CrmChange("created", _leaf(table), created))
             # What was stored is what was sent; callers need little more than the id.
             return {**params, "id": created}
     # It exists (perhaps created by a concurrent request since the read
@@ -358,10 +387,10 @@ def _upsert(
     if row is None:  # deleted since the read phase: create it afresh
         return _upsert(conn, table, ref, sent, None, defaults=defaults, required=required,
                        required_path=required_path,
-                       unverified_field=unverified_field)  # fmt: skip
+                       unverified_field=unverified_field, changes=changes)  # fmt: skip
     if unverified_field is not None:
         _refuse_unverified(row._mapping, unverified_field)
-    return _update(conn, table, row._mapping, sent)
+    return _update(conn, table, row._mapping, sent, changes)
 
 
 # Statements built once and given their values as parameters: building an
@@ -408,11 +437,30 @@ def _by_ref(table: Table) -> Any:
     return _STATEMENTS[key]
 
 
-def _update(conn: Connection, table: Table, row: Row, sent: dict[str, Any]) -> Row:
-    changes = changed_columns(row, sent)
-    if not changes:
+def _update(
+    conn: Connection,
+    table: Table,
+    row: Row,
+    sent: dict[str, Any],
+    changes: list[CrmChange] | None = None,
+) -> Row:
+    changed = changed_columns(row, sent)
+    if not changed:
         return row
     conn.execute(
-        update(table).where(table.c.id == row["id"]).values(**changes, modified_at=utcnow())
+        update(table).where(table.c.id == row["id"]).values(**changed, modified_at=utcnow())
     )
-    return {**row, **changes}
+    if changes is not None:
+        changes.append(CrmChange("updated", _leaf(table), int(row["id"])))
+    return {**row, **changed}
+
+
+_LEAVES: dict[str, CrmLeaf] = {
+    "rev_users": "rev_user",
+    "accounts": "account",
+    "rev_orgs": "rev_org",
+}
+
+
+def _leaf(table: Table) -> CrmLeaf:
+    return _LEAVES[table.name]

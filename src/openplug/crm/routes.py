@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openplug.crm import records
+from openplug.crm.changes import CrmChange, run_crm_hooks_async
 from openplug.crm.custom_fields import (
     LEAF_TABLES,
     Fragment,
@@ -126,7 +127,11 @@ def _register(
     async def update(runtime: RuntimeDep, _: AgentDep, body: update_model) -> Json:  # type: ignore[valid-type]
         async with runtime.db.write() as conn:
             sent = await columns(conn, body)
+            before = await records.get_row(conn, leaf, body.id)  # type: ignore[attr-defined]
             row = await records.update_row(conn, leaf, body.id, sent)  # type: ignore[attr-defined]
+            if row["modified_at"] != before["modified_at"]:
+                change = CrmChange("updated", leaf.name, int(row["id"]))  # type: ignore[arg-type]
+                await run_crm_hooks_async(runtime.crm_hooks, conn, [change])
             return {leaf.name: (await _render(conn, runtime, leaf, [row]))[0]}
 
 
@@ -209,6 +214,8 @@ async def rev_users_delete(
     async with runtime.db.write() as conn:
         row = await records.get_row(conn, REV_USERS, body.id)
         erased = await erase_rev_user(conn, int(row["id"]), actor=actor)
+        gone = [CrmChange("deleted", "rev_user", k) for k in erased.rev_user_keys]
+        await run_crm_hooks_async(runtime.crm_hooks, conn, gone)
     for key in erased.rev_user_keys:
         await announce_revoked(runtime.broker, "rev_user", key, "user deleted")
     return {}

@@ -9,7 +9,16 @@ fails is retried with backoff, and a process that dies mid-job leaves a
 lease that expires and another process takes the job over.
 """
 
-from openplug.outbox.queue import Job, enqueue
+from openplug.outbox.queue import Job, enqueue, enqueue_sync
 from openplug.outbox.worker import GiveUp, Handler, OutboxWorker, Outcome, Retry
 
-__all__ = ["GiveUp", "Handler", "Job", "OutboxWorker", "Outcome", "Retry", "enqueue"]
+__all__ = [
+    "GiveUp",
+    "Handler",
+    "Job",
+    "OutboxWorker",
+    "Outcome",
+    "Retry",
+    "enqueue",
+    "enqueue_sync",
+]

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Connection
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -35,8 +36,33 @@ async def enqueue(
     exists exactly when the change commits. With ``pending_key``, nothing
     is added while a job with that key is still waiting (returns False),
     which is how a burst of changes becomes one job."""
+    result = await conn.execute(_insert(conn.dialect.name, kind, payload, due_at, pending_key))
+    return bool(result.rowcount)
+
+
+def enqueue_sync(
+    conn: Connection,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    due_at: datetime | None = None,
+    pending_key: str | None = None,
+) -> bool:
+    """``enqueue`` for a synchronous transaction (a hook in identify's
+    write phase, see ``crm.changes``)."""
+    result = conn.execute(_insert(conn.dialect.name, kind, payload, due_at, pending_key))
+    return bool(result.rowcount)
+
+
+def _insert(
+    dialect: str,
+    kind: str,
+    payload: dict[str, Any],
+    due_at: datetime | None,
+    pending_key: str | None,
+) -> Any:
     now = utcnow()
-    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    dialect_insert = pg_insert if dialect == "postgresql" else sqlite_insert
     stmt = dialect_insert(outbox_jobs).values(
         kind=kind,
         pending_key=pending_key,
@@ -48,5 +74,4 @@ async def enqueue(
     )
     if pending_key is not None:
         stmt = stmt.on_conflict_do_nothing(index_elements=["pending_key"])
-    result = await conn.execute(stmt)
-    return bool(result.rowcount)
+    return stmt

@@ -84,6 +84,8 @@ from openplug.widget.schemas import (
     WidgetConfigResponse,
     WidgetRequest,
 )
+from openplug.widget.service import AnonymousSession
+from openplug.widget.unverified import UnverifiedSession
 
 router = APIRouter(prefix="/widget", tags=["widget"])
 Json = dict[str, Any]
@@ -206,16 +208,7 @@ async def widget_session(runtime: RuntimeDep, request: Request, body: SessionReq
     session = await service.start_anonymous_session(
         runtime, body.app_id, body.anonymous_credential, client_address(request)
     )
-    out: Json = {
-        "session_token": session.session_token,
-        "token_type": "bearer",
-        "expires_in": session.expires_in,
-        "user": {
-            "id": conversations.don_of_rev_user(runtime.org_id, session.rev_user_key),
-            "display_name": session.display_name,
-            "is_verified": False,
-        },
-    }
+    out = _session_answer(runtime, session)
     if session.anonymous_credential is not None:
         out["anonymous_credential"] = session.anonymous_credential
     return out
@@ -231,6 +224,12 @@ async def widget_identify(runtime: RuntimeDep, request: Request, body: IdentifyR
     session = await unverified.identify_unverified(
         runtime, body.app_id, body.user_ref, traits, client_address(request)
     )
+    return _session_answer(runtime, session)
+
+
+def _session_answer(runtime: Runtime, session: AnonymousSession | UnverifiedSession) -> Json:
+    """A visitor's new widget session (anonymous or named by the page),
+    as ``/widget/session`` and ``/widget/identify`` answer it."""
     return {
         "session_token": session.session_token,
         "token_type": "bearer",

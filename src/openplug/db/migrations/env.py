@@ -11,6 +11,7 @@ import openplug.crm.tables
 import openplug.identity.tables
 import openplug.mail.tables
 import openplug.outbox.tables
+import openplug.webhooks.tables
 import openplug.widget.tables  # noqa: F401  (registers the tables)
 from openplug.db.base import metadata
 

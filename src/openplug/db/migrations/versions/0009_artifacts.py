@@ -1,10 +1,10 @@
 """files in conversations (artifacts)
 
 Revision ID: 0009
-Revises: 0011
+Revises: 0013
 Create Date: 2026-12-02 14:20:00
 
-Numbered 0009 as assigned; it follows 0011, the head it was written
+Numbered 0009 as assigned; it follows 0013, the head it was written
 against, so the chain stays linear.
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 import openplug.db.base
 
 revision: str = "0009"
-down_revision: str | None = "0011"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
