@@ -80,6 +80,14 @@ def test_files_in_a_reply_by_mail_become_its_artifacts(
     ][0]
     assert [a["file"]["name"] for a in newest["artifacts"]] == ["a.pdf"]
 
+    # Nothing left to post (no text, every file refused): refused as empty.
+    nothing = compose(v.email, reply_to(server, v), "")
+    nothing.add_attachment(executable_bytes(), maintype="application", subtype="octet-stream",
+                           filename="setup.exe")  # fmt: skip
+    r = webhook(server, on_the_wire(nothing))
+    assert r.status_code == 400, r.text
+    assert "none of its files" in r.text
+
 
 def test_an_agents_file_is_linked_in_the_visitors_mail(
     mailing: tuple[LiveServer, SmtpSink],

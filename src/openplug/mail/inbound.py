@@ -331,7 +331,11 @@ async def _post_once(
     files = [await store_mail_file(runtime, f.name, f.data, key) for f in mail.files]
     artifact_keys = [k for k in files if k is not None]
     if not text and not artifact_keys:
-        return None
+        refused = ReplyRefused(
+            "empty_reply", "body", "no reply text, and none of its files may be sent"
+        )
+        refused.conversation_key = key
+        raise refused
     try:
         return await post_message(
             runtime, key, Author("rev_user", target.author_key), text, also_write=record,
