@@ -337,3 +337,22 @@ async def test_erasure_takes_the_persons_files_and_the_export_lists_them(
     files = [p for p in (server.settings.data_dir / "artifacts").rglob("*") if p.is_file()]
     assert files == []
     assert (await asyncio.to_thread(_get, listed["url"])).status_code == 404
+
+
+def test_after_a_merge_the_identified_user_sends_what_the_anonymous_one_uploaded(
+    server: LiveServer,
+) -> None:
+    session = anonymous_session(server)
+    anonymous = session["session_token"]
+    conversation = start_conversation(server, anonymous)
+    sent = visitor_upload(server, anonymous, "sent.txt", b"sent\n", "text/plain")
+    widget_ok(server, anonymous, "messages.create", conversation=conversation["id"],
+              artifacts=[sent["id"]])  # fmt: skip
+    waiting = visitor_upload(server, anonymous, "waiting.txt", b"waiting\n", "text/plain")
+
+    identified = identified_token(server, "merged-files@example.com")
+    widget_ok(server, identified, "merge", anonymous_credential=session["anonymous_credential"])
+    assert widget_ok(server, identified, "artifacts.locate", id=sent["id"])["url"]
+    posted = widget_ok(server, identified, "messages.create", conversation=conversation["id"],
+                       artifacts=[waiting["id"]])["message"]  # fmt: skip
+    assert [a["id"] for a in posted["artifacts"]] == [waiting["id"]]

@@ -28,6 +28,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openplug.artifacts.attach import Attaching, attach_artifacts
+from openplug.artifacts.tables import artifacts as artifact_rows
 from openplug.conversations import assignment
 from openplug.conversations.events import (
     AuthorKind,
@@ -630,6 +631,13 @@ async def move_member_conversations(
     """Hand every conversation of rev user ``from_key`` to ``to_key``, with
     the messages ``from_key`` wrote, inside the caller's transaction. The
     caller publishes the returned changes after its commit."""
+    # Files they uploaded and have not sent yet go with them, so the
+    # identified user can still send them (artifacts.attach).
+    await conn.execute(
+        update(artifact_rows)
+        .where(artifact_rows.c.uploader_rev_user_id == from_key)
+        .values(uploader_rev_user_id=to_key)
+    )
     m = conversation_members.c
     keys = list(
         (await conn.execute(select(m.conversation_id).where(m.rev_user_id == from_key))).scalars()
