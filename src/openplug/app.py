@@ -12,6 +12,10 @@ from fastapi import FastAPI
 
 from openplug import __version__
 from openplug.activity.routes import router as activity_router
+from openplug.artifacts import jobs as artifact_jobs
+from openplug.artifacts.routes import UPLOAD_PREFIX
+from openplug.artifacts.routes import router as artifacts_router
+from openplug.artifacts.storage import open_storage
 from openplug.audit.routes import router as audit_router
 from openplug.bootstrap import FirstStart, open_runtime
 from openplug.conversations.hub import ConversationHub
@@ -76,7 +80,9 @@ def create_app(
         hub = ConversationHub(runtime, runtime.broker)
         hub.start()
         runtime.change_listeners.append(hub.on_change)
-        mail = await mail_jobs.start_mail(runtime)
+        runtime.storage = open_storage(settings.storage_url, settings.data_dir)
+        mail = await mail_jobs.start_mail(runtime, artifact_jobs.handlers(runtime))
+        artifact_jobs.schedule_sweep(runtime, mail.outbox)
         app.state.webhooks = webhooks = start_webhooks(runtime)
         app.state.runtime = runtime
         app.state.inbound_smtp = mail.listener
@@ -99,6 +105,7 @@ def create_app(
             await hub.aclose()
             await announcements_sent()
             await runtime.broker.aclose()
+            await runtime.storage.aclose()
             await runtime.db.dispose()
             runtime.password_hashing.close()
 
@@ -121,6 +128,7 @@ def create_app(
     app.include_router(audit_router)
     app.include_router(webhooks_router)
     app.include_router(conversations_router)
+    app.include_router(artifacts_router)
     app.include_router(widget_router)
     app.include_router(inbox_router)
     app.include_router(mail_router)
@@ -136,10 +144,18 @@ def create_app(
     install_openapi(app, hand_parsed=[AuthTokensCreateRequest, *widget_bodies])
     install_docs(app)
     # Inside the size limit, so it reads no more than the limit allows.
-    app.add_middleware(TextGuard)
+    # Files are not text, and are spooled to disk as they come (never
+    # buffered whole): the upload URL passes the guard and the body limit,
+    # and counts its bytes itself (artifacts.service).
+    app.add_middleware(TextGuard, skip_prefixes=(UPLOAD_PREFIX,))
     # Whole mails reach the inbound webhook, only once it has a secret.
     larger = {INBOUND_PATH: settings.max_inbound_mail_bytes} if settings.mail_inbound_secret else {}
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, per_path=larger)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        per_path=larger,
+        unlimited_prefixes=(UPLOAD_PREFIX,),
+    )
     # Outermost of our middleware but one: a socket served through
     # the router would keep the whole routing and dependency stack alive
     # for as long as it is open (~65 objects per idle socket).

@@ -101,3 +101,29 @@ class TooManyRequests(ApiError):
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message, retry_after=retry_after)
         self.retry_after = retry_after
+
+
+class FileTooLarge(PayloadTooLarge):
+    """A file over a size limit: 413 naming the field, the limit in bytes
+    and the setting that sets it."""
+
+    def __init__(self, field_name: str, limit: int, setting: str) -> None:
+        reason = f"larger than the limit of {limit} bytes ({setting})"
+        super().__init__(
+            f"{field_name}: {reason}",
+            field_name=field_name,
+            reason=reason,
+            limit_bytes=limit,
+            limit_name=setting,
+        )
+
+
+class UploadQuotaExceeded(TooManyRequests):
+    """A visitor's uploads of the last 24 hours would pass the daily limit."""
+
+    def __init__(self, field_name: str, limit: int, setting: str, retry_after: int) -> None:
+        reason = f"over the limit of {limit} bytes uploaded per visitor per day ({setting})"
+        super().__init__(f"{field_name}: {reason}", retry_after)
+        self.extra.update(
+            field_name=field_name, reason=reason, limit_bytes=limit, limit_name=setting
+        )

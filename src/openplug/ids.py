@@ -34,6 +34,7 @@ TOKEN = ObjectKind("identity", "token", "TOKEN")
 FRAGMENT = ObjectKind("core", "tenant_fragment", "FRAG")
 CONVERSATION = ObjectKind("core", "conversation", "CONV")
 COMMENT = ObjectKind("core", "comment", "COMMENT")
+ARTIFACT = ObjectKind("core", "artifact", "ARTIFACT")
 WEBHOOK = ObjectKind("integration", "webhook", "WEBHOOK")
 # An app's team, the author of automated messages; keyed by the app.
 SYS_USER = ObjectKind("identity", "sysu", "SYSU")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from openplug.artifacts.storage import Storage
 from openplug.conversations.events import ChangeListener, TransactionHook
 from openplug.crm.changes import CrmHook
 from openplug.db import Database
@@ -45,6 +46,8 @@ class Runtime:
     crm_hooks: list[CrmHook] = field(default_factory=list)
     # Runs outbox jobs; started by the server's lifespan (see openplug.outbox).
     outbox: OutboxWorker | None = None
+    # Where artifacts' bytes live; opened by the server's lifespan.
+    storage: Storage | None = None
     # Realtime events; the server's lifespan replaces it with
     # ``broker_for(settings)`` and closes it on shutdown.
     broker: Broker = field(default_factory=InProcessBroker)

@@ -92,6 +92,37 @@ class Settings(BaseSettings):
     # other processes enqueued, and the first retry's delay (it doubles).
     outbox_poll_seconds: float = Field(default=2.0, gt=0)
     outbox_retry_seconds: float = Field(default=5.0, gt=0)
+    # Files in conversations (openplug.artifacts). Where the bytes live:
+    # unset or file:///path, a directory (default: <data_dir>/artifacts);
+    # s3://bucket?endpoint=http://host:port&region=..., S3-compatible
+    # object storage (credentials from the URL's user:password or the
+    # standard AWS_* variables), for several server processes.
+    storage_url: str | None = None
+    max_upload_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
+    # What one visitor may upload in 24 hours, all files together; 0: no limit.
+    upload_bytes_per_visitor_per_day: int = Field(default=200 * 1024 * 1024, ge=0)
+    # Content types (as detected from the bytes) that may be uploaded,
+    # comma-separated.
+    allowed_upload_types: str = (
+        "image/png,image/jpeg,image/gif,image/webp,application/pdf,text/plain,text/csv,"
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document,"
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet,"
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation,"
+        "application/msword,application/vnd.ms-excel,application/vnd.ms-powerpoint,"
+        "application/vnd.oasis.opendocument.text,"
+        "application/vnd.oasis.opendocument.spreadsheet,"
+        "application/vnd.oasis.opendocument.presentation,application/zip"
+    )
+    # How long the URLs of artifacts.locate (and in messages) work.
+    artifact_url_seconds: int = Field(default=300, gt=0)
+    # Images larger than this many pixels get no inline variant (and are
+    # never decoded: a decompression bomb stays a download).
+    max_image_pixels: int = Field(default=40_000_000, gt=0)
+    # Prepared but never attached after this long: removed, bytes included.
+    orphan_artifact_seconds: int = Field(default=24 * 3600, gt=0)
+    # How long the file links in a visitor's notification mail work.
+    mail_artifact_link_days: int = Field(default=30, gt=0)
+
     # Webhooks (openplug.webhooks): endpoints on loopback, private or
     # link-local addresses are refused unless this is set (SSRF: an admin's
     # webhook must not reach the server's own network), and how long one
@@ -107,6 +138,10 @@ class Settings(BaseSettings):
             connect_timeout=self.db_connect_timeout_seconds,
             statement_timeout=self.db_statement_timeout_seconds,
         )
+
+    def allowed_upload_type_set(self) -> frozenset[str]:
+        types = self.allowed_upload_types.split(",")
+        return frozenset(t.strip().lower() for t in types if t.strip())
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -14,6 +14,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Connection
 
 # Every domain's tables, as the migrations' env.py imports them.
+import openplug.artifacts.tables
 import openplug.audit.tables
 import openplug.conversations.tables
 import openplug.crm.tables

@@ -589,6 +589,18 @@ ROWS: tuple[Row | SocketRow, ...] = (
          Case(on_conversation("object", body="from the matrix"), agents, CONVERSATION_OWNERS)),
     *row("GET|POST /timeline-entries.list",
          Case(on_conversation("object"), agents, CONVERSATION_OWNERS)),
+    # Files: agents read every attached file; the upload and download URLs
+    # take no credential, their signed token decides (tests/artifacts has
+    # the success of each, and a token of someone else's file).
+    *row("POST /artifacts.prepare", Case(lambda w, p, o: {"file_name": "matrix.txt"}, agents)),
+    *row("GET|POST /artifacts.get",
+         Case(lambda w, p, o: {"id": w.artifacts[o]}, agents, CONVERSATION_OWNERS)),
+    *row("GET|POST /artifacts.locate",
+         Case(lambda w, p, o: {"id": w.artifacts[o]}, agents, CONVERSATION_OWNERS)),
+    *row("POST /artifacts/upload/{token}",
+         Case(nothing, public_link, (NOBODY,), path="/artifacts/upload/opl_file_bm9ib2R5")),
+    *row("GET /artifacts/download/{token}",
+         Case(nothing, public_link, (NOBODY,), path="/artifacts/download/opl_file_bm9ib2R5")),
     *row("GET /inbox/me", Case(nothing, agents, check=names_the_agent)),
     # Agents: any of them lists all (to assign a conversation); each reads
     # and sets only their own preferences.
@@ -612,6 +624,13 @@ ROWS: tuple[Row | SocketRow, ...] = (
          Case(in_widget_on_conversation(), visitors, CONVERSATION_OWNERS)),
     *row("POST /widget/conversations.mark-read",
          Case(in_widget_on_conversation(), visitors, CONVERSATION_OWNERS)),
+    *row("POST /widget/artifacts.prepare", Case(in_widget(file_name="matrix.txt"), visitors)),
+    *row("POST /widget/artifacts.get",
+         Case(lambda w, p, o: {"app_id": p.app_id, "id": w.artifacts[o]}, visitors,
+              CONVERSATION_OWNERS)),
+    *row("POST /widget/artifacts.locate",
+         Case(lambda w, p, o: {"app_id": p.app_id, "id": w.artifacts[o]}, visitors,
+              CONVERSATION_OWNERS)),
     *row("POST /widget/mail-settings.get", Case(in_widget(), visitors)),
     *row("POST /widget/mail-settings.update", Case(in_widget(subscribed=True), visitors)),
     *row("POST /widget/identity.update",
@@ -770,6 +789,8 @@ class World:
         self.dev_ids: dict[str, str] = {}
         self.user_ids: dict[str, str] = {NOBODY: "REVU-999999"}
         self.conversations: dict[str, str] = {NOBODY: "CONV-999999"}
+        # A file attached in each visitor's conversation, by that visitor.
+        self.artifacts: dict[str, str] = {NOBODY: "ARTIFACT-999999"}
         self.anonymous_credentials: dict[str, str] = {}
         self.token_ids: dict[str, str] = {NOBODY: "0000000000000000"}
         self.account_ids: dict[str, str] = {NOBODY: "ACC-999999"}
@@ -1009,6 +1030,20 @@ class World:
                 sessions[visitor], VISITOR_APP[visitor], "conversations.create", body="hello"
             )
             self.conversations[visitor] = started["conversation"]["id"]
+            app = VISITOR_APP[visitor]
+            prepared = self.widget_ok(
+                sessions[visitor], app, "artifacts.prepare", file_name="matrix.txt"
+            )
+            fields = [(f["key"], (None, f["value"])) for f in prepared["form_data"]]
+            up = self.http.post(
+                prepared["url"], files=[*fields, ("file", ("matrix.txt", b"hello\n", "text/plain"))]
+            )
+            assert up.status_code == 200, up.text
+            self.widget_ok(
+                sessions[visitor], app, "messages.create",
+                conversation=self.conversations[visitor], artifacts=[prepared["id"]],
+            )  # fmt: skip
+            self.artifacts[visitor] = prepared["id"]
         for name, visitor in (
             ("session_alice", "alice"),
             ("session_bob", "bob"),

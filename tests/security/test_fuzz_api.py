@@ -125,6 +125,8 @@ class Target:
     kept_aat_id: str = ""
     anonymous_credential: str = ""
     admin_id: str = ""
+    # A file an agent attached in the seeded conversation.
+    artifact_id: str = ""
     # An anonymous visitor's session: one with no email trait, whose
     # "get replies by email" address the widget may set.
     anonymous_token: str = ""
@@ -160,6 +162,15 @@ class Target:
         self.conversation_id = started["conversation"]["id"]
         self.call(s.pat, "/timeline-entries.create",
                   {"object": self.conversation_id, "body": "hi, how can we help?"})  # fmt: skip
+        prepared = self.call(s.pat, "/artifacts.prepare", {"file_name": "fuzz.txt"})
+        fields = [(f["key"], (None, f["value"])) for f in prepared["form_data"]]
+        r = self.setup.post(
+            prepared["url"], files=[*fields, ("file", ("fuzz.txt", b"fuzz\n", "text/plain"))]
+        )
+        assert r.status_code == 200, r.text
+        self.artifact_id = prepared["id"]
+        self.call(s.pat, "/timeline-entries.create",
+                  {"object": self.conversation_id, "artifacts": [self.artifact_id]})  # fmt: skip
         self.managed_app_id = self.call(s.pat, "/apps.create", {"name": "fuzzed"})["app"]["app_id"]
         self.kept_aat_id = self.new_aat()["token_id"]
         self.anonymous_credential = self.new_anonymous_credential()
@@ -322,6 +333,10 @@ STEERING: dict[str, dict[str, Steer]] = {
     "/widget/conversations.mark-read": {"conversation": lambda t: t.conversation_id},
     "/widget/mail-settings.update": {"email": lambda t: "fuzz-claim@example.com"},
     "/visitor-activity.get": {"id": lambda t: t.visitor_id},
+    "/artifacts.get": {"id": lambda t: t.artifact_id},
+    "/artifacts.locate": {"id": lambda t: t.artifact_id},
+    "/widget/artifacts.get": {"id": lambda t: t.artifact_id},
+    "/widget/artifacts.locate": {"id": lambda t: t.artifact_id},
 }
 WIDGET_APP_ID: Steer = lambda t: t.server.app_id  # noqa: E731
 

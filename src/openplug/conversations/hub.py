@@ -40,6 +40,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from openplug.artifacts.service import Links
 from openplug.conversations.events import ConversationChange
 from openplug.conversations.render import ConversationRenderer
 from openplug.conversations.service import messages_after
@@ -88,7 +89,7 @@ async def replay_messages(runtime: Runtime, key: int, after_seq: int) -> list[Ev
                 f"more than {REPLAY_LIMIT} messages missed: page them with messages.list, "
                 "then subscribe after the last seq"
             )
-        renderer = ConversationRenderer(conn, runtime.org_id)
+        renderer = ConversationRenderer(conn, runtime.org_id, Links(runtime))
         return [_message_event(m) for m in await renderer.shared_messages(rows)]
 
 
@@ -161,7 +162,7 @@ class ConversationHub:
         agents: dict[int, dict[str, Any]] = {}
         if message_keys or owner_keys:
             async with self._runtime.db.read() as conn:
-                renderer = ConversationRenderer(conn, self._runtime.org_id)
+                renderer = ConversationRenderer(conn, self._runtime.org_id, Links(self._runtime))
                 if message_keys:
                     rows = [
                         r._mapping

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from openplug.artifacts.service import Links, summaries_by_message
 from openplug.conversations import assignment, service
 from openplug.conversations.service import Row
 from openplug.crm.tables import rev_users
@@ -26,9 +27,14 @@ PREVIEW_CHARS = 140
 
 
 class ConversationRenderer:
-    def __init__(self, conn: AsyncConnection, org_id: str) -> None:
+    """``links``: mints the short-lived URLs in each message's artifacts;
+    without it (an export, an event for the log) artifacts have no URLs."""
+
+    def __init__(self, conn: AsyncConnection, org_id: str, links: Links | None = None) -> None:
         self.conn = conn
         self.org_id = org_id
+        self.links = links
+        self._artifacts: dict[int, list[Json]] = {}
         self._rev: dict[int, Row] = {}
         self._dev: dict[int, Row] = {}
         self._teams: dict[int, str] = {}
@@ -118,6 +124,10 @@ class ConversationRenderer:
             {int(m["author_rev_user_id"]) for m in rows if m["author_rev_user_id"] is not None},
             {int(m["author_dev_user_id"]) for m in rows if m["author_dev_user_id"] is not None},
         )
+        wanted = [int(m["id"]) for m in rows if int(m["id"]) not in self._artifacts]
+        self._artifacts.update(
+            await summaries_by_message(self.conn, self.org_id, wanted, self.links)
+        )
         teams = {int(m["author_app_pk"]) for m in rows if m["author_app_pk"] is not None}
         teams -= self._teams.keys()
         if teams:
@@ -143,6 +153,7 @@ class ConversationRenderer:
             "body": message["body"],
             "body_type": "text",
             "created_by": self.author_summary(message),
+            "artifacts": self._artifacts.get(int(message["id"]), []),
             "created_date": created,
             "modified_date": created,
             "seq": message["seq"],
@@ -208,6 +219,7 @@ class ConversationRenderer:
             "seq": message["seq"],
             "body": message["body"],
             "body_type": "text",
+            "artifacts": self._artifacts.get(int(message["id"]), []),
             "created_date": rfc3339(message["created_at"]),
             "author": self.author_summary(message, for_agent=False),
             # From the support side: an agent or the team's automated message.

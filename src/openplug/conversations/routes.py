@@ -11,6 +11,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from openplug.artifacts.attach import message_parts
+from openplug.artifacts.service import Links
 from openplug.conversations import service
 from openplug.conversations.render import ConversationRenderer
 from openplug.conversations.schemas import (
@@ -49,7 +51,7 @@ def _agent(principal: Any) -> Author:
 async def _conversation_view(runtime: Runtime, key: int, agent: Author) -> Json:
     async with runtime.db.read() as conn:
         row = await service.get_conversation(conn, key)
-        renderer = ConversationRenderer(conn, runtime.org_id)
+        renderer = ConversationRenderer(conn, runtime.org_id, Links(runtime))
         (view,) = await renderer.conversations([row], agent_key=agent.key)
     return {"conversation": view}
 
@@ -61,10 +63,15 @@ async def conversations_create(
     agent = _agent(principal)
     async with runtime.db.read() as conn:
         members = await service.resolve_rev_users(conn, body.members, "members")
+    messages = body.messages or []
+    parts = [
+        message_parts(m.body, m.artifacts, f"messages[{i}].") for i, m in enumerate(messages)
+    ]
     key = await service.create_conversation(
         runtime,
         member_keys=members,
-        bodies=[m.body for m in body.messages or []],
+        bodies=[text for text, _ in parts],
+        artifacts=[keys for _, keys in parts],
         author=agent,
         title=body.title,
         status=body.status or (body.stage.name if body.stage else "open"),
@@ -118,7 +125,7 @@ async def _list(runtime: Runtime, principal: Any, req: ConversationsListRequest)
             cursor=req.cursor,
             limit=req.limit,
         )
-        renderer = ConversationRenderer(conn, runtime.org_id)
+        renderer = ConversationRenderer(conn, runtime.org_id, Links(runtime))
         views = await renderer.conversations(rows, agent_key=principal.dev_user_id)
     return {"conversations": views, "next_cursor": cursor}
 
@@ -180,10 +187,14 @@ async def timeline_entries_create(
     runtime: RuntimeDep, principal: AgentDep, body: TimelineEntriesCreateRequest
 ) -> Json:
     key = service.conversation_key(body.object, "object")
-    posted = await service.post_message(runtime, key, _agent(principal), body.body)
+    text, artifact_keys = message_parts(body.body, body.artifacts)
+    posted = await service.post_message(
+        runtime, key, _agent(principal), text, artifact_keys=artifact_keys
+    )
     async with runtime.db.read() as conn:
         rows, _ = await service.messages_after(conn, key, posted.seq - 1, 1)
-        (entry,) = await ConversationRenderer(conn, runtime.org_id).timeline_entries(rows)
+        renderer = ConversationRenderer(conn, runtime.org_id, Links(runtime))
+        (entry,) = await renderer.timeline_entries(rows)
     return {"timeline_entry": entry}
 
 
@@ -193,7 +204,8 @@ async def _timeline(runtime: Runtime, req: TimelineEntriesListRequest) -> Json:
     async with runtime.db.read() as conn:
         await service.get_conversation(conn, key)
         rows, next_seq = await service.messages_before(conn, key, before, req.limit)
-        entries = await ConversationRenderer(conn, runtime.org_id).timeline_entries(rows)
+        renderer = ConversationRenderer(conn, runtime.org_id, Links(runtime))
+        entries = await renderer.timeline_entries(rows)
     cursor = records.encode_cursor(next_seq) if next_seq is not None else None
     return {"timeline_entries": entries, "next_cursor": cursor}
 

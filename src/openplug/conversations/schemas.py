@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints
 
+from openplug.artifacts.schemas import ArtifactIds, ArtifactSummary
 from openplug.conversations.assignment import MAX_OWNERS
 from openplug.conversations.service import MAX_BODY_CHARS, Status
 from openplug.crm.fields import FROM_QUERY, ShortText, Strict
@@ -39,8 +40,9 @@ class Stage(Strict):
 
 
 class ConversationMessage(Strict):
-    body: MessageBody
+    body: MessageBody | None = Field(default=None, description="Required unless artifacts are")
     body_type: Literal["text"] = "text"
+    artifacts: ArtifactIds | None = None
 
 
 class ConversationsCreateRequest(Strict):
@@ -90,8 +92,9 @@ class ConversationsMarkReadRequest(Strict):
 class TimelineEntriesCreateRequest(Strict):
     object: ShortText
     type: Literal["timeline_comment"] = "timeline_comment"
-    body: MessageBody
+    body: MessageBody | None = Field(default=None, description="Required unless artifacts are")
     body_type: Literal["text"] = "text"
+    artifacts: ArtifactIds | None = None
 
 
 class TimelineEntriesListRequest(Strict):
@@ -145,6 +148,7 @@ class TimelineEntry(Answer):
     created_by: RevUserRef | DevUserRef | SysUserRef | None = Field(
         description="null once the author is gone"
     )
+    artifacts: list[ArtifactSummary] = Field(description="The files attached, in order")
     created_date: Date
     modified_date: Date
     seq: int = Field(description="Gapless and increasing within the conversation")

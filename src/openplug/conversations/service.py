@@ -27,6 +27,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from openplug.artifacts.attach import Attaching, attach_artifacts
+from openplug.artifacts.tables import artifacts as artifact_rows
 from openplug.conversations import assignment
 from openplug.conversations.events import (
     AuthorKind,
@@ -305,10 +307,13 @@ async def create_conversation(
     status: Status = "open",
     app_pk: int | None = None,
     owner_ids: Sequence[str] = (),
+    artifacts: Sequence[Sequence[int]] = (),
+    artifacts_field: str = "messages[{i}].artifacts",
 ) -> int:
     """A new conversation with its members, owners (dev user ids, checked
     in the same transaction: a 400 names ``owned_by[i]``) and first
-    messages (by ``author``)."""
+    messages (by ``author``); ``artifacts[i]``: the artifact keys of
+    message ``i`` (a 400 names ``artifacts_field`` with ``i`` filled in)."""
     now = utcnow()
     if title is None:
         title = title_from_body(bodies[0]) if bodies else DEFAULT_TITLE
@@ -350,10 +355,16 @@ async def create_conversation(
             _change("conversation.created", key, members, app_pk, status, author,
                     owner_keys=tuple(owners))
         )  # fmt: skip
-        for body in bodies:
+        for i, body in enumerate(bodies):
             if author is None:
                 raise ValueError("first messages need an author")  # a caller's bug, not input
             posted = await _append_message(conn, key, author, body, now)
+            if i < len(artifacts) and artifacts[i]:
+                await attach_artifacts(
+                    conn, artifacts[i], by=_attaching(author, app_pk),
+                    message_key=posted.message_key, conversation_key=key, now=now,
+                    field_name=artifacts_field.format(i=i),
+                )  # fmt: skip
             changes.append(
                 _change("message.created", key, members, app_pk, status, author,
                         seq=posted.seq, message_key=posted.message_key)
@@ -371,8 +382,12 @@ async def post_message(
     *,
     scope: VisitorScope | None = None,
     also_write: Callable[[AsyncConnection, PostedMessage], Awaitable[None]] | None = None,
+    artifact_keys: Sequence[int] = (),
+    attach_as: Attaching | None = None,
 ) -> PostedMessage:
-    """Append a message. With ``scope`` (a visitor posting), the visibility
+    """Append a message, with the artifacts ``artifact_keys`` attached (the
+    author's own, unless ``attach_as`` says whose; see ``artifacts.attach``).
+    With ``scope`` (a visitor posting), the visibility
     check runs inside the write transaction, so it holds for the insert.
     ``also_write`` writes more in the same transaction (a reply by mail
     records its Message-ID); if it raises, the message is rolled back and
@@ -385,6 +400,12 @@ async def post_message(
             else await get_conversation(conn, key)
         )
         posted = await _append_message(conn, key, author, body, now)
+        if artifact_keys:
+            by = attach_as or _attaching(author, None if scope is None else scope.app_pk)
+            await attach_artifacts(
+                conn, artifact_keys, by=by, message_key=posted.message_key,
+                conversation_key=key, now=now,
+            )  # fmt: skip
         if also_write is not None:
             await also_write(conn, posted)
         status = "open" if author.kind == "rev_user" else str(row["status"])
@@ -394,6 +415,12 @@ async def post_message(
         await run_transaction_hooks(runtime.transaction_hooks, conn, [change])
     publish_changes(runtime.change_listeners, [change])
     return posted
+
+
+def _attaching(author: Author, app_pk: int | None) -> Attaching:
+    if author.kind == "sys_user":
+        raise ValueError("a team's automated message carries no files")
+    return Attaching(author.kind, author.key, app_pk)
 
 
 async def _append_message(
@@ -604,6 +631,13 @@ async def move_member_conversations(
     """Hand every conversation of rev user ``from_key`` to ``to_key``, with
     the messages ``from_key`` wrote, inside the caller's transaction. The
     caller publishes the returned changes after its commit."""
+    # Files they uploaded and have not sent yet go with them, so the
+    # identified user can still send them (artifacts.attach).
+    await conn.execute(
+        update(artifact_rows)
+        .where(artifact_rows.c.uploader_rev_user_id == from_key)
+        .values(uploader_rev_user_id=to_key)
+    )
     m = conversation_members.c
     keys = list(
         (await conn.execute(select(m.conversation_id).where(m.rev_user_id == from_key))).scalars()

@@ -30,6 +30,19 @@ class MessageInMail:
     author: str
     body: str
     created_at: datetime
+    # Files of the message: (name, link). Linked, never attached: a mail
+    # with the files in it would copy them into every mailbox on the way,
+    # beyond erasure; the link is signed for the file and the recipient
+    # and stops working once they may no longer read the conversation.
+    files: tuple[tuple[str, str], ...] = ()
+
+
+def _files_text(m: MessageInMail) -> list[str]:
+    return [f"File: {one_line(name)} <{url}>" for name, url in m.files]
+
+
+def _files_html(m: MessageInMail) -> str:
+    return "".join(_link(url, f"File: {one_line(name)}") for name, url in m.files)
 
 
 @dataclass(frozen=True)
@@ -135,8 +148,8 @@ def visitor_reply_mail(
     parts = [f"<p>{html.escape(intro)}</p>"]
     for m in messages:
         caption = f"{one_line(m.author)}, {when(m.created_at)}"
-        text += [f"{caption}:", m.body, ""]
-        parts.append(_quoted(caption, m.body))
+        text += [f"{caption}:", m.body, *_files_text(m), ""]
+        parts.append(_quoted(caption, m.body) + _files_html(m))
     text += [REPLY_ABOVE]
     parts.append(f"<p>{html.escape(REPLY_ABOVE)}</p>")
     if site_url:

@@ -37,6 +37,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from openplug.artifacts.attach import Attaching
+from openplug.artifacts.service import store_mail_file
 from openplug.conversations.service import MAX_BODY_CHARS, Author, PostedMessage, post_message
 from openplug.conversations.tables import conversation_members
 from openplug.crm.tables import rev_users
@@ -261,7 +263,7 @@ async def _receive(
         refused = ReplyRefused(
             "not_the_recipient", "From", "not the address this reply address was issued to"
         )
-    elif not mail.text:
+    elif not mail.text and not mail.files:
         refused = ReplyRefused("empty_reply", "body", "no reply text above the quoted message")
     else:
         return await _post(runtime, target, mail, via)
@@ -275,7 +277,7 @@ async def _post(runtime: Runtime, target: ReplyTarget, mail: InboundMail, via: s
     if len(text) > MAX_BODY_CHARS:
         note = CLIPPED_NOTE.format(limit=MAX_BODY_CHARS)
         text = text[: MAX_BODY_CHARS - len(note)].rstrip() + note
-    posted = await _post_once(runtime, target, mail.dedupe_key, text)
+    posted = await _post_once(runtime, target, mail, text)
     if posted is None:
         log.info("reply by mail was a retry, conversation %d, via %s", conversation, via)
         return ReplyOutcome("duplicate", conversation)
@@ -286,7 +288,7 @@ async def _post(runtime: Runtime, target: ReplyTarget, mail: InboundMail, via: s
 
 
 async def _post_once(
-    runtime: Runtime, target: ReplyTarget, digest: str, text: str
+    runtime: Runtime, target: ReplyTarget, mail: InboundMail, text: str
 ) -> PostedMessage | None:
     """Post ``text`` unless this mail was posted to this conversation before
     (None then). The digest is inserted in the message's transaction: of
@@ -294,6 +296,7 @@ async def _post_once(
     conversation's, PostgreSQL; the write lock, SQLite), then conflicts on
     the digest and rolls its message back."""
     key = target.conversation_key
+    digest = mail.dedupe_key
     r = inbound_replies.c
     async with runtime.db.read() as conn:
         seen = await conn.scalar(
@@ -321,9 +324,22 @@ async def _post_once(
         if not result.rowcount:
             raise _AlreadyPosted
 
+    # Each file as an artifact of nobody's, checked like an upload; one that
+    # is refused is left out (and logged), and the text still posts. A
+    # retry that turns out a duplicate leaves its files unattached, for
+    # the orphan sweep.
+    files = [await store_mail_file(runtime, f.name, f.data, key) for f in mail.files]
+    artifact_keys = [k for k in files if k is not None]
+    if not text and not artifact_keys:
+        refused = ReplyRefused(
+            "empty_reply", "body", "no reply text, and none of its files may be sent"
+        )
+        refused.conversation_key = key
+        raise refused
     try:
         return await post_message(
-            runtime, key, Author("rev_user", target.author_key), text, also_write=record
-        )
+            runtime, key, Author("rev_user", target.author_key), text, also_write=record,
+            artifact_keys=artifact_keys, attach_as=Attaching("mail", target.author_key),
+        )  # fmt: skip
     except _AlreadyPosted:
         return None

@@ -58,6 +58,41 @@ class InboundMail:
     dedupe_key: str
     # The reply with quotes and signature stripped; may be empty.
     text: str
+    # Files sent with it (attachments, and inline images with a name).
+    files: tuple[MailFile, ...] = ()
+
+
+@dataclass(frozen=True)
+class MailFile:
+    name: str
+    data: bytes
+
+
+MAX_FILES = 20
+
+
+def mail_files(mail: EmailMessage) -> tuple[MailFile, ...]:
+    """The parts that are files: an attachment, or an inline part with a
+    file name (a pasted screenshot); never the text or HTML body itself.
+    Their declared types are ignored here: the artifacts room reads the
+    bytes."""
+    found: list[MailFile] = []
+    for part in mail.walk():
+        if part.is_multipart():
+            continue
+        name = part.get_filename()
+        if not name and not part.is_attachment():
+            continue
+        try:
+            content = part.get_content()
+        except (LookupError, ValueError, AssertionError):
+            continue  # an unknown charset or a broken encoding: not a file we can read
+        data = content.encode() if isinstance(content, str) else bytes(content)
+        if data:
+            found.append(MailFile(name or "attachment", data))
+        if len(found) >= MAX_FILES:
+            break
+    return tuple(found)
 
 
 def read_inbound_mail(
@@ -75,6 +110,7 @@ def read_inbound_mail(
         robot=robot_reason(mail, envelope_sender),
         dedupe_key=_dedupe_key(mail, raw),
         text=reply_text(mail),
+        files=mail_files(mail),
     )
 
 

@@ -61,13 +61,17 @@ class MailServices:
         runtime.outbox = None
 
 
-async def start_mail(runtime: Runtime) -> MailServices:
+async def start_mail(
+    runtime: Runtime, other_handlers: dict[str, Handler] | None = None
+) -> MailServices:
+    """``other_handlers``: the other rooms' outbox jobs, run by the same
+    worker (one outbox per process)."""
     settings = runtime.settings
     hooks = transaction_hooks(settings)
     runtime.transaction_hooks.extend(hooks)
     outbox = runtime.outbox = OutboxWorker(
         runtime.db,
-        handlers(runtime),
+        {**(other_handlers or {}), **handlers(runtime)},
         poll_seconds=settings.outbox_poll_seconds,
         retry_seconds=settings.outbox_retry_seconds,
     )

@@ -17,6 +17,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from openplug.artifacts.service import mail_file_links
 from openplug.conversations.events import ConversationChange
 from openplug.conversations.tables import conversation_members, conversations, messages
 from openplug.crm.tables import rev_users
@@ -106,7 +107,8 @@ async def run(runtime: Runtime, job: Job) -> Outcome:
         rows = (
             await conn.execute(
                 select(
-                    messages.c.seq, messages.c.body, messages.c.created_at, dev_users.c.display_name
+                    messages.c.id, messages.c.seq, messages.c.body, messages.c.created_at,
+                    dev_users.c.display_name,
                 )
                 .join(dev_users, dev_users.c.id == messages.c.author_dev_user_id)
                 .where(messages.c.conversation_id == conversation_key, messages.c.seq > since)
@@ -121,6 +123,7 @@ async def run(runtime: Runtime, job: Job) -> Outcome:
         site_url = None
         if app is not None:
             site_url = app.site_url or next(iter(app.allowed_origins or []), None)
+        files = await mail_file_links(runtime, conn, [int(r.id) for r in rows], rev_user_key)
         pepper = runtime.secrets.token_pepper
         config = runtime.mail
         composed = visitor_reply_mail(
@@ -131,7 +134,10 @@ async def run(runtime: Runtime, job: Job) -> Outcome:
             to_name=str(user.display_name),
             to_email=email,
             team=str(app.name) if app is not None else config.sender.display_name or "Support",
-            messages=[MessageInMail(r.display_name, r.body, r.created_at) for r in rows],
+            messages=[
+                MessageInMail(r.display_name, r.body, r.created_at, files.get(int(r.id), ()))
+                for r in rows
+            ],
             reply_to=reply_address(
                 pepper, config.inbound_domain, conversation_key, rev_user_key, email
             ),

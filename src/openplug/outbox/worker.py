@@ -23,6 +23,7 @@ import os
 import random
 import secrets
 import socket
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -74,6 +75,15 @@ class OutboxWorker:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        # (every how many seconds, what, when next, by the monotonic clock)
+        self._periodic: list[list[Any]] = []
+
+    def every(self, seconds: float, work: Callable[[], Awaitable[object]]) -> None:
+        """Run ``work`` in this worker's loop at start and then every
+        ``seconds`` (housekeeping such as the artifacts' orphan sweep). Each
+        process runs its own, so ``work`` must be safe to run in several
+        at once; what it finds to do it enqueues as jobs."""
+        self._periodic.append([seconds, work, time.monotonic()])
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="outbox")
@@ -94,10 +104,24 @@ class OutboxWorker:
             await asyncio.wait_for(self._task, grace_seconds)
         self._task = None
 
+    async def _run_periodic(self) -> float:
+        """Run what is due; the seconds until the next one is."""
+        now = time.monotonic()
+        for entry in self._periodic:
+            seconds, work, next_at = entry
+            if next_at <= now:
+                entry[2] = now + seconds
+                try:
+                    await work()
+                except Exception:
+                    log.exception("outbox periodic work failed; it runs again later")
+        return min((e[2] for e in self._periodic), default=now + 3600) - time.monotonic()
+
     async def _run(self) -> None:
         while not self._stopping:
             try:
-                timeout = await self._seconds_to_next_due()
+                until_periodic = await self._run_periodic()
+                timeout = min(await self._seconds_to_next_due(), max(until_periodic, 0.0))
                 if timeout <= 0:
                     if await self.run_due():
                         continue

@@ -4,8 +4,14 @@ Everything openplug holds about the rev user, in the API's own shapes so a
 reader needs no other documentation: the profile (traits, custom fields),
 their workspace and account, the anonymous identities merged into them,
 and every conversation they are in with all of its messages, oldest first.
-Never a secret: anonymous credentials and session tokens are listed by when
-they were made, not by value (only digests are stored anyway).
+Files: the metadata of every file they uploaded (``files``), each with a
+signed download link bound to that file (``artifacts.locate``'s kind,
+valid for ``EXPORT_LINK_SECONDS``, a week): the export is a JSON document for
+whoever asked on the person's behalf, and the bytes stay one request away
+instead of inflating it; the files in their conversations are listed in
+each message's ``artifacts``. Never a secret: anonymous credentials and
+session tokens are listed by when they were made, not by value (only
+digests are stored anyway).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openplug.activity.rules import MAX_EVENTS
 from openplug.activity.service import TrackedEvent, visitor_activity
+from openplug.artifacts.service import Links, artifacts_of_rev_users, summary_json
 from openplug.conversations.render import ConversationRenderer
 from openplug.conversations.tables import conversation_members, conversations, messages
 from openplug.crm import records
@@ -26,10 +33,13 @@ from openplug.ids import CONVERSATION, REV_USER, display_id
 from openplug.widget.tables import anonymous_credentials, visitor_merges
 
 FORMAT = "openplug.personal-data/1"
+EXPORT_LINK_SECONDS = 7 * 24 * 3600
 Json = dict[str, Any]
 
 
-async def export_rev_user(conn: AsyncConnection, org_id: str, id_value: str) -> Json:
+async def export_rev_user(
+    conn: AsyncConnection, org_id: str, id_value: str, links: Links | None = None
+) -> Json:
     row = await records.get_row(conn, records.REV_USERS, id_value)
     key = int(row["id"])
     renderer = records.Renderer(conn, org_id)
@@ -81,10 +91,9 @@ async def export_rev_user(conn: AsyncConnection, org_id: str, id_value: str) -> 
             }
             for c in credentials
         ],
-        "conversations": await _conversations(conn, org_id, identities),
+        "conversations": await _conversations(conn, org_id, identities, links),
         "visits": await _visits(conn, identities),
-        # Files join here once conversations carry them.
-        "files": [],
+        "files": await _files(conn, org_id, identities, links),
     }
 
 
@@ -114,7 +123,26 @@ async def _visits(conn: AsyncConnection, identities: list[int]) -> list[Json]:
     return out
 
 
-async def _conversations(conn: AsyncConnection, org_id: str, identities: list[int]) -> list[Json]:
+async def _files(
+    conn: AsyncConnection, org_id: str, identities: list[int], links: Links | None
+) -> list[Json]:
+    rows = sorted(await artifacts_of_rev_users(conn, identities), key=lambda r: int(r["id"]))
+    out = []
+    for r in rows:
+        item = summary_json(org_id, r, links)
+        item.update(
+            uploaded_by=display_id(REV_USER, int(r["uploader_rev_user_id"])),
+            created_date=rfc3339(r["created_at"]),
+            conversation=None if r["conversation_id"] is None
+            else display_id(CONVERSATION, int(r["conversation_id"])),
+        )  # fmt: skip
+        out.append(item)
+    return out
+
+
+async def _conversations(
+    conn: AsyncConnection, org_id: str, identities: list[int], links: Links | None
+) -> list[Json]:
     rows = (
         await conn.execute(
             select(conversations)
@@ -128,7 +156,7 @@ async def _conversations(conn: AsyncConnection, org_id: str, identities: list[in
             .order_by(conversations.c.id)
         )
     ).all()
-    renderer = ConversationRenderer(conn, org_id)
+    renderer = ConversationRenderer(conn, org_id, links)
     out = []
     for r in rows:
         entries = (

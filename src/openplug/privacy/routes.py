@@ -8,9 +8,10 @@ import json
 from fastapi import APIRouter
 from fastapi.responses import Response
 
+from openplug.artifacts.service import Links
 from openplug.audit import record
 from openplug.crm.schemas import GetRequest
-from openplug.privacy.export import export_rev_user
+from openplug.privacy.export import EXPORT_LINK_SECONDS, export_rev_user
 from openplug.privacy.schemas import PersonalDataExport
 from openplug.web.deps import ActorDep, AdminDep, RuntimeDep
 
@@ -28,7 +29,8 @@ async def rev_users_personal_data_export(
 ) -> Response:
     # A write transaction: the export is itself recorded, with who asked.
     async with runtime.db.write() as conn:
-        data = await export_rev_user(conn, runtime.org_id, body.id)
+        links = Links(runtime, EXPORT_LINK_SECONDS)
+        data = await export_rev_user(conn, runtime.org_id, body.id, links)
         await record(conn, actor, "rev_user.personal_data_exported", data["rev_user"]["display_id"])
     name = data["rev_user"]["display_id"].lower()
     return Response(

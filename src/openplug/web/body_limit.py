@@ -21,14 +21,23 @@ _MAX_DECLARED = 2**63 - 1
 
 class BodySizeLimit:
     def __init__(
-        self, app: ASGIApp, max_bytes: int, per_path: Mapping[str, int] | None = None
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        per_path: Mapping[str, int] | None = None,
+        unlimited_prefixes: tuple[str, ...] = (),
     ) -> None:
+        """``unlimited_prefixes``: paths whose handler streams the body and
+        enforces its own limit as it reads (file uploads)."""
         self.app = app
+        self.unlimited_prefixes = unlimited_prefixes
         self.max_bytes = max_bytes
         self.per_path = dict(per_path or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or (
+            self.unlimited_prefixes and scope["path"].startswith(self.unlimited_prefixes)
+        ):
             await self.app(scope, receive, send)
             return
         max_bytes = self.per_path.get(scope["path"], self.max_bytes)

@@ -138,11 +138,14 @@ def _body_refusal(body: bytes, content_type: bytes) -> ApiError | None:
 class TextGuard:
     """ASGI middleware; see the module's docstring."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, skip_prefixes: tuple[str, ...] = ()) -> None:
         self.app = app
+        self.skip_prefixes = skip_prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or (
+            self.skip_prefixes and scope["path"].startswith(self.skip_prefixes)
+        ):
             await self.app(scope, receive, send)
             return
         refused = _query_refusal(scope.get("query_string", b""))

@@ -28,6 +28,15 @@ from openplug.activity.schemas import (
     SessionPropertiesResponse,
     TrackEventRequest,
 )
+from openplug.artifacts import routes as artifact_routes
+from openplug.artifacts.attach import message_parts
+from openplug.artifacts.schemas import (
+    ArtifactsGetResponse,
+    ArtifactsLocateResponse,
+    ArtifactsPrepareRequest,
+    ArtifactsPrepareResponse,
+)
+from openplug.artifacts.service import Links, Party
 from openplug.audit import Actor
 from openplug.availability import availability_at
 from openplug.availability.away import app_schedule, availability_json, post_away_message_if_away
@@ -51,6 +60,8 @@ from openplug.web.openapi import Empty, answers, body_of
 from openplug.web.validation import error_from_validation
 from openplug.widget import service, unverified
 from openplug.widget.schemas import (
+    ArtifactRequest,
+    ArtifactsPrepareWidgetRequest,
     ConversationRequest,
     IdentifyRequest,
     IdentityUpdateRequest,
@@ -165,6 +176,10 @@ MarkReadCall = Annotated[VisitorCall[MarkReadRequest], _call(MarkReadRequest)]
 MailUpdateCall = Annotated[VisitorCall[MailSettingsUpdateRequest], _call(MailSettingsUpdateRequest)]
 IdentityUpdateCall = Annotated[VisitorCall[IdentityUpdateRequest], _call(IdentityUpdateRequest)]
 TrackCall = Annotated[VisitorCall[TrackEventRequest], _call(TrackEventRequest)]
+PrepareCall = Annotated[
+    VisitorCall[ArtifactsPrepareWidgetRequest], _call(ArtifactsPrepareWidgetRequest)
+]
+ArtifactCall = Annotated[VisitorCall[ArtifactRequest], _call(ArtifactRequest)]
 SessionPropertiesCall = Annotated[
     VisitorCall[SessionPropertiesRequest], _call(SessionPropertiesRequest)
 ]
@@ -177,7 +192,7 @@ def _me(visitor: service.Visitor) -> Author:
 async def _conversation_view(runtime: Runtime, visitor: service.Visitor, key: int) -> Json:
     async with runtime.db.read() as conn:
         row = await conversations.visible_conversation(conn, key, visitor.scope)
-        renderer = ConversationRenderer(conn, runtime.org_id)
+        renderer = ConversationRenderer(conn, runtime.org_id, Links(runtime))
         (view,) = await renderer.visitor_conversations(
             [row], visitor.rev_user_key, with_messages=RECENT_IN_GET
         )
@@ -291,7 +306,7 @@ async def widget_conversations_list(runtime: RuntimeDep, call: ListCall) -> Json
         rows, cursor = await conversations.list_conversations(
             conn, scope=visitor.scope, cursor=body.cursor, limit=body.limit
         )
-        renderer = ConversationRenderer(conn, runtime.org_id)
+        renderer = ConversationRenderer(conn, runtime.org_id, Links(runtime))
         views = await renderer.visitor_conversations(rows, visitor.rev_user_key)
         # Who the widget is talking to: after the site signs its visitor in
         # the frame has only a token, and its header names the person.
@@ -317,10 +332,13 @@ async def widget_conversations_get(runtime: RuntimeDep, call: GetCall) -> Json:
 async def widget_conversations_create(runtime: RuntimeDep, call: CreateCall) -> Json:
     """Start a conversation by sending its first message."""
     visitor, body = call.visitor, call.body
+    text, artifact_keys = message_parts(body.body, body.artifacts)
     key = await conversations.create_conversation(
         runtime,
         member_keys=[visitor.rev_user_key],
-        bodies=[body.body],
+        bodies=[text],
+        artifacts=[artifact_keys],
+        artifacts_field="artifacts",
         author=_me(visitor),
         title=body.title,
         app_pk=visitor.app.pk,
@@ -337,14 +355,15 @@ async def widget_conversations_create(runtime: RuntimeDep, call: CreateCall) -> 
 async def widget_messages_create(runtime: RuntimeDep, call: PostCall) -> Json:
     visitor, body = call.visitor, call.body
     key = conversations.conversation_key(body.conversation, "conversation")
+    text, artifact_keys = message_parts(body.body, body.artifacts)
     posted = await conversations.post_message(
-        runtime, key, _me(visitor), body.body, scope=visitor.scope
+        runtime, key, _me(visitor), text, scope=visitor.scope, artifact_keys=artifact_keys
     )
     # After the visitor's message, so it comes second on every socket.
     await post_away_message_if_away(runtime, key, visitor.app.pk)
     async with runtime.db.read() as conn:
         rows, _ = await conversations.messages_after(conn, key, posted.seq - 1, 1)
-        renderer = ConversationRenderer(conn, runtime.org_id)
+        renderer = ConversationRenderer(conn, runtime.org_id, Links(runtime))
         (message,) = await renderer.visitor_messages(rows, visitor.rev_user_key)
     return {"message": message}
 
@@ -362,7 +381,7 @@ async def widget_messages_list(runtime: RuntimeDep, call: MessagesCall) -> Json:
     async with runtime.db.read() as conn:
         await conversations.visible_conversation(conn, key, visitor.scope)
         rows, more = await conversations.messages_after(conn, key, body.after_seq, body.limit)
-        renderer = ConversationRenderer(conn, runtime.org_id)
+        renderer = ConversationRenderer(conn, runtime.org_id, Links(runtime))
         items = await renderer.visitor_messages(rows, visitor.rev_user_key)
     return {"messages": items, "has_more": more}
 
@@ -380,6 +399,45 @@ async def widget_conversations_mark_read(runtime: RuntimeDep, call: MarkReadCall
         runtime, key, _me(visitor), body.seq, scope=visitor.scope
     )
     return {"last_read_seq": last_read}
+
+
+def _party(visitor: service.Visitor) -> Party:
+    return Party("rev_user", visitor.rev_user_key, visitor.app.pk)
+
+
+@router.post(
+    "/artifacts.prepare",
+    openapi_extra=body_of(ArtifactsPrepareWidgetRequest),
+    **answers(ArtifactsPrepareResponse),
+)
+async def widget_artifacts_prepare(runtime: RuntimeDep, call: PrepareCall) -> Json:
+    """``artifacts.prepare`` for the visitor: then POST the file to ``url``
+    (multipart/form-data, the ``form_data`` fields first), then name the
+    artifact in ``messages.create``'s ``artifacts``."""
+    b = call.body
+    request = ArtifactsPrepareRequest(
+        file_name=b.file_name, file_type=b.file_type, configuration_set=b.configuration_set,
+        file_size=b.file_size,
+    )  # fmt: skip
+    return await artifact_routes.prepare_json(runtime, _party(call.visitor), request)
+
+
+@router.post(
+    "/artifacts.get", openapi_extra=body_of(ArtifactRequest), **answers(ArtifactsGetResponse)
+)
+async def widget_artifacts_get(runtime: RuntimeDep, call: ArtifactCall) -> Json:
+    """An artifact the visitor uploaded, or one in their conversations."""
+    return await artifact_routes.get_json(runtime, _party(call.visitor), call.body.id)
+
+
+@router.post(
+    "/artifacts.locate",
+    openapi_extra=body_of(ArtifactRequest),
+    **answers(ArtifactsLocateResponse),
+)
+async def widget_artifacts_locate(runtime: RuntimeDep, call: ArtifactCall) -> Json:
+    """A short-lived download URL for an artifact the visitor may read."""
+    return await artifact_routes.locate_json(runtime, _party(call.visitor), call.body.id)
 
 
 @router.post("/config", **answers(WidgetConfigResponse))

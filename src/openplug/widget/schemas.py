@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
+from openplug.artifacts.schemas import ArtifactIds, ArtifactSummary, ConfigurationSet
 from openplug.availability.schemas import AvailabilityView
 from openplug.conversations.schemas import MessageBody, Seq, Title
 from openplug.conversations.service import Status
@@ -75,12 +76,28 @@ class ConversationRequest(WidgetRequest):
 
 
 class VisitorConversationsCreateRequest(WidgetRequest):
-    body: MessageBody
+    body: MessageBody | None = Field(default=None, description="Required unless artifacts are")
+    artifacts: ArtifactIds | None = None
     title: Title | None = None
 
 
 class MessagesCreateRequest(ConversationRequest):
-    body: MessageBody
+    body: MessageBody | None = Field(default=None, description="Required unless artifacts are")
+    artifacts: ArtifactIds | None = None
+
+
+class ArtifactsPrepareWidgetRequest(WidgetRequest):
+    """``artifacts.prepare`` for the visitor (see ``ArtifactsPrepareRequest``)."""
+
+    file_name: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+    file_type: Annotated[str, StringConstraints(max_length=255)] | None = None
+    configuration_set: ConfigurationSet | None = None
+    file_size: Annotated[int, Field(ge=0, le=2**40)] | None = None
+
+
+class ArtifactRequest(WidgetRequest):
+    id: Annotated[str, StringConstraints(max_length=255)]
+    version: Annotated[str, StringConstraints(max_length=255)] | None = None
 
 
 class MessagesListRequest(ConversationRequest):
@@ -146,6 +163,7 @@ class VisitorMessage(Answer):
     body_type: Literal["text"]
     created_date: Date
     author: VisitorPerson | None
+    artifacts: list[ArtifactSummary]
     from_agent: bool
     mine: bool
 

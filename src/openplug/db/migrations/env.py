@@ -4,6 +4,7 @@ hands over, so migrations share the server's engine and driver."""
 from alembic import context
 
 import openplug.activity.tables
+import openplug.artifacts.tables
 import openplug.audit.tables
 import openplug.conversations.tables
 import openplug.crm.tables
