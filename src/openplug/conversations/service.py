@@ -43,7 +43,7 @@ from openplug.conversations.tables import (
 )
 from openplug.crm.tables import rev_users
 from openplug.db.base import utcnow
-from openplug.errors import InvalidField, NotFound
+from openplug.errors import InvalidField, InvalidId, NotFound
 from openplug.ids import CONVERSATION, REV_USER, ascii_int, don, parse_int_key
 from openplug.runtime import Runtime
 
@@ -288,7 +288,7 @@ async def resolve_rev_users(
     )
     for i, key in enumerate(keys):
         if key not in found:
-            raise InvalidField(f"{field_name}[{i}]", f"no rev user has id {ids[i]}")
+            raise InvalidId(f"{field_name}[{i}]", f"no rev user has id {ids[i]}")
     return list(dict.fromkeys(keys))
 
 

@@ -131,13 +131,14 @@ def _fail(subtype: str, path: str, message: str) -> CustomizationValidationError
 def _check_scalar(field_type: str, d: FieldDef, value: Any, path: str) -> Any:
     if field_type in _TEXT_LIMITS:
         if not isinstance(value, str):
-            raise _fail("invalid_type", path, f"{path} must be a string")
+            raise _fail("wrong_type", path, f"{path} must be a string")
         if len(value) > _TEXT_LIMITS[field_type]:
-            raise _fail("invalid_type", path, f"{path} is longer than {_TEXT_LIMITS[field_type]}")
+            limit = _TEXT_LIMITS[field_type]
+            raise _fail("invalid_argument", path, f"{path} is longer than {limit}")
         return value
     if field_type == "int":
         if isinstance(value, bool) or not isinstance(value, int) or not -_INT64 <= value < _INT64:
-            raise _fail("invalid_type", path, f"{path} must be a 64-bit integer")
+            raise _fail("wrong_type", path, f"{path} must be a 64-bit integer")
         return value
     if field_type == "double":
         if (
@@ -145,11 +146,11 @@ def _check_scalar(field_type: str, d: FieldDef, value: Any, path: str) -> Any:
             or not isinstance(value, int | float)
             or not math.isfinite(value)
         ):
-            raise _fail("invalid_type", path, f"{path} must be a finite number")
+            raise _fail("wrong_type", path, f"{path} must be a finite number")
         return float(value)
     if field_type == "bool":
         if not isinstance(value, bool):
-            raise _fail("invalid_type", path, f"{path} must be true or false")
+            raise _fail("wrong_type", path, f"{path} must be true or false")
         return value
     if field_type == "enum":
         allowed = d.allowed_values or []
@@ -186,7 +187,7 @@ def check_value(d: FieldDef, value: Any, path: str) -> Any:
     if d.field_type != "array":
         return _check_scalar(d.field_type, d, value, path)
     if not isinstance(value, list) or len(value) > 1000:
-        raise _fail("invalid_type", path, f"{path} must be a list of {d.base_type} values")
+        raise _fail("wrong_type", path, f"{path} must be a list of {d.base_type} values")
     return [_check_scalar(str(d.base_type), d, v, f"{path}[{i}]") for i, v in enumerate(value)]
 
 

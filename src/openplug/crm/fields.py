@@ -107,3 +107,8 @@ class Strict(BaseModel):
 # arrive as strings (``?limit=5&is_verified=true``): a subclass that sets it
 # (``class GetQuery(GetRequest): model_config = FROM_QUERY``) converts them.
 FROM_QUERY = ConfigDict(extra="forbid", strict=False)
+
+
+def is_query_form(model: Any) -> bool:
+    """Whether a request model was read from query parameters (``FROM_QUERY``)."""
+    return isinstance(model, BaseModel) and model.model_config.get("strict") is False

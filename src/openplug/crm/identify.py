@@ -40,7 +40,7 @@ from openplug.db import Database
 from openplug.db.base import utcnow
 from openplug.db.point_reads import PointRead
 from openplug.db.sqlite_writes import DirectWrite
-from openplug.errors import InvalidField
+from openplug.errors import InvalidField, InvalidId
 from openplug.ids import REV_USER, parse_int_key
 
 Row = Mapping[Any, Any]
@@ -183,7 +183,7 @@ def _check_user_id(ident: Identification, user: Row | None, app_pk: int) -> Row:
         or user["state"] != "active"
         or user["app_pk"] not in (None, app_pk)  # another app's anonymous visitor
     ):
-        raise InvalidField(f"{ident.path}.user_id", "no rev user has this id")
+        raise InvalidId(f"{ident.path}.user_id", "no rev user has this id")
     if ident.user_ref is not None and user["external_ref"] not in (None, ident.user_ref):
         raise InvalidField(f"{ident.path}.user_ref", "differs from the user's ref (user_id)")
     return user
