@@ -204,6 +204,31 @@ BASES: dict[str, tuple[str, dict[str, Value]]] = {
     "/timeline-entries.list": ("pat", {"object": ident("conversation")}),
 }
 
+# Fields that need other companions than the call's required ones: the
+# request is the base without ``drop``, with ``add``.
+COMPANIONS: dict[tuple[str, str], tuple[set[str], dict[str, Value]]] = {
+    ("/auth-tokens.create", "subject_token"): (
+        {"rev_info"},
+        {
+            "subject_token": lambda w: json.dumps({"user_ref": "conf-user-1"}),
+            "subject_token_type": lambda w: "urn:devrev:params:oauth:token-type:revinfo",
+        },
+    ),
+    ("/auth-tokens.create", "subject_token_type"): (
+        {"rev_info"},
+        {
+            "subject_token": lambda w: json.dumps({"user_ref": "conf-user-1"}),
+            "subject_token_type": lambda w: "urn:devrev:params:oauth:token-type:revinfo",
+        },
+    ),
+}
+
+# Fields another piece of work brings (named here so that they are not
+# silently left out): artifacts.* is built on its own branch.
+ELSEWHERE: dict[tuple[str, str], str] = {
+    ("/timeline-entries.create", "artifacts"): "artifacts.* (another branch)",
+}
+
 # A value for a field, by call then by field name; then ``COMMON`` by name;
 # then one made from the field's schema (``example_of``).
 COMMON: dict[str, Value] = {
@@ -547,13 +572,19 @@ def test_every_documented_field_is_accepted(world: World, path: str, method: str
     fields = documented_fields(path, method)
     required = set(BASES[path][1])
     for name in ["", *sorted(set(fields) - required)]:
+        if (path, name) in ELSEWHERE:
+            COUNTS["fields left to other work"] += 1
+            continue
         payload = base_of(w=world, path=path)
-        if name:
+        drop, add = COMPANIONS.get((path, name), (set(), {}))
+        payload = {k: v for k, v in payload.items() if k not in drop}
+        payload.update({k: make(world) for k, make in add.items()})
+        if name and name not in add:
             payload[name] = value_for(world, path, name, fields[name])
-        if name in ("cursor",):
+        if name == "cursor" and path != "/schemas.custom.list":
             listed = {k: v for k, v in payload.items() if k != "cursor"}
             payload["cursor"] = world.cursor(path, listed)
-        if name == "mode":
+        if name == "mode" and path != "/schemas.custom.list":
             listed = {k: v for k, v in payload.items() if k != "mode"}
             payload["cursor"] = world.cursor(path, listed)
         answer = call(world, path, method, payload, token_of(world, path))

@@ -254,6 +254,9 @@ async def timeline_entries_create(
     return {"timeline_entry": entry}
 
 
+_VISIBILITIES = ("external", "internal", "private", "public")
+
+
 async def _timeline(runtime: Runtime, req: TimelineEntriesListRequest) -> Json:
     """Newest first. A cursor is the seq of the entry it stands at: ``mode:
     after`` (the default) continues with older entries, ``before`` with
@@ -263,7 +266,13 @@ async def _timeline(runtime: Runtime, req: TimelineEntriesListRequest) -> Json:
     out: Json = {}
     async with runtime.db.read() as conn:
         await service.get_conversation(conn, key)
-        if req.visibility is not None and not {"external", "public"} & set(req.visibility):
+        visibility = records.split_filter(req.visibility, req)
+        for i, value in enumerate(visibility or ()):
+            if value not in _VISIBILITIES:
+                raise ValueNotPermitted(
+                    f"visibility[{i}]", "not one of the allowed values", list(_VISIBILITIES)
+                )
+        if visibility is not None and "external" not in visibility:
             rows: list[Any] = []
         elif req.mode == "before":
             newer, more = await service.messages_after(conn, key, at or 0, req.limit)

@@ -162,7 +162,7 @@ class ConversationsFilters(Paging):
 class ConversationsListRequest(ConversationsFilters):
     stage: StageFilter | None = None
     modified_date: DateRange | None = None
-    actual_close_date: DateRange | None = Ignored
+    actual_close_date: Anything = Ignored
     sla_summary: Anything = Ignored
     tags_v2: list[dict[str, Any]] | None = Ignored
 
@@ -196,8 +196,9 @@ class TimelineEntriesCreateRequest(Strict):
         description="`external` (the default) or `public`: the visitors see it; "
         "`internal` and `private` (notes) are refused, openplug has no internal notes yet",
     )
-    expires_at: AwareDatetime | None = Ignored
+    expires_at: Annotated[AwareDatetime, Field(strict=False)] | None = Ignored
     private_to: Filter | None = Ignored
+    snap_kit_body: Anything = Ignored
 
 
 class TimelineEntriesListRequest(Strict):
@@ -207,9 +208,10 @@ class TimelineEntriesListRequest(Strict):
     mode: Literal["after", "before"] | None = Field(
         default=None, description="`after` the cursor (older entries, the default) or `before` it"
     )
-    visibility: Annotated[list[Visibility], Field(max_length=4)] | None = Field(
+    visibility: Filter | None = Field(
         default=None,
-        description="Every entry of openplug's is `external`: other visibilities match none",
+        description="`external`, `internal`, `private`, `public`; every entry of openplug's "
+        "is `external`: other visibilities match none",
     )
 
 

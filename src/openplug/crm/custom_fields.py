@@ -7,13 +7,13 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 from sqlalchemy import Connection, Row, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from openplug.crm.fields import LongText, Strict
+from openplug.crm.fields import LongText, ShortText, Strict
 from openplug.crm.tables import (
     accounts,
     custom_field_defs,
@@ -25,6 +25,7 @@ from openplug.db.base import utcnow
 from openplug.db.sqlite_writes import batch_memo
 from openplug.errors import Conflict, CustomizationValidationError, InvalidField
 
+Ignored = Field(default=None, description="Accepted and ignored (see README, Coming from DevRev)")
 LeafType = Literal["rev_user", "account", "rev_org"]
 LEAF_TABLES = {"rev_user": rev_users, "account": accounts, "rev_org": rev_orgs}
 SCALAR_TYPES = ("text", "rich_text", "int", "double", "bool", "enum", "date", "timestamp", "tokens")
@@ -47,6 +48,17 @@ class FieldSpec(Strict):
     allowed_values: list[str] | None = Field(default=None, max_length=500)
     is_required: bool = False
     description: LongText | None = None
+    is_filterable: bool = False
+    is_pii: bool = False
+    is_immutable: bool = Field(
+        default=False, description="Once a record has a value, it cannot change"
+    )
+    ui: Annotated[dict[str, Any], Field(max_length=50)] | None = Field(
+        default=None, description="DevRev's `schema-field-ui-metadata`, kept as sent"
+    )
+    mfz: dict[str, Any] | None = Ignored
+    oasis: dict[str, Any] | None = Ignored
+    origin: ShortText | None = Ignored
 
     @field_validator("name")
     @classmethod
@@ -65,6 +77,13 @@ class SchemaSetRequest(Strict):
     description: LongText | None = None
     fields: list[FieldSpec] = Field(default_factory=list, max_length=200)
     deleted_fields: list[str] = Field(default_factory=list, max_length=200)
+    composite_schemas: list[dict[str, Any]] | None = Ignored
+    conditions: list[dict[str, Any]] | None = Ignored
+    deprecated: bool | None = Ignored
+    is_deprecated: bool | None = Ignored
+    is_custom_leaf_type: bool | None = Ignored
+    id_prefix: ShortText | None = Ignored
+    stock_field_overrides: list[dict[str, Any]] | None = Ignored
 
 
 @dataclass(frozen=True)
@@ -77,6 +96,10 @@ class FieldDef:
     is_required: bool
     description: str | None
     is_deleted: bool
+    is_filterable: bool = False
+    is_pii: bool = False
+    is_immutable: bool = False
+    ui: dict[str, Any] | None = None
 
     @property
     def key(self) -> str:
@@ -97,6 +120,10 @@ def _def_from_row(row: Row[Any]) -> FieldDef:
         is_required=m["is_required"],
         description=m["description"],
         is_deleted=m["is_deleted"],
+        is_filterable=m["is_filterable"],
+        is_pii=m["is_pii"],
+        is_immutable=m["is_immutable"],
+        ui=m["ui"],
     )
 
 
@@ -218,6 +245,17 @@ def validate_custom_fields(
     return out
 
 
+def check_immutable(
+    stored: dict[str, Any], sent: dict[str, Any], defs: FieldDefs, path: str
+) -> None:
+    """An ``is_immutable`` field keeps the first value a record got."""
+    for key, value in sent.items():
+        d = defs.get(key[len(PREFIX) :])
+        old = stored.get(key)
+        if d is not None and d.is_immutable and old is not None and value != old:
+            raise _fail("field_immutable", f"{path}.{key}", f"{key} is immutable once set")
+
+
 def check_required_on_create(values: dict[str, Any], defs: FieldDefs, path: str) -> None:
     for d in defs.values():
         if d.is_required and not d.is_deleted and values.get(d.key) is None:
@@ -255,6 +293,10 @@ async def set_schema_fragment(conn: AsyncConnection, req: SchemaSetRequest) -> N
             "allowed_values": spec.allowed_values,
             "is_required": spec.is_required,
             "description": spec.description,
+            "is_filterable": spec.is_filterable,
+            "is_pii": spec.is_pii,
+            "is_immutable": spec.is_immutable,
+            "ui": spec.ui,
             "is_deleted": False,
             "modified_at": now,
         }

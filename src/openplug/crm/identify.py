@@ -40,7 +40,7 @@ from openplug.db import Database
 from openplug.db.base import utcnow
 from openplug.db.point_reads import PointRead
 from openplug.db.sqlite_writes import DirectWrite
-from openplug.errors import InvalidField, InvalidId
+from openplug.errors import Conflict, InvalidField, InvalidId
 from openplug.ids import REV_USER, parse_int_key
 
 Row = Mapping[Any, Any]
@@ -270,6 +270,8 @@ def _write_phase(conn: Connection, *, ident: Identification, seen: _Seen, app_pk
                       "phone_numbers": []},
             required=defs["account"], required_path=f"{path}.account_traits.custom_fields",
         )  # fmt: skip
+    if ident.workspace_ref is not None and account is not None:
+        _check_one_account(conn, ident, int(account["id"]))
     if ident.workspace_ref is not None:
         workspace = _settle(
             conn, rev_orgs, ident.workspace_ref, _workspace_sent(sent, account), seen.workspace,
@@ -292,6 +294,20 @@ def _write_phase(conn: Connection, *, ident: Identification, seen: _Seen, app_pk
         required=defs["rev_user"], required_path=f"{path}.user_traits.custom_fields",
     )  # fmt: skip
     return user
+
+
+def _check_one_account(conn: Connection, ident: Identification, account_key: int) -> None:
+    """A workspace is part of one account (DevRev's rule): naming it with
+    another account is refused, not a move. Read under the write lock."""
+    found = conn.execute(
+        select(rev_orgs.c.account_id).where(rev_orgs.c.external_ref == ident.workspace_ref)
+    ).first()
+    if found is not None and found.account_id is not None and found.account_id != account_key:
+        raise Conflict(
+            f"workspace {ident.workspace_ref} belongs to another account; "
+            "a workspace cannot be part of two accounts",
+            field_name=f"{ident.path}.workspace_ref",
+        )
 
 
 def _settle(

@@ -14,7 +14,11 @@ from sqlalchemy import Table, false, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openplug.audit import Actor, record
-from openplug.crm.custom_fields import load_field_defs, validate_custom_fields
+from openplug.crm.custom_fields import (
+    check_immutable,
+    load_field_defs,
+    validate_custom_fields,
+)
 from openplug.crm.fields import is_query_form
 from openplug.crm.merge import changed_columns
 from openplug.crm.schemas import date_ranges
@@ -273,12 +277,11 @@ async def update_row(conn: AsyncConnection, leaf: Leaf, id_value: str, sent: dic
     row = await get_row(conn, leaf, id_value)
     if "custom_fields" in sent:
         defs = await load_field_defs(conn, leaf.name)
-        sent = {
-            **sent,
-            "custom_fields": validate_custom_fields(
-                sent["custom_fields"] or {}, defs, leaf.name, "custom_fields"
-            ),
-        }
+        values = validate_custom_fields(
+            sent["custom_fields"] or {}, defs, leaf.name, "custom_fields"
+        )
+        check_immutable(row["custom_fields"], values, defs, "custom_fields")
+        sent = {**sent, "custom_fields": values}
     changes = changed_columns(row, sent)
     if changes.get("external_ref") is not None:
         taken = await conn.execute(

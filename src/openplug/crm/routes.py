@@ -8,10 +8,10 @@ a JSON body, as DevRev's API does.
 import json
 from collections.abc import Awaitable, Callable
 from enum import Enum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import String, cast, false, or_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -19,6 +19,7 @@ from openplug.crm import records
 from openplug.crm.custom_fields import (
     LEAF_TABLES,
     Fragment,
+    Ignored,
     SchemaSetRequest,
     get_fragment,
     list_fragments,
@@ -32,6 +33,7 @@ from openplug.crm.schemas import (
     AccountsListRequest,
     AccountsListResponse,
     AccountsUpdateRequest,
+    Filter,
     FragmentIdResponse,
     FragmentResponse,
     FragmentsListResponse,
@@ -281,7 +283,7 @@ def _fragment_view(runtime: Runtime, f: Fragment) -> Json:
         "id": don(runtime.org_id, FRAGMENT, f.leaf_type),
         "type": "tenant_fragment",
         "leaf_type": f.leaf_type,
-        "description": f.description,
+        **({"description": f.description} if f.description is not None else {}),
         "fields": [
             {
                 "name": d.name,
@@ -289,7 +291,11 @@ def _fragment_view(runtime: Runtime, f: Fragment) -> Json:
                 **({"base_type": d.base_type} if d.base_type else {}),
                 **({"allowed_values": d.allowed_values} if d.allowed_values else {}),
                 "is_required": d.is_required,
-                "description": d.description,
+                "is_filterable": d.is_filterable,
+                "is_pii": d.is_pii,
+                "is_immutable": d.is_immutable,
+                **({"ui": d.ui} if d.ui else {}),
+                **({"description": d.description} if d.description is not None else {}),
             }
             for d in f.fields
             if not d.is_deleted
@@ -349,19 +355,59 @@ async def schemas_custom_get_body(
     return await _fragment_get(runtime, body)
 
 
+class FragmentsListRequest(Strict):
+    leaf_type: Filter | None = Field(default=None, description="Only these leaf types")
+    types: Filter | None = Field(
+        default=None, description="openplug has only `tenant_fragment`: other types match none"
+    )
+    cursor: ShortText | None = Field(
+        default=None, description="Every fragment fits on the first page: past it, none"
+    )
+    limit: Annotated[int, Field(ge=1, le=100)] | None = None
+    mode: Literal["after", "before"] | None = None
+    app: Filter | None = Ignored
+    deprecated: bool | None = Ignored
+    is_deprecated: bool | None = Ignored
+    is_custom_leaf_type: bool | None = Ignored
+    prune: Filter | None = Ignored
+    sort_by: Filter | None = Ignored
+    subtype: Filter | None = Ignored
+
+
+class FragmentsListQuery(FragmentsListRequest):
+    model_config = FROM_QUERY
+
+
+async def _fragments(runtime: Runtime, req: FragmentsListRequest) -> Json:
+    leaf_types = records.split_filter(req.leaf_type, req)
+    types = records.split_filter(req.types, req)
+    async with runtime.db.read() as conn:
+        fragments = await list_fragments(conn)
+    if req.cursor is not None or (types is not None and "tenant_fragment" not in types):
+        fragments = []
+    chosen = [f for f in fragments if leaf_types is None or f.leaf_type in leaf_types]
+    return {"result": [_fragment_view(runtime, f) for f in chosen][: req.limit]}
+
+
 @router.get(
     "/schemas.custom.list",
     tags=["schemas"],
     operation_id="schemas.custom.list",
     **answers(FragmentsListResponse),
 )
+async def schemas_custom_list_query(
+    runtime: RuntimeDep, _: AgentDep, q: Annotated[FragmentsListQuery, Query()]
+) -> Json:
+    return await _fragments(runtime, q)
+
+
 @router.post(
     "/schemas.custom.list",
     tags=["schemas"],
     operation_id="schemas.custom.list.post",
     **answers(FragmentsListResponse),
 )
-async def schemas_custom_list(runtime: RuntimeDep, _: AgentDep) -> Json:
-    async with runtime.db.read() as conn:
-        fragments = await list_fragments(conn)
-    return {"result": [_fragment_view(runtime, f) for f in fragments]}
+async def schemas_custom_list_body(
+    runtime: RuntimeDep, _: AgentDep, body: FragmentsListRequest
+) -> Json:
+    return await _fragments(runtime, body)

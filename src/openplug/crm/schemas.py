@@ -321,14 +321,18 @@ class FieldView(Answer):
     base_type: str | None = Field(default=None, description="Arrays only")
     allowed_values: list[str] | None = Field(default=None, description="Enums only")
     is_required: bool
-    description: str | None
+    is_filterable: bool
+    is_pii: bool
+    is_immutable: bool
+    ui: dict[str, Any] = omitted_when_none("As it was set")
+    description: str = omitted_when_none()
 
 
 class Fragment(Answer):
     id: str
     type: Literal["tenant_fragment"]
     leaf_type: Literal["rev_user", "account", "rev_org"]
-    description: str | None
+    description: str = omitted_when_none()
     fields: list[FieldView]
     deleted_fields: list[str]
 

@@ -41,10 +41,13 @@ def parse_sort_by(
     sortable: Mapping[str, Any],
     tiebreak: Any,
     field_name: str = "sort_by",
+    *,
+    default_descending: bool = True,
 ) -> list[SortKey]:
-    """The sort a list call asked for, newest first (``tiebreak`` descending)
-    when it asked none. ``tiebreak`` (the primary key) always ends the
-    sort, so every row has one place."""
+    """The sort a list call asked for, newest first (``tiebreak``
+    descending, unless ``default_descending`` is False) when it asked none.
+    ``tiebreak`` (the primary key) always ends the sort, so every row has
+    one place."""
     keys: list[SortKey] = []
     for i, raw in enumerate(values or ()):
         name, _, direction = raw.partition(":")
@@ -57,7 +60,7 @@ def parse_sort_by(
                 f"{field_name}[{i}]", "the direction is asc or desc", ["asc", "desc"]
             )
         keys.append(SortKey(name, sortable[name], direction == "desc"))
-    last_descending = keys[-1].descending if keys else True
+    last_descending = keys[-1].descending if keys else default_descending
     keys.append(SortKey("id", tiebreak, last_descending))
     return keys
 

@@ -140,7 +140,7 @@ def token_view(runtime: Runtime, token: tokens.AccessToken) -> AuthToken:
         display_id=display_id(TOKEN, token.pk),
         token_id=token_don(runtime, token),
         requested_token_type=type_,
-        client_id=token.app_id,
+        **({"client_id": token.app_id} if token.app_id is not None else {}),
         subject=don(runtime.org_id, DEV_USER, token.dev_user_id),
         token_hint=token.token_hint,
         status=token.status,
@@ -161,7 +161,8 @@ def parse_token_id(value: str, field_name: str = "token_id") -> tokens.TokenRef:
             raise InvalidId(field_name, f"{value!r} is not a token id like TOKEN-7")
         return pk
     key = value.rsplit("/", 1)[-1] if value.startswith("don:") else value
-    if not (key.isascii() and key.isalnum()):
+    # Keys are hex (``access_tokens.issue_access_token``).
+    if not key or any(c not in "0123456789abcdef" for c in key):
         raise InvalidId(field_name, f"{value!r} is not a token id (TOKEN-7, its DON or its key)")
     return key
 

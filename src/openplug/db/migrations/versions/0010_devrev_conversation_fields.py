@@ -1,4 +1,5 @@
-"""conversations: DevRev's description, tags and custom fields
+"""DevRev's fields: conversations' description, tags and custom fields;
+custom field flags (is_filterable, is_pii, is_immutable, ui)
 
 Revision ID: 0010
 Revises: 0008
@@ -28,9 +29,18 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("custom_fields", _JSON, nullable=False, server_default="{}")
         )
+    with op.batch_alter_table("custom_field_defs") as batch:
+        for flag in ("is_filterable", "is_pii", "is_immutable"):
+            batch.add_column(
+                sa.Column(flag, sa.Boolean(), nullable=False, server_default=sa.false())
+            )
+        batch.add_column(sa.Column("ui", _JSON, nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("custom_field_defs") as batch:
+        for column in ("ui", "is_immutable", "is_pii", "is_filterable"):
+            batch.drop_column(column)
     with op.batch_alter_table("conversations") as batch:
         batch.drop_column("custom_fields")
         batch.drop_column("tags")
