@@ -57,4 +57,4 @@ def test_devrev_typescript_sdk_works_unchanged(sdk: Path, server: LiveServer) ->
     assert out["tokens"]["status"] == 200 and out["tokens"]["data"]["tokens"]
     assert out["info"]["data"]["user"]["type"] == "dev_user"
     assert out["aat_on_pat_call"]["status"] == 403
-    assert out["schema"]["status"] == 200 and out["schema"]["data"]["id"]
+    assert out["schema"]["status"] == 201 and out["schema"]["data"]["id"]

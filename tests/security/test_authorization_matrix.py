@@ -92,7 +92,7 @@ ERROR_TYPES = {
     UNAUTHENTICATED: "unauthenticated",
     FORBIDDEN: "forbidden",
     NOT_FOUND: "not_found",
-    ABSENT: "invalid_field",
+    ABSENT: "invalid_id",
 }
 
 

@@ -73,7 +73,7 @@ def _problems(r: httpx.Response, what: str, field: str) -> list[str]:
     if r.status_code != 400:
         return [f"{what}: {r.status_code} {r.text[:200]}"]
     body = r.json()
-    if body.get("type") != "invalid_field" or body.get("field_name") != field:
+    if body.get("type") != "invalid_id" or body.get("field_name") != field:
         return [f"{what}: {body}"]
     return []
 

@@ -51,7 +51,6 @@ from openplug.crm.schemas import (
     RevUsersListRequest,
     RevUsersListResponse,
     RevUsersUpdateRequest,
-    WebsitesUpdate,
 )
 from openplug.crm.tables import accounts, rev_orgs, rev_users
 from openplug.errors import InvalidField, InvalidId, NotFound
@@ -167,11 +166,7 @@ async def _rev_org_columns(conn: AsyncConnection, body: RevOrgsUpdateRequest) ->
 
 
 async def _account_columns(conn: AsyncConnection, body: AccountsUpdateRequest) -> dict[str, Any]:
-    sent = _traits(body, "websites", "external_refs")
-    if isinstance(body.websites, WebsitesUpdate):
-        sent["websites"] = body.websites.set
-    elif body.websites is not None:
-        sent["websites"] = body.websites
+    sent = _traits(body, "external_refs")
     if body.external_refs is not None:
         sent["external_ref"] = body.external_refs[0] if body.external_refs else None
     return sent

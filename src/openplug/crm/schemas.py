@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, Field, field_validator
 
 from openplug.crm.fields import (
     FROM_QUERY,
@@ -156,10 +156,13 @@ class RevOrgsListQuery(RevOrgsFilters, RangesQuery):
     model_config = FROM_QUERY
 
 
-class WebsitesUpdate(Strict):
-    """DevRev's ``accounts-update-request-websites``."""
-
-    set: Websites
+# DevRev's ``accounts-update-request-websites``, as /openapi.json shows it.
+_WEBSITES_SET: dict[str, Any] = {
+    "type": "object",
+    "properties": {"set": {"type": "array", "items": {"type": "string"}, "maxItems": 50}},
+    "required": ["set"],
+    "additionalProperties": False,
+}
 
 
 Ignored = Field(default=None, description="Accepted and ignored (see README, Coming from DevRev)")
@@ -187,8 +190,11 @@ class AccountsUpdateRequest(Strict):
     id: ShortText
     display_name: Name | None = None
     domains: Domains | None = None
-    websites: WebsitesUpdate | Websites | None = Field(
-        default=None, description="DevRev's `{set: [...]}`, or the list itself"
+    websites: Websites | None = Field(
+        default=None,
+        description="DevRev's `{\"set\": [...]}`, or the list itself",
+        json_schema_extra={"anyOf": [{"type": "array", "items": {"type": "string"}},
+                                     _WEBSITES_SET]},
     )
     external_refs: Annotated[list[Ref], Field(max_length=1)] | None = Field(
         default=None, description="openplug keeps one: the `account_ref`"
@@ -200,6 +206,14 @@ class AccountsUpdateRequest(Strict):
     custom_fields: CustomFields | None = None
 
     _not_null = reject_null("display_name", "domains", "websites", "phone_numbers")
+
+    @field_validator("websites", mode="before")
+    @classmethod
+    def _websites_set(cls, value: Any) -> Any:
+        """DevRev's ``{"set": [...]}``: the list it sets."""
+        if isinstance(value, dict) and set(value) == {"set"}:
+            return value["set"]
+        return value
 
 
 class RevOrgsUpdateRequest(Strict):
