@@ -277,8 +277,8 @@ def test_a_workspace_of_one_account_named_with_another_is_refused(server: LiveSe
     sub = identify(server, {"user_ref": "ann", "account_ref": "a1", "workspace_ref": "w1"})
     bob = identify(server, {"user_ref": "bob", "account_ref": "a1", "workspace_ref": "w1"})
     with server.client(server.aat) as c:
-        r = c.post("/auth-tokens.create", json={
-            "rev_info": {"user_ref": "ann", "account_ref": "a2", "workspace_ref": "w1"}})  # fmt: skip
+        rev_info = {"user_ref": "ann", "account_ref": "a2", "workspace_ref": "w1"}
+        r = c.post("/auth-tokens.create", json={"rev_info": rev_info})
     assert r.status_code == 409, r.text
     assert r.json()["type"] == "conflict"
     assert r.json()["field_name"] == "rev_info.workspace_ref"
