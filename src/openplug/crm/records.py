@@ -154,7 +154,7 @@ def listing_where(leaf: Leaf, req: Any) -> list[Any]:
 async def list_rows(conn: AsyncConnection, leaf: Leaf, *, where: Sequence[Any], req: Any) -> Page:
     """Newest first unless ``sort_by`` says otherwise; ``mode`` and the
     cursors as in ``db.pages``."""
-    keys = parse_sort_by(req.sort_by, sortable(leaf), leaf.table.c.id)
+    keys = parse_sort_by(split_filter(req.sort_by, req), sortable(leaf), leaf.table.c.id)
     query = select(leaf.table).where(*where, *listing_where(leaf, req))
     return await fetch_page(conn, query, keys, cursor=req.cursor, mode=req.mode, limit=req.limit)
 
