@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
 
 from openplug.conversations.assignment import MAX_OWNERS
 from openplug.conversations.service import MAX_BODY_CHARS, Status
-from openplug.crm.fields import FROM_QUERY, CustomFields, LongText, ShortText, Strict
+from openplug.crm.fields import FROM_QUERY, CustomFields, DateTimeText, LongText, ShortText, Strict
 from openplug.crm.schemas import Date, DateRange, Filter, Limit, Paging
 from openplug.web.openapi import Answer, omitted_when_none
 
@@ -171,8 +171,8 @@ class ConversationsListQuery(ConversationsFilters):
     model_config = FROM_QUERY
 
     stage_name: Filter | None = Field(default=None, alias="stage.name")
-    modified_after: AwareDatetime | None = Field(default=None, alias="modified_date.after")
-    modified_before: AwareDatetime | None = Field(default=None, alias="modified_date.before")
+    modified_after: DateTimeText | None = Field(default=None, alias="modified_date.after")
+    modified_before: DateTimeText | None = Field(default=None, alias="modified_date.before")
     sla_summary_stage: Filter | None = Field(default=None, alias="sla_summary.stage")
     tags_v2_id: Filter | None = Field(default=None, alias="tags_v2.id")
     tags_v2_value: Filter | None = Field(default=None, alias="tags_v2.value")
@@ -196,7 +196,7 @@ class TimelineEntriesCreateRequest(Strict):
         description="`external` (the default) or `public`: the visitors see it; "
         "`internal` and `private` (notes) are refused, openplug has no internal notes yet",
     )
-    expires_at: Annotated[AwareDatetime, Field(strict=False)] | None = Ignored
+    expires_at: DateTimeText | None = Ignored
     private_to: Filter | None = Ignored
     snap_kit_body: Anything = Ignored
 

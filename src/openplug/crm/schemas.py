@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, Field, field_validator
+from pydantic import Field, field_validator
 
 from openplug.crm.fields import (
     FROM_QUERY,
     CustomFields,
+    DateTimeText,
     Domain,
     Domains,
     Email,
@@ -51,8 +52,8 @@ class DateRange(Strict):
 
     type: Literal["range"] | None = None
     # A JSON string, hence not strict (a strict datetime wants an object).
-    after: Annotated[AwareDatetime, Field(strict=False)] | None = None
-    before: Annotated[AwareDatetime, Field(strict=False)] | None = None
+    after: DateTimeText | None = None
+    before: DateTimeText | None = None
 
 
 class Paging(Strict):
@@ -87,18 +88,19 @@ class Ranges(Strict):
 class RangesQuery(Strict):
     model_config = FROM_QUERY
 
-    created_after: AwareDatetime | None = Field(default=None, alias="created_date.after")
-    created_before: AwareDatetime | None = Field(default=None, alias="created_date.before")
-    modified_after: AwareDatetime | None = Field(default=None, alias="modified_date.after")
-    modified_before: AwareDatetime | None = Field(default=None, alias="modified_date.before")
+    created_after: DateTimeText | None = Field(default=None, alias="created_date.after")
+    created_before: DateTimeText | None = Field(default=None, alias="created_date.before")
+    modified_after: DateTimeText | None = Field(default=None, alias="modified_date.after")
+    modified_before: DateTimeText | None = Field(default=None, alias="modified_date.before")
 
 
 def date_ranges(req: Any) -> tuple[DateRange | None, DateRange | None]:
     """``(created, modified)`` from either spelling."""
     if isinstance(req, RangesQuery):
         return (
-            DateRange(after=req.created_after, before=req.created_before),
-            DateRange(after=req.modified_after, before=req.modified_before),
+            # Already validated: built without validating again.
+            DateRange.model_construct(after=req.created_after, before=req.created_before),
+            DateRange.model_construct(after=req.modified_after, before=req.modified_before),
         )
     return getattr(req, "created_date", None), getattr(req, "modified_date", None)
 
