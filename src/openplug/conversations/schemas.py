@@ -9,7 +9,15 @@ from pydantic import AfterValidator, Field, StringConstraints
 
 from openplug.conversations.assignment import MAX_OWNERS
 from openplug.conversations.service import MAX_BODY_CHARS, Status
-from openplug.crm.fields import FROM_QUERY, CustomFields, DateTimeText, LongText, ShortText, Strict
+from openplug.crm.fields import (
+    FROM_QUERY,
+    CustomFields,
+    DateTimeText,
+    LongText,
+    ShortText,
+    Strict,
+    ignored,
+)
 from openplug.crm.schemas import Date, DateRange, Filter, Limit, Paging
 from openplug.web.openapi import Answer, omitted_when_none
 
@@ -53,7 +61,6 @@ class TagRef(Strict):
 
 
 Tags = Annotated[list[TagRef], Field(max_length=MAX_TAGS)]
-Ignored = Field(default=None, description="Accepted and ignored (see README, Coming from DevRev)")
 Anything = dict[str, Any] | None
 
 
@@ -68,14 +75,14 @@ class ConversationsCreateRequest(Strict):
     owned_by: DevUserIds | None = None
     tags: Tags | None = None
     custom_fields: CustomFields | None = None
-    brand: ShortText | None = Ignored
-    channels: Filter | None = Ignored
-    custom_schema_spec: Anything = Ignored
-    group: ShortText | None = Ignored
-    is_spam: bool | None = Ignored
-    metadata: Anything = Ignored
-    source_channel: ShortText | None = Ignored
-    source_channel_v2: ShortText | None = Ignored
+    brand: ShortText | None = ignored()
+    channels: Filter | None = ignored()
+    custom_schema_spec: Anything = ignored()
+    group: ShortText | None = ignored()
+    is_spam: bool | None = ignored()
+    metadata: Anything = ignored()
+    source_channel: ShortText | None = ignored()
+    source_channel_v2: ShortText | None = ignored()
 
 
 class OwnedByUpdate(Strict):
@@ -117,15 +124,15 @@ class ConversationsUpdateRequest(Strict):
     members: MembersUpdate | None = None
     tags: TagsUpdate | None = None
     custom_fields: CustomFields | None = None
-    applies_to_parts: SetOfIds | None = Ignored
-    brand: ShortText | None = Ignored
-    channels: SetOfIds | None = Ignored
-    custom_schema_spec: Anything = Ignored
-    group: ShortText | None = Ignored
-    is_frozen: bool | None = Ignored
-    is_spam: bool | None = Ignored
-    metadata: Anything = Ignored
-    source_channel_v2: ShortText | None = Ignored
+    applies_to_parts: SetOfIds | None = ignored()
+    brand: ShortText | None = ignored()
+    channels: SetOfIds | None = ignored()
+    custom_schema_spec: Anything = ignored()
+    group: ShortText | None = ignored()
+    is_frozen: bool | None = ignored()
+    is_spam: bool | None = ignored()
+    metadata: Anything = ignored()
+    source_channel_v2: ShortText | None = ignored()
 
 
 class StageFilter(Strict):
@@ -139,16 +146,16 @@ class ConversationsFilters(Paging):
     tags: Filter | None = Field(default=None, description="Tagged with any of these")
     rev_org: Filter | None = Field(default=None, description="A member is in any of these")
     rev_orgs: Filter | None = Field(default=None, description="Same as `rev_org`")
-    applies_to_parts: Filter | None = Ignored
-    brand: Filter | None = Ignored
-    channels: Filter | None = Ignored
-    group: Filter | None = Ignored
-    is_creator_verified: bool | None = Ignored
-    is_frozen: bool | None = Ignored
-    is_spam: bool | None = Ignored
-    source_channel: Filter | None = Ignored
-    source_channel_v2: Filter | None = Ignored
-    source_channels: Filter | None = Ignored
+    applies_to_parts: Filter | None = ignored()
+    brand: Filter | None = ignored()
+    channels: Filter | None = ignored()
+    group: Filter | None = ignored()
+    is_creator_verified: bool | None = ignored()
+    is_frozen: bool | None = ignored()
+    is_spam: bool | None = ignored()
+    source_channel: Filter | None = ignored()
+    source_channel_v2: Filter | None = ignored()
+    source_channels: Filter | None = ignored()
     owned_by: Filter | None = Field(
         default=None, description="Owned by any of these dev users"
     )
@@ -162,9 +169,9 @@ class ConversationsFilters(Paging):
 class ConversationsListRequest(ConversationsFilters):
     stage: StageFilter | None = None
     modified_date: DateRange | None = None
-    actual_close_date: Anything = Ignored
-    sla_summary: Anything = Ignored
-    tags_v2: list[dict[str, Any]] | None = Ignored
+    actual_close_date: Anything = ignored()
+    sla_summary: Anything = ignored()
+    tags_v2: list[dict[str, Any]] | None = ignored()
 
 
 class ConversationsListQuery(ConversationsFilters):
@@ -196,9 +203,9 @@ class TimelineEntriesCreateRequest(Strict):
         description="`external` (the default) or `public`: the visitors see it; "
         "`internal` and `private` (notes) are refused, openplug has no internal notes yet",
     )
-    expires_at: DateTimeText | None = Ignored
-    private_to: Filter | None = Ignored
-    snap_kit_body: Anything = Ignored
+    expires_at: DateTimeText | None = ignored()
+    private_to: Filter | None = ignored()
+    snap_kit_body: Anything = ignored()
 
 
 class TimelineEntriesListRequest(Strict):

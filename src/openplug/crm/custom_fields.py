@@ -13,7 +13,7 @@ from pydantic import Field, field_validator
 from sqlalchemy import Connection, Row, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from openplug.crm.fields import LongText, ShortText, Strict
+from openplug.crm.fields import LongText, ShortText, Strict, ignored
 from openplug.crm.tables import (
     accounts,
     custom_field_defs,
@@ -25,7 +25,6 @@ from openplug.db.base import utcnow
 from openplug.db.sqlite_writes import batch_memo
 from openplug.errors import Conflict, CustomizationValidationError, InvalidField
 
-Ignored = Field(default=None, description="Accepted and ignored (see README, Coming from DevRev)")
 LeafType = Literal["rev_user", "account", "rev_org"]
 LEAF_TABLES = {"rev_user": rev_users, "account": accounts, "rev_org": rev_orgs}
 SCALAR_TYPES = ("text", "rich_text", "int", "double", "bool", "enum", "date", "timestamp", "tokens")
@@ -56,9 +55,9 @@ class FieldSpec(Strict):
     ui: Annotated[dict[str, Any], Field(max_length=50)] | None = Field(
         default=None, description="DevRev's `schema-field-ui-metadata`, kept as sent"
     )
-    mfz: dict[str, Any] | None = Ignored
-    oasis: dict[str, Any] | None = Ignored
-    origin: ShortText | None = Ignored
+    mfz: dict[str, Any] | None = ignored()
+    oasis: dict[str, Any] | None = ignored()
+    origin: ShortText | None = ignored()
 
     @field_validator("name")
     @classmethod
@@ -77,13 +76,13 @@ class SchemaSetRequest(Strict):
     description: LongText | None = None
     fields: list[FieldSpec] = Field(default_factory=list, max_length=200)
     deleted_fields: list[str] = Field(default_factory=list, max_length=200)
-    composite_schemas: list[dict[str, Any]] | None = Ignored
-    conditions: list[dict[str, Any]] | None = Ignored
-    deprecated: bool | None = Ignored
-    is_deprecated: bool | None = Ignored
-    is_custom_leaf_type: bool | None = Ignored
-    id_prefix: ShortText | None = Ignored
-    stock_field_overrides: list[dict[str, Any]] | None = Ignored
+    composite_schemas: list[dict[str, Any]] | None = ignored()
+    conditions: list[dict[str, Any]] | None = ignored()
+    deprecated: bool | None = ignored()
+    is_deprecated: bool | None = ignored()
+    is_custom_leaf_type: bool | None = ignored()
+    id_prefix: ShortText | None = ignored()
+    stock_field_overrides: list[dict[str, Any]] | None = ignored()
 
 
 @dataclass(frozen=True)

@@ -130,3 +130,10 @@ def _rfc3339_text(value: Any) -> Any:
 # A ``date-time`` given as text (a JSON string or a query parameter), with
 # its time zone.
 DateTimeText = Annotated[AwareDatetime, Field(strict=False), BeforeValidator(_rfc3339_text)]
+
+
+def ignored() -> Any:
+    """A DevRev request field that means nothing in openplug: accepted (so
+    code written for DevRev keeps working), ignored, and listed in the
+    README's "Coming from DevRev"."""
+    return Field(default=None, description="Accepted and ignored (see README, Coming from DevRev)")

@@ -19,13 +19,12 @@ from openplug.crm import records
 from openplug.crm.custom_fields import (
     LEAF_TABLES,
     Fragment,
-    Ignored,
     SchemaSetRequest,
     get_fragment,
     list_fragments,
     set_schema_fragment,
 )
-from openplug.crm.fields import FROM_QUERY, ShortText, Strict
+from openplug.crm.fields import FROM_QUERY, ShortText, Strict, ignored
 from openplug.crm.records import ACCOUNTS, REV_ORGS, REV_USERS, Leaf, Renderer
 from openplug.crm.schemas import (
     AccountResponse,
@@ -360,13 +359,13 @@ class FragmentsListRequest(Strict):
     )
     limit: Annotated[int, Field(ge=1, le=100)] | None = None
     mode: Literal["after", "before"] | None = None
-    app: Filter | None = Ignored
-    deprecated: bool | None = Ignored
-    is_deprecated: bool | None = Ignored
-    is_custom_leaf_type: bool | None = Ignored
-    prune: Filter | None = Ignored
-    sort_by: Filter | None = Ignored
-    subtype: Filter | None = Ignored
+    app: Filter | None = ignored()
+    deprecated: bool | None = ignored()
+    is_deprecated: bool | None = ignored()
+    is_custom_leaf_type: bool | None = ignored()
+    prune: Filter | None = ignored()
+    sort_by: Filter | None = ignored()
+    subtype: Filter | None = ignored()
 
 
 class FragmentsListQuery(FragmentsListRequest):

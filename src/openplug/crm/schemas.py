@@ -20,6 +20,7 @@ from openplug.crm.fields import (
     ShortText,
     Strict,
     Websites,
+    ignored,
     reject_null,
 )
 from openplug.web.openapi import Answer, omitted_when_none
@@ -167,9 +168,6 @@ _WEBSITES_SET: dict[str, Any] = {
 }
 
 
-Ignored = Field(default=None, description="Accepted and ignored (see README, Coming from DevRev)")
-
-
 class RevUsersUpdateRequest(Strict):
     id: ShortText
     display_name: Name | None = None
@@ -181,9 +179,9 @@ class RevUsersUpdateRequest(Strict):
         default=None, description="The user's `user_ref`: the website's id for them"
     )
     rev_org: ShortText | None = Field(default=None, description="openplug's own")
-    display_picture: ShortText | None = Ignored
-    custom_schema_fragments: dict[str, Any] | None = Ignored
-    custom_schema_spec: dict[str, Any] | None = Ignored
+    display_picture: ShortText | None = ignored()
+    custom_schema_fragments: dict[str, Any] | None = ignored()
+    custom_schema_spec: dict[str, Any] | None = ignored()
 
     _not_null = reject_null("display_name", "phone_numbers", "rev_org", "external_ref")
 
@@ -203,7 +201,7 @@ class AccountsUpdateRequest(Strict):
     )
     tier: ShortText | None = None
     description: LongText | None = None
-    owned_by: Annotated[list[ShortText], Field(max_length=100)] | None = Ignored
+    owned_by: Annotated[list[ShortText], Field(max_length=100)] | None = ignored()
     phone_numbers: PhoneNumbers | None = Field(default=None, description="openplug's own")
     custom_fields: CustomFields | None = None
 
@@ -227,7 +225,7 @@ class RevOrgsUpdateRequest(Strict):
     external_ref: Ref | None = Field(
         default=None, description="The workspace's `workspace_ref`"
     )
-    environment: Literal["production", "staging", "test"] | None = Ignored
+    environment: Literal["production", "staging", "test"] | None = ignored()
     phone_numbers: PhoneNumbers | None = Field(default=None, description="openplug's own")
     custom_fields: CustomFields | None = None
     account: ShortText | None = Field(default=None, description="openplug's own")

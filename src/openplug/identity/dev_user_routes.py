@@ -20,7 +20,7 @@ from fastapi import APIRouter, Query
 from pydantic import Field
 
 from openplug.crm import records
-from openplug.crm.fields import FROM_QUERY, Name, ShortText, Strict
+from openplug.crm.fields import FROM_QUERY, Name, ShortText, Strict, ignored
 from openplug.crm.schemas import Date, Filter, Paging, Ranges, RangesQuery, date_ranges
 from openplug.db.base import rfc3339
 from openplug.identity.dev_users import (
@@ -36,8 +36,6 @@ from openplug.ids import DEV_USER, display_id, don
 from openplug.runtime import Runtime
 from openplug.web.deps import AgentDep, RuntimeDep
 from openplug.web.openapi import Answer, answers, omitted_when_none
-
-Ignored = Field(default=None, description="Accepted and ignored (see README, Coming from DevRev)")
 
 router = APIRouter(tags=["dev-users"])
 Json = dict[str, Any]
@@ -76,13 +74,13 @@ class DevUsersListQuery(DevUsersFilters, RangesQuery):
 
 class DevUsersSelfUpdateRequest(Strict):
     display_name: Name | None = None
-    full_name: ShortText | None = Ignored
-    job_title: ShortText | None = Ignored
-    reports_to: ShortText | None = Ignored
-    experience_start_date: ShortText | None = Ignored
-    job_history: list[dict[str, Any]] | None = Ignored
-    custom_fields: dict[str, Any] | None = Ignored
-    custom_schema_spec: dict[str, Any] | None = Ignored
+    full_name: ShortText | None = ignored()
+    job_title: ShortText | None = ignored()
+    reports_to: ShortText | None = ignored()
+    experience_start_date: ShortText | None = ignored()
+    job_history: list[dict[str, Any]] | None = ignored()
+    custom_fields: dict[str, Any] | None = ignored()
+    custom_schema_spec: dict[str, Any] | None = ignored()
     mail_notifications: MailPreference | None = Field(
         default=None,
         description="openplug's own: which conversations you are mailed about while no inbox "
