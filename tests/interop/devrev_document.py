@@ -21,6 +21,7 @@ to ignore, as annotations.
 
 from __future__ import annotations
 
+import os
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,12 @@ from typing import Any
 import jsonschema
 import yaml
 
-DOCUMENT = Path("/work/shared/reference/devrev-openapi-public.yaml")
+# The shared reference beside the checkout (``../shared/reference``), or
+# where OPENPLUG_DEVREV_OPENAPI says.
+DOCUMENT = Path(
+    os.environ.get("OPENPLUG_DEVREV_OPENAPI")
+    or Path(__file__).resolve().parents[3] / "shared/reference/devrev-openapi-public.yaml"
+)
 _SCHEMAS = "#/components/schemas/"
 
 
