@@ -39,6 +39,16 @@ class InvalidField(ApiError):
         super().__init__(message, field_name=field_name)
 
 
+class InvalidId(ApiError):
+    """An id that is malformed or names no object of its kind (DevRev's
+    ``invalid_id``); a call's own object that does not exist is a 404."""
+
+    error_type = "invalid_id"
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(message, field_name=field_name)
+
+
 class MissingRequiredField(ApiError):
     error_type = "missing_required_field"
 

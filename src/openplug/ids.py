@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from openplug.errors import InvalidField
+from openplug.errors import InvalidId
 
 
 @dataclass(frozen=True)
@@ -83,11 +83,11 @@ def parse_key(value: str, kind: ObjectKind, field_name: str) -> str:
     head = value[: len(prefix)]
     if head.isascii() and head.upper() == prefix and value[len(prefix) :]:
         return value[len(prefix) :]
-    raise InvalidField(field_name, f"not a {kind.don_type} id")
+    raise InvalidId(field_name, f"not a {kind.don_type} id")
 
 
 def parse_int_key(value: str, kind: ObjectKind, field_name: str) -> int:
     key = ascii_int(parse_key(value, kind, field_name))
     if key is None:
-        raise InvalidField(field_name, f"not a {kind.don_type} id")
+        raise InvalidId(field_name, f"not a {kind.don_type} id")
     return key

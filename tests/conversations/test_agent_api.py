@@ -60,9 +60,9 @@ def test_create_get_and_shape(server: LiveServer) -> None:
 def test_create_validates_members_and_refuses_unknown_ones(server: LiveServer) -> None:
     with server.client(server.pat) as c:
         r = c.post("/conversations.create", json={"members": ["REVU-999999"]})
-        assert_error(r, 400, "invalid_field", "members[0]")
+        assert_error(r, 400, "invalid_id", "members[0]")
         r = c.post("/conversations.create", json={"members": ["ACC-1"]})
-        assert_error(r, 400, "invalid_field", "members[0]")
+        assert_error(r, 400, "invalid_id", "members[0]")
         r = c.post("/conversations.create", json={"members": []})
         assert_error(r, 400, "invalid_field", "members")
         r = c.post("/conversations.create", json={"members": ["REVU-1"], "sla": 3})
@@ -72,7 +72,7 @@ def test_create_validates_members_and_refuses_unknown_ones(server: LiveServer) -
 def test_get_unknown_or_malformed_ids(server: LiveServer) -> None:
     with server.client(server.pat) as c:
         assert_error(c.post("/conversations.get", json={"id": "CONV-424242"}), 404, "not_found")
-        assert_error(c.post("/conversations.get", json={"id": "nope"}), 400, "invalid_field", "id")
+        assert_error(c.post("/conversations.get", json={"id": "nope"}), 400, "invalid_id", "id")
         r = c.post("/timeline-entries.list", json={"object": "CONV-424242"})
         assert_error(r, 404, "not_found")
         r = c.post(
@@ -105,7 +105,7 @@ def test_list_newest_activity_first_filters_and_paging(server: LiveServer) -> No
             body["cursor"] = cursor
         page = agent_ok(server, "/conversations.list", body)
         seen += [c["id"] for c in page["conversations"]]
-        cursor = page["next_cursor"]
+        cursor = page.get("next_cursor")
         if cursor is None:
             break
     assert seen == [c["id"] for c in listed]
@@ -157,7 +157,7 @@ def test_timeline_entries_newest_first_with_cursor(server: LiveServer) -> None:
             body["cursor"] = cursor
         page = agent_ok(server, "/timeline-entries.list", body)
         seqs += [e["seq"] for e in page["timeline_entries"]]
-        cursor = page["next_cursor"]
+        cursor = page.get("next_cursor")
         if cursor is None:
             break
     assert seqs == [7, 6, 5, 4, 3, 2, 1]

@@ -69,7 +69,7 @@ def schema_set(
 
 def declare(server: LiveServer, leaf_type: str, fields: list[dict[str, Any]]) -> None:
     r = schema_set(server, leaf_type, fields)
-    assert r.status_code == 200, r.text
+    assert r.status_code == 201, r.text
 
 
 def rev_info(leaf_type: str, custom_fields: dict[str, Any] | None) -> dict[str, Any]:
@@ -319,7 +319,7 @@ def test_required_user_field_missing_writes_no_account_or_workspace(server: Live
 
 def test_set_get_and_list_return_the_definitions(server: LiveServer) -> None:
     r = schema_set(server, "rev_user", ALL_TYPES)
-    assert r.status_code == 200, r.text
+    assert r.status_code == 201, r.text
     frag_id = r.json()["id"]
     assert isinstance(frag_id, str) and frag_id
     declare(server, "account", [{"name": "tier2", "field_type": "int", "is_required": True}])
@@ -425,7 +425,7 @@ def test_type_change_is_allowed_without_stored_values(any_server: LiveServer) ->
     identify(server, rev_info("account", {"tnt__f": "on the account"}))
     identify(server, rev_info("rev_user", None))
     r = schema_set(server, "rev_user", [{"name": "f", "field_type": "int"}])
-    assert r.status_code == 200, r.text
+    assert r.status_code == 201, r.text
     assert field_named(fragment(server, "rev_user"), "f")["field_type"] == "int"
     custom_error(
         identify_raw(server, rev_info("rev_user", {"tnt__f": "text"})),
@@ -443,7 +443,7 @@ def test_type_change_is_allowed_once_values_are_cleared(any_server: LiveServer) 
     identify(server, rev_info("rev_org", {"tnt__f": None}))
     assert record(server, "rev_org")["custom_fields"] == {}
     r = schema_set(server, "rev_org", [{"name": "f", "field_type": "int"}])
-    assert r.status_code == 200, r.text
+    assert r.status_code == 201, r.text
 
 
 def test_changing_other_attributes_keeps_the_type_and_values(server: LiveServer) -> None:
@@ -456,7 +456,7 @@ def test_changing_other_attributes_keeps_the_type_and_values(server: LiveServer)
         [{"name": "plan", "field_type": "enum", "allowed_values": ["free", "pro", "team"],
           "description": "the plan"}],
     )  # fmt: skip
-    assert r.status_code == 200, r.text
+    assert r.status_code == 201, r.text
     got = field_named(fragment(server, "rev_user"), "plan")
     assert got["allowed_values"] == ["free", "pro", "team"]
     assert got["description"] == "the plan"
@@ -472,7 +472,7 @@ def test_deleted_field_keeps_old_values_but_refuses_new_ones(server: LiveServer)
     )
     identify(server, rev_info("rev_user", {"tnt__plan": "pro", "tnt__note": "n"}))
     r = schema_set(server, "rev_user", [], deleted_fields=["plan"])
-    assert r.status_code == 200, r.text
+    assert r.status_code == 201, r.text
 
     frag = fragment(server, "rev_user")
     assert [f["name"].removeprefix("tnt__") for f in frag["fields"]] == ["note"]
@@ -496,7 +496,7 @@ def test_deleted_field_keeps_old_values_but_refuses_new_ones(server: LiveServer)
 
 def test_a_deleted_field_can_be_defined_again(server: LiveServer) -> None:
     declare(server, "rev_user", [{"name": "plan", "field_type": "text"}])
-    assert schema_set(server, "rev_user", [], deleted_fields=["plan"]).status_code == 200
+    assert schema_set(server, "rev_user", [], deleted_fields=["plan"]).status_code == 201
     declare(server, "rev_user", [{"name": "plan", "field_type": "text"}])
     identify(server, rev_info("rev_user", {"tnt__plan": "pro"}))
     assert record(server, "rev_user")["custom_fields"] == {"tnt__plan": "pro"}

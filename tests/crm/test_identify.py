@@ -71,7 +71,7 @@ def declare(server: LiveServer, leaf_type: str, fields: list[dict[str, Any]]) ->
             "/schemas.custom.set",
             json={"type": "tenant_fragment", "leaf_type": leaf_type, "fields": fields},
         )
-    assert r.status_code == 200, r.text
+    assert r.status_code == 201, r.text
 
 
 def ref_of(obj: dict[str, Any] | None) -> str | None:
@@ -216,7 +216,7 @@ def test_two_levels_account_without_workspace(server: LiveServer) -> None:
     sub = identify(server, {"user_ref": "ann", "account_ref": "acme"})
     u = user(server, sub)
     account = account_by_ref(server, "acme")
-    assert u["rev_org"] is None
+    assert "rev_org" not in u
     assert ref_of(u["account"]) == account["id"]
     assert all_orgs(server) == []
 
@@ -225,7 +225,7 @@ def test_workspace_without_account(server: LiveServer) -> None:
     sub = identify(server, {"user_ref": "ann", "workspace_ref": "solo"})
     u = user(server, sub)
     org = org_by_ref(server, "solo")
-    assert org["account"] is None
+    assert "account" not in org
     assert ref_of(u["rev_org"]) == org["id"]
     assert all_accounts(server) == []
 
@@ -248,7 +248,7 @@ def test_user_moves_from_workspace_to_account_directly(server: LiveServer) -> No
     sub = identify(server, {"user_ref": "ann", "account_ref": "a1", "workspace_ref": "w1"})
     identify(server, {"user_ref": "ann", "account_ref": "a2"})
     u = user(server, sub)
-    assert u["rev_org"] is None
+    assert "rev_org" not in u
     assert ref_of(u["account"]) == account_by_ref(server, "a2")["id"]
     assert len(all_users(server)) == 1
 
@@ -270,30 +270,23 @@ def test_user_sent_without_refs_stays_where_they_are(server: LiveServer) -> None
     assert ref_of(u["account"]) == account_by_ref(server, "a1")["id"]
 
 
-def test_workspace_moves_to_another_account(server: LiveServer) -> None:
+def test_a_workspace_of_one_account_named_with_another_is_refused(server: LiveServer) -> None:
+    """DevRev's rule: a workspace cannot be part of two accounts, so naming
+    w1 (in a1) with a2 is an error, not a move; nothing changes, and Bob,
+    also in w1, stays in a1."""
     sub = identify(server, {"user_ref": "ann", "account_ref": "a1", "workspace_ref": "w1"})
-    identify(server, {"user_ref": "ann", "account_ref": "a2", "workspace_ref": "w1"})
-    org = org_by_ref(server, "w1")
-    a2 = account_by_ref(server, "a2")
-    assert ref_of(org["account"]) == a2["id"]
-    assert ref_of(user(server, sub)["account"]) == a2["id"]
-    assert len(all_orgs(server)) == 1
-    assert len(all_users(server)) == 1
-
-
-def test_workspace_move_carries_its_other_users_to_the_new_account(server: LiveServer) -> None:
-    """Bob is in workspace w1 of account a1. When Ann arrives saying w1 now
-    belongs to a2, w1 moves, and so does everyone in it: Bob's account must
-    agree with his workspace's account."""
-    identify(server, {"user_ref": "ann", "account_ref": "a1", "workspace_ref": "w1"})
     bob = identify(server, {"user_ref": "bob", "account_ref": "a1", "workspace_ref": "w1"})
-    identify(server, {"user_ref": "ann", "account_ref": "a2", "workspace_ref": "w1"})
-    a2 = account_by_ref(server, "a2")
-    b = user(server, bob)
-    assert ref_of(b["rev_org"]) == org_by_ref(server, "w1")["id"]
-    assert ref_of(b["account"]) == a2["id"], (
-        "bob's account still names a1 although his workspace is now in a2"
-    )
+    with server.client(server.aat) as c:
+        rev_info = {"user_ref": "ann", "account_ref": "a2", "workspace_ref": "w1"}
+        r = c.post("/auth-tokens.create", json={"rev_info": rev_info})
+    assert r.status_code == 409, r.text
+    assert r.json()["type"] == "conflict"
+    assert r.json()["field_name"] == "rev_info.workspace_ref"
+    a1 = account_by_ref(server, "a1")
+    assert ref_of(org_by_ref(server, "w1")["account"]) == a1["id"]
+    assert ref_of(user(server, sub)["account"]) == a1["id"]
+    assert ref_of(user(server, bob)["account"]) == a1["id"]
+    assert [a["external_refs"] for a in all_accounts(server)] == [["a1"]]
 
 
 def test_workspace_ref_alone_keeps_the_workspaces_account(server: LiveServer) -> None:

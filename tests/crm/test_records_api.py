@@ -147,7 +147,7 @@ def test_shapes_use_devrev_field_names(server: LiveServer) -> None:
     assert RFC3339_UTC.match(u["modified_date"]), u["modified_date"]
 
     for key in ("id", "display_id", "display_name", "domains", "websites", "external_refs",
-                "tier", "description", "custom_fields"):  # fmt: skip
+                "tier", "description", "custom_fields", "owned_by"):  # fmt: skip
         assert key in a, f"account lacks {key}: {a}"
     assert ":account/" in a["id"]
     assert a["display_id"].startswith("ACC-")
@@ -159,8 +159,11 @@ def test_shapes_use_devrev_field_names(server: LiveServer) -> None:
     assert a["description"] == "a company"
 
     for key in ("id", "display_id", "display_name", "external_ref", "account", "tier",
-                "description", "custom_fields"):  # fmt: skip
+                "custom_fields"):  # fmt: skip
         assert key in o, f"rev org lacks {key}: {o}"
+    # DevRev types these as strings: absent, never null, when there is none.
+    assert "description" not in o and "domain" not in o, o
+    assert a["owned_by"] == []  # required by DevRev's schema
     assert ":revo/" in o["id"]
     assert o["display_id"].startswith("REV-")
     assert o["external_ref"] == "acme-dev"
@@ -193,7 +196,7 @@ def test_get_unknown_is_404_and_malformed_id_is_400(server: LiveServer, kind: st
             assert_error(c.post(f"/{path}.get", json={"id": missing}), 404, "not_found", None)
         for bad in ("abc", "", "CONV-1", f"{prefix}x", f"{prefix}-1"):
             r = c.get(f"/{path}.get", params={"id": bad})
-            assert_error(r, 400, "invalid_field", "id")
+            assert_error(r, 400, "invalid_id", "id")
         assert_error(c.post(f"/{path}.get", json={}), 400, "missing_required_field", "id")
 
 
@@ -202,7 +205,7 @@ def test_get_of_another_kinds_id_is_refused(server: LiveServer) -> None:
     with pat(server) as c:
         r = c.get("/rev-users.get", params={"id": objs["account"]["id"]})
     assert r.status_code in (400, 404), r.text
-    assert r.json()["type"] in ("invalid_field", "not_found")
+    assert r.json()["type"] in ("invalid_id", "not_found")
 
 
 def test_crm_calls_need_a_pat(server: LiveServer) -> None:
@@ -402,15 +405,15 @@ def test_bad_limit_is_400_naming_limit(server: LiveServer, limit: Any) -> None:
 
 def declare(server: LiveServer, leaf_type: str, names: list[str]) -> None:
     with pat(server) as c:
-        post_ok(
-            c,
+        r = c.post(
             "/schemas.custom.set",
-            {
+            json={
                 "type": "tenant_fragment",
                 "leaf_type": leaf_type,
                 "fields": [{"name": n, "field_type": "text"} for n in names],
             },
         )
+    assert r.status_code == 201, r.text
 
 
 def test_rev_users_update_changes_fields(server: LiveServer) -> None:
@@ -464,13 +467,13 @@ UPDATE_ERRORS = [
     ("user-name-long", "rev_user", {"display_name": "x" * 256}, "invalid_field", "display_name"),
     ("user-description-long", "rev_user", {"description": "x" * 4097}, "invalid_field",
      "description"),
-    ("user-unknown-key", "rev_user", {"external_ref": "other"}, "invalid_field", "external_ref"),
+    ("user-unknown-key", "rev_user", {"nickname": "other"}, "invalid_field", "nickname"),
     ("user-custom-undefined", "rev_user", {"custom_fields": {"tnt__zzz": "x"}},
      "customization_validation_error", "custom_fields.tnt__zzz"),
     ("user-custom-no-prefix", "rev_user", {"custom_fields": {"zzz": "x"}}, None,
      "custom_fields.zzz"),
-    ("user-rev-org-unknown", "rev_user", {"rev_org": "REV-9999"}, "invalid_field", "rev_org"),
-    ("user-rev-org-garbage", "rev_user", {"rev_org": "acme-dev"}, "invalid_field", "rev_org"),
+    ("user-rev-org-unknown", "rev_user", {"rev_org": "REV-9999"}, "invalid_id", "rev_org"),
+    ("user-rev-org-garbage", "rev_user", {"rev_org": "acme-dev"}, "invalid_id", "rev_org"),
     ("account-domain", "account", {"domains": ["https://acme.example"]}, "invalid_field",
      "domains[0]"),
     ("account-website", "account", {"websites": ["not a site"]}, "invalid_field", "websites[0]"),
@@ -479,7 +482,7 @@ UPDATE_ERRORS = [
     ("account-tier-long", "account", {"tier": "t" * 256}, "invalid_field", "tier"),
     ("org-phone", "rev_org", {"phone_numbers": ["+1234567"]}, "invalid_field",
      "phone_numbers[0]"),
-    ("org-account-unknown", "rev_org", {"account": "ACC-9999"}, "invalid_field", "account"),
+    ("org-account-unknown", "rev_org", {"account": "ACC-9999"}, "invalid_id", "account"),
     ("org-unknown-key", "rev_org", {"domains": ["acme.example"]}, "invalid_field", "domains"),
 ]  # fmt: skip
 
@@ -658,5 +661,5 @@ def test_rev_users_delete_removes_the_user(server: LiveServer) -> None:
 def test_rev_users_delete_of_unknown_or_malformed_id(server: LiveServer) -> None:
     with pat(server) as c:
         assert_error(c.post("/rev-users.delete", json={"id": "REVU-777"}), 404, "not_found", None)
-        assert_error(c.post("/rev-users.delete", json={"id": "nope"}), 400, "invalid_field", "id")
+        assert_error(c.post("/rev-users.delete", json={"id": "nope"}), 400, "invalid_id", "id")
         assert_error(c.post("/rev-users.delete", json={}), 400, "missing_required_field", "id")

@@ -55,7 +55,7 @@ async def test_a_rejected_identify_among_concurrent_ones_fails_alone(
                 "fields": [{"name": "plan", "field_type": "text", "is_required": True}],
             },
         )
-        assert r.status_code == 200, r.text
+        assert r.status_code == 201, r.text
 
     def body(i: int) -> dict[str, object]:
         account: dict[str, object] = {"account_ref": f"acc-{i}"}

@@ -655,7 +655,7 @@ async def _declare_custom_fields(server: ServerProcess, pat: str) -> None:
         for leaf_type, fields in declared.items():
             r = await c.post("/schemas.custom.set", json={
                 "type": "tenant_fragment", "leaf_type": leaf_type, "fields": fields})  # fmt: skip
-            assert r.status_code == 200, r.text
+            assert r.status_code == 201, r.text
 
 
 def stored_unacknowledged(t: dict[str, list[Json]], ledger: Ledger, round_no: int) -> int:

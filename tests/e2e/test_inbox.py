@@ -127,7 +127,7 @@ def test_identified_visitor_profile_shows_traits_workspace_account_and_custom_fi
             "type": "tenant_fragment", "leaf_type": "rev_user",
             "fields": [{"name": "plan", "field_type": "text"}],
         })  # fmt: skip
-        assert r.status_code == 200, r.text
+        assert r.status_code == 201, r.text
     ref = f"grace-{secrets.token_hex(3)}@navy.example"
     with server.client(server.aat) as c:
         r = c.post("/auth-tokens.create", json={"rev_info": {

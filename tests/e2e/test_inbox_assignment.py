@@ -99,7 +99,7 @@ def open_counts(server: LiveServer, me: str) -> dict[str, str]:
     """What the view links must count: the server's open conversations."""
     with server.client(server.pat) as c:
         page = c.post("/conversations.list", json={"status": ["open"], "limit": 100}).json()
-    assert page["next_cursor"] is None
+    assert "next_cursor" not in page
     open_ = page["conversations"]
     return {
         "Mine": str(sum(any(o["id"] == me for o in c["owned_by"]) for c in open_)),

@@ -206,8 +206,7 @@ def test_expires_in_mins_out_of_range_is_refused(
     assert_error(r, 400, "invalid_field", field="expires_in_mins")
     # Nothing was created by the refused call.
     assert get(server, server.pat, "/rev-users.list", external_ref="ttl-bad").json() == {
-        "rev_users": [],
-        "next_cursor": None,
+        "rev_users": []
     }
 
 
@@ -335,7 +334,7 @@ def test_user_id_of_nobody_is_refused(server: LiveServer, form: str, field: str,
     rev_info = {"user_id": user_id}
     body = {"rev_info": rev_info} if form == "rev_info" else oauth_body(rev_info)
     r = post(server, server.aat, "/auth-tokens.create", body)
-    assert_error(r, 400, "invalid_field", field=field)
+    assert_error(r, 400, "invalid_id", field=field)
     assert len(get(server, server.pat, "/rev-users.list").json()["rev_users"]) == 1
 
 
@@ -837,7 +836,7 @@ def test_revoke_sessions_of_an_unknown_user(server: LiveServer) -> None:
     )
     assert_error(r, 404, "not_found")
     r = post(server, server.pat, "/rev-users.revoke-sessions", {"id": "garbage"})
-    assert_error(r, 400, "invalid_field", field="id")
+    assert_error(r, 400, "invalid_id", field="id")
 
 
 # --- 7. the hand-served auth-tokens.create route -------------------------------------------

@@ -57,4 +57,14 @@ def test_devrev_typescript_sdk_works_unchanged(sdk: Path, server: LiveServer) ->
     assert out["tokens"]["status"] == 200 and out["tokens"]["data"]["tokens"]
     assert out["info"]["data"]["user"]["type"] == "dev_user"
     assert out["aat_on_pat_call"]["status"] == 403
-    assert out["schema"]["status"] == 200 and out["schema"]["data"]["id"]
+    assert out["schema"]["status"] == 201 and out["schema"]["data"]["id"]
+
+    assert out["accounts_sorted"]["status"] == 200, out["accounts_sorted"]
+    assert [a["display_name"] for a in out["accounts_sorted"]["data"]["accounts"]] == ["Devrev"]
+    assert out["account_update"]["data"]["account"]["websites"] == ["www.devrev.ai"]
+    assert out["account_owners"] == []  # an array, as DevRev's SDK types it
+    conversation = out["conversation"]["data"]["conversation"]
+    assert out["conversation"]["status"] == 201, out["conversation"]
+    assert conversation["description"] == "asked on the phone"
+    updated = out["conversation_update"]["data"]["conversation"]
+    assert [t["tag"]["id"] for t in updated["tags"]] == ["billing", "vip"]

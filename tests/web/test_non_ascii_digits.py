@@ -73,7 +73,9 @@ def _problems(r: httpx.Response, what: str, field: str) -> list[str]:
     if r.status_code != 400:
         return [f"{what}: {r.status_code} {r.text[:200]}"]
     body = r.json()
-    if body.get("type") != "invalid_field" or body.get("field_name") != field:
+    # An id is DevRev's invalid_id; a cursor is no id.
+    expected = "invalid_field" if field == "cursor" else "invalid_id"
+    if body.get("type") != expected or body.get("field_name") != field:
         return [f"{what}: {body}"]
     return []
 

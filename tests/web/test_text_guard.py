@@ -38,7 +38,7 @@ def _define_custom_fields(server: LiveServer) -> None:
                       "fields": [{"name": "x", "field_type": "text"},
                                  {"name": "tags", "field_type": "array", "base_type": "text"}]},
             )  # fmt: skip
-            assert r.status_code == 200, r.text
+            assert r.status_code == 201, r.text
 
 
 def _identify(**rev_info: Any) -> dict[str, Any]:

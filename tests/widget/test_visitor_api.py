@@ -53,7 +53,7 @@ def test_anonymous_session_creates_a_friendly_unverified_user_once(server: LiveS
 
     user = agent_ok(server, "/rev-users.get", {"id": first["user"]["id"]})["rev_user"]
     assert user["is_verified"] is False and user["display_name"] == name
-    assert user["external_ref"] is None
+    assert "external_ref" not in user
 
     # The credential is stored only as a digest.
     rows = asyncio.run(server.sql("SELECT digest FROM anonymous_credentials"))
@@ -436,7 +436,7 @@ def test_another_apps_aat_cannot_resolve_this_apps_anonymous_visitor(server: Liv
                 json={"rev_info": {"user_id": user_id, "user_traits": {"display_name": "Mine"}}},
             )
         # Exactly as for an id that does not exist: nothing is revealed.
-        assert_error(r, 400, "invalid_field", "rev_info.user_id")
+        assert_error(r, 400, "invalid_id", "rev_info.user_id")
         assert r.json()["message"].endswith("no rev user has this id")
     assert agent_ok(server, "/rev-users.get", {"id": visitor_id})["rev_user"] == before
 
@@ -463,7 +463,7 @@ def test_an_aat_resolves_its_own_apps_anonymous_visitor_but_never_a_merged_one(
     widget_ok(server, ann, "merge", anonymous_credential=merged["anonymous_credential"])
     with server.client(server.aat) as c:
         r = c.post("/auth-tokens.create", json={"rev_info": {"user_id": merged["user"]["id"]}})
-    assert_error(r, 400, "invalid_field", "rev_info.user_id")
+    assert_error(r, 400, "invalid_id", "rev_info.user_id")
 
 
 def test_identified_users_are_one_person_across_the_orgs_apps(server: LiveServer) -> None:

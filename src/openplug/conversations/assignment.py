@@ -18,7 +18,7 @@ from sqlalchemy import delete, exists, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openplug.conversations.tables import conversation_owners, conversations
-from openplug.errors import InvalidField
+from openplug.errors import InvalidId
 from openplug.identity.tables import dev_users
 from openplug.ids import DEV_USER, parse_int_key
 
@@ -63,7 +63,7 @@ async def resolve_dev_users(
     )
     for i, key in enumerate(keys):
         if key not in found:
-            raise InvalidField(f"{field_name}[{i}]", f"no dev user has id {ids[i]}")
+            raise InvalidId(f"{field_name}[{i}]", f"no dev user has id {ids[i]}")
     return sorted(set(keys))
 
 

@@ -21,6 +21,7 @@ from openplug.crm.tables import rev_users
 from openplug.db.base import rfc3339
 from openplug.identity.tables import apps, dev_users
 from openplug.ids import COMMENT, CONVERSATION, DEV_USER, REV_USER, SYS_USER, display_id, don
+from openplug.web.openapi import without_none
 
 Json = dict[str, Any]
 PREVIEW_CHARS = 140
@@ -144,7 +145,7 @@ class ConversationRenderer:
     def timeline_entry(self, message: Row) -> Json:
         conv = int(message["conversation_id"])
         created = rfc3339(message["created_at"])
-        return {
+        entry = {
             "type": "timeline_comment",
             "id": don(self.org_id, COMMENT, int(message["id"])),
             "object": self.conversation_id(conv),
@@ -157,7 +158,11 @@ class ConversationRenderer:
             "created_date": created,
             "modified_date": created,
             "seq": message["seq"],
+            # Every entry openplug has is one the visitors see.
+            "visibility": "external",
         }
+        # DevRev types the author as an object: left out once they are gone.
+        return without_none(entry, "created_by")
 
     async def timeline_entries(self, rows: Sequence[Row]) -> list[Json]:
         await self._load_authors(rows)
@@ -193,6 +198,12 @@ class ConversationRenderer:
                     ],
                     "stage": {"name": r["status"]},
                     "status": r["status"],
+                    **({"description": r["description"]} if r["description"] is not None else {}),
+                    "tags": [
+                        {"tag": {"id": t["id"], "name": t["id"]}, **_tag_value(t)}
+                        for t in r["tags"]
+                    ],
+                    "custom_fields": r["custom_fields"],
                     "created_date": rfc3339(r["created_at"]),
                     "modified_date": rfc3339(r["modified_at"]),
                     "last_message_date": rfc3339(r["last_message_at"]),
@@ -284,6 +295,10 @@ class ConversationRenderer:
                 view["messages"] = [self.visitor_message(m, visitor_key) for m in latest]
             out.append(view)
         return out
+
+
+def _tag_value(tag: Json) -> Json:
+    return {"value": tag["value"]} if tag.get("value") is not None else {}
 
 
 def _preview(body: str) -> str:

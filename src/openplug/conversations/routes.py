@@ -33,7 +33,7 @@ from openplug.conversations.service import STATUSES, Author
 from openplug.crm import records
 from openplug.crm.schemas import GetQuery, GetRequest
 from openplug.errors import ValueNotPermitted
-from openplug.ids import DEV_USER, REV_USER
+from openplug.ids import DEV_USER, REV_ORG, REV_USER
 from openplug.runtime import Runtime
 from openplug.web.deps import AgentDep, RuntimeDep
 from openplug.web.openapi import answers
@@ -76,6 +76,9 @@ async def conversations_create(
         title=body.title,
         status=body.status or (body.stage.name if body.stage else "open"),
         owner_ids=body.owned_by or (),
+        description=body.description,
+        tags=[t.model_dump() for t in body.tags or ()],
+        custom_fields=body.custom_fields,
     )
     return await _conversation_view(runtime, key, agent)
 
@@ -108,26 +111,67 @@ async def conversations_get_body(
     return await _get(runtime, principal, body.id)
 
 
-async def _list(runtime: Runtime, principal: Any, req: ConversationsListRequest) -> Json:
-    members = records.ids_filter(req.members, REV_USER, "members")
-    owners = records.ids_filter(req.owned_by, DEV_USER, "owned_by")
-    statuses = records.split_filter(req.status)
-    for status in statuses or []:
-        if status not in STATUSES:
-            raise ValueNotPermitted("status", "not one of the allowed values", list(STATUSES))
+# DevRev's conversation ``state`` as openplug's status.
+_STATES = {"open": "open", "closed": "resolved"}
+
+
+def _statuses(req: ConversationsListRequest | ConversationsListQuery) -> list[str] | None:
+    """``status``, ``stage.name`` and ``state`` all narrow the statuses."""
+    wanted: set[str] | None = None
+    names = req.stage_name if isinstance(req, ConversationsListQuery) else (
+        req.stage.name if req.stage is not None else None
+    )
+    for field_name, values in (("status", req.status), ("stage.name", names)):
+        given = records.split_filter(values, req)
+        if given is None:
+            continue
+        for value in given:
+            if value not in STATUSES:
+                raise ValueNotPermitted(field_name, "not one of the allowed values", list(STATUSES))
+        wanted = set(given) if wanted is None else wanted & set(given)
+    if (states := records.split_filter(req.state, req)) is not None:
+        for value in states:
+            if value not in _STATES:
+                raise ValueNotPermitted("state", "not one of the allowed values", list(_STATES))
+        mapped = {_STATES[v] for v in states}
+        wanted = mapped if wanted is None else wanted & mapped
+    return None if wanted is None else sorted(wanted)
+
+
+async def _list(
+    runtime: Runtime, principal: Any, req: ConversationsListRequest | ConversationsListQuery
+) -> Json:
+    members = records.ids_filter(req.members, REV_USER, "members", req)
+    owners = records.ids_filter(req.owned_by, DEV_USER, "owned_by", req)
+    orgs = records.ids_filter([*(req.rev_org or ()), *(req.rev_orgs or ())] or None, REV_ORG,
+                              "rev_org", req)  # fmt: skip
+    if isinstance(req, ConversationsListQuery):
+        after, before = req.modified_after, req.modified_before
+    else:
+        after = req.modified_date.after if req.modified_date else None
+        before = req.modified_date.before if req.modified_date else None
+    filters = service.ConversationFilters(
+        tags=records.split_filter(req.tags, req),
+        rev_org_keys=orgs,
+        modified_after=after,
+        modified_before=before,
+    )
     async with runtime.db.read() as conn:
-        rows, cursor = await service.list_conversations(
+        rows, next_cursor, prev_cursor = await service.list_conversations(
             conn,
             member_keys=members,
-            statuses=statuses,
+            statuses=_statuses(req),
             owner_keys=owners,
             unassigned=req.is_unassigned,
             cursor=req.cursor,
             limit=req.limit,
+            backwards=req.mode == "before",
+            filters=filters,
         )
         renderer = ConversationRenderer(conn, runtime.org_id, Links(runtime))
         views = await renderer.conversations(rows, agent_key=principal.dev_user_id)
-    return {"conversations": views, "next_cursor": cursor}
+    cursors = {"next_cursor": next_cursor, "prev_cursor": prev_cursor}
+    return {"conversations": views, **{k: v for k, v in cursors.items() if v is not None}}
 
 
 @router.get(
@@ -162,9 +206,26 @@ async def conversations_update(
     key = service.conversation_key(body.id)
     status = body.status or (body.stage.name if body.stage else None)
     owners = body.owned_by.set if body.owned_by is not None else None
+    members = body.members.set if body.members is not None else None
+    extra: Json = {}
+    if "description" in body.model_fields_set:
+        extra["description"] = body.description
+    if body.custom_fields is not None:
+        extra["custom_fields"] = body.custom_fields
+    if body.tags is not None:
+        async with runtime.db.read() as conn:
+            stored = (await service.get_conversation(conn, key))["tags"]
+        tags = body.tags
+        extra["tags"] = service.updated_tags(
+            stored,
+            set_=None if tags.set is None else [t.model_dump() for t in tags.set],
+            add=None if tags.add is None else [t.model_dump() for t in tags.add],
+            remove=None if tags.remove is None else [t.model_dump() for t in tags.remove],
+        )
     await service.update_conversation(
-        runtime, key, actor=agent, title=body.title, status=status, owner_ids=owners
-    )
+        runtime, key, actor=agent, title=body.title, status=status, owner_ids=owners,
+        member_ids=members, extra=extra,
+    )  # fmt: skip
     return await _conversation_view(runtime, key, agent)
 
 
@@ -187,6 +248,12 @@ async def timeline_entries_create(
     runtime: RuntimeDep, principal: AgentDep, body: TimelineEntriesCreateRequest
 ) -> Json:
     key = service.conversation_key(body.object, "object")
+    if body.visibility in ("internal", "private"):
+        raise ValueNotPermitted(
+            "visibility",
+            "openplug has no internal notes yet: every entry is seen by the visitors",
+            ["external", "public"],
+        )
     text, artifact_keys = message_parts(body.body, body.artifacts)
     posted = await service.post_message(
         runtime, key, _agent(principal), text, artifact_keys=artifact_keys
@@ -198,16 +265,42 @@ async def timeline_entries_create(
     return {"timeline_entry": entry}
 
 
+_VISIBILITIES = ("external", "internal", "private", "public")
+
+
 async def _timeline(runtime: Runtime, req: TimelineEntriesListRequest) -> Json:
+    """Newest first. A cursor is the seq of the entry it stands at: ``mode:
+    after`` (the default) continues with older entries, ``before`` with
+    the newer ones just before it."""
     key = service.conversation_key(req.object, "object")
-    before = records.decode_cursor(req.cursor) if req.cursor is not None else None
+    at = records.decode_cursor(req.cursor) if req.cursor is not None else None
+    out: Json = {}
     async with runtime.db.read() as conn:
         await service.get_conversation(conn, key)
-        rows, next_seq = await service.messages_before(conn, key, before, req.limit)
+        visibility = records.split_filter(req.visibility, req)
+        for i, value in enumerate(visibility or ()):
+            if value not in _VISIBILITIES:
+                raise ValueNotPermitted(
+                    f"visibility[{i}]", "not one of the allowed values", list(_VISIBILITIES)
+                )
+        if visibility is not None and "external" not in visibility:
+            rows: list[Any] = []
+        elif req.mode == "before":
+            newer, more = await service.messages_after(conn, key, at or 0, req.limit)
+            rows = newer[::-1]
+            if rows and more:
+                out["prev_cursor"] = records.encode_cursor(int(rows[0]["seq"]))
+            if rows and at is not None:
+                out["next_cursor"] = records.encode_cursor(int(rows[-1]["seq"]))
+        else:
+            rows, next_seq = await service.messages_before(conn, key, at, req.limit)
+            if next_seq is not None:
+                out["next_cursor"] = records.encode_cursor(next_seq)
+            if rows and at is not None:
+                out["prev_cursor"] = records.encode_cursor(int(rows[0]["seq"]))
         renderer = ConversationRenderer(conn, runtime.org_id, Links(runtime))
         entries = await renderer.timeline_entries(rows)
-    cursor = records.encode_cursor(next_seq) if next_seq is not None else None
-    return {"timeline_entries": entries, "next_cursor": cursor}
+    return {"timeline_entries": entries, **out}
 
 
 @router.get(

@@ -3,16 +3,24 @@ names) and the shared field types the widget's calls use too."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints
 
 from openplug.artifacts.schemas import ArtifactIds, ArtifactSummary
 from openplug.conversations.assignment import MAX_OWNERS
 from openplug.conversations.service import MAX_BODY_CHARS, Status
-from openplug.crm.fields import FROM_QUERY, ShortText, Strict
-from openplug.crm.schemas import Date, Filter, Limit, Paging
-from openplug.web.openapi import Answer
+from openplug.crm.fields import (
+    FROM_QUERY,
+    CustomFields,
+    DateTimeText,
+    LongText,
+    ShortText,
+    Strict,
+    ignored,
+)
+from openplug.crm.schemas import Date, DateRange, Filter, Limit, Paging
+from openplug.web.openapi import Answer, omitted_when_none
 
 
 def _message_body(value: str) -> str:
@@ -27,6 +35,7 @@ def _message_body(value: str) -> str:
 MessageBody = Annotated[
     str, StringConstraints(max_length=MAX_BODY_CHARS), AfterValidator(_message_body)
 ]
+MAX_TAGS = 50
 Title = Annotated[str, StringConstraints(min_length=1, max_length=255, strip_whitespace=True)]
 Seq = Annotated[int, Field(ge=0, le=2**31 - 1)]
 DevUserIds = Annotated[
@@ -45,14 +54,37 @@ class ConversationMessage(Strict):
     artifacts: ArtifactIds | None = None
 
 
+class TagRef(Strict):
+    """DevRev's ``set-tag-with-value``: until openplug has ``tags.*``, ``id``
+    is kept as given (a tag's id or name)."""
+
+    id: Annotated[str, StringConstraints(min_length=1, max_length=255)]
+    value: ShortText | None = None
+
+
+Tags = Annotated[list[TagRef], Field(max_length=MAX_TAGS)]
+Anything = dict[str, Any] | None
+
+
 class ConversationsCreateRequest(Strict):
     type: Literal["support"] = "support"
     title: Title | None = None
+    description: LongText | None = None
     members: Annotated[list[ShortText], Field(min_length=1, max_length=50)]
     messages: Annotated[list[ConversationMessage], Field(max_length=20)] | None = None
     stage: Stage | None = None
-    status: Status | None = None
+    status: Status | None = Field(default=None, description="openplug's own: `stage.name`")
     owned_by: DevUserIds | None = None
+    tags: Tags | None = None
+    custom_fields: CustomFields | None = None
+    brand: ShortText | None = ignored()
+    channels: Filter | None = ignored()
+    custom_schema_spec: Anything = ignored()
+    group: ShortText | None = ignored()
+    is_spam: bool | None = ignored()
+    metadata: Anything = ignored()
+    source_channel: ShortText | None = ignored()
+    source_channel_v2: ShortText | None = ignored()
 
 
 class OwnedByUpdate(Strict):
@@ -61,18 +93,72 @@ class OwnedByUpdate(Strict):
     set: DevUserIds | None = Field(default=None, description="Replaces the owners; `[]` unassigns")
 
 
+class MembersUpdate(Strict):
+    """DevRev's ``conversations-update-request-members``."""
+
+    set: Annotated[list[ShortText], Field(min_length=1, max_length=50)] = Field(
+        description="Replaces the members (rev user ids)"
+    )
+
+
+class TagsUpdate(Strict):
+    """DevRev's ``conversations-update-request-tags``: ``set`` replaces, then
+    ``remove`` and ``add`` apply."""
+
+    set: Tags | None = None
+    add: Tags | None = None
+    remove: Annotated[list[TagRef], Field(max_length=MAX_TAGS)] | None = None
+
+
+class SetOfIds(Strict):
+    set: Filter | None = None
+
+
 class ConversationsUpdateRequest(Strict):
     id: ShortText
     title: Title | None = None
+    description: LongText | None = None
     stage: Stage | None = None
-    status: Status | None = None
+    status: Status | None = Field(default=None, description="openplug's own: `stage.name`")
     owned_by: OwnedByUpdate | None = None
+    members: MembersUpdate | None = None
+    tags: TagsUpdate | None = None
+    custom_fields: CustomFields | None = None
+    applies_to_parts: SetOfIds | None = ignored()
+    brand: ShortText | None = ignored()
+    channels: SetOfIds | None = ignored()
+    custom_schema_spec: Anything = ignored()
+    group: ShortText | None = ignored()
+    is_frozen: bool | None = ignored()
+    is_spam: bool | None = ignored()
+    metadata: Anything = ignored()
+    source_channel_v2: ShortText | None = ignored()
 
 
-class ConversationsListRequest(Paging):
+class StageFilter(Strict):
+    name: Filter | None = None
+
+
+class ConversationsFilters(Paging):
     members: Filter | None = None
-    status: Filter | None = None
-    owned_by: Filter | None = Field(default=None, description="Owned by any of these dev users")
+    status: Filter | None = Field(default=None, description="openplug's own: `stage.name`")
+    state: Filter | None = Field(default=None, description="`open` or `closed` (resolved)")
+    tags: Filter | None = Field(default=None, description="Tagged with any of these")
+    rev_org: Filter | None = Field(default=None, description="A member is in any of these")
+    rev_orgs: Filter | None = Field(default=None, description="Same as `rev_org`")
+    applies_to_parts: Filter | None = ignored()
+    brand: Filter | None = ignored()
+    channels: Filter | None = ignored()
+    group: Filter | None = ignored()
+    is_creator_verified: bool | None = ignored()
+    is_frozen: bool | None = ignored()
+    is_spam: bool | None = ignored()
+    source_channel: Filter | None = ignored()
+    source_channel_v2: Filter | None = ignored()
+    source_channels: Filter | None = ignored()
+    owned_by: Filter | None = Field(
+        default=None, description="Owned by any of these dev users"
+    )
     is_unassigned: bool | None = Field(
         default=None,
         description="openplug's own: `true` only conversations nobody owns, "
@@ -80,13 +166,31 @@ class ConversationsListRequest(Paging):
     )
 
 
-class ConversationsListQuery(ConversationsListRequest):
+class ConversationsListRequest(ConversationsFilters):
+    stage: StageFilter | None = None
+    modified_date: DateRange | None = None
+    actual_close_date: Anything = ignored()
+    sla_summary: Anything = ignored()
+    tags_v2: list[dict[str, Any]] | None = ignored()
+
+
+class ConversationsListQuery(ConversationsFilters):
     model_config = FROM_QUERY
+
+    stage_name: Filter | None = Field(default=None, alias="stage.name")
+    modified_after: DateTimeText | None = Field(default=None, alias="modified_date.after")
+    modified_before: DateTimeText | None = Field(default=None, alias="modified_date.before")
+    sla_summary_stage: Filter | None = Field(default=None, alias="sla_summary.stage")
+    tags_v2_id: Filter | None = Field(default=None, alias="tags_v2.id")
+    tags_v2_value: Filter | None = Field(default=None, alias="tags_v2.value")
 
 
 class ConversationsMarkReadRequest(Strict):
     id: ShortText
     seq: Seq | None = None
+
+
+Visibility = Literal["external", "internal", "private", "public"]
 
 
 class TimelineEntriesCreateRequest(Strict):
@@ -95,12 +199,28 @@ class TimelineEntriesCreateRequest(Strict):
     body: MessageBody | None = Field(default=None, description="Required unless artifacts are")
     body_type: Literal["text"] = "text"
     artifacts: ArtifactIds | None = None
+    visibility: Visibility | None = Field(
+        default=None,
+        description="`external` (the default) or `public`: the visitors see it; "
+        "`internal` and `private` (notes) are refused, openplug has no internal notes yet",
+    )
+    expires_at: DateTimeText | None = ignored()
+    private_to: Filter | None = ignored()
+    snap_kit_body: Anything = ignored()
 
 
 class TimelineEntriesListRequest(Strict):
     object: ShortText
     cursor: ShortText | None = None
     limit: Limit = 50
+    mode: Literal["after", "before"] | None = Field(
+        default=None, description="`after` the cursor (older entries, the default) or `before` it"
+    )
+    visibility: Filter | None = Field(
+        default=None,
+        description="`external`, `internal`, `private`, `public`; every entry of openplug's "
+        "is `external`: other visibilities match none",
+    )
 
 
 class TimelineEntriesListQuery(TimelineEntriesListRequest):
@@ -145,17 +265,28 @@ class TimelineEntry(Answer):
     object_type: Literal["conversation"]
     body: str
     body_type: Literal["text"]
-    created_by: RevUserRef | DevUserRef | SysUserRef | None = Field(
-        description="null once the author is gone"
+    created_by: RevUserRef | DevUserRef | SysUserRef = omitted_when_none(
+        "Absent once the author is gone"
     )
     artifacts: list[ArtifactSummary] = Field(description="The files attached, in order")
     created_date: Date
     modified_date: Date
     seq: int = Field(description="Gapless and increasing within the conversation")
+    visibility: Literal["external"] = Field(description="Every entry: the visitors see it")
 
 
 class StageView(Answer):
     name: Status
+
+
+class TagSummary(Answer):
+    id: str = Field(description="As it was set: a tag's id or name (no `tags.*` yet)")
+    name: str
+
+
+class TagWithValue(Answer):
+    tag: TagSummary
+    value: str = omitted_when_none()
 
 
 class Conversation(Answer):
@@ -167,6 +298,9 @@ class Conversation(Answer):
     owned_by: list[DevUserRef] = Field(description="The agents it is assigned to; [] unassigned")
     stage: StageView
     status: Status
+    description: str = omitted_when_none()
+    tags: list[TagWithValue]
+    custom_fields: dict[str, Any] = Field(description="As the agents set them")
     created_date: Date
     modified_date: Date
     last_message_date: Date | None
@@ -182,7 +316,8 @@ class ConversationResponse(Answer):
 
 class ConversationsListResponse(Answer):
     conversations: list[Conversation]
-    next_cursor: str | None
+    next_cursor: str = omitted_when_none("Pass back as `cursor` for the next page")
+    prev_cursor: str = omitted_when_none("Pass back as `cursor` with `mode: before`")
 
 
 class TimelineEntryResponse(Answer):
@@ -191,4 +326,5 @@ class TimelineEntryResponse(Answer):
 
 class TimelineEntriesListResponse(Answer):
     timeline_entries: list[TimelineEntry]
-    next_cursor: str | None
+    next_cursor: str = omitted_when_none("Pass back as `cursor` for older entries")
+    prev_cursor: str = omitted_when_none("Pass back as `cursor` with `mode: before`")

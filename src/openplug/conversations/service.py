@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import and_, case, delete, exists, insert, or_, select, update
+from sqlalchemy import String, and_, case, cast, delete, exists, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -45,7 +46,7 @@ from openplug.conversations.tables import (
 )
 from openplug.crm.tables import rev_users
 from openplug.db.base import utcnow
-from openplug.errors import InvalidField, NotFound
+from openplug.errors import InvalidField, InvalidId, NotFound
 from openplug.ids import CONVERSATION, REV_USER, ascii_int, don, parse_int_key
 from openplug.runtime import Runtime
 
@@ -157,6 +158,16 @@ async def visible_conversation(conn: AsyncConnection, key: int, scope: VisitorSc
     return row._mapping
 
 
+@dataclass(frozen=True)
+class ConversationFilters:
+    """What agents may filter conversations.list by, beside paging."""
+
+    tags: Sequence[str] | None = None
+    rev_org_keys: Sequence[int] | None = None
+    modified_after: datetime | None = None
+    modified_before: datetime | None = None
+
+
 async def list_conversations(
     conn: AsyncConnection,
     *,
@@ -167,12 +178,16 @@ async def list_conversations(
     unassigned: bool | None = None,
     cursor: str | None = None,
     limit: int = 50,
-) -> tuple[list[Row], str | None]:
-    """Newest activity first; the cursor is the last row of the previous page.
-    ``owner_keys``: owned by any of them; ``unassigned``: nobody owns it
-    (False: somebody does)."""
+    backwards: bool = False,
+    filters: ConversationFilters = ConversationFilters(),
+) -> tuple[list[Row], str | None, str | None]:
+    """Newest activity first; ``(rows, next_cursor, prev_cursor)``, each
+    cursor the row it stands at. ``backwards`` (DevRev's ``mode: before``):
+    the page just before ``cursor``. ``owner_keys``: owned by any of them;
+    ``unassigned``: nobody owns it (False: somebody does)."""
     c = conversations.c
-    query = select(conversations).order_by(c.activity_at.desc(), c.id.desc()).limit(limit + 1)
+    order = (c.activity_at.asc(), c.id.asc()) if backwards else (c.activity_at.desc(), c.id.desc())
+    query = select(conversations).order_by(*order).limit(limit + 1)
     if scope is not None:
         query = query.where(*_visible_to(scope))
     if member_keys is not None:
@@ -183,6 +198,23 @@ async def list_conversations(
                 )
             )
         )
+    if filters.rev_org_keys is not None:
+        query = query.where(
+            c.id.in_(
+                select(conversation_members.c.conversation_id)
+                .join(rev_users, rev_users.c.id == conversation_members.c.rev_user_id)
+                .where(rev_users.c.rev_org_id.in_(filters.rev_org_keys))
+            )
+        )
+    if filters.tags is not None:
+        text = cast(c.tags, String)
+        query = query.where(
+            or_(*(text.contains(json.dumps(t), autoescape=True) for t in filters.tags))
+        )
+    if filters.modified_after is not None:
+        query = query.where(c.modified_at >= filters.modified_after)
+    if filters.modified_before is not None:
+        query = query.where(c.modified_at <= filters.modified_before)
     if statuses is not None:
         query = query.where(c.status.in_(statuses))
     if owner_keys is not None:
@@ -191,12 +223,27 @@ async def list_conversations(
         query = query.where(~assignment.has_owner() if unassigned else assignment.has_owner())
     if cursor is not None:
         at, key = decode_activity_cursor(cursor)
-        query = query.where(or_(c.activity_at < at, and_(c.activity_at == at, c.id < key)))
+        if backwards:
+            query = query.where(or_(c.activity_at > at, and_(c.activity_at == at, c.id > key)))
+        else:
+            query = query.where(or_(c.activity_at < at, and_(c.activity_at == at, c.id < key)))
     rows: list[Row] = [r._mapping for r in (await conn.execute(query)).all()]
-    if len(rows) > limit:
-        last = rows[limit - 1]
-        return rows[:limit], encode_activity_cursor(last["activity_at"], int(last["id"]))
-    return rows, None
+    more = len(rows) > limit
+    rows = rows[:limit]
+    if backwards:
+        rows.reverse()
+    if not rows:
+        return [], None, None
+    has_next, has_prev = (cursor is not None, more) if backwards else (more, cursor is not None)
+
+    def cursor_at(row: Row) -> str:
+        return encode_activity_cursor(row["activity_at"], int(row["id"]))
+
+    return (
+        rows,
+        cursor_at(rows[-1]) if has_next else None,
+        cursor_at(rows[0]) if has_prev else None,
+    )
 
 
 async def members_of(conn: AsyncConnection, keys: Sequence[int]) -> dict[int, list[Row]]:
@@ -290,7 +337,7 @@ async def resolve_rev_users(
     )
     for i, key in enumerate(keys):
         if key not in found:
-            raise InvalidField(f"{field_name}[{i}]", f"no rev user has id {ids[i]}")
+            raise InvalidId(f"{field_name}[{i}]", f"no rev user has id {ids[i]}")
     return list(dict.fromkeys(keys))
 
 
@@ -309,6 +356,9 @@ async def create_conversation(
     owner_ids: Sequence[str] = (),
     artifacts: Sequence[Sequence[int]] = (),
     artifacts_field: str = "messages[{i}].artifacts",
+    description: str | None = None,
+    tags: Sequence[Mapping[str, Any]] = (),
+    custom_fields: Mapping[str, Any] | None = None,
 ) -> int:
     """A new conversation with its members, owners (dev user ids, checked
     in the same transaction: a 400 names ``owned_by[i]``) and first
@@ -327,6 +377,9 @@ async def create_conversation(
                     title=title,
                     status=status,
                     app_pk=app_pk,
+                    description=description,
+                    tags=unique_tags(tags),
+                    custom_fields=dict(custom_fields or {}),
                     last_seq=0,
                     last_message_at=None,
                     activity_at=now,
@@ -594,10 +647,14 @@ async def update_conversation(
     title: str | None = None,
     status: Status | None = None,
     owner_ids: Sequence[str] | None = None,
+    member_ids: Sequence[str] | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> None:
-    """Change title, status and/or owners (``owner_ids`` replaces them; an
-    empty list unassigns); no write when nothing changes. An assignment
-    alone is announced to agents only."""
+    """Change title, status, owners (``owner_ids`` replaces them; an empty
+    list unassigns), members (``member_ids`` replaces them) and DevRev's
+    ``description``, ``tags`` and ``custom_fields`` (``extra``, computed by
+    ``updated_extras``); no write when nothing changes. An assignment alone
+    is announced to agents only."""
     async with runtime.db.write() as conn:
         row = await get_conversation(conn, key)
         values: dict[str, Any] = {}
@@ -605,11 +662,18 @@ async def update_conversation(
             values["title"] = title
         if status is not None and status != row["status"]:
             values["status"] = status
+        for column, value in (extra or {}).items():
+            if value != row[column]:
+                values[column] = value
         reassigned = False
         if owner_ids is not None:
             owners = await assignment.resolve_dev_users(conn, owner_ids, "owned_by.set")
             reassigned = await assignment.replace_owners(conn, key, owners)
-        if not values and not reassigned:
+        left: tuple[int, ...] = ()
+        regrouped = False
+        if member_ids is not None:
+            left, regrouped = await _replace_members(conn, key, member_ids)
+        if not values and not reassigned and not regrouped:
             return
         await conn.execute(
             update(conversations)
@@ -618,11 +682,62 @@ async def update_conversation(
         )
         members = await _member_keys(conn, key)
         owner_keys = tuple(await assignment.owners_of(conn, key))
-        change = _change("conversation.updated", key, members, row["app_pk"],
-                         str(values.get("status", row["status"])), actor,
-                         owner_keys=owner_keys, agents_only=not values)  # fmt: skip
-        await run_transaction_hooks(runtime.transaction_hooks, conn, [change])
-    publish_changes(runtime.change_listeners, [change])
+        status_now = str(values.get("status", row["status"]))
+        changes = [_change("conversation.updated", key, members, row["app_pk"], status_now, actor,
+                           owner_keys=owner_keys, agents_only=not values)]  # fmt: skip
+        if regrouped:
+            # Those who left are told too, so their views let go of it.
+            changes.append(_change("conversation.members_changed", key, (*members, *left),
+                                   row["app_pk"], status_now, actor))  # fmt: skip
+        await run_transaction_hooks(runtime.transaction_hooks, conn, changes)
+    publish_changes(runtime.change_listeners, changes)
+
+
+async def _replace_members(
+    conn: AsyncConnection, key: int, ids: Sequence[str]
+) -> tuple[tuple[int, ...], bool]:
+    """Make exactly these rev users the members (a member who stays keeps
+    their read state); the keys of those who left, and whether anything
+    changed."""
+    wanted = await resolve_rev_users(conn, ids, "members.set")
+    current = set(await _member_keys(conn, key))
+    left = tuple(sorted(current - set(wanted)))
+    m = conversation_members.c
+    if left:
+        await conn.execute(
+            delete(conversation_members).where(m.conversation_id == key, m.rev_user_id.in_(left))
+        )
+    joined = [k for k in dict.fromkeys(wanted) if k not in current]
+    if joined:
+        now = utcnow()
+        await conn.execute(
+            insert(conversation_members),
+            [{"conversation_id": key, "rev_user_id": k, "last_read_seq": 0, "created_at": now}
+             for k in joined],
+        )  # fmt: skip
+    return left, bool(left or joined)
+
+
+def unique_tags(tags: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Tags as stored: one per id, the last value given winning."""
+    out: dict[str, dict[str, Any]] = {}
+    for t in tags:
+        value = {"value": t["value"]} if t.get("value") else {}
+        out[str(t["id"])] = {"id": str(t["id"]), **value}
+    return list(out.values())
+
+
+def updated_tags(
+    stored: Sequence[Mapping[str, Any]],
+    *,
+    set_: Sequence[Mapping[str, Any]] | None,
+    add: Sequence[Mapping[str, Any]] | None,
+    remove: Sequence[Mapping[str, Any]] | None,
+) -> list[dict[str, Any]]:
+    """DevRev's tag update: ``set`` replaces, then ``remove``, then ``add``."""
+    tags = unique_tags(set_ if set_ is not None else stored)
+    gone = {str(t["id"]) for t in remove or ()}
+    return unique_tags([*(t for t in tags if t["id"] not in gone), *(add or ())])
 
 
 async def move_member_conversations(

@@ -13,7 +13,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from openplug.db.base import KEYS_NEVER_REUSED, UtcDateTime, metadata
+from openplug.db.base import KEYS_NEVER_REUSED, Json, UtcDateTime, metadata
 
 conversations = Table(
     "conversations",
@@ -32,6 +32,11 @@ conversations = Table(
     Column("activity_at", UtcDateTime, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("modified_at", UtcDateTime, nullable=False),
+    # DevRev's fields an agent sets (conversations.create / .update): tags
+    # as their names or ids (there is no tags.* yet), custom fields as sent.
+    Column("description", Text, nullable=True),
+    Column("tags", Json, nullable=False, server_default="[]"),
+    Column("custom_fields", Json, nullable=False, server_default="{}"),
     Index("ix_conversations_activity", "activity_at", "id"),
     **KEYS_NEVER_REUSED,
 )

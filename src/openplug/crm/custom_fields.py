@@ -7,13 +7,13 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 from sqlalchemy import Connection, Row, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from openplug.crm.fields import LongText, Strict
+from openplug.crm.fields import LongText, ShortText, Strict, ignored
 from openplug.crm.tables import (
     accounts,
     custom_field_defs,
@@ -47,6 +47,17 @@ class FieldSpec(Strict):
     allowed_values: list[str] | None = Field(default=None, max_length=500)
     is_required: bool = False
     description: LongText | None = None
+    is_filterable: bool = False
+    is_pii: bool = False
+    is_immutable: bool = Field(
+        default=False, description="Once a record has a value, it cannot change"
+    )
+    ui: Annotated[dict[str, Any], Field(max_length=50)] | None = Field(
+        default=None, description="DevRev's `schema-field-ui-metadata`, kept as sent"
+    )
+    mfz: dict[str, Any] | None = ignored()
+    oasis: dict[str, Any] | None = ignored()
+    origin: ShortText | None = ignored()
 
     @field_validator("name")
     @classmethod
@@ -65,6 +76,13 @@ class SchemaSetRequest(Strict):
     description: LongText | None = None
     fields: list[FieldSpec] = Field(default_factory=list, max_length=200)
     deleted_fields: list[str] = Field(default_factory=list, max_length=200)
+    composite_schemas: list[dict[str, Any]] | None = ignored()
+    conditions: list[dict[str, Any]] | None = ignored()
+    deprecated: bool | None = ignored()
+    is_deprecated: bool | None = ignored()
+    is_custom_leaf_type: bool | None = ignored()
+    id_prefix: ShortText | None = ignored()
+    stock_field_overrides: list[dict[str, Any]] | None = ignored()
 
 
 @dataclass(frozen=True)
@@ -77,6 +95,10 @@ class FieldDef:
     is_required: bool
     description: str | None
     is_deleted: bool
+    is_filterable: bool = False
+    is_pii: bool = False
+    is_immutable: bool = False
+    ui: dict[str, Any] | None = None
 
     @property
     def key(self) -> str:
@@ -97,6 +119,10 @@ def _def_from_row(row: Row[Any]) -> FieldDef:
         is_required=m["is_required"],
         description=m["description"],
         is_deleted=m["is_deleted"],
+        is_filterable=m["is_filterable"],
+        is_pii=m["is_pii"],
+        is_immutable=m["is_immutable"],
+        ui=m["ui"],
     )
 
 
@@ -131,13 +157,14 @@ def _fail(subtype: str, path: str, message: str) -> CustomizationValidationError
 def _check_scalar(field_type: str, d: FieldDef, value: Any, path: str) -> Any:
     if field_type in _TEXT_LIMITS:
         if not isinstance(value, str):
-            raise _fail("invalid_type", path, f"{path} must be a string")
+            raise _fail("wrong_type", path, f"{path} must be a string")
         if len(value) > _TEXT_LIMITS[field_type]:
-            raise _fail("invalid_type", path, f"{path} is longer than {_TEXT_LIMITS[field_type]}")
+            limit = _TEXT_LIMITS[field_type]
+            raise _fail("invalid_argument", path, f"{path} is longer than {limit}")
         return value
     if field_type == "int":
         if isinstance(value, bool) or not isinstance(value, int) or not -_INT64 <= value < _INT64:
-            raise _fail("invalid_type", path, f"{path} must be a 64-bit integer")
+            raise _fail("wrong_type", path, f"{path} must be a 64-bit integer")
         return value
     if field_type == "double":
         if (
@@ -145,11 +172,11 @@ def _check_scalar(field_type: str, d: FieldDef, value: Any, path: str) -> Any:
             or not isinstance(value, int | float)
             or not math.isfinite(value)
         ):
-            raise _fail("invalid_type", path, f"{path} must be a finite number")
+            raise _fail("wrong_type", path, f"{path} must be a finite number")
         return float(value)
     if field_type == "bool":
         if not isinstance(value, bool):
-            raise _fail("invalid_type", path, f"{path} must be true or false")
+            raise _fail("wrong_type", path, f"{path} must be true or false")
         return value
     if field_type == "enum":
         allowed = d.allowed_values or []
@@ -186,7 +213,7 @@ def check_value(d: FieldDef, value: Any, path: str) -> Any:
     if d.field_type != "array":
         return _check_scalar(d.field_type, d, value, path)
     if not isinstance(value, list) or len(value) > 1000:
-        raise _fail("invalid_type", path, f"{path} must be a list of {d.base_type} values")
+        raise _fail("wrong_type", path, f"{path} must be a list of {d.base_type} values")
     return [_check_scalar(str(d.base_type), d, v, f"{path}[{i}]") for i, v in enumerate(value)]
 
 
@@ -215,6 +242,17 @@ def validate_custom_fields(
             value = check_value(d, value, field_path)
         out[key] = value
     return out
+
+
+def check_immutable(
+    stored: dict[str, Any], sent: dict[str, Any], defs: FieldDefs, path: str
+) -> None:
+    """An ``is_immutable`` field keeps the first value a record got."""
+    for key, value in sent.items():
+        d = defs.get(key[len(PREFIX) :])
+        old = stored.get(key)
+        if d is not None and d.is_immutable and old is not None and value != old:
+            raise _fail("field_immutable", f"{path}.{key}", f"{key} is immutable once set")
 
 
 def check_required_on_create(values: dict[str, Any], defs: FieldDefs, path: str) -> None:
@@ -254,6 +292,10 @@ async def set_schema_fragment(conn: AsyncConnection, req: SchemaSetRequest) -> N
             "allowed_values": spec.allowed_values,
             "is_required": spec.is_required,
             "description": spec.description,
+            "is_filterable": spec.is_filterable,
+            "is_pii": spec.is_pii,
+            "is_immutable": spec.is_immutable,
+            "ui": spec.ui,
             "is_deleted": False,
             "modified_at": now,
         }

@@ -15,7 +15,9 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -118,3 +120,31 @@ class Strict(BaseModel):
 # arrive as strings (``?limit=5&is_verified=true``): a subclass that sets it
 # (``class GetQuery(GetRequest): model_config = FROM_QUERY``) converts them.
 FROM_QUERY = ConfigDict(extra="forbid", strict=False)
+
+
+def is_query_form(model: Any) -> bool:
+    """Whether a request model was read from query parameters (``FROM_QUERY``)."""
+    return isinstance(model, BaseModel) and model.model_config.get("strict") is False
+
+
+_RFC3339_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ]")
+
+
+def _rfc3339_text(value: Any) -> Any:
+    # Lax datetimes would take ``0.5`` or ``1700000000`` as Unix times; DevRev's
+    # document types these as ``date-time`` strings.
+    if not isinstance(value, str) or not _RFC3339_DATE.match(value):
+        raise ValueError("must be an RFC 3339 date-time such as 2024-05-31T12:00:00Z")
+    return value
+
+
+# A ``date-time`` given as text (a JSON string or a query parameter), with
+# its time zone.
+DateTimeText = Annotated[AwareDatetime, Field(strict=False), BeforeValidator(_rfc3339_text)]
+
+
+def ignored() -> Any:
+    """A DevRev request field that means nothing in openplug: accepted (so
+    code written for DevRev keeps working), ignored, and listed in the
+    README's "Coming from DevRev"."""
+    return Field(default=None, description="Accepted and ignored (see README, Coming from DevRev)")

@@ -41,7 +41,7 @@ from openplug.db import Database
 from openplug.db.base import utcnow
 from openplug.db.point_reads import PointRead
 from openplug.db.sqlite_writes import DirectWrite
-from openplug.errors import Conflict, InvalidField
+from openplug.errors import Conflict, InvalidField, InvalidId
 from openplug.ids import REV_USER, parse_int_key
 
 Row = Mapping[Any, Any]
@@ -194,7 +194,7 @@ def _check_user_id(ident: Identification, user: Row | None, app_pk: int) -> Row:
         or user["state"] != "active"
         or user["app_pk"] not in (None, app_pk)  # another app's anonymous visitor
     ):
-        raise InvalidField(f"{ident.path}.user_id", "no rev user has this id")
+        raise InvalidId(f"{ident.path}.user_id", "no rev user has this id")
     _refuse_unverified(user, f"{ident.path}.user_id")
     if ident.user_ref is not None and user["external_ref"] not in (None, ident.user_ref):
         raise InvalidField(f"{ident.path}.user_ref", "differs from the user's ref (user_id)")
@@ -312,6 +312,8 @@ def _write_records(
             required=defs["account"], required_path=f"{path}.account_traits.custom_fields",
             changes=changes,
         )  # fmt: skip
+    if ident.workspace_ref is not None and account is not None:
+        _check_one_account(conn, ident, int(account["id"]))
     if ident.workspace_ref is not None:
         workspace = _settle(
             conn, rev_orgs, ident.workspace_ref, _workspace_sent(sent, account), seen.workspace,
@@ -335,6 +337,20 @@ def _write_records(
         unverified_field=f"{path}.user_ref", changes=changes,
     )  # fmt: skip
     return user
+
+
+def _check_one_account(conn: Connection, ident: Identification, account_key: int) -> None:
+    """A workspace is part of one account (DevRev's rule): naming it with
+    another account is refused, not a move. Read under the write lock."""
+    found = conn.execute(
+        select(rev_orgs.c.account_id).where(rev_orgs.c.external_ref == ident.workspace_ref)
+    ).first()
+    if found is not None and found.account_id is not None and found.account_id != account_key:
+        raise Conflict(
+            f"workspace {ident.workspace_ref} belongs to another account; "
+            "a workspace cannot be part of two accounts",
+            field_name=f"{ident.path}.workspace_ref",
+        )
 
 
 def _settle(

@@ -10,15 +10,22 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, false, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openplug.audit import Actor, record
-from openplug.crm.custom_fields import load_field_defs, validate_custom_fields
+from openplug.crm.custom_fields import (
+    check_immutable,
+    load_field_defs,
+    validate_custom_fields,
+)
+from openplug.crm.fields import is_query_form
 from openplug.crm.merge import changed_columns
+from openplug.crm.schemas import date_ranges
 from openplug.crm.tables import accounts, rev_orgs, rev_users
 from openplug.db.base import rfc3339, utcnow
-from openplug.errors import InvalidField, NotFound
+from openplug.db.pages import Page, fetch_page, parse_sort_by
+from openplug.errors import Conflict, InvalidField, MissingRequiredField, NotFound
 from openplug.ids import (
     ACCOUNT,
     REV_ORG,
@@ -29,6 +36,7 @@ from openplug.ids import (
     don,
     parse_int_key,
 )
+from openplug.web.openapi import without_none
 
 Row = Mapping[Any, Any]
 
@@ -64,25 +72,48 @@ def decode_cursor(cursor: str) -> int:
         raise InvalidField("cursor", "not a cursor this server handed out") from None
 
 
-def split_filter(values: Sequence[str] | None) -> list[str] | None:
-    """Accept repeated parameters and DevRev's ``"a","b"`` joined form."""
+def split_filter(values: Sequence[str] | None, form: Any = None) -> list[str] | None:
+    """Every form a list filter arrives in: repeated parameters (``?a=1&a=2``),
+    OpenAPI's ``style=form, explode=false`` (``?a=1,2``, how DevRev's
+    document declares them) and DevRev's SDK's ``"1","2"`` (which lets a
+    value hold a comma). ``form`` is the request they came in: in a JSON
+    body each item is taken as it is."""
     if values is None:
         return None
     out: list[str] = []
     for value in values:
         if value.startswith('"'):
             out.extend(item for row in csv.reader([value]) for item in row)
+        elif "," in value and is_query_form(form):
+            out.extend(value.split(","))
         else:
             out.append(value)
     return out
 
 
-def ids_filter(values: Sequence[str] | None, kind: ObjectKind, field: str) -> list[int] | None:
-    items = split_filter(values)
+def ids_filter(
+    values: Sequence[str] | None, kind: ObjectKind, field: str, form: Any = None
+) -> list[int] | None:
+    items = split_filter(values, form)
     return None if items is None else [parse_int_key(v, kind, field) for v in items]
 
 
 # --- reading --------------------------------------------------------------------
+
+
+async def get_by_account(conn: AsyncConnection, leaf: Leaf, account: str | None) -> Row:
+    """rev-orgs.get by ``account``: its first workspace."""
+    if account is None:
+        raise MissingRequiredField("id", "give the workspace's id (or its account)")
+    key = parse_int_key(account, ACCOUNT, "account")
+    row = (
+        await conn.execute(
+            select(leaf.table).where(leaf.table.c.account_id == key).order_by(leaf.table.c.id)
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"no {leaf.name} of account {account}")
+    return row._mapping
 
 
 async def get_row(conn: AsyncConnection, leaf: Leaf, id_value: str, field: str = "id") -> Row:
@@ -93,25 +124,47 @@ async def get_row(conn: AsyncConnection, leaf: Leaf, id_value: str, field: str =
     return row._mapping
 
 
-async def list_rows(
-    conn: AsyncConnection,
-    leaf: Leaf,
-    *,
-    where: Sequence[Any],
-    cursor: str | None,
-    limit: int,
-) -> tuple[list[Row], str | None]:
-    """Newest first; the cursor is the last key of the previous page."""
-    query = select(leaf.table).where(*where).order_by(leaf.table.c.id.desc()).limit(limit + 1)
-    if cursor is not None:
-        query = query.where(leaf.table.c.id < decode_cursor(cursor))
-    rows: list[Row] = [r._mapping for r in (await conn.execute(query)).all()]
-    if len(rows) > limit:
-        return rows[:limit], encode_cursor(int(rows[limit - 1]["id"]))
-    return rows, None
+def sortable(leaf: Leaf) -> dict[str, Any]:
+    """What ``sort_by`` may name on this kind of record."""
+    t = leaf.table
+    return {
+        "created_date": t.c.created_at,
+        "modified_date": t.c.modified_at,
+        "display_name": t.c.display_name,
+    }
+
+
+def listing_where(leaf: Leaf, req: Any) -> list[Any]:
+    """The filters every record list shares: date ranges (both ends
+    inclusive) and ``created_by``, which no record of openplug's matches
+    (they are made by identification, not by a dev user)."""
+    t = leaf.table
+    where: list[Any] = []
+    created, modified = date_ranges(req)
+    for column, found in ((t.c.created_at, created), (t.c.modified_at, modified)):
+        if found is not None and found.after is not None:
+            where.append(column >= found.after)
+        if found is not None and found.before is not None:
+            where.append(column <= found.before)
+    if getattr(req, "created_by", None) is not None:
+        where.append(false())
+    return where
+
+
+async def list_rows(conn: AsyncConnection, leaf: Leaf, *, where: Sequence[Any], req: Any) -> Page:
+    """Newest first unless ``sort_by`` says otherwise; ``mode`` and the
+    cursors as in ``db.pages``."""
+    keys = parse_sort_by(split_filter(req.sort_by, req), sortable(leaf), leaf.table.c.id)
+    query = select(leaf.table).where(*where, *listing_where(leaf, req))
+    return await fetch_page(conn, query, keys, cursor=req.cursor, mode=req.mode, limit=req.limit)
 
 
 # --- shaping ----------------------------------------------------------------------
+
+
+# Fields DevRev types as a string or an object (never null): left out when
+# the record has no value.
+_OMITTED = ("description", "email", "external_ref", "rev_org", "account", "tier", "domain")
 
 
 class Renderer:
@@ -166,40 +219,52 @@ class Renderer:
         orgs = await self._summaries(REV_ORGS, org_keys)
         accs = await self._summaries(ACCOUNTS, {a for r in rows if (a := account_of(r))})
         return [
-            {
-                **self._common(REV_USERS, r),
-                "email": r["email"],
-                "external_ref": r["external_ref"],
-                "rev_org": orgs.get(r["rev_org_id"]),
-                "account": accs.get(account_of(r)),  # type: ignore[arg-type]
-                "is_verified": r["is_verified"],
-                "state": r["state"],
-            }
+            without_none(
+                {
+                    **self._common(REV_USERS, r),
+                    "email": r["email"],
+                    "external_ref": r["external_ref"],
+                    "rev_org": orgs.get(r["rev_org_id"]),
+                    "account": accs.get(account_of(r)),  # type: ignore[arg-type]
+                    "is_verified": r["is_verified"],
+                    "state": r["state"],
+                },
+                *_OMITTED,
+            )
             for r in rows
         ]
 
     async def accounts(self, rows: Sequence[Row]) -> list[dict[str, Any]]:
         return [
-            {
-                **self._common(ACCOUNTS, r),
-                "domains": r["domains"],
-                "websites": r["websites"],
-                "external_refs": [r["external_ref"]] if r["external_ref"] else [],
-                "tier": r["tier"],
-            }
+            without_none(
+                {
+                    **self._common(ACCOUNTS, r),
+                    "domains": r["domains"],
+                    "websites": r["websites"],
+                    "external_refs": [r["external_ref"]] if r["external_ref"] else [],
+                    "tier": r["tier"],
+                    # Required by DevRev's schema; openplug's accounts have
+                    # no owners (accounts.update accepts and ignores them).
+                    "owned_by": [],
+                },
+                *_OMITTED,
+            )
             for r in rows
         ]
 
     async def rev_orgs(self, rows: Sequence[Row]) -> list[dict[str, Any]]:
         accs = await self._summaries(ACCOUNTS, {r["account_id"] for r in rows if r["account_id"]})
         return [
-            {
-                **self._common(REV_ORGS, r),
-                "external_ref": r["external_ref"],
-                "account": accs.get(r["account_id"]),
-                "tier": r["tier"],
-                "domain": r["domain"],
-            }
+            without_none(
+                {
+                    **self._common(REV_ORGS, r),
+                    "external_ref": r["external_ref"],
+                    "account": accs.get(r["account_id"]),
+                    "tier": r["tier"],
+                    "domain": r["domain"],
+                },
+                *_OMITTED,
+            )
             for r in rows
         ]
 
@@ -212,13 +277,20 @@ async def update_row(conn: AsyncConnection, leaf: Leaf, id_value: str, sent: dic
     row = await get_row(conn, leaf, id_value)
     if "custom_fields" in sent:
         defs = await load_field_defs(conn, leaf.name)
-        sent = {
-            **sent,
-            "custom_fields": validate_custom_fields(
-                sent["custom_fields"] or {}, defs, leaf.name, "custom_fields"
-            ),
-        }
+        values = validate_custom_fields(
+            sent["custom_fields"] or {}, defs, leaf.name, "custom_fields"
+        )
+        check_immutable(row["custom_fields"], values, defs, "custom_fields")
+        sent = {**sent, "custom_fields": values}
     changes = changed_columns(row, sent)
+    if changes.get("external_ref") is not None:
+        taken = await conn.execute(
+            select(leaf.table.c.id).where(
+                leaf.table.c.external_ref == changes["external_ref"], leaf.table.c.id != row["id"]
+            )
+        )
+        if taken.first() is not None:
+            raise Conflict(f"another {leaf.name} has external_ref {changes['external_ref']}")
     if changes:
         await conn.execute(
             update(leaf.table)

@@ -5,12 +5,14 @@ Each ``.get`` and ``.list`` answers GET with query parameters and POST with
 a JSON body, as DevRev's API does.
 """
 
+import json
 from collections.abc import Awaitable, Callable
 from enum import Enum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+from sqlalchemy import String, cast, false, or_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openplug.crm import records
@@ -23,7 +25,7 @@ from openplug.crm.custom_fields import (
     list_fragments,
     set_schema_fragment,
 )
-from openplug.crm.fields import FROM_QUERY, ShortText, Strict
+from openplug.crm.fields import FROM_QUERY, ShortText, Strict, ignored
 from openplug.crm.records import ACCOUNTS, REV_ORGS, REV_USERS, Leaf, Renderer
 from openplug.crm.schemas import (
     AccountResponse,
@@ -31,11 +33,14 @@ from openplug.crm.schemas import (
     AccountsListRequest,
     AccountsListResponse,
     AccountsUpdateRequest,
+    Filter,
     FragmentIdResponse,
     FragmentResponse,
     FragmentsListResponse,
     GetQuery,
     GetRequest,
+    RevOrgGetQuery,
+    RevOrgGetRequest,
     RevOrgResponse,
     RevOrgsListQuery,
     RevOrgsListRequest,
@@ -48,7 +53,7 @@ from openplug.crm.schemas import (
     RevUsersUpdateRequest,
 )
 from openplug.crm.tables import accounts, rev_orgs, rev_users
-from openplug.errors import InvalidField, NotFound
+from openplug.errors import InvalidField, InvalidId, NotFound
 from openplug.ids import ACCOUNT, FRAGMENT, REV_ORG, don
 from openplug.privacy.erasure import erase_rev_user
 from openplug.realtime import announce_revoked
@@ -86,28 +91,35 @@ def _register(
     many: type[BaseModel],
     where: WhereFn,
     columns: ColumnsFn,
+    get_models: tuple[type[BaseModel], type[BaseModel]] = (GetRequest, GetQuery),
 ) -> None:
     tags: list[str | Enum] = [path]
+    get_model, get_query_model = get_models
 
-    async def get(runtime: Runtime, id_value: str) -> Json:
+    async def get(runtime: Runtime, req: Any) -> Json:
         async with runtime.db.read() as conn:
-            row = await records.get_row(conn, leaf, id_value)
+            if req.id is not None:
+                row = await records.get_row(conn, leaf, req.id)
+            else:
+                row = await records.get_by_account(conn, leaf, req.account)
             return {leaf.name: (await _render(conn, runtime, leaf, [row]))[0]}
 
     async def list_(runtime: Runtime, req: Any) -> Json:
         async with runtime.db.read() as conn:
-            rows, cursor = await records.list_rows(
-                conn, leaf, where=where(req), cursor=req.cursor, limit=req.limit
-            )
-            return {plural: await _render(conn, runtime, leaf, rows), "next_cursor": cursor}
+            page = await records.list_rows(conn, leaf, where=where(req), req=req)
+            return {plural: await _render(conn, runtime, leaf, page.rows), **page.cursors()}
 
     @router.get(f"/{path}.get", tags=tags, operation_id=f"{path}.get", **answers(one))
-    async def get_query(runtime: RuntimeDep, _: AgentDep, q: Annotated[GetQuery, Query()]) -> Json:
-        return await get(runtime, q.id)
+    async def get_query(
+        runtime: RuntimeDep,
+        _: AgentDep,
+        q: Annotated[get_query_model, Query()],  # type: ignore[valid-type]
+    ) -> Json:
+        return await get(runtime, q)
 
     @router.post(f"/{path}.get", tags=tags, operation_id=f"{path}.get.post", **answers(one))
-    async def get_body(runtime: RuntimeDep, _: AgentDep, body: GetRequest) -> Json:
-        return await get(runtime, body.id)
+    async def get_body(runtime: RuntimeDep, _: AgentDep, body: get_model) -> Json:  # type: ignore[valid-type]
+        return await get(runtime, body)
 
     @router.get(f"/{path}.list", tags=tags, operation_id=f"{path}.list", **answers(many))
     async def list_query(
@@ -133,8 +145,13 @@ def _register(
             return {leaf.name: (await _render(conn, runtime, leaf, [row]))[0]}
 
 
+# Accepted for DevRev's sake, meaning nothing here (README: Coming from DevRev).
+_IGNORED = {"display_picture", "custom_schema_fragments", "custom_schema_spec", "owned_by",
+            "environment"}  # fmt: skip
+
+
 def _traits(body: BaseModel, *links: str) -> dict[str, Any]:
-    return body.model_dump(exclude_unset=True, exclude={"id", *links})
+    return body.model_dump(exclude_unset=True, exclude={"id", *links, *_IGNORED})
 
 
 async def _rev_user_columns(conn: AsyncConnection, body: RevUsersUpdateRequest) -> dict[str, Any]:
@@ -153,40 +170,68 @@ async def _rev_org_columns(conn: AsyncConnection, body: RevOrgsUpdateRequest) ->
 
 
 async def _account_columns(conn: AsyncConnection, body: AccountsUpdateRequest) -> dict[str, Any]:
-    return _traits(body)
+    sent = _traits(body, "external_refs")
+    if body.external_refs is not None:
+        sent["external_ref"] = body.external_refs[0] if body.external_refs else None
+    return sent
 
 
 async def _linked(conn: AsyncConnection, leaf: Leaf, id_value: str, field: str) -> Any:
     try:
         return await records.get_row(conn, leaf, id_value, field)
     except NotFound:
-        raise InvalidField(field, f"no {leaf.name} has id {id_value}") from None
+        raise InvalidId(field, f"no {leaf.name} has id {id_value}") from None
+
+
+def _json_list_has(column: Any, values: list[str]) -> Any:
+    """A JSON list column holding any of ``values``, on both databases: the
+    stored JSON text contains the value as a JSON string."""
+    text = cast(column, String)
+    return or_(
+        *(
+            text.contains(json.dumps(v), autoescape=True)
+            for v in values
+        )
+    )
 
 
 def _rev_users_where(req: RevUsersListRequest) -> list[Any]:
     where: list[Any] = []
-    if (refs := records.split_filter(req.external_ref)) is not None:
+    if (refs := records.split_filter(req.external_ref, req)) is not None:
         where.append(rev_users.c.external_ref.in_(refs))
-    if (emails := records.split_filter(req.email)) is not None:
+    if (emails := records.split_filter(req.email, req)) is not None:
         where.append(rev_users.c.email.in_(emails))
-    if (orgs := records.ids_filter(req.rev_org, REV_ORG, "rev_org")) is not None:
+    if (orgs := records.ids_filter(req.rev_org, REV_ORG, "rev_org", req)) is not None:
         where.append(rev_users.c.rev_org_id.in_(orgs))
     if req.is_verified is not None:
         where.append(rev_users.c.is_verified.is_(req.is_verified))
+    if (phones := records.split_filter(req.phone_numbers, req)) is not None:
+        where.append(_json_list_has(rev_users.c.phone_numbers, phones))
     return where
 
 
 def _accounts_where(req: AccountsListRequest) -> list[Any]:
-    if (refs := records.split_filter(req.external_refs)) is not None:
-        return [accounts.c.external_ref.in_(refs)]
-    return []
+    where: list[Any] = []
+    if (refs := records.split_filter(req.external_refs, req)) is not None:
+        where.append(accounts.c.external_ref.in_(refs))
+    if (names := records.split_filter(req.display_name, req)) is not None:
+        where.append(accounts.c.display_name.in_(names))
+    if (tiers := records.split_filter(req.tier, req)) is not None:
+        where.append(accounts.c.tier.in_(tiers))
+    if (sites := records.split_filter(req.websites, req)) is not None:
+        where.append(_json_list_has(accounts.c.websites, sites))
+    if req.stage is not None:
+        where.append(false())
+    return where
 
 
 def _rev_orgs_where(req: RevOrgsListRequest) -> list[Any]:
     where: list[Any] = []
-    if (refs := records.split_filter(req.external_ref)) is not None:
+    if (refs := records.split_filter(req.external_ref, req)) is not None:
         where.append(rev_orgs.c.external_ref.in_(refs))
-    if (accs := records.ids_filter(req.account, ACCOUNT, "account")) is not None:
+    if (names := records.split_filter(req.display_name, req)) is not None:
+        where.append(rev_orgs.c.display_name.in_(names))
+    if (accs := records.ids_filter(req.account, ACCOUNT, "account", req)) is not None:
         where.append(rev_orgs.c.account_id.in_(accs))
     return where
 
@@ -199,7 +244,7 @@ _register("accounts", ACCOUNTS, "accounts", AccountsListRequest, AccountsListQue
           _accounts_where, _account_columns)  # fmt: skip
 _register("rev-orgs", REV_ORGS, "rev_orgs", RevOrgsListRequest, RevOrgsListQuery,
           RevOrgsUpdateRequest, RevOrgResponse, RevOrgsListResponse,
-          _rev_orgs_where, _rev_org_columns)  # fmt: skip
+          _rev_orgs_where, _rev_org_columns, (RevOrgGetRequest, RevOrgGetQuery))  # fmt: skip
 
 
 @router.post("/rev-users.delete", tags=["rev-users"], **answers(Empty))
@@ -239,7 +284,7 @@ def _fragment_view(runtime: Runtime, f: Fragment) -> Json:
         "id": don(runtime.org_id, FRAGMENT, f.leaf_type),
         "type": "tenant_fragment",
         "leaf_type": f.leaf_type,
-        "description": f.description,
+        **({"description": f.description} if f.description is not None else {}),
         "fields": [
             {
                 "name": d.name,
@@ -247,7 +292,11 @@ def _fragment_view(runtime: Runtime, f: Fragment) -> Json:
                 **({"base_type": d.base_type} if d.base_type else {}),
                 **({"allowed_values": d.allowed_values} if d.allowed_values else {}),
                 "is_required": d.is_required,
-                "description": d.description,
+                "is_filterable": d.is_filterable,
+                "is_pii": d.is_pii,
+                "is_immutable": d.is_immutable,
+                **({"ui": d.ui} if d.ui else {}),
+                **({"description": d.description} if d.description is not None else {}),
             }
             for d in f.fields
             if not d.is_deleted
@@ -256,7 +305,7 @@ def _fragment_view(runtime: Runtime, f: Fragment) -> Json:
     }
 
 
-@router.post("/schemas.custom.set", tags=["schemas"], **answers(FragmentIdResponse))
+@router.post("/schemas.custom.set", tags=["schemas"], **answers(FragmentIdResponse, 201))
 async def schemas_custom_set(runtime: RuntimeDep, _: AdminDep, body: SchemaSetRequest) -> Json:
     async with runtime.db.write() as conn:
         await set_schema_fragment(conn, body)
@@ -307,19 +356,59 @@ async def schemas_custom_get_body(
     return await _fragment_get(runtime, body)
 
 
+class FragmentsListRequest(Strict):
+    leaf_type: Filter | None = Field(default=None, description="Only these leaf types")
+    types: Filter | None = Field(
+        default=None, description="openplug has only `tenant_fragment`: other types match none"
+    )
+    cursor: ShortText | None = Field(
+        default=None, description="Every fragment fits on the first page: past it, none"
+    )
+    limit: Annotated[int, Field(ge=1, le=100)] | None = None
+    mode: Literal["after", "before"] | None = None
+    app: Filter | None = ignored()
+    deprecated: bool | None = ignored()
+    is_deprecated: bool | None = ignored()
+    is_custom_leaf_type: bool | None = ignored()
+    prune: Filter | None = ignored()
+    sort_by: Filter | None = ignored()
+    subtype: Filter | None = ignored()
+
+
+class FragmentsListQuery(FragmentsListRequest):
+    model_config = FROM_QUERY
+
+
+async def _fragments(runtime: Runtime, req: FragmentsListRequest) -> Json:
+    leaf_types = records.split_filter(req.leaf_type, req)
+    types = records.split_filter(req.types, req)
+    async with runtime.db.read() as conn:
+        fragments = await list_fragments(conn)
+    if req.cursor is not None or (types is not None and "tenant_fragment" not in types):
+        fragments = []
+    chosen = [f for f in fragments if leaf_types is None or f.leaf_type in leaf_types]
+    return {"result": [_fragment_view(runtime, f) for f in chosen][: req.limit]}
+
+
 @router.get(
     "/schemas.custom.list",
     tags=["schemas"],
     operation_id="schemas.custom.list",
     **answers(FragmentsListResponse),
 )
+async def schemas_custom_list_query(
+    runtime: RuntimeDep, _: AgentDep, q: Annotated[FragmentsListQuery, Query()]
+) -> Json:
+    return await _fragments(runtime, q)
+
+
 @router.post(
     "/schemas.custom.list",
     tags=["schemas"],
     operation_id="schemas.custom.list.post",
     **answers(FragmentsListResponse),
 )
-async def schemas_custom_list(runtime: RuntimeDep, _: AgentDep) -> Json:
-    async with runtime.db.read() as conn:
-        fragments = await list_fragments(conn)
-    return {"result": [_fragment_view(runtime, f) for f in fragments]}
+async def schemas_custom_list_body(
+    runtime: RuntimeDep, _: AgentDep, body: FragmentsListRequest
+) -> Json:
+    return await _fragments(runtime, body)

@@ -4,22 +4,26 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from openplug.crm.fields import (
     FROM_QUERY,
     CustomFields,
+    DateTimeText,
+    Domain,
     Domains,
     Email,
     LongText,
     Name,
     PhoneNumbers,
+    Ref,
     ShortText,
     Strict,
     Websites,
+    ignored,
     reject_null,
 )
-from openplug.web.openapi import Answer
+from openplug.web.openapi import Answer, omitted_when_none
 
 Limit = Annotated[int, Field(ge=1, le=100)]
 Filter = Annotated[list[Annotated[str, Field(max_length=255)]], Field(max_length=100)]
@@ -33,37 +37,135 @@ class GetQuery(GetRequest):
     model_config = FROM_QUERY
 
 
+class RevOrgGetRequest(Strict):
+    id: ShortText | None = None
+    account: ShortText | None = Field(
+        default=None, description="The account whose (only) workspace to get"
+    )
+
+
+class RevOrgGetQuery(RevOrgGetRequest):
+    model_config = FROM_QUERY
+
+
+class DateRange(Strict):
+    """DevRev's ``date-filter`` (the ``range`` form): both ends inclusive."""
+
+    type: Literal["range"] | None = None
+    # A JSON string, hence not strict (a strict datetime wants an object).
+    after: DateTimeText | None = None
+    before: DateTimeText | None = None
+
+
 class Paging(Strict):
     cursor: ShortText | None = None
     limit: Limit = 50
+    mode: Literal["after", "before"] | None = Field(
+        default=None, description="Iterate `after` the cursor (the default) or `before` it"
+    )
 
 
-class RevUsersListRequest(Paging):
+class Listing(Paging):
+    """What DevRev's record lists share: sorting and a creator filter; the
+    date ranges are spelled differently in the body (``Ranges``) and the
+    query (``RangesQuery``), see ``date_ranges``."""
+
+    sort_by: Filter | None = Field(
+        default=None,
+        description="`created_date`, `modified_date` or `display_name`, each `:asc` or `:desc`",
+    )
+    created_by: Filter | None = Field(
+        default=None,
+        description="Accepted; openplug's records are made by identification, never by a "
+        "dev user, so a `created_by` filter matches none",
+    )
+
+
+class Ranges(Strict):
+    created_date: DateRange | None = None
+    modified_date: DateRange | None = None
+
+
+class RangesQuery(Strict):
+    model_config = FROM_QUERY
+
+    created_after: DateTimeText | None = Field(default=None, alias="created_date.after")
+    created_before: DateTimeText | None = Field(default=None, alias="created_date.before")
+    modified_after: DateTimeText | None = Field(default=None, alias="modified_date.after")
+    modified_before: DateTimeText | None = Field(default=None, alias="modified_date.before")
+
+
+def date_ranges(req: Any) -> tuple[DateRange | None, DateRange | None]:
+    """``(created, modified)`` from either spelling."""
+    if isinstance(req, RangesQuery):
+        return (
+            # Already validated: built without validating again.
+            DateRange.model_construct(after=req.created_after, before=req.created_before),
+            DateRange.model_construct(after=req.modified_after, before=req.modified_before),
+        )
+    return getattr(req, "created_date", None), getattr(req, "modified_date", None)
+
+
+class RevUsersFilters(Listing):
     external_ref: Filter | None = None
     email: Filter | None = None
     rev_org: Filter | None = None
     is_verified: bool | None = None
+    phone_numbers: Filter | None = None
+    associations: Filter | None = Field(
+        default=None, description="Accepted and ignored: openplug has no associations"
+    )
 
 
-class RevUsersListQuery(RevUsersListRequest):
+class RevUsersListRequest(RevUsersFilters, Ranges):
+    pass
+
+
+class RevUsersListQuery(RevUsersFilters, RangesQuery):
     model_config = FROM_QUERY
 
 
-class AccountsListRequest(Paging):
+class AccountsFilters(Listing):
     external_refs: Filter | None = None
+    display_name: Filter | None = None
+    tier: Filter | None = None
+    websites: Filter | None = None
+    stage: Filter | None = Field(
+        default=None,
+        description="Accepted; openplug's accounts have no stage, so a `stage` filter "
+        "matches none",
+    )
 
 
-class AccountsListQuery(AccountsListRequest):
+class AccountsListRequest(AccountsFilters, Ranges):
+    pass
+
+
+class AccountsListQuery(AccountsFilters, RangesQuery):
     model_config = FROM_QUERY
 
 
-class RevOrgsListRequest(Paging):
+class RevOrgsFilters(Listing):
     external_ref: Filter | None = None
-    account: Filter | None = None
+    display_name: Filter | None = None
+    account: Filter | None = Field(default=None, description="openplug's own filter")
 
 
-class RevOrgsListQuery(RevOrgsListRequest):
+class RevOrgsListRequest(RevOrgsFilters, Ranges):
+    pass
+
+
+class RevOrgsListQuery(RevOrgsFilters, RangesQuery):
     model_config = FROM_QUERY
+
+
+# DevRev's ``accounts-update-request-websites``, as /openapi.json shows it.
+_WEBSITES_SET: dict[str, Any] = {
+    "type": "object",
+    "properties": {"set": {"type": "array", "items": {"type": "string"}, "maxItems": 50}},
+    "required": ["set"],
+    "additionalProperties": False,
+}
 
 
 class RevUsersUpdateRequest(Strict):
@@ -73,22 +175,45 @@ class RevUsersUpdateRequest(Strict):
     phone_numbers: PhoneNumbers | None = None
     description: LongText | None = None
     custom_fields: CustomFields | None = None
-    rev_org: ShortText | None = None
+    external_ref: Ref | None = Field(
+        default=None, description="The user's `user_ref`: the website's id for them"
+    )
+    rev_org: ShortText | None = Field(default=None, description="openplug's own")
+    display_picture: ShortText | None = ignored()
+    custom_schema_fragments: dict[str, Any] | None = ignored()
+    custom_schema_spec: dict[str, Any] | None = ignored()
 
-    _not_null = reject_null("display_name", "phone_numbers", "rev_org")
+    _not_null = reject_null("display_name", "phone_numbers", "rev_org", "external_ref")
 
 
 class AccountsUpdateRequest(Strict):
     id: ShortText
     display_name: Name | None = None
     domains: Domains | None = None
-    websites: Websites | None = None
+    websites: Websites | None = Field(
+        default=None,
+        description="DevRev's `{\"set\": [...]}`, or the list itself",
+        json_schema_extra={"anyOf": [{"type": "array", "items": {"type": "string"}},
+                                     _WEBSITES_SET]},
+    )
+    external_refs: Annotated[list[Ref], Field(max_length=1)] | None = Field(
+        default=None, description="openplug keeps one: the `account_ref`"
+    )
     tier: ShortText | None = None
     description: LongText | None = None
-    phone_numbers: PhoneNumbers | None = None
+    owned_by: Annotated[list[ShortText], Field(max_length=100)] | None = ignored()
+    phone_numbers: PhoneNumbers | None = Field(default=None, description="openplug's own")
     custom_fields: CustomFields | None = None
 
     _not_null = reject_null("display_name", "domains", "websites", "phone_numbers")
+
+    @field_validator("websites", mode="before")
+    @classmethod
+    def _websites_set(cls, value: Any) -> Any:
+        """DevRev's ``{"set": [...]}``: the list it sets."""
+        if isinstance(value, dict) and set(value) == {"set"}:
+            return value["set"]
+        return value
 
 
 class RevOrgsUpdateRequest(Strict):
@@ -96,11 +221,16 @@ class RevOrgsUpdateRequest(Strict):
     display_name: Name | None = None
     tier: ShortText | None = None
     description: LongText | None = None
-    phone_numbers: PhoneNumbers | None = None
+    domain: Domain | None = None
+    external_ref: Ref | None = Field(
+        default=None, description="The workspace's `workspace_ref`"
+    )
+    environment: Literal["production", "staging", "test"] | None = ignored()
+    phone_numbers: PhoneNumbers | None = Field(default=None, description="openplug's own")
     custom_fields: CustomFields | None = None
-    account: ShortText | None = None
+    account: ShortText | None = Field(default=None, description="openplug's own")
 
-    _not_null = reject_null("display_name", "phone_numbers", "account")
+    _not_null = reject_null("display_name", "phone_numbers", "account", "external_ref")
 
 
 # --- responses ------------------------------------------------------------------
@@ -122,11 +252,18 @@ class RevOrgSummary(Answer):
     display_name: str
 
 
+class DevUserSummary(Answer):
+    type: Literal["dev_user"]
+    id: str
+    display_id: str
+    display_name: str
+
+
 class _Record(Answer):
     id: str
     display_id: str
     display_name: str
-    description: str | None
+    description: str = omitted_when_none()
     phone_numbers: list[str]
     custom_fields: dict[str, Any] = Field(description="`tnt__` fields by name")
     created_date: Date
@@ -135,10 +272,10 @@ class _Record(Answer):
 
 class RevUser(_Record):
     type: Literal["rev_user"]
-    email: str | None
-    external_ref: str | None = Field(description="`user_ref`; null for anonymous visitors")
-    rev_org: RevOrgSummary | None
-    account: AccountSummary | None
+    email: str = omitted_when_none()
+    external_ref: str = omitted_when_none("`user_ref`; absent for anonymous visitors")
+    rev_org: RevOrgSummary = omitted_when_none()
+    account: AccountSummary = omitted_when_none()
     is_verified: bool = Field(description="Identified by the website backend (not anonymous)")
     state: Literal["active", "merged"]
 
@@ -148,15 +285,18 @@ class Account(_Record):
     domains: list[str]
     websites: list[str]
     external_refs: list[str]
-    tier: str | None
+    tier: str = omitted_when_none()
+    owned_by: list[DevUserSummary] = Field(
+        description="Always []: openplug's accounts have no owners (accepted, ignored)"
+    )
 
 
 class RevOrg(_Record):
     type: Literal["rev_org"]
-    external_ref: str | None
-    account: AccountSummary | None
-    tier: str | None
-    domain: str | None
+    external_ref: str = omitted_when_none()
+    account: AccountSummary = omitted_when_none()
+    tier: str = omitted_when_none()
+    domain: str = omitted_when_none()
 
 
 class RevUserResponse(Answer):
@@ -165,7 +305,8 @@ class RevUserResponse(Answer):
 
 class RevUsersListResponse(Answer):
     rev_users: list[RevUser]
-    next_cursor: str | None = Field(description="Pass back as `cursor` for the next page")
+    next_cursor: str = omitted_when_none("Pass back as `cursor` for the next page")
+    prev_cursor: str = omitted_when_none("Pass back as `cursor` with `mode: before`")
 
 
 class AccountResponse(Answer):
@@ -174,7 +315,8 @@ class AccountResponse(Answer):
 
 class AccountsListResponse(Answer):
     accounts: list[Account]
-    next_cursor: str | None
+    next_cursor: str = omitted_when_none("Pass back as `cursor` for the next page")
+    prev_cursor: str = omitted_when_none("Pass back as `cursor` with `mode: before`")
 
 
 class RevOrgResponse(Answer):
@@ -183,7 +325,8 @@ class RevOrgResponse(Answer):
 
 class RevOrgsListResponse(Answer):
     rev_orgs: list[RevOrg]
-    next_cursor: str | None
+    next_cursor: str = omitted_when_none("Pass back as `cursor` for the next page")
+    prev_cursor: str = omitted_when_none("Pass back as `cursor` with `mode: before`")
 
 
 class FieldView(Answer):
@@ -192,14 +335,18 @@ class FieldView(Answer):
     base_type: str | None = Field(default=None, description="Arrays only")
     allowed_values: list[str] | None = Field(default=None, description="Enums only")
     is_required: bool
-    description: str | None
+    is_filterable: bool
+    is_pii: bool
+    is_immutable: bool
+    ui: dict[str, Any] = omitted_when_none("As it was set")
+    description: str = omitted_when_none()
 
 
 class Fragment(Answer):
     id: str
     type: Literal["tenant_fragment"]
     leaf_type: Literal["rev_user", "account", "rev_org"]
-    description: str | None
+    description: str = omitted_when_none()
     fields: list[FieldView]
     deleted_fields: list[str]
 

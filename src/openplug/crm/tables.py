@@ -10,6 +10,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 from openplug.db.base import KEYS_NEVER_REUSED, Json, UtcDateTime, metadata
@@ -94,6 +95,12 @@ custom_field_defs = Table(
     Column("is_required", Boolean, nullable=False),
     Column("description", Text, nullable=True),
     Column("is_deleted", Boolean, nullable=False),
+    # DevRev's field flags: kept and returned; ``is_immutable`` is enforced
+    # (a stored value cannot change), the others describe the field.
+    Column("is_filterable", Boolean, nullable=False, server_default=false()),
+    Column("is_pii", Boolean, nullable=False, server_default=false()),
+    Column("is_immutable", Boolean, nullable=False, server_default=false()),
+    Column("ui", Json, nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
     Column("modified_at", UtcDateTime, nullable=False),
     UniqueConstraint("leaf_type", "name"),

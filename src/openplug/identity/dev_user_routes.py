@@ -6,7 +6,7 @@ or the inbox's sign-in).
 - ``dev-users.self`` and ``dev-users.self.update``: the calling agent, with
   what only they choose: ``mail_notifications`` (openplug's own field; see
   ``dev_users.MailPreference``). DevRev's other self-update fields (names,
-  job title...) are not kept by openplug and are refused as unknown.
+  job title...) are accepted; ``display_name`` is kept, the rest ignored.
 
 Agents are made with the command line (``openplug agents create``), so
 there is no ``dev-users.create`` here.
@@ -20,35 +20,67 @@ from fastapi import APIRouter, Query
 from pydantic import Field
 
 from openplug.crm import records
-from openplug.crm.fields import FROM_QUERY, Strict
-from openplug.crm.schemas import Date, Paging
+from openplug.crm.fields import FROM_QUERY, Name, ShortText, Strict, ignored
+from openplug.crm.schemas import Date, Filter, Paging, Ranges, RangesQuery, date_ranges
 from openplug.db.base import rfc3339
 from openplug.identity.dev_users import (
     DevUser,
     MailPreference,
     get_dev_user,
-    list_dev_users_page,
+    list_dev_users_listing,
+    set_display_name,
     set_mail_preference,
 )
 from openplug.identity.principals import Principal
 from openplug.ids import DEV_USER, display_id, don
 from openplug.runtime import Runtime
 from openplug.web.deps import AgentDep, RuntimeDep
-from openplug.web.openapi import Answer, answers
+from openplug.web.openapi import Answer, answers, omitted_when_none
 
 router = APIRouter(tags=["dev-users"])
 Json = dict[str, Any]
 
 
-class DevUsersListRequest(Paging):
-    pass
+class DevUsersFilters(Paging):
+    email: Filter | None = None
+    state: Filter | None = Field(
+        default=None, description="Every agent of openplug's is `active`: other states match none"
+    )
+    sort_by: Filter | None = Field(
+        default=None,
+        description="`created_date`, `modified_date` or `display_name`, `:asc` or `:desc`",
+    )
 
 
-class DevUsersListQuery(DevUsersListRequest):
+class ExternalIdentity(Strict):
+    id: ShortText | None = None
+    issuer: ShortText | None = None
+
+
+class DevUsersListRequest(DevUsersFilters, Ranges):
+    external_identity: list[ExternalIdentity] | None = Field(
+        default=None, description="openplug's agents have none: a filter matches none"
+    )
+
+
+class DevUsersListQuery(DevUsersFilters, RangesQuery):
     model_config = FROM_QUERY
+
+    external_identity_id: Filter | None = Field(default=None, alias="external_identity.id")
+    external_identity_issuer: ShortText | None = Field(
+        default=None, alias="external_identity.issuer"
+    )
 
 
 class DevUsersSelfUpdateRequest(Strict):
+    display_name: Name | None = None
+    full_name: ShortText | None = ignored()
+    job_title: ShortText | None = ignored()
+    reports_to: ShortText | None = ignored()
+    experience_start_date: ShortText | None = ignored()
+    job_history: list[dict[str, Any]] | None = ignored()
+    custom_fields: dict[str, Any] | None = ignored()
+    custom_schema_spec: dict[str, Any] | None = ignored()
     mail_notifications: MailPreference | None = Field(
         default=None,
         description="openplug's own: which conversations you are mailed about while no inbox "
@@ -73,7 +105,8 @@ class DevUserSelf(DevUserView):
 
 class DevUsersListResponse(Answer):
     dev_users: list[DevUserView]
-    next_cursor: str | None
+    next_cursor: str = omitted_when_none("Pass back as `cursor` for the next page")
+    prev_cursor: str = omitted_when_none("Pass back as `cursor` with `mode: before`")
 
 
 class DevUserSelfResponse(Answer):
@@ -100,14 +133,27 @@ def self_json(org_id: str, user: DevUser) -> Json:
     }
 
 
-async def _list(runtime: Runtime, req: DevUsersListRequest) -> Json:
-    after = records.decode_cursor(req.cursor) if req.cursor is not None else None
+async def _list(runtime: Runtime, req: DevUsersListRequest | DevUsersListQuery) -> Json:
+    created, modified = date_ranges(req)
+    bounds = [r for r in (created, modified) if r is not None]
+    states = records.split_filter(req.state, req)
+    if isinstance(req, DevUsersListQuery):
+        identities = (req.external_identity_id, req.external_identity_issuer) != (None, None)
+    else:
+        identities = req.external_identity is not None
     async with runtime.db.read() as conn:
-        users, last = await list_dev_users_page(conn, after_key=after, limit=req.limit)
-    return {
-        "dev_users": [dev_user_json(runtime.org_id, u) for u in users],
-        "next_cursor": records.encode_cursor(last) if last is not None else None,
-    }
+        users, page = await list_dev_users_listing(
+            conn,
+            emails=records.split_filter(req.email, req),
+            created_after=max((r.after for r in bounds if r.after), default=None),
+            created_before=min((r.before for r in bounds if r.before), default=None),
+            match_none=identities or (states is not None and "active" not in states),
+            sort_by=records.split_filter(req.sort_by, req),
+            cursor=req.cursor,
+            mode=req.mode,
+            limit=req.limit,
+        )
+    return {"dev_users": [dev_user_json(runtime.org_id, u) for u in users], **page.cursors()}
 
 
 @router.get("/dev-users.list", operation_id="dev-users.list", **answers(DevUsersListResponse))
@@ -139,9 +185,14 @@ async def dev_users_self(runtime: RuntimeDep, principal: AgentDep) -> Json:
 async def dev_users_self_update(
     runtime: RuntimeDep, principal: AgentDep, body: DevUsersSelfUpdateRequest
 ) -> Json:
-    """Only the fields sent change."""
-    if body.mail_notifications is None:
+    """Only the fields sent change; DevRev's fields openplug does not keep
+    (job title, ...) are accepted and ignored."""
+    if body.mail_notifications is None and body.display_name is None:
         return await _self(runtime, principal)
     async with runtime.db.write() as conn:
-        user = await set_mail_preference(conn, principal.dev_user_id, body.mail_notifications)
+        user = await get_dev_user(conn, principal.dev_user_id)
+        if body.mail_notifications is not None:
+            user = await set_mail_preference(conn, user.pk, body.mail_notifications)
+        if body.display_name is not None and body.display_name != user.display_name:
+            user = await set_display_name(conn, user.pk, body.display_name)
     return {"dev_user": self_json(runtime.org_id, user)}

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import Row, func, select
+from sqlalchemy import Row, false, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openplug.audit import Actor, record
 from openplug.db.base import utcnow
+from openplug.db.pages import Mode, Page, fetch_page, parse_sort_by
 from openplug.errors import Conflict, InvalidField, NotFound
 from openplug.identity.passwords import hash_password
 from openplug.identity.tables import dev_users
@@ -190,3 +192,50 @@ async def list_dev_users_page(
     if len(users) > limit:
         return users[:limit], users[limit - 1].pk
     return users, None
+
+
+async def list_dev_users_listing(
+    conn: AsyncConnection,
+    *,
+    emails: Sequence[str] | None,
+    created_after: datetime | None,
+    created_before: datetime | None,
+    match_none: bool,
+    sort_by: Sequence[str] | None,
+    cursor: str | None,
+    mode: Mode | None,
+    limit: int,
+) -> tuple[list[DevUser], Page]:
+    """dev-users.list with DevRev's filters and paging; oldest first unless
+    ``sort_by`` says otherwise. Agents are never modified in a way openplug
+    records, so their ``modified_date`` is their ``created_date``."""
+    t = dev_users.c
+    keys = parse_sort_by(
+        sort_by, {"created_date": t.created_at, "modified_date": t.created_at,
+                  "display_name": t.display_name}, t.id, default_descending=False,
+    )  # fmt: skip
+    query = select(dev_users)
+    if emails is not None:
+        query = query.where(func.lower(t.email).in_([e.lower() for e in emails]))
+    if created_after is not None:
+        query = query.where(t.created_at >= created_after)
+    if created_before is not None:
+        query = query.where(t.created_at <= created_before)
+    if match_none:
+        query = query.where(false())
+    page = await fetch_page(conn, query, keys, cursor=cursor, mode=mode, limit=limit)
+    return [_from_mapping(r) for r in page.rows], page
+
+
+def _from_mapping(m: Any) -> DevUser:
+    return DevUser(
+        m["id"], m["email"], m["display_name"], m["role"], m["created_at"],
+        _preference(m["mail_notifications"]),
+    )  # fmt: skip
+
+
+async def set_display_name(conn: AsyncConnection, pk: int, display_name: str) -> DevUser:
+    await conn.execute(
+        update(dev_users).where(dev_users.c.id == pk).values(display_name=display_name)
+    )
+    return await get_dev_user(conn, pk)

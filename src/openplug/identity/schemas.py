@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
 from openplug.availability.schemas import WeeklyHoursView
 from openplug.crm.fields import FROM_QUERY, ShortText, Strict
 from openplug.crm.rev_info import RevInfo
-from openplug.web.openapi import Answer
+from openplug.web.openapi import Answer, omitted_when_none, without_none
 
 AAT_TYPE = "urn:devrev:params:oauth:token-type:aat"
 PAT_TYPE = "urn:devrev:params:oauth:token-type:pat"
@@ -43,6 +43,9 @@ class AuthTokensCreateRequest(Strict):
     subject_token: Annotated[str, Field(max_length=60000)] | None = None
     subject_token_type: SubjectTokenType | None = None
     aud: Annotated[list[ShortText], Field(max_length=1)] | None = None
+    act_as: ShortText | None = Field(
+        default=None, description="Accepted and ignored: openplug has no act-as tokens"
+    )
     client_id: ShortText | None = None
     token_hint: ShortText | None = None
     scope: ShortText | None = None
@@ -91,7 +94,7 @@ class AuthToken(Answer):
     display_id: str
     token_id: str
     requested_token_type: str
-    client_id: str | None
+    client_id: str = omitted_when_none("The app of an AAT; absent for a PAT")
     subject: str
     token_hint: str
     status: str
@@ -100,6 +103,12 @@ class AuthToken(Answer):
     expires_at: str
     last_used_at: str | None
     revoked_at: str | None
+
+
+    @model_serializer(mode="wrap")
+    def _without_null_client(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # DevRev types ``client_id`` as a string: absent, never null.
+        return without_none(handler(self), "client_id")
 
 
 class AuthTokenResponse(Answer):

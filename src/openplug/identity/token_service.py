@@ -11,7 +11,7 @@ from openplug.audit import Actor
 from openplug.crm.identify import identify
 from openplug.crm.rev_info import RevInfo, resolve_rev_info
 from openplug.db.base import rfc3339
-from openplug.errors import Forbidden, InvalidField, MissingRequiredField, NotFound
+from openplug.errors import Forbidden, InvalidField, InvalidId, MissingRequiredField, NotFound
 from openplug.identity import access_tokens as tokens
 from openplug.identity.apps import get_app, list_apps
 from openplug.identity.principals import Principal, require_aat
@@ -140,7 +140,7 @@ def token_view(runtime: Runtime, token: tokens.AccessToken) -> AuthToken:
         display_id=display_id(TOKEN, token.pk),
         token_id=token_don(runtime, token),
         requested_token_type=type_,
-        client_id=token.app_id,
+        **({"client_id": token.app_id} if token.app_id is not None else {}),
         subject=don(runtime.org_id, DEV_USER, token.dev_user_id),
         token_hint=token.token_hint,
         status=token.status,
@@ -158,11 +158,12 @@ def parse_token_id(value: str, field_name: str = "token_id") -> tokens.TokenRef:
     if value.upper().startswith(f"{TOKEN.display_prefix}-"):
         pk = ascii_int(value[len(TOKEN.display_prefix) + 1 :])
         if pk is None or pk == 0:
-            raise InvalidField(field_name, f"{value!r} is not a token id like TOKEN-7")
+            raise InvalidId(field_name, f"{value!r} is not a token id like TOKEN-7")
         return pk
     key = value.rsplit("/", 1)[-1] if value.startswith("don:") else value
-    if not (key.isascii() and key.isalnum()):
-        raise InvalidField(field_name, f"{value!r} is not a token id (TOKEN-7, its DON or its key)")
+    # Keys are hex (``access_tokens.issue_access_token``).
+    if not key or any(c not in "0123456789abcdef" for c in key):
+        raise InvalidId(field_name, f"{value!r} is not a token id (TOKEN-7, its DON or its key)")
     return key
 
 

@@ -45,11 +45,11 @@ async def export_rev_user(
     renderer = records.Renderer(conn, org_id)
     (profile,) = await renderer.rev_users([row])
     workspace = account = None
-    if profile["rev_org"] is not None:
+    if profile.get("rev_org") is not None:
         (workspace,) = await renderer.rev_orgs(
             [await records.get_row(conn, records.REV_ORGS, profile["rev_org"]["id"])]
         )
-    if profile["account"] is not None:
+    if profile.get("account") is not None:
         (account,) = await renderer.accounts(
             [await records.get_row(conn, records.ACCOUNTS, profile["account"]["id"])]
         )

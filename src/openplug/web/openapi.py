@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 
@@ -34,6 +34,27 @@ class Answer(BaseModel):
     holds every answer to its declaration."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+def omitted_when_none(description: str | None = None) -> Any:
+    """A field the answer leaves out when it has no value, where DevRev's
+    document types it as a string or object without ``null``: typed
+    clients (DevRev's SDK) read a missing key as "none" but fail on a
+    ``null``. Declared with its type alone and not required."""
+    return Field(default=None, description=description, json_schema_extra=_no_default)
+
+
+def without_none(body: dict[str, Any], *keys: str) -> dict[str, Any]:
+    """``body`` without those of ``keys`` whose value is ``None`` (see
+    ``omitted_when_none``)."""
+    for key in keys:
+        if key in body and body[key] is None:
+            del body[key]
+    return body
 
 
 class Empty(Answer):

@@ -303,7 +303,7 @@ async def widget_merge(runtime: RuntimeDep, request: Request, call: MergeCall) -
 async def widget_conversations_list(runtime: RuntimeDep, call: ListCall) -> Json:
     visitor, body = call.visitor, call.body
     async with runtime.db.read() as conn:
-        rows, cursor = await conversations.list_conversations(
+        rows, cursor, _ = await conversations.list_conversations(
             conn, scope=visitor.scope, cursor=body.cursor, limit=body.limit
         )
         renderer = ConversationRenderer(conn, runtime.org_id, Links(runtime))

@@ -43,6 +43,24 @@ async function main() {
   out.user_update = await outcome(agent.revUsersUpdate({ id: userId, description: "from the SDK" }));
   out.accounts = await outcome(agent.accountsList({ external_refs: ["devrev.ai"] }));
   out.rev_orgs = await outcome(agent.revOrgsList({ external_ref: ["devrev-dev"] }));
+  // DevRev's fields of issue 10: sorting, display_name filters, {set} updates,
+  // a conversation's description, tags and members.
+  out.accounts_sorted = await outcome(agent.accountsList({
+    sort_by: ["created_date:desc"], display_name: ["Devrev"], mode: "after",
+  }));
+  const accountId = out.accounts.data.accounts[0].id;
+  out.account_update = await outcome(agent.accountsUpdate({
+    id: accountId, websites: { set: ["www.devrev.ai"] },
+  }));
+  out.account_owners = out.account_update.data.account.owned_by.map((o) => o.id);
+  out.conversation = await outcome(agent.conversationsCreate({
+    type: "support", title: "From the SDK", members: [userId],
+    description: "asked on the phone", tags: [{ id: "billing" }],
+  }));
+  out.conversation_update = await outcome(agent.conversationsUpdate({
+    id: out.conversation.data.conversation.id,
+    members: { set: [userId] }, tags: { add: [{ id: "vip" }] },
+  }));
   out.tokens = await outcome(agent.authTokensList({}));
   out.info = await outcome(agent.authTokensInfo());
   out.aat_on_pat_call = await outcome(backend.revUsersList({}));
