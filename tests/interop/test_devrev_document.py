@@ -85,9 +85,9 @@ class World:
         self.ids["rev_user"] = user["id"]
         self.ids["rev_org"] = user["rev_org"]["id"]
         self.ids["account"] = user["account"]["id"]
-        self.ids["other_user"] = self.ok(
-            "/rev-users.list", {"external_ref": ["conf-user-2"]}
-        )["rev_users"][0]["id"]
+        self.ids["other_user"] = self.ok("/rev-users.list", {"external_ref": ["conf-user-2"]})[
+            "rev_users"
+        ][0]["id"]
         self.ok(
             "/schemas.custom.set",
             {
@@ -110,6 +110,8 @@ class World:
                     {"object": conversation["id"], "type": "timeline_comment", "body": "hello"},
                 )
         self.ids["pat"] = self.ok("/auth-tokens.info", {})["token"]["token_id"]
+        self.ids["artifact"] = self.fresh_artifact()
+        self.ids["webhook"] = self.fresh_webhook()
         self.agent_pat, self.ids["agent_pat"] = asyncio.run(self._agent())
 
     async def _agent(self) -> tuple[str, str]:
@@ -130,6 +132,18 @@ class World:
             await engine.dispose()
         REGISTRY.observe_text(secret)
         return secret, don(runtime.org_id, TOKEN, token.token_id)
+
+    def fresh_artifact(self) -> str:
+        """An uploaded file of this PAT's agent, not yet attached to anything."""
+        prepared = self.ok("/artifacts.prepare", {"file_name": "notes.txt"})
+        fields = {f["key"]: f["value"] for f in prepared["form_data"]}
+        with self.client(None) as c:
+            r = c.post(prepared["url"], data=fields, files={"file": ("notes.txt", b"some notes\n")})
+        assert r.status_code in (200, 201), r.text
+        return str(prepared["id"])
+
+    def fresh_webhook(self) -> str:
+        return str(self.ok("/webhooks.create", {"url": HOOK_URL})["webhook"]["id"])
 
     def cursor(self, path: str, base: Json) -> str:
         """A ``next_cursor`` the list call itself handed out."""
@@ -166,9 +180,7 @@ BASES: dict[str, tuple[str, dict[str, Value]]] = {
     "/auth-tokens.info": ("pat", {}),
     "/auth-tokens.list": ("pat", {}),
     "/auth-tokens.update": ("pat", {"token_id": ident("pat"), "token_hint": lambda w: "conf"}),
-    "/conversations.create": (
-        "pat", {"type": lambda w: "support", "members": ids("rev_user")}
-    ),
+    "/conversations.create": ("pat", {"type": lambda w: "support", "members": ids("rev_user")}),
     "/conversations.get": ("pat", {"id": ident("conversation")}),
     "/conversations.list": ("pat", {}),
     "/conversations.update": ("pat", {"id": ident("conversation")}),
@@ -202,7 +214,18 @@ BASES: dict[str, tuple[str, dict[str, Value]]] = {
         },
     ),
     "/timeline-entries.list": ("pat", {"object": ident("conversation")}),
+    "/artifacts.prepare": ("pat", {"file_name": lambda w: "notes.txt"}),
+    "/artifacts.get": ("pat", {"id": ident("artifact")}),
+    "/artifacts.locate": ("pat", {"id": ident("artifact")}),
+    "/webhooks.create": ("pat", {"url": lambda w: HOOK_URL}),
+    "/webhooks.get": ("pat", {"id": ident("webhook")}),
+    "/webhooks.list": ("pat", {}),
+    "/webhooks.update": ("pat", {"id": ident("webhook")}),
+    "/webhooks.delete": ("pat", {"id": lambda w: w.fresh_webhook()}),
 }
+
+# Nothing listens there: webhooks stay unverified, which is all these calls need.
+HOOK_URL = "http://127.0.0.1:9/conformance"
 
 # Fields that need other companions than the call's required ones: the
 # request is the base without ``drop``, with ``add``.
@@ -224,10 +247,8 @@ COMPANIONS: dict[tuple[str, str], tuple[set[str], dict[str, Value]]] = {
 }
 
 # Fields another piece of work brings (named here so that they are not
-# silently left out): artifacts.* is built on its own branch.
-ELSEWHERE: dict[tuple[str, str], str] = {
-    ("/timeline-entries.create", "artifacts"): "artifacts.* (another branch)",
-}
+# silently left out).
+ELSEWHERE: dict[tuple[str, str], str] = {}
 
 # A value for a field, by call then by field name; then ``COMMON`` by name;
 # then one made from the field's schema (``example_of``).
@@ -252,6 +273,20 @@ COMMON: dict[str, Value] = {
 }
 
 VALUES: dict[str, dict[str, Value]] = {
+    "/artifacts.prepare": {
+        "file_type": lambda w: "text/plain",
+        "configuration_set": lambda w: "default",
+    },
+    "/webhooks.create": {
+        "event_types": lambda w: ["conversation_created"],
+        "secret": lambda w: "conformance-secret-1",
+    },
+    "/webhooks.update": {
+        "action": lambda w: "deactivate",
+        "event_types": lambda w: {"set": ["conversation_updated"]},
+        "secret": lambda w: "conformance-secret-2",
+        "url": lambda w: HOOK_URL + "/2",
+    },
     "/accounts.list": {
         "display_name": lambda w: ["Account 1"],
         "external_refs": lambda w: ["conf1.example"],
@@ -349,6 +384,7 @@ VALUES: dict[str, dict[str, Value]] = {
         ],
     },
     "/timeline-entries.create": {
+        "artifacts": lambda w: [w.fresh_artifact()],
         "visibility": lambda w: "external",
         "body_type": lambda w: "text",
     },
@@ -523,7 +559,9 @@ def world(
         url = None
         if request.param == "postgresql":
             url = stack.enter_context(postgres_database())
-        server = LiveServer(make_settings(tmp_path_factory.mktemp("conformance"), url)).start()
+        settings = make_settings(tmp_path_factory.mktemp("conformance"), url)
+        settings.webhooks_allow_private = True  # the webhook URL is on loopback
+        server = LiveServer(settings).start()
         stack.callback(server.stop)
         w = World(server)
         w.populate()
