@@ -6,7 +6,6 @@ expects, openplug's additions allowed where DevRev's schemas allow more."""
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -15,11 +14,10 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from tests.artifacts.helpers import agent_upload, png_with_gps
-from tests.backends import missing_backend
 from tests.conversations.helpers import agent_ok, anonymous_session, start_conversation, widget_ok
+from tests.devrev_reference import require_reference_document
 from tests.live_server import LiveServer
 
-REFERENCE = Path(__file__).resolve().parents[3] / "shared/reference/devrev-openapi-public.yaml"
 URI = "urn:devrev-openapi"
 
 
@@ -46,13 +44,12 @@ def _with_discriminators(node: Any) -> Any:
 
 @cache
 def _registry() -> Registry:
-    document = _with_discriminators(yaml.safe_load(REFERENCE.read_text()))
+    document = _with_discriminators(yaml.safe_load(require_reference_document().read_text()))
     return Registry().with_resource(URI, Resource(document, DRAFT202012))
 
 
 def assert_matches(component: str, value: Any) -> None:
-    if not REFERENCE.exists():
-        missing_backend(f"DevRev's OpenAPI document is not at {REFERENCE}")
+    require_reference_document()
     schema = {"$ref": f"{URI}#/components/schemas/{component}"}
     jsonschema.Draft202012Validator(schema, registry=_registry()).validate(value)
 
@@ -76,8 +73,10 @@ def test_artifacts_answers_match_devrevs_schemas(any_server: LiveServer) -> None
 
     with server.client(server.pat) as c:
         for method in ("GET", "POST"):
-            for call, component in (("artifacts.get", "artifacts-get-response"),
-                                    ("artifacts.locate", "artifacts-locate-response")):
+            for call, component in (
+                ("artifacts.get", "artifacts-get-response"),
+                ("artifacts.locate", "artifacts-locate-response"),
+            ):
                 if method == "GET":
                     r = c.get(f"/{call}", params={"id": prepared["id"]})
                 else:

@@ -21,26 +21,21 @@ to ignore, as annotations.
 
 from __future__ import annotations
 
-import os
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import jsonschema
 import yaml
 
-# The shared reference beside the checkout (``../shared/reference``), or
-# where OPENPLUG_DEVREV_OPENAPI says.
-DOCUMENT = Path(
-    os.environ.get("OPENPLUG_DEVREV_OPENAPI")
-    or Path(__file__).resolve().parents[3] / "shared/reference/devrev-openapi-public.yaml"
-)
+from tests.devrev_reference import reference_document, require_reference_document
+
+DOCUMENT = reference_document()  # None: the suite skips (tests.devrev_reference)
 _SCHEMAS = "#/components/schemas/"
 
 
 @cache
 def document() -> dict[str, Any]:
-    with DOCUMENT.open("rb") as f:
+    with require_reference_document().open("rb") as f:
         loaded: dict[str, Any] = yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     return loaded
 

@@ -38,6 +38,7 @@ from openplug.identity import access_tokens
 from openplug.identity.dev_users import create_dev_user
 from openplug.ids import TOKEN, don
 from tests.backends import postgres_database
+from tests.devrev_reference import require_reference_document
 from tests.interop import devrev_document as doc
 from tests.leaks.registry import REGISTRY
 from tests.live_server import LiveServer, make_settings
@@ -590,7 +591,13 @@ def shared_paths() -> list[tuple[str, str]]:
     ]
 
 
-SHARED = shared_paths()
+# Without the document there is nothing to compare: the parametrised checks
+# are empty and the test below says why (a failure in CI).
+SHARED = shared_paths() if doc.DOCUMENT is not None else []
+
+
+def test_devrev_document_is_there() -> None:
+    require_reference_document()
 SHARED_IDS = [f"{m.upper()} {p}" for p, m in SHARED]
 
 
