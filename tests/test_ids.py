@@ -1,5 +1,5 @@
 """Id parsing (``openplug.ids``), called directly: any text either parses to
-a key within ``MAX_KEY`` or is an ``InvalidField`` naming the field, never
+a key within ``MAX_KEY`` or is an ``InvalidId`` naming the field, never
 another exception; DONs and display ids of one key agree."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from openplug.errors import InvalidField
+from openplug.errors import InvalidId
 from openplug.ids import (
     ACCOUNT,
     COMMENT,
@@ -51,10 +51,10 @@ def _id_like(kind: ObjectKind, org: str, tail: str, form: int) -> str:
     return f"don:{kind.don_service}:openplug:devo/{org}:{kind.don_type}/{tail}"
 
 
-def _parses_or_invalid_field(value: str, kind: ObjectKind) -> int | None:
+def _parses_or_invalid_id(value: str, kind: ObjectKind) -> int | None:
     try:
         key = parse_int_key(value, kind, "the_field")
-    except InvalidField as e:
+    except InvalidId as e:
         assert e.extra["field_name"] == "the_field"
         return None
     assert isinstance(key, int) and 0 <= key <= MAX_KEY
@@ -68,8 +68,8 @@ def _parses_or_invalid_field(value: str, kind: ObjectKind) -> int | None:
 @example(kind=REV_USER, value="REVU-" + "9" * 5000)
 @example(kind=REV_USER, value="don:identity:openplug:devo/x:revu/12\n")
 @example(kind=REV_USER, value="\u00dfREVU-1")
-def test_any_text_parses_within_max_key_or_is_invalid_field(kind: ObjectKind, value: str) -> None:
-    key = _parses_or_invalid_field(value, kind)
+def test_any_text_parses_within_max_key_or_is_invalid_id(kind: ObjectKind, value: str) -> None:
+    key = _parses_or_invalid_id(value, kind)
     if key is not None:
         # Only a DON or display id of this kind, its key in ASCII digits.
         if value.startswith("don:"):
@@ -84,7 +84,7 @@ def test_any_text_parses_within_max_key_or_is_invalid_field(kind: ObjectKind, va
 @PROPERTY
 @given(kind=kinds, org=org_ids, tail=digitish, form=st.integers(0, 2))
 def test_only_ascii_digits_are_keys(kind: ObjectKind, org: str, tail: str, form: int) -> None:
-    key = _parses_or_invalid_field(_id_like(kind, org, tail, form), kind)
+    key = _parses_or_invalid_id(_id_like(kind, org, tail, form), kind)
     if tail.isascii() and len(tail) <= 10 and int(tail) <= MAX_KEY:
         assert key == int(tail)
     else:
@@ -100,7 +100,7 @@ def test_don_and_display_id_of_a_key_agree(kind: ObjectKind, org: str, key: int)
     for other in KINDS:
         if other != kind:
             for value in forms:
-                with pytest.raises(InvalidField):
+                with pytest.raises(InvalidId):
                     parse_int_key(value, other, "id")
 
 
@@ -134,5 +134,5 @@ def test_ascii_int_is_int_of_ascii_digits_or_none(text: str, max_value: int) -> 
     ],
 )
 def test_refused_forms(value: str) -> None:
-    with pytest.raises(InvalidField):
+    with pytest.raises(InvalidId):
         parse_int_key(value, REV_USER, "id")
