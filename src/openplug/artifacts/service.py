@@ -45,6 +45,7 @@ from openplug.errors import (
     BadRequest,
     Conflict,
     FileTooLarge,
+    Forbidden,
     InvalidField,
     NotFound,
     TooManyRequests,
@@ -87,7 +88,8 @@ class Party:
 
     @property
     def scope(self) -> VisitorScope:
-        assert self.app_pk is not None
+        if self.app_pk is None:
+            raise Forbidden("only a visitor of an app has a visitor scope")
         return VisitorScope(self.key, self.app_pk)
 
 
@@ -316,7 +318,8 @@ async def store_mail_file(
             )
         ).scalar_one()  # fmt: skip
         row = await _row(conn, int(key))
-    assert row is not None
+    if row is None:
+        raise RuntimeError(f"artifact {key} vanished in the transaction that made it")
     workdir = runtime.settings.data_dir / "uploads" / secrets.token_hex(16)
     try:
         await asyncio.to_thread(workdir.mkdir, parents=True, mode=0o700)
@@ -414,7 +417,8 @@ async def _store(runtime: Runtime, row: Row, spooled: _Spooled, workdir: Path) -
         for object_key in stored:
             await storage.delete(object_key)
         raise
-    assert found is not None
+    if found is None:
+        raise NotFound(f"artifact {key} was deleted while its file arrived")
     return found
 
 

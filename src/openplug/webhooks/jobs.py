@@ -33,8 +33,9 @@ class WebhookServices:
 
 def start_webhooks(runtime: Runtime) -> WebhookServices:
     """After the mail room has started the outbox worker."""
-    assert runtime.outbox is not None
     outbox = runtime.outbox
+    if outbox is None:
+        raise RuntimeError("start_webhooks needs the outbox worker start_mail makes")
     active = ActiveTypes()
     timeout = runtime.settings.webhooks_timeout_seconds
     client = httpx.AsyncClient(
