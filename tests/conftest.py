@@ -3,6 +3,8 @@ PostgreSQL databases."""
 
 from __future__ import annotations
 
+import os
+import secrets
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -13,6 +15,12 @@ from tests.backends import postgres_database
 from tests.live_server import LiveServer, make_settings
 
 ServerFactory = Callable[..., LiveServer]
+
+# Redis pub/sub channels are global to a Redis server: every test process
+# (each pytest-xdist worker, and a second run beside this one) gets its own
+# prefix, so one's realtime events never reach another's sockets. Servers
+# started in the same process share it, as one deployment's processes do.
+os.environ["OPENPLUG_REDIS_PREFIX"] = f"openplug-test-{os.getpid()}-{secrets.token_hex(3)}:"
 
 # Every log line of the session is searched for every secret it made.
 pytest_plugins = ["tests.leaks.plugin"]

@@ -92,10 +92,14 @@ class LiveServer:
             target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
         )
         self._thread.start()
-        deadline = time.monotonic() + 30
+        # A generous deadline: on a loaded 2-core machine (CI runs a worker
+        # per core, beside PostgreSQL and Chromium) a start can take a while.
+        deadline = time.monotonic() + 120
         while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("openplug test server did not start")
+            if not self._thread.is_alive():
+                raise RuntimeError("openplug test server stopped while starting (see its log)")
+            if time.monotonic() > deadline:
+                raise RuntimeError("openplug test server did not start within 120 s")
             time.sleep(0.01)
         self.runtime = app.state.runtime
         return self

@@ -29,6 +29,7 @@ def broker_for(settings: Settings) -> Broker:
         settings.redis_url,
         timeout=settings.redis_timeout_seconds,
         health_check_interval=settings.redis_health_check_seconds,
+        key_prefix=settings.redis_prefix,
     )
 
 

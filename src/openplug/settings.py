@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     secrets_file: Path | None = None
     # Set to share realtime events between processes (openplug.realtime).
     redis_url: str | None = None
+    # What every channel and key this deployment uses in Redis starts with,
+    # so several deployments (or test runs) can share one Redis: pub/sub
+    # channels ignore the database number.
+    redis_prefix: str = Field(default="openplug:", min_length=1, max_length=64)
     # Each Redis call's connect/read/write deadline, and how often an idle
     # Redis connection is PINGed; the subscriber connection is given up
     # (and sockets told 4503) when Redis has not answered for twice that.

@@ -84,7 +84,11 @@ __all__ = [
 
 
 def make_broker(
-    redis_url: str | None = None, *, timeout: float = 2.0, health_check_interval: float = 5.0
+    redis_url: str | None = None,
+    *,
+    timeout: float = 2.0,
+    health_check_interval: float = 5.0,
+    key_prefix: str = "openplug:",
 ) -> Broker:
     """``RedisBroker`` when a Redis URL is configured (several processes),
     else ``InProcessBroker`` (one process). Create one per process."""
@@ -92,5 +96,10 @@ def make_broker(
         # Imported here so a single-process server never loads redis.
         from openplug.realtime.redis_broker import RedisBroker
 
-        return RedisBroker(redis_url, timeout=timeout, health_check_interval=health_check_interval)
+        return RedisBroker(
+            redis_url,
+            channel_prefix=f"{key_prefix}rt:",
+            timeout=timeout,
+            health_check_interval=health_check_interval,
+        )
     return InProcessBroker()
