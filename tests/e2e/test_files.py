@@ -83,8 +83,10 @@ def visitor(browser: Any) -> Iterator[Any]:
     ctx.close()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def inbox(browser: Any, files_server: LiveServer) -> Iterator[Any]:
+    """One agent signed in for the module: each test opens its own visitor's
+    conversation there."""
     ctx = browser.new_context()
     try:
         yield sign_in(ctx.new_page(), files_server)
