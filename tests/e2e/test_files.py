@@ -38,7 +38,8 @@ DROP = """([name, size]) => {
   data.items.add(new File([new Uint8Array(size).fill(97)], name, { type: 'text/plain' }));
   const zone = document.getElementById('plug-conv-view');
   for (const type of ['dragenter', 'dragover', 'drop']) {
-    zone.dispatchEvent(new DragEvent(type, { dataTransfer: data, bubbles: true, cancelable: true }));
+    const init = { dataTransfer: data, bubbles: true, cancelable: true };
+    zone.dispatchEvent(new DragEvent(type, init));
   }
 }"""
 SCREENSHOT = re.compile(r"^screenshot-[0-9-]+\.png$")
@@ -48,7 +49,10 @@ SVG = (
     b"<script>console.log('file script ran'); top.filesRan = 1;</script>"
     b'<rect width="40" height="40" fill="red"/></svg>'
 )
-HTML = b"<!doctype html><html><body><script>console.log('file script ran'); top.filesRan = 1;</script></body></html>"
+HTML = (
+    b"<!doctype html><html><body>"
+    b"<script>console.log('file script ran'); top.filesRan = 1;</script></body></html>"
+)
 
 
 def png(color: tuple[int, int, int] = (30, 120, 200), size: tuple[int, int] = (400, 300)) -> bytes:
@@ -189,9 +193,7 @@ def test_a_file_over_the_limit_is_refused_by_name_and_the_text_stays_for_another
 
     frame = start_chat(files_server, host_site, visitor, inbox, "Here is the recording")
     frame.get_by_label("Message").fill("The video and a screenshot")
-    frame.locator("body").evaluate(
-        f"(_, a) => ({DROP})(a)", ["recording.txt", 30 * 1024 * 1024]
-    )
+    frame.locator("body").evaluate(f"(_, a) => ({DROP})(a)", ["recording.txt", 30 * 1024 * 1024])
     note = frame.get_by_role("alert")
     expect(note).to_have_text(
         "recording.txt was not attached: it is larger than the limit of 25 MB."
@@ -268,9 +270,7 @@ def test_upload_progress_shows_while_a_large_file_goes_up(
         "Network.emulateNetworkConditions",
         {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 1_000_000},
     )
-    frame.locator("body").evaluate(
-        f"(_, a) => ({DROP})(a)", ["export.txt", 2 * 1024 * 1024]
-    )
+    frame.locator("body").evaluate(f"(_, a) => ({DROP})(a)", ["export.txt", 2 * 1024 * 1024])
     bar = frame.get_by_role("progressbar", name="Uploading export.txt")
     expect(bar).to_be_visible()
     # Part of the way: more than nothing, less than all.
@@ -286,5 +286,3 @@ def test_upload_progress_shows_while_a_large_file_goes_up(
     )
     expect(frame.locator(".pending-file .file-state")).to_have_text("Ready", timeout=20_000)
     expect(bar).to_have_count(0)
-    cdp.send("Network.emulateNetworkConditions",
-             {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})  # fmt: skip

@@ -273,6 +273,7 @@ export class InboxView {
     if (push) history.pushState(null, '', inboxUrl(this.view, key));
     if (this.selected) {
       clearTimeout(this.selected.typingTimer);
+      if (this.selected.files) this.selected.files.clear(); // uploads for that reply stop
       this.socket.unsubscribe(`conversation:${this.selected.key}`);
     }
     const state = this.selected = { key, id: null, messages: new Map(), cursor: null,
@@ -449,7 +450,7 @@ export class InboxView {
       if (this.selected === state) {
         state.messages.set(entry.seq, fromEntry(entry));
         state.input.value = '';
-        files.clear();
+        files.sent(ids);
         this.sendTyping(false);
         this.renderMessages(true);
         this.markRead();
@@ -494,6 +495,9 @@ export class InboxView {
     return {
       locate: (id) => api('artifacts.locate', { id }),
       say: (text) => { if (state.files) state.files.say(text); else state.error.textContent = text; },
+      // Fresh URLs for a file among the latest messages (an older one's stay as they were).
+      refresh: async (id) => (await api('timeline-entries.list', { object: state.id, limit: PAGE }))
+        .timeline_entries.flatMap((e) => e.artifacts || []).find((a) => a.id === id),
     };
   }
 

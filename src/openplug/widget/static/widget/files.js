@@ -80,8 +80,9 @@
   }
 
   // A pasted screenshot is "image.png" in every browser: a name that says when.
-  const named = (f) => (f.name && f.name !== 'image.png' ? f
-    : new File([f], `screenshot-${new Date().toISOString().slice(0, 19).replace(/[T:]/g, '-')}.png`, { type: f.type }));
+  const named = (f) => (f.name && !(f.name === 'image.png' && f.type === 'image/png') ? f
+    : new File([f], f.type === 'image/png'
+      ? `screenshot-${new Date().toISOString().slice(0, 19).replace(/[T:]/g, '-')}.png` : 'file', { type: f.type }));
 
   /** prepare({file_name, file_type, file_size}) -> artifacts.prepare's answer,
    * throwing {status, body} when refused; idPrefix names the elements. */
@@ -147,6 +148,7 @@
     }
 
     async function start(it) {
+      say('');
       it.state = 'uploading';
       it.pct = 0;
       draw(it);
@@ -190,7 +192,17 @@
       ids: () => items.filter((it) => it.state === 'done').map((it) => it.id),
       /** Resolves once nothing is uploading: true if every file is ready. */
       ready: () => new Promise((resolve) => { waiters.push(resolve); settle(); }),
-      clear: () => { items.splice(0); render(); },
+      /** The files just sent leave the tray (one added meanwhile stays). */
+      sent(ids) {
+        for (const it of items.filter((x) => ids.includes(x.id))) items.splice(items.indexOf(it), 1);
+        render();
+      },
+      /** Another conversation: everything goes, uploads under way stop. */
+      clear() {
+        for (const it of items.splice(0)) if (it.xhr) it.xhr.abort();
+        render();
+        say('');
+      },
       /** A file pasted into `field` (a screenshot) is attached. */
       watch(field) {
         field.addEventListener('paste', (e) => {
@@ -244,7 +256,10 @@
       el('span', { class: 'file-size', text: size(a.file.size) })]));
   }
 
-  function viewer(a, locate, say) {
+  // The URLs in a message last minutes: one older than that is asked for again.
+  async function viewer(old, { locate, say, refresh }) {
+    const stale = !(Date.parse(old.url_expires_at) > Date.now() + 5000);
+    const a = (stale && refresh && (await refresh(old.id).catch(() => null))) || old;
     const close = el('button', { type: 'button', class: 'viewer-close', text: 'Close' });
     const img = el('img', { src: a.inline_url, alt: a.file.name });
     img.addEventListener('error', () => img.replaceWith(el('p', { text: 'This view has expired: open the conversation again to see it.' })));
@@ -260,8 +275,10 @@
     close.focus();
   }
 
-  /** A message's files; locate(id) -> artifacts.locate's answer. */
-  function shown(artifacts, { locate, say }) {
+  /** A message's files. calls: locate(id) -> artifacts.locate's answer;
+   * say(text) for a failure; refresh(id) -> the artifact with fresh URLs. */
+  function shown(artifacts, calls) {
+    const { locate, say } = calls;
     if (!artifacts || !artifacts.length) return null;
     return el('ul', { class: 'files' }, ...artifacts.map((a) => {
       const image = a.thumbnail_url && a.inline_url && INLINE.test(a.file.type);
@@ -270,7 +287,7 @@
       const img = el('img', { src: a.thumbnail_url, alt: a.file.name, loading: 'lazy',
         width: w, height: w && Math.round((w * a.height) / a.width) });
       return el('li', { class: 'file image' }, el('button', { type: 'button', class: 'file-thumb',
-        'aria-label': `Open ${a.file.name} full size`, onclick: () => viewer(a, locate, say) }, img));
+        'aria-label': `Open ${a.file.name} full size`, onclick: () => viewer(a, calls) }, img));
     }));
   }
 

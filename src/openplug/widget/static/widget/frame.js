@@ -456,7 +456,6 @@
     st.lastSeq = 0;
     ui.messages.replaceChildren();
     ui.files.clear();
-    ui.files.say('');
     renderExpect();
     ui.convTitle.textContent = conv.id ? titleOf(conv) : 'New conversation';
     ui.listView.hidden = true;
@@ -718,10 +717,15 @@
     ui.messages.append(h('li', { class: `msg ${mine ? 'mine' : 'theirs'}`, 'data-seq': m.seq },
       h('span', { class: 'author', text: who }),
       m.body ? h('p', { class: 'body', text: m.body }) : '',
-      Files.shown(m.artifacts, fileCalls) || '',
+      Files.shown(m.artifacts, { ...fileCalls, refresh: (id) => freshArtifact(m.seq, id) }) || '',
       h('time', { datetime: m.created_date, text: fmtTime(m.created_date) })));
     renderExpect();
     ui.messages.lastElementChild.scrollIntoView({ block: 'end' });
+  }
+
+  async function freshArtifact(seq, id) {
+    const r = await call('messages.list', { conversation: st.current.id, after_seq: seq - 1, limit: 1 });
+    return r.messages.flatMap((m) => m.artifacts || []).find((a) => a.id === id);
   }
 
   function renderList() {
@@ -848,7 +852,7 @@
       await send(text.trim() ? text : undefined, ids);
       sendTyping(false);
       ui.input.value = '';
-      ui.files.clear();
+      ui.files.sent(ids);
       setStatus('');
     } catch (err) {
       reportError(err);
