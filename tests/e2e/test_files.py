@@ -1,6 +1,7 @@
 """Files in the widget and the inbox, in headless Chromium: a visitor pastes
 a screenshot and the agent sees it live; the agent attaches a PDF and the
-visitor downloads it; a file over the limit is refused by name without
+visitor downloads it; a file over the limit or of a type not allowed is
+refused in words, and one that failed on the way is retried, without
 losing the typed text; HTML and SVG are only ever download links; the
 upload shows its progress.
 
@@ -18,7 +19,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from tests.artifacts.helpers import pdf_bytes
+from tests.artifacts.helpers import executable_bytes, pdf_bytes
 from tests.e2e.conftest import HostSite, openplug_cli
 from tests.e2e.test_inbox import conversation_link, sign_in
 from tests.e2e.test_widget import host_page, open_widget, page_url, send_first_message, visitor_name
@@ -186,7 +187,7 @@ def test_the_agent_attaches_a_pdf_and_the_visitor_downloads_it(
         assert f.read() == pdf_bytes()
 
 
-def test_a_file_over_the_limit_is_refused_by_name_and_the_text_stays_for_another_try(
+def test_refused_and_failed_files_are_said_and_the_text_stays_for_another_try(
     files_server: LiveServer, host_site: HostSite, visitor: Any, inbox: Any
 ) -> None:
     from playwright.sync_api import expect
@@ -201,14 +202,33 @@ def test_a_file_over_the_limit_is_refused_by_name_and_the_text_stays_for_another
     expect(frame.locator(".pending-file")).to_have_count(0)
     expect(frame.get_by_label("Message")).to_have_value("The video and a screenshot")
 
-    # Another try with files that fit: two at once, in one message with the text.
+    # A program dressed as a picture is refused for what its bytes are.
+    frame.locator("#plug-file").set_input_files(
+        files=[{"name": "cat.png", "mimeType": "image/png", "buffer": executable_bytes()}]
+    )
+    expect(note).to_have_text(
+        "cat.png was not attached: this type of file (application/x-msdownload) is not allowed."
+    )
+    expect(frame.locator(".pending-file")).to_have_count(0)
+
+    # Files that fit, two at once, while the connection fails: they wait to
+    # be retried, and Send neither sends without them nor drops the text.
+    visitor.route("**/artifacts/upload/**", lambda route: route.abort())
     frame.locator("#plug-file").set_input_files(
         files=[
             {"name": "error.png", "mimeType": "image/png", "buffer": png((200, 40, 40))},
             {"name": "log.txt", "mimeType": "text/plain", "buffer": b"E: it broke\n"},
         ]
     )
-    expect(frame.locator(".pending-file .file-state")).to_have_text(["Ready", "Ready"])
+    states = frame.locator(".pending-file .file-state")
+    expect(states).to_have_text(["Not uploaded", "Not uploaded"])
+    frame.get_by_role("button", name="Send").click()
+    expect(note).to_have_text("Retry or remove the files that did not upload, then send.")
+    expect(frame.get_by_label("Message")).to_have_value("The video and a screenshot")
+    visitor.unroute("**/artifacts/upload/**")
+    frame.get_by_role("button", name="Retry error.png").click()
+    frame.get_by_role("button", name="Retry log.txt").click()
+    expect(states).to_have_text(["Ready", "Ready"])
     frame.get_by_role("button", name="Send").click()
     mine = frame.locator(".msg.mine").last
     expect(mine.locator(".body")).to_have_text("The video and a screenshot")
