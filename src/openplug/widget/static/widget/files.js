@@ -93,7 +93,7 @@
       tabindex: '-1', 'aria-label': 'Attach files', onchange: () => { add(input.files); input.value = ''; } });
     const button = el('button', { type: 'button', class: 'attach', 'aria-label': 'Attach files',
       title: 'Attach files (or paste, or drop them here)', onclick: () => input.click() }, clip());
-    const list = el('ul', { class: 'pending-files', 'aria-label': 'Files to send', hidden: true });
+    const list = el('ul', { class: 'pending-files', 'aria-label': 'Files to send', 'aria-live': 'polite', hidden: true });
     const note = el('p', { class: 'file-note', role: 'alert', 'aria-live': 'assertive', id: `${idPrefix}-file-note` });
     const say = (text) => { note.textContent = text; };
 
@@ -135,8 +135,11 @@
       kids.push(el('button', { type: 'button', class: 'file-remove', 'aria-label': `Remove ${name}`, text: '\u00d7',
         onclick: () => remove(it) }));
       const row = el('li', { class: `pending-file ${it.state}` }, ...kids);
+      const focused = it.row && it.row.contains(document.activeElement);
       if (it.row) it.row.replaceWith(row);
       it.row = row;
+      // Retry pressed, or the upload ended under the keyboard: focus stays on the file.
+      if (focused) row.lastChild.focus();
     }
 
     function progress(it, pct) {
