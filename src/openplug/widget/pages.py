@@ -39,6 +39,7 @@ _FRAME_PAGE = """<!doctype html>
 <title>Support chat</title>
 <link rel="stylesheet" href="/static/widget/frame.css">
 <script id="plug-config" type="application/json">{config}</script>
+<script src="/static/widget/files.js" defer></script>
 <script src="/static/widget/frame.js" defer></script>
 </head>
 <body>

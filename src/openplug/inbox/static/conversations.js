@@ -8,6 +8,9 @@ import { api, describeError, signedOut } from './api.js';
 import { formatDate, formatMoment, h, keyOf, mount } from './dom.js';
 import { Notifier, preferencesPanel } from './notify.js';
 import { InboxSocket } from './socket.js';
+import '/static/widget/files.js';
+
+const Files = globalThis.openplugFiles;
 
 const PAGE = 50;
 // conversations.list's largest page: the open conversations the view
@@ -25,14 +28,19 @@ const TYPING_SEND_EVERY_MS = 3000;
  * A sys_user is the app's team: what openplug posted for it (the away message). */
 function fromEntry(e) {
   const author = e.created_by || {};
-  return { seq: e.seq, body: e.body, created: e.created_date,
+  return { seq: e.seq, body: e.body, created: e.created_date, artifacts: e.artifacts || [],
     author: author.display_name || 'Unknown',
     fromAgent: author.type === 'dev_user' || author.type === 'sys_user' };
 }
 
 function fromEvent(m) {
-  return { seq: m.seq, body: m.body, created: m.created_date,
+  return { seq: m.seq, body: m.body, created: m.created_date, artifacts: m.artifacts || [],
     author: (m.author && m.author.display_name) || 'Unknown', fromAgent: m.from_agent };
+}
+
+/** A message of files alone, in a list's preview. */
+function filesText(artifacts) {
+  return (artifacts || []).map((a) => a.file.name).join(', ') || '(no text)';
 }
 
 function visitorOf(conversation) {
@@ -73,6 +81,7 @@ export class InboxView {
     this.listError = h('p', { class: 'error', role: 'alert' });
     this.pane = h('section', { class: 'conversation', 'aria-label': 'Conversation' },
       h('p', { class: 'empty' }, 'Select a conversation.'));
+    Files.dropOn(this.pane, (files) => { if (this.selected && this.selected.files) this.selected.files.add(files); });
     this.profile = h('aside', { class: 'profile', 'aria-label': 'Visitor profile' }, profilePlaceholder());
     mount(view,
       h('aside', { class: 'list-pane' }, h('h1', { class: 'visually-hidden' }, 'Inbox'),
@@ -236,7 +245,7 @@ export class InboxView {
       h('span', { class: 'name' }, visitor ? visitor.display_name : 'No visitor',
         visitor && visitor.is_verified ? h('span', { class: 'badge verified', title: 'Identified by your website' }, '✓') : null),
       h('time', { datetime: c.last_message_date || c.modified_date }, formatDate(c.last_message_date || c.modified_date)),
-      h('span', { class: 'preview' }, last ? `${this.authorPrefix(last)}${last.body}` : (c.title || '')),
+      h('span', { class: 'preview' }, last ? `${this.authorPrefix(last)}${last.body || filesText(last.artifacts)}` : (c.title || '')),
       unread ? h('span', { class: 'badge unread-count', 'aria-label': `${c.unread_count} unread` }, String(c.unread_count)) : null,
       h('span', { class: `owner${(c.owned_by || []).length ? '' : ' none'}` }, this.ownersText(c.owned_by))));
   }
@@ -264,6 +273,7 @@ export class InboxView {
     if (push) history.pushState(null, '', inboxUrl(this.view, key));
     if (this.selected) {
       clearTimeout(this.selected.typingTimer);
+      if (this.selected.files) this.selected.files.clear(); // uploads for that reply stop
       this.socket.unsubscribe(`conversation:${this.selected.key}`);
     }
     const state = this.selected = { key, id: null, messages: new Map(), cursor: null,
@@ -300,13 +310,15 @@ export class InboxView {
     state.log = h('ol', { class: 'messages', 'aria-label': 'Messages', 'aria-live': 'polite' });
     state.typing = h('p', { class: 'typing', 'aria-live': 'polite' });
     state.error = h('p', { class: 'error', role: 'alert' });
-    const input = state.input = h('textarea', { id: 'reply', name: 'reply', rows: 3, required: true,
+    const input = state.input = h('textarea', { id: 'reply', name: 'reply', rows: 3,
       placeholder: resolved ? 'Replying reopens the conversation' : 'Write a reply… (Enter sends, Shift+Enter for a new line)',
       onkeydown: (e) => { if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); form.requestSubmit(); } },
       oninput: () => this.sendTyping(true) });
     const send = h('button', { type: 'submit', class: 'primary' }, 'Send');
+    // The files being attached survive a re-render (a status change, earlier messages).
+    const files = state.files ||= Files.tray({ idPrefix: 'reply', prepare: (body) => api('artifacts.prepare', body) });
     const form = h('form', { class: 'reply', onsubmit: (e) => { e.preventDefault(); this.reply(send); } },
-      h('label', { for: 'reply', class: 'visually-hidden' }, 'Reply'), input, send);
+      h('label', { for: 'reply', class: 'visually-hidden' }, 'Reply'), input, files.input, files.button, send);
     state.assignment = h('div', { class: 'assignment', role: 'group', 'aria-label': 'Assignment' });
     mount(this.pane,
       h('header', { class: 'conversation-header' },
@@ -318,7 +330,8 @@ export class InboxView {
           resolved ? 'Reopen' : 'Resolve')),
       state.assignment,
       state.cursor ? h('button', { type: 'button', class: 'link more', onclick: () => this.loadEarlier() }, 'Load earlier messages') : null,
-      state.log, state.typing, state.error, form);
+      state.log, state.typing, state.error, files.note, files.list, form);
+    files.watch(input);
     this.renderAssignment();
     this.renderMessages(true);
   }
@@ -398,7 +411,8 @@ export class InboxView {
       class: `message ${m.fromAgent ? 'from-agent' : 'from-visitor'}`, dataset: { seq: String(m.seq) } },
       h('div', { class: 'meta' }, h('span', { class: 'author' }, m.author), ' ',
         h('time', { datetime: m.created }, formatDate(m.created))),
-      h('div', { class: 'body' }, m.body),
+      m.body ? h('div', { class: 'body' }, m.body) : null,
+      Files.shown(m.artifacts, this.fileCalls(state)),
       m.fromAgent && m.seq === lastAgentSeq && state.visitorReadSeq >= m.seq
         ? h('div', { class: 'receipt' }, 'Seen') : null)));
     if (scroll) state.log.scrollTop = state.log.scrollHeight;
@@ -419,14 +433,24 @@ export class InboxView {
   async reply(button) {
     const state = this.selected;
     const body = state.input.value;
-    if (!body.trim()) return;
+    const files = state.files;
+    if (!body.trim() && !files.count()) return;
     button.disabled = true;
     state.error.textContent = '';
     try {
-      const { timeline_entry: entry } = await api('timeline-entries.create', { object: state.id, body });
+      // Files still uploading are waited for; one that failed stays to retry.
+      if (!(await files.ready())) {
+        files.say('Retry or remove the files that did not upload, then send.');
+        return;
+      }
+      const ids = files.ids();
+      if (!body.trim() && !ids.length) return;
+      const { timeline_entry: entry } = await api('timeline-entries.create', {
+        object: state.id, ...(body.trim() ? { body } : {}), ...(ids.length ? { artifacts: ids } : {}) });
       if (this.selected === state) {
         state.messages.set(entry.seq, fromEntry(entry));
         state.input.value = '';
+        files.sent(ids);
         this.sendTyping(false);
         this.renderMessages(true);
         this.markRead();
@@ -465,6 +489,16 @@ export class InboxView {
       c.unread_count = 0;
       this.renderList();
     }
+  }
+
+  fileCalls(state) {
+    return {
+      locate: (id) => api('artifacts.locate', { id }),
+      say: (text) => { if (state.files) state.files.say(text); else state.error.textContent = text; },
+      // Fresh URLs for a file among the latest messages (an older one's stay as they were).
+      refresh: async (id) => (await api('timeline-entries.list', { object: state.id, limit: PAGE }))
+        .timeline_entries.flatMap((e) => e.artifacts || []).find((a) => a.id === id),
+    };
   }
 
   sendTyping(typing) {
@@ -520,7 +554,7 @@ export class InboxView {
       this.notifier.visitorMessage({
         key, conversationId: event.conversation,
         author: (m.author && m.author.display_name) || 'A visitor',
-        body: m.body, isNew: m.seq === 1, looking: here,
+        body: m.body || filesText(m.artifacts), isNew: m.seq === 1, looking: here,
       });
     }
   }

@@ -34,6 +34,11 @@
     pending: [], // trackEvent / addSessionProperties waiting for a session (none is made for them)
   };
   const MAX_PENDING = 50;
+  const Files = globalThis.openplugFiles;
+  const fileCalls = {
+    locate: (id) => call('artifacts.locate', { id }),
+    say: (text) => ui.files.say(text),
+  };
 
   // --- talking to the host page ------------------------------------------------
 
@@ -450,6 +455,7 @@
     showTyping('');
     st.lastSeq = 0;
     ui.messages.replaceChildren();
+    ui.files.clear();
     renderExpect();
     ui.convTitle.textContent = conv.id ? titleOf(conv) : 'New conversation';
     ui.listView.hidden = true;
@@ -499,17 +505,18 @@
     postUnread();
   }
 
-  async function send(text) {
+  async function send(text, ids) {
     const conv = st.current;
+    const files = ids.length ? { artifacts: ids } : {};
     if (!conv.id) {
-      const r = await call('conversations.create', { body: text });
+      const r = await call('conversations.create', { body: text, ...files });
       Object.assign(conv, r.conversation);
       ui.convTitle.textContent = titleOf(conv);
       for (const m of r.conversation.messages || []) addMessage(m);
       transport.subscribe(topicOf(conv));
       toParent({ type: 'conversation_start', conversation: { id: conv.id, display_id: conv.display_id } });
     } else {
-      const r = await call('messages.create', { conversation: conv.id, body: text });
+      const r = await call('messages.create', { conversation: conv.id, body: text, ...files });
       if (r.message.seq === st.lastSeq + 1) addMessage(r.message);
       else await catchUp();
     }
@@ -709,10 +716,16 @@
     const who = mine ? 'You' : (m.author && m.author.display_name) || 'Support';
     ui.messages.append(h('li', { class: `msg ${mine ? 'mine' : 'theirs'}`, 'data-seq': m.seq },
       h('span', { class: 'author', text: who }),
-      h('p', { class: 'body', text: m.body }),
+      m.body ? h('p', { class: 'body', text: m.body }) : '',
+      Files.shown(m.artifacts, { ...fileCalls, refresh: (id) => freshArtifact(m.seq, id) }) || '',
       h('time', { datetime: m.created_date, text: fmtTime(m.created_date) })));
     renderExpect();
     ui.messages.lastElementChild.scrollIntoView({ block: 'end' });
+  }
+
+  async function freshArtifact(seq, id) {
+    const r = await call('messages.list', { conversation: st.current.id, after_seq: seq - 1, limit: 1 });
+    return r.messages.flatMap((m) => m.artifacts || []).find((a) => a.id === id);
   }
 
   function renderList() {
@@ -725,7 +738,8 @@
           h('span', { class: 'conv-title', text: titleOf(c) }),
           h('time', { class: 'conv-time', datetime: when, text: shortWhen(when) }),
           h('span', { class: 'conv-preview' },
-            who ? h('span', { class: 'conv-who', text: `${who}: ` }) : '', c.preview || ''),
+            who ? h('span', { class: 'conv-who', text: `${who}: ` }) : '',
+            c.preview || (m && m.artifacts && m.artifacts.length ? m.artifacts.map((a) => a.file.name).join(', ') : '')),
           c.unread_count ? h('span', { class: 'badge', text: String(c.unread_count),
             'aria-label': `${c.unread_count} unread` }) : '',
           c.status === 'resolved' ? h('span', { class: 'resolved', text: 'Resolved' }) : ''));
@@ -769,15 +783,17 @@
     ui.convTitle = h('h2', { id: 'plug-conv-title' });
     ui.messages = h('ol', { id: 'plug-messages', class: 'messages', role: 'log', 'aria-live': 'polite',
       'aria-labelledby': 'plug-conv-title' });
-    ui.input = h('textarea', { id: 'plug-input', rows: '2', maxlength: '10000', required: true,
+    ui.input = h('textarea', { id: 'plug-input', rows: '2', maxlength: '10000',
       placeholder: 'Write a message\u2026' });
+    ui.files = Files.tray({ idPrefix: 'plug', prepare: (body) => call('artifacts.prepare', body) });
     ui.input.addEventListener('input', () => sendTyping(true));
     ui.input.addEventListener('keydown', (e) => {
       if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); ui.form.requestSubmit(); }
     });
     ui.send = h('button', { type: 'submit', class: 'primary', text: 'Send' });
     ui.form = h('form', { id: 'plug-form', class: 'composer', onsubmit: onSubmit },
-      h('label', { for: 'plug-input', class: 'sr-only', text: 'Message' }), ui.input, ui.send);
+      h('label', { for: 'plug-input', class: 'sr-only', text: 'Message' }), ui.input,
+      ui.files.input, ui.files.button, ui.send);
     // "Get replies by email": for a visitor with no address on file (shown
     // prominently while the team is away); otherwise where replies go, and
     // the switch to stop or resume them.
@@ -807,7 +823,9 @@
           onclick: backToList }), ui.convTitle),
       ui.messages, ui.typing = h('p', { id: 'plug-typing', class: 'typing', 'aria-live': 'polite' }),
       ui.expect = h('p', { id: 'plug-expect', class: 'expect', role: 'status' }),
-      ui.mail, ui.form);
+      ui.mail, ui.files.note, ui.files.list, ui.form);
+    ui.files.watch(ui.input);
+    Files.dropOn(ui.convView, (files) => ui.files.add(files));
     ui.status = h('p', { id: 'plug-status', class: 'status', role: 'status', 'aria-live': 'polite' });
     ui.away = h('p', { id: 'plug-away', class: 'away' });
     ui.replyTime = h('p', { id: 'plug-reply-time', class: 'reply-time' });
@@ -824,12 +842,17 @@
   async function onSubmit(e) {
     e.preventDefault();
     const text = ui.input.value;
-    if (!text.trim()) return;
+    if (!text.trim() && !ui.files.count()) return;
     ui.send.disabled = true;
     try {
-      await send(text);
+      // Files still uploading are waited for; one that failed stays to retry.
+      if (!(await ui.files.ready())) return ui.files.say('Retry or remove the files that did not upload, then send.');
+      const ids = ui.files.ids();
+      if (!text.trim() && !ids.length) return;
+      await send(text.trim() ? text : undefined, ids);
       sendTyping(false);
       ui.input.value = '';
+      ui.files.sent(ids);
       setStatus('');
     } catch (err) {
       reportError(err);
