@@ -25,6 +25,8 @@ ChangeKind = Literal[
     "conversation.created",
     "conversation.updated",
     "message.created",
+    "message.updated",
+    "message.deleted",
     "conversation.read",
     "conversation.members_changed",
 ]

@@ -27,6 +27,9 @@ from openplug.conversations.schemas import (
     TimelineEntriesListQuery,
     TimelineEntriesListRequest,
     TimelineEntriesListResponse,
+    TimelineEntriesUpdateRequest,
+    TimelineEntryIdQuery,
+    TimelineEntryIdRequest,
     TimelineEntryResponse,
 )
 from openplug.conversations.service import STATUSES, Author
@@ -36,7 +39,7 @@ from openplug.errors import ValueNotPermitted
 from openplug.ids import DEV_USER, REV_ORG, REV_USER
 from openplug.runtime import Runtime
 from openplug.web.deps import AgentDep, RuntimeDep
-from openplug.web.openapi import answers
+from openplug.web.openapi import Empty, answers
 
 router = APIRouter()
 Json = dict[str, Any]
@@ -263,6 +266,59 @@ async def timeline_entries_create(
         renderer = ConversationRenderer(conn, runtime.org_id, Links(runtime))
         (entry,) = await renderer.timeline_entries(rows)
     return {"timeline_entry": entry}
+
+
+async def _entry_view(runtime: Runtime, key: int) -> Json:
+    async with runtime.db.read() as conn:
+        row = await service.get_message(conn, key)
+        renderer = ConversationRenderer(conn, runtime.org_id, Links(runtime))
+        (entry,) = await renderer.timeline_entries([row])
+    return {"timeline_entry": entry}
+
+
+@router.get(
+    "/timeline-entries.get",
+    tags=_TIMELINE,
+    operation_id="timeline-entries.get",
+    **answers(TimelineEntryResponse),
+)
+async def timeline_entries_get_query(
+    runtime: RuntimeDep, _: AgentDep, q: Annotated[TimelineEntryIdQuery, Query()]
+) -> Json:
+    return await _entry_view(runtime, service.message_key(q.id))
+
+
+@router.post(
+    "/timeline-entries.get",
+    tags=_TIMELINE,
+    operation_id="timeline-entries.get.post",
+    **answers(TimelineEntryResponse),
+)
+async def timeline_entries_get_body(
+    runtime: RuntimeDep, _: AgentDep, body: TimelineEntryIdRequest
+) -> Json:
+    return await _entry_view(runtime, service.message_key(body.id))
+
+
+@router.post("/timeline-entries.update", tags=_TIMELINE, **answers(TimelineEntryResponse))
+async def timeline_entries_update(
+    runtime: RuntimeDep, principal: AgentDep, body: TimelineEntriesUpdateRequest
+) -> Json:
+    """The calling agent's own entry only (another's: 403). The widget and
+    the inbox show the new text live (``message.updated``)."""
+    key = service.message_key(body.id)
+    await service.edit_message(runtime, key, _agent(principal), body.body)
+    return await _entry_view(runtime, key)
+
+
+@router.post("/timeline-entries.delete", tags=_TIMELINE, **answers(Empty))
+async def timeline_entries_delete(
+    runtime: RuntimeDep, principal: AgentDep, body: TimelineEntryIdRequest
+) -> Json:
+    """The calling agent's own entry only (another's: 403); it disappears
+    from the widget and the inbox live (``message.deleted``)."""
+    await service.delete_message(runtime, service.message_key(body.id), _agent(principal))
+    return {}
 
 
 _VISIBILITIES = ("external", "internal", "private", "public")

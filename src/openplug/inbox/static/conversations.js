@@ -25,13 +25,13 @@ const TYPING_SEND_EVERY_MS = 3000;
  * A sys_user is the app's team: what openplug posted for it (the away message). */
 function fromEntry(e) {
   const author = e.created_by || {};
-  return { seq: e.seq, body: e.body, created: e.created_date,
+  return { id: e.id, seq: e.seq, body: e.body, created: e.created_date,
     author: author.display_name || 'Unknown',
     fromAgent: author.type === 'dev_user' || author.type === 'sys_user' };
 }
 
 function fromEvent(m) {
-  return { seq: m.seq, body: m.body, created: m.created_date,
+  return { id: m.id, seq: m.seq, body: m.body, created: m.created_date,
     author: (m.author && m.author.display_name) || 'Unknown', fromAgent: m.from_agent };
 }
 
@@ -490,6 +490,15 @@ export class InboxView {
       if (!event.message.from_agent) state.typing.textContent = '';
       this.renderMessages(true);
       this.markRead();
+    } else if (event.type === 'message.updated' && event.message) {
+      // An edit (timeline-entries.update): the entry keeps its place.
+      if (state.messages.has(event.message.seq)) {
+        state.messages.set(event.message.seq, fromEvent(event.message));
+        this.renderMessages(false);
+      }
+    } else if (event.type === 'message.deleted') {
+      for (const [seq, m] of state.messages) if (m.id === event.id) state.messages.delete(seq);
+      this.renderMessages(false);
     } else if (event.type === 'typing' && event.author && event.author.type === 'rev_user') {
       clearTimeout(state.typingTimer);
       state.typing.textContent = event.typing ? `${event.author.display_name} is typing…` : '';
