@@ -106,10 +106,10 @@ class World:
             )["conversation"]
             self.ids["conversation"] = conversation["id"]
             for _ in range(2):
-                self.ok(
+                self.ids["entry"] = self.ok(
                     "/timeline-entries.create",
                     {"object": conversation["id"], "type": "timeline_comment", "body": "hello"},
-                )
+                )["timeline_entry"]["id"]
         self.ids["pat"] = self.ok("/auth-tokens.info", {})["token"]["token_id"]
         self.ids["artifact"] = self.fresh_artifact()
         self.ids["webhook"] = self.fresh_webhook()
@@ -142,6 +142,15 @@ class World:
             r = c.post(prepared["url"], data=fields, files={"file": ("notes.txt", b"some notes\n")})
         assert r.status_code in (200, 201), r.text
         return str(prepared["id"])
+
+    def fresh_entry(self) -> str:
+        """A message of this PAT's agent, for a call that deletes it."""
+        return str(
+            self.ok(
+                "/timeline-entries.create",
+                {"object": self.ids["conversation"], "type": "timeline_comment", "body": "bye"},
+            )["timeline_entry"]["id"]
+        )
 
     def fresh_webhook(self) -> str:
         return str(self.ok("/webhooks.create", {"url": HOOK_URL})["webhook"]["id"])
@@ -185,6 +194,7 @@ BASES: dict[str, tuple[str, dict[str, Value]]] = {
     "/conversations.get": ("pat", {"id": ident("conversation")}),
     "/conversations.list": ("pat", {}),
     "/conversations.update": ("pat", {"id": ident("conversation")}),
+    "/dev-users.get": ("pat", {"id": ident("dev_user")}),
     "/dev-users.list": ("pat", {}),
     "/dev-users.self": ("pat", {}),
     "/dev-users.self.update": ("pat", {}),
@@ -215,6 +225,12 @@ BASES: dict[str, tuple[str, dict[str, Value]]] = {
         },
     ),
     "/timeline-entries.list": ("pat", {"object": ident("conversation")}),
+    "/timeline-entries.get": ("pat", {"id": ident("entry")}),
+    "/timeline-entries.update": (
+        "pat",
+        {"id": ident("entry"), "type": lambda w: "timeline_comment"},
+    ),
+    "/timeline-entries.delete": ("pat", {"id": lambda w: w.fresh_entry()}),
     "/artifacts.prepare": ("pat", {"file_name": lambda w: "notes.txt"}),
     "/artifacts.get": ("pat", {"id": ident("artifact")}),
     "/artifacts.locate": ("pat", {"id": ident("artifact")}),
@@ -390,6 +406,7 @@ VALUES: dict[str, dict[str, Value]] = {
         "body_type": lambda w: "text",
     },
     "/timeline-entries.list": {"visibility": lambda w: ["external", "internal"]},
+    "/timeline-entries.update": {"body": lambda w: "edited", "body_type": lambda w: "text"},
 }
 
 
@@ -666,13 +683,17 @@ def test_errors_have_devrev_shapes(world: World, path: str, method: str) -> None
             expect(f"malformed {id_field}", {**base, id_field: "nope"}, token_of(world, path), 400)
             absent = _absent_id(world, path, id_field)
             if absent is not None:
+                # Calls whose document lists no 404 name a missing object as a bad id.
+                status = 404 if "404" in doc.operation(path, method)["responses"] else 400
                 expect(f"{id_field} of nothing", {**base, id_field: absent},
-                       token_of(world, path), 404)  # fmt: skip
+                       token_of(world, path), status)  # fmt: skip
 
     if BASES[path][0] == "pat" and not path.startswith("/auth-tokens."):
         expect("an AAT on an agents' call", base, world.server.aat, 403)
     if path == "/schemas.custom.set":
         expect("an agent who is no admin", base, world.agent_pat, 403)
+    if path in ("/timeline-entries.update", "/timeline-entries.delete"):
+        expect("another agent's message", base, world.agent_pat, 403)
     assert not failures, "\n".join(failures)
 
 

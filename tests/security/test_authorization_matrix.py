@@ -236,6 +236,17 @@ def agents(c: Credential, owner: str) -> Outcome:
     return NOT_FOUND if owner == NOBODY else OK
 
 
+def entry_authors(c: Credential, owner: str) -> Outcome:
+    """``timeline-entries.update`` / ``.delete``: any agent reaches the
+    entry, only its author may change it; DevRev documents no 404 there,
+    so an entry that does not exist is a bad id."""
+    if (outcome := gate(c, AGENT_KINDS)) is not OK:
+        return outcome
+    if owner == NOBODY:
+        return ABSENT
+    return OK if owner == c.dev else FORBIDDEN
+
+
 def admins(c: Credential, owner: str) -> Outcome:
     if (outcome := gate(c, AGENT_KINDS)) is not OK:
         return outcome
@@ -434,6 +445,8 @@ def own_conversations_only(w: World, c: Credential, r: httpx.Response) -> None:
 
 
 CONVERSATION_OWNERS = ("alice", "anna", "carol", NOBODY)
+# Who wrote a timeline entry: an agent (admin, sam) or a visitor (alice).
+ENTRY_OWNERS = ("admin", "sam", "alice", NOBODY)
 REV_USER_OWNERS = ("alice", "anna", "carol", NOBODY)
 FRESH_USER_OWNERS = ("identified", "anonymous", NOBODY)  # made for each cell
 TOKEN_OWNERS = ("aat", "pat:admin", "pat:sam", "pat:olga", NOBODY)
@@ -591,6 +604,13 @@ ROWS: tuple[Row | SocketRow, ...] = (
          Case(on_conversation("object", body="from the matrix"), agents, CONVERSATION_OWNERS)),
     *row("GET|POST /timeline-entries.list",
          Case(on_conversation("object"), agents, CONVERSATION_OWNERS)),
+    *row("GET|POST /timeline-entries.get",
+         Case(lambda w, p, o: {"id": w.entries[o]}, agents, ENTRY_OWNERS)),
+    *row("POST /timeline-entries.update",
+         Case(lambda w, p, o: {"id": w.entries[o], "type": "timeline_comment",
+                               "body": "edited by the matrix"}, entry_authors, ENTRY_OWNERS)),
+    *row("POST /timeline-entries.delete",
+         Case(lambda w, p, o: {"id": w.fresh_entry(o)}, entry_authors, ENTRY_OWNERS)),
     # Files: agents read every attached file; the upload and download URLs
     # take no credential, their signed token decides (tests/artifacts has
     # the success of each, and a token of someone else's file).
@@ -607,6 +627,9 @@ ROWS: tuple[Row | SocketRow, ...] = (
     # Agents: any of them lists all (to assign a conversation); each reads
     # and sets only their own preferences.
     *row("GET|POST /dev-users.list", Case(nothing, agents)),
+    *row("GET|POST /dev-users.get",
+         Case(lambda w, p, o: {"id": w.dev_ids.get(o, "DEVU-999999")}, agents,
+              ("sam", NOBODY))),
     *row("GET|POST /dev-users.self", Case(nothing, agents, check=names_the_dev_user)),
     *row("POST /dev-users.self.update",
          Case(lambda w, p, o: {"mail_notifications": "all"}, agents, check=names_the_dev_user)),
@@ -797,6 +820,9 @@ class World:
         self.token_ids: dict[str, str] = {NOBODY: "0000000000000000"}
         self.account_ids: dict[str, str] = {NOBODY: "ACC-999999"}
         self.rev_org_ids: dict[str, str] = {NOBODY: "REV-999999"}
+        # A message in alice's conversation by each of ``ENTRY_OWNERS``.
+        self.entries: dict[str, str] = {NOBODY: "COMMENT-999999"}
+        self.entry_pats: dict[str, str] = {}
 
     def close(self) -> None:
         self.http.close()
@@ -903,6 +929,15 @@ class World:
             token = self.ok("/auth-tokens.create", {"rev_info": {"user_ref": ref}}, self.server.aat)
             return str(jwt_claims(token["access_token"])["sub"])
         return str(self.anonymous(None, "first")["user"]["id"])
+
+    def fresh_entry(self, owner: str) -> str:
+        """A message for a cell that deletes it: a new one by an agent; the
+        visitor's own (no agent may delete it, so it stays)."""
+        if owner not in self.entry_pats:
+            return self.entries[owner]
+        body = {"object": self.conversations["alice"], "body": "to be deleted"}
+        return str(self.ok("/timeline-entries.create", body, self.entry_pats[owner])
+                   ["timeline_entry"]["id"])  # fmt: skip
 
     def unsubscribe_token(self, owner: str) -> str:
         return unsubscribe_token(self.pepper, parse_int_key(self.user_ids[owner], REV_USER, "id"))
@@ -1046,6 +1081,11 @@ class World:
                 conversation=self.conversations[visitor], artifacts=[prepared["id"]],
             )  # fmt: skip
             self.artifacts[visitor] = prepared["id"]
+        listed = self.ok("/timeline-entries.list", {"object": self.conversations["alice"]})
+        self.entries["alice"] = listed["timeline_entries"][-1]["id"]  # the oldest: "hello"
+        self.entry_pats = {"admin": pat, "sam": self.issue("pat", "sam")[0]}
+        for owner in ("admin", "sam"):
+            self.entries[owner] = self.fresh_entry(owner)
         for name, visitor in (
             ("session_alice", "alice"),
             ("session_bob", "bob"),

@@ -35,7 +35,7 @@ from openplug.conversations.schemas import (
 from openplug.conversations.service import STATUSES, Author
 from openplug.crm import records
 from openplug.crm.schemas import GetQuery, GetRequest
-from openplug.errors import ValueNotPermitted
+from openplug.errors import InvalidId, NotFound, ValueNotPermitted
 from openplug.ids import DEV_USER, REV_ORG, REV_USER
 from openplug.runtime import Runtime
 from openplug.web.deps import AgentDep, RuntimeDep
@@ -300,15 +300,26 @@ async def timeline_entries_get_body(
     return await _entry_view(runtime, service.message_key(body.id))
 
 
+def _no_entry(id_value: str) -> InvalidId:
+    """DevRev's document has no 404 for ``.update`` and ``.delete``: an entry
+    that does not exist (or went meanwhile) is a bad id, as for any other
+    object a request names."""
+    return InvalidId("id", f"no timeline entry has id {id_value}")
+
+
 @router.post("/timeline-entries.update", tags=_TIMELINE, **answers(TimelineEntryResponse))
 async def timeline_entries_update(
     runtime: RuntimeDep, principal: AgentDep, body: TimelineEntriesUpdateRequest
 ) -> Json:
-    """The calling agent's own entry only (another's: 403). The widget and
+    """The calling agent's own entry only (another's: 403; one that does not
+    exist: 400 ``invalid_id``). The widget and
     the inbox show the new text live (``message.updated``)."""
     key = service.message_key(body.id)
-    await service.edit_message(runtime, key, _agent(principal), body.body)
-    return await _entry_view(runtime, key)
+    try:
+        await service.edit_message(runtime, key, _agent(principal), body.body)
+        return await _entry_view(runtime, key)
+    except NotFound:
+        raise _no_entry(body.id) from None
 
 
 @router.post("/timeline-entries.delete", tags=_TIMELINE, **answers(Empty))
@@ -317,7 +328,10 @@ async def timeline_entries_delete(
 ) -> Json:
     """The calling agent's own entry only (another's: 403); it disappears
     from the widget and the inbox live (``message.deleted``)."""
-    await service.delete_message(runtime, service.message_key(body.id), _agent(principal))
+    try:
+        await service.delete_message(runtime, service.message_key(body.id), _agent(principal))
+    except NotFound:
+        raise _no_entry(body.id) from None
     return {}
 
 
