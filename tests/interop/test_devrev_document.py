@@ -143,6 +143,11 @@ class World:
         assert r.status_code in (200, 201), r.text
         return str(prepared["id"])
 
+    def fresh_conversation(self) -> str:
+        """A conversation for a call that deletes it."""
+        body = {"type": "support", "members": [self.ids["rev_user"]], "title": "to delete"}
+        return str(self.ok("/conversations.create", body)["conversation"]["id"])
+
     def fresh_entry(self) -> str:
         """A message of this PAT's agent, for a call that deletes it."""
         return str(
@@ -191,6 +196,7 @@ BASES: dict[str, tuple[str, dict[str, Value]]] = {
     "/auth-tokens.list": ("pat", {}),
     "/auth-tokens.update": ("pat", {"token_id": ident("pat"), "token_hint": lambda w: "conf"}),
     "/conversations.create": ("pat", {"type": lambda w: "support", "members": ids("rev_user")}),
+    "/conversations.delete": ("pat", {"id": lambda w: w.fresh_conversation()}),
     "/conversations.get": ("pat", {"id": ident("conversation")}),
     "/conversations.list": ("pat", {}),
     "/conversations.update": ("pat", {"id": ident("conversation")}),

@@ -598,6 +598,8 @@ ROWS: tuple[Row | SocketRow, ...] = (
     *row("GET|POST /conversations.list", Case(nothing, agents)),
     *row("POST /conversations.update",
          Case(on_conversation("id", title="Seen by the matrix"), agents, CONVERSATION_OWNERS)),
+    *row("POST /conversations.delete",
+         Case(lambda w, p, o: {"id": w.fresh_conversation(o)}, agents, ("alice", NOBODY))),
     *row("POST /conversations.mark-read",
          Case(on_conversation("id"), agents, CONVERSATION_OWNERS)),
     *row("POST /timeline-entries.create",
@@ -929,6 +931,13 @@ class World:
             token = self.ok("/auth-tokens.create", {"rev_info": {"user_ref": ref}}, self.server.aat)
             return str(jwt_claims(token["access_token"])["sub"])
         return str(self.anonymous(None, "first")["user"]["id"])
+
+    def fresh_conversation(self, owner: str) -> str:
+        """A conversation with ``owner`` in it, for a cell that deletes it."""
+        if owner == NOBODY:
+            return self.conversations[NOBODY]
+        body = {"members": [self.user_ids[owner]], "title": "to be deleted"}
+        return str(self.ok("/conversations.create", body)["conversation"]["id"])
 
     def fresh_entry(self, owner: str) -> str:
         """A message for a cell that deletes it: a new one by an agent; the

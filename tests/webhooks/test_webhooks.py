@@ -127,6 +127,17 @@ def _make_every_event(server: LiveServer, receiver: Receiver) -> str:
         conv = ok(c.post("/conversations.create", json=first), 201)
         ok(c.post("/conversations.update", json={"id": conv["conversation"]["id"],
                                                  "title": "Hello again"}))  # fmt: skip
+        (entry,) = conv["conversation"]["messages"]
+        ok(c.post("/timeline-entries.update", json={"id": entry["id"], "type": "timeline_comment",
+                                                    "body": "Hi Ada!"}))  # fmt: skip
+    # What is deleted next is told first (an event's object is rendered when
+    # it is sent: a delete before that drops it, see the delivery log).
+    told = ("conversation_created", "conversation_updated", "timeline_entry_created",
+            "timeline_entry_updated")  # fmt: skip
+    receiver.wait_for(lambda r: all(r.events(t) for t in told))
+    with admin(server) as c:
+        ok(c.post("/timeline-entries.delete", json={"id": entry["id"]}))
+        ok(c.post("/conversations.delete", json={"id": conv["conversation"]["id"]}))
     gone = identify(server, {"user_ref": "gone"})
     # Told once it exists (an event is rendered when first sent: one whose
     # object was erased first is dropped, see the delivery log).
@@ -155,6 +166,16 @@ def test_every_event_once_and_signed(hooked: LiveServer, receiver: Receiver) -> 
         check("webhook-event-request", {k: v for k, v in body.items() if k != body["type"]})
     (deleted,) = [e.event for e in events if e.event["type"] == "rev_user_deleted"]
     assert deleted["rev_user_deleted"]["id"] == gone
+    (edited,) = [e.event for e in events if e.event["type"] == "timeline_entry_updated"]
+    assert edited["timeline_entry_updated"]["entry"]["body"] == "Hi Ada!"
+    (entry,) = [e.event for e in events if e.event["type"] == "timeline_entry_created"]
+    (removed,) = [e.event for e in events if e.event["type"] == "timeline_entry_deleted"]
+    entry_id = entry["timeline_entry_created"]["entry"]["id"]
+    assert removed["timeline_entry_deleted"] == {"id": entry_id}
+    (conv,) = [e.event for e in events if e.event["type"] == "conversation_created"]
+    (dropped,) = [e.event for e in events if e.event["type"] == "conversation_deleted"]
+    conv_id = conv["conversation_created"]["conversation"]["id"]
+    assert dropped["conversation_deleted"] == {"id": conv_id}
 
 
 def test_receiver_down_then_up(hooked: LiveServer, receiver: Receiver) -> None:

@@ -24,6 +24,7 @@ log = logging.getLogger("openplug.conversations")
 ChangeKind = Literal[
     "conversation.created",
     "conversation.updated",
+    "conversation.deleted",
     "message.created",
     "message.updated",
     "message.deleted",

@@ -10,7 +10,9 @@ Topics and what they carry (every event is a JSON object with a ``type``):
   in the resumable stream), ``message.deleted`` (the entry's ``id``),
   ``conversation.read``
   (``read_seq`` and the ``reader``), ``conversation.updated`` (``status``),
-  ``conversation.members_changed``, and ``typing`` (never stored).
+  ``conversation.members_changed``, ``conversation.deleted`` (also on
+  ``user:`` and ``inbox``: every view drops it), and ``typing`` (never
+  stored).
 - ``user:<n>`` (``n`` as in ``REVU-n``), one visitor's other conversations:
   ``conversation.created``, ``conversation.activity`` (a new message:
   ``last_seq``), ``conversation.updated``, ``conversation.members_changed``;
@@ -227,6 +229,10 @@ class ConversationHub:
             if change.actor_kind is not None and change.actor_key is not None:
                 event["reader"] = actor_ref(org, change.actor_kind, change.actor_key)
             return [(topic, event)]
+        if change.kind == "conversation.deleted":
+            gone_conv: Event = {**notice, "type": "conversation.deleted"}
+            return [(topic, gone_conv), *((t, gone_conv) for t in members),
+                    (INBOX_TOPIC, gone_conv)]  # fmt: skip
         event = {**notice, "type": change.kind}
         for_agents = event
         if change.kind in ("conversation.created", "conversation.updated"):

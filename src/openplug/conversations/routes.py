@@ -232,6 +232,16 @@ async def conversations_update(
     return await _conversation_view(runtime, key, agent)
 
 
+@router.post("/conversations.delete", tags=_CONVERSATIONS, **answers(Empty))
+async def conversations_delete(
+    runtime: RuntimeDep, principal: AgentDep, body: GetRequest
+) -> Json:
+    """Gone for everyone, files included; the visitor's widget drops it at
+    once. Not undoable."""
+    await service.delete_conversation(runtime, service.conversation_key(body.id), _agent(principal))
+    return {}
+
+
 @router.post("/conversations.mark-read", tags=_CONVERSATIONS, **answers(ConversationResponse))
 async def conversations_mark_read(
     runtime: RuntimeDep, principal: AgentDep, body: ConversationsMarkReadRequest

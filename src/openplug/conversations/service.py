@@ -586,6 +586,32 @@ async def delete_message(runtime: Runtime, key: int, agent: Author) -> None:
     publish_changes(runtime.change_listeners, [change])
 
 
+async def delete_conversation(runtime: Runtime, key: int, actor: Author) -> None:
+    """Remove a conversation whole: its messages, memberships, read state
+    and mail threads cascade; its files' rows cascade and their bytes are
+    scheduled for deletion in the same transaction (as an erasure does).
+    Its members' widgets are told (``conversation.deleted``) and drop it;
+    afterwards it answers as one that never existed."""
+    from openplug.artifacts.service import artifacts_of_conversations, forget_objects
+
+    async with runtime.db.write() as conn:
+        row = (
+            await conn.execute(
+                select(conversations).where(conversations.c.id == key).with_for_update()
+            )
+        ).first()
+        if row is None:
+            raise NotFound("conversation not found")
+        await forget_objects(conn, await artifacts_of_conversations(conn, [key]))
+        members = await _member_keys(conn, key)
+        change = _change("conversation.deleted", key, members, row.app_pk, str(row.status), actor)
+        # Hooks first: a webhook's row must be written while the
+        # conversation still exists for whatever they read.
+        await run_transaction_hooks(runtime.transaction_hooks, conn, [change])
+        await conn.execute(delete(conversations).where(conversations.c.id == key))
+    publish_changes(runtime.change_listeners, [change])
+
+
 async def post_automated_message(
     runtime: Runtime, key: int, *, app_pk: int, body: str
 ) -> PostedMessage | None:

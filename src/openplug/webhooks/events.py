@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from openplug.conversations.events import ConversationChange
 from openplug.crm.changes import CrmChange, CrmHook
 from openplug.db.base import utcnow
-from openplug.ids import ACCOUNT, COMMENT, REV_ORG, REV_USER, don
+from openplug.ids import ACCOUNT, COMMENT, CONVERSATION, REV_ORG, REV_USER, don
 from openplug.outbox import enqueue_sync
 from openplug.webhooks.tables import webhook_deliveries, webhooks
 
@@ -55,7 +55,8 @@ DEVREV_EVENT_TYPES: tuple[str, ...] = (
 )  # fmt: skip
 # What openplug sends.
 EMITTED: tuple[str, ...] = (
-    "conversation_created", "conversation_updated", "timeline_entry_created",
+    "conversation_created", "conversation_updated", "conversation_deleted",
+    "timeline_entry_created",
     "timeline_entry_updated", "timeline_entry_deleted",
     "rev_user_created", "rev_user_updated", "rev_user_deleted",
     "account_created", "account_updated", "rev_org_created", "rev_org_updated",
@@ -64,6 +65,7 @@ EMITTED: tuple[str, ...] = (
 _CONVERSATION_TYPES = {
     "conversation.created": "conversation_created",
     "conversation.updated": "conversation_updated",
+    "conversation.deleted": "conversation_deleted",
     "message.created": "timeline_entry_created",
     "message.updated": "timeline_entry_updated",
     "message.deleted": "timeline_entry_deleted",
@@ -162,9 +164,10 @@ def conversation_hook(active: ActiveTypes, org_id: str) -> Any:
         if types is not None and event_type not in types:
             return  # the common case: no webhook wants it, no statement
         key = change.message_key if event_type.startswith("timeline") else change.conversation_key
-        if event_type == "timeline_entry_deleted" and key is not None:
+        gone = {"timeline_entry_deleted": COMMENT, "conversation_deleted": CONVERSATION}
+        if event_type in gone and key is not None:
             # Gone by the time it is sent: the event names it (DevRev's ``id``).
-            body = {"id": don(org_id, COMMENT, key)}
+            body = {"id": don(org_id, gone[event_type], key)}
             await conn.run_sync(lambda sync: emit(sync, active, event_type, body=body))
             return
         await conn.run_sync(lambda sync: emit(sync, active, event_type, object_key=key))

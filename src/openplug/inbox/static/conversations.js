@@ -516,7 +516,12 @@ export class InboxView {
     const key = event.topic ? event.topic.split(':')[1] : null;
     const state = this.selected;
     const here = state && state.key === key;
-    if (event.type === 'conversation.updated' && event.owned_by) {
+    if (event.type === 'conversation.deleted' && here) {
+      // Deleted by another agent (conversations.delete): nothing more to do here.
+      state.messages.clear();
+      this.renderMessages(false);
+      if (state.error) state.error.textContent = 'This conversation was deleted.';
+    } else if (event.type === 'conversation.updated' && event.owned_by) {
       // Another agent's assignment shows at once, before the lists reload.
       this.updateOwners(event.conversation, event.owned_by);
       const ids = (owners) => (owners || []).map((o) => o.id).join(' ');

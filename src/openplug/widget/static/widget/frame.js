@@ -397,6 +397,13 @@
     } else if (here && ev.type === 'conversation.read' && ev.reader && ev.reader.type === 'dev_user') {
       showSeen(ev.read_seq);
     }
+    if (ev.type === 'conversation.deleted') {
+      // Support deleted it (conversations.delete): it is gone from every list.
+      st.convs = st.convs.filter((c) => c.id !== ev.conversation);
+      if (here) backToList(); else renderList();
+      postUnread();
+      return;
+    }
     if (ev.type === 'message.updated' && here && ev.message) {
       editMessage(ev.message);
     } else if (ev.type === 'message.deleted' && here) {
