@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -186,6 +187,7 @@ RANGE: Value = lambda w: {"after": AFTER, "before": BEFORE}  # noqa: E731
 # The required fields of each call, and the credential it takes ("pat",
 # "aat"). Calls that destroy their object are made on one made for them.
 BASES: dict[str, tuple[str, dict[str, Value]]] = {
+    "/accounts.create": ("pat", {"display_name": lambda w: "Made by the suite"}),
     "/accounts.get": ("pat", {"id": ident("account")}),
     "/accounts.list": ("pat", {}),
     "/accounts.update": ("pat", {"id": ident("account")}),
@@ -204,9 +206,14 @@ BASES: dict[str, tuple[str, dict[str, Value]]] = {
     "/dev-users.list": ("pat", {}),
     "/dev-users.self": ("pat", {}),
     "/dev-users.self.update": ("pat", {}),
+    "/rev-orgs.create": (
+        "pat",
+        {"account": ident("account"), "display_name": lambda w: "Made by the suite"},
+    ),
     "/rev-orgs.get": ("pat", {"id": ident("rev_org")}),
     "/rev-orgs.list": ("pat", {}),
     "/rev-orgs.update": ("pat", {"id": ident("rev_org")}),
+    "/rev-users.create": ("pat", {}),
     "/rev-users.delete": ("pat", {"id": lambda w: w.fresh_rev_user()}),
     "/rev-users.get": ("pat", {"id": ident("rev_user")}),
     "/rev-users.list": ("pat", {}),
@@ -309,6 +316,23 @@ VALUES: dict[str, dict[str, Value]] = {
         "event_types": lambda w: {"set": ["conversation_updated"]},
         "secret": lambda w: "conformance-secret-2",
         "url": lambda w: HOOK_URL + "/2",
+    },
+    # A new external ref each time: the same one twice is a 409.
+    "/accounts.create": {
+        "external_refs": lambda w: [f"made-{secrets.token_hex(4)}.example"],
+        "domains": lambda w: ["made.example"],
+        "websites": lambda w: ["www.made.example"],
+    },
+    "/rev-orgs.create": {
+        "external_ref": lambda w: f"made-ws-{secrets.token_hex(4)}",
+        "domain": lambda w: "made.example",
+    },
+    "/rev-users.create": {
+        "external_ref": lambda w: f"made-user-{secrets.token_hex(4)}",
+        "email": lambda w: "made@conf.example",
+        "rev_org": ident("rev_org"),
+        "phone_numbers": lambda w: ["+911122334455"],
+        "display_picture": lambda w: "don:core:dvrv-us-1:devo/0:artifact/1",
     },
     "/accounts.list": {
         "display_name": lambda w: ["Account 1"],

@@ -247,6 +247,14 @@ def entry_authors(c: Credential, owner: str) -> Outcome:
     return OK if owner == c.dev else FORBIDDEN
 
 
+def agents_naming(c: Credential, owner: str) -> Outcome:
+    """An agents' call that names another object in its body: one that
+    does not exist is a bad id (400), not a 404 of the call's own."""
+    if (outcome := gate(c, AGENT_KINDS)) is not OK:
+        return outcome
+    return ABSENT if owner == NOBODY else OK
+
+
 def admins(c: Credential, owner: str) -> Outcome:
     if (outcome := gate(c, AGENT_KINDS)) is not OK:
         return outcome
@@ -533,6 +541,13 @@ ROWS: tuple[Row | SocketRow, ...] = (
     *row("GET|POST /rev-users.get",
          Case(lambda w, p, o: {"id": w.user_ids[o]}, agents, REV_USER_OWNERS)),
     *row("GET|POST /rev-users.list", Case(nothing, agents)),
+    *row("POST /rev-users.create", Case(lambda w, p, o: {"display_name": "Made by the matrix"},
+                                        agents)),
+    *row("POST /accounts.create", Case(lambda w, p, o: {"display_name": "Made by the matrix"},
+                                       agents)),
+    *row("POST /rev-orgs.create",
+         Case(lambda w, p, o: {"account": w.account_ids[o], "display_name": "Made by the matrix"},
+              agents_naming, ("acme", NOBODY))),
     # What the site told about a visitor (trackEvent, addSessionProperties).
     *row("GET|POST /visitor-activity.get",
          Case(lambda w, p, o: {"id": w.user_ids[o]}, agents, REV_USER_OWNERS)),
