@@ -215,6 +215,10 @@ BASES: dict[str, tuple[str, dict[str, Value]]] = {
     "/rev-orgs.update": ("pat", {"id": ident("rev_org")}),
     "/rev-users.create": ("pat", {}),
     "/rev-users.delete": ("pat", {"id": lambda w: w.fresh_rev_user()}),
+    "/rev-users.merge": (
+        "pat",
+        {"primary_user": ident("other_user"), "secondary_user": lambda w: w.fresh_rev_user()},
+    ),
     "/rev-users.get": ("pat", {"id": ident("rev_user")}),
     "/rev-users.list": ("pat", {}),
     "/rev-users.update": ("pat", {"id": ident("rev_user")}),

@@ -556,6 +556,10 @@ ROWS: tuple[Row | SocketRow, ...] = (
               REV_USER_OWNERS)),
     *row("POST /rev-users.delete",
          Case(lambda w, p, o: {"id": w.fresh_user(o)}, agents, FRESH_USER_OWNERS)),
+    *row("POST /rev-users.merge",
+         Case(lambda w, p, o: {"primary_user": w.user_ids["bob"],
+                               "secondary_user": w.fresh_user(o)}, agents_naming,
+              FRESH_USER_OWNERS)),
     *row("POST /rev-users.revoke-sessions",
          Case(lambda w, p, o: {"id": w.fresh_user(o)}, agents, FRESH_USER_OWNERS)),
     # Data rights and the audit trail: everything about a person, and who

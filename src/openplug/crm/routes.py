@@ -54,11 +54,13 @@ from openplug.crm.schemas import (
     RevUsersListQuery,
     RevUsersListRequest,
     RevUsersListResponse,
+    RevUsersMergeRequest,
     RevUsersUpdateRequest,
 )
 from openplug.crm.tables import accounts, rev_orgs, rev_users
+from openplug.crm.user_merge import merge_rev_users
 from openplug.errors import InvalidField, InvalidId, NotFound
-from openplug.ids import ACCOUNT, FRAGMENT, REV_ORG, don
+from openplug.ids import ACCOUNT, FRAGMENT, REV_ORG, REV_USER, don, parse_int_key
 from openplug.privacy.erasure import erase_rev_user
 from openplug.realtime import announce_revoked
 from openplug.runtime import Runtime
@@ -295,6 +297,20 @@ async def rev_orgs_create(
     async with runtime.db.read() as conn:
         sent["account_id"] = (await _linked(conn, ACCOUNTS, body.account, "account"))["id"]
     return await _create(runtime, REV_ORGS, sent)
+
+
+@router.post("/rev-users.merge", tags=["rev-users"], **answers(Empty))
+async def rev_users_merge(
+    runtime: RuntimeDep, _: AgentDep, actor: ActorDep, body: RevUsersMergeRequest
+) -> Json:
+    """The secondary user's conversations become the primary's; the
+    secondary is merged (its sessions end). Done at once, where DevRev
+    acknowledges and merges later; the same merge again changes nothing.
+    An unverified user a page named is never merged with a verified one."""
+    primary = parse_int_key(body.primary_user, REV_USER, "primary_user")
+    secondary = parse_int_key(body.secondary_user, REV_USER, "secondary_user")
+    await merge_rev_users(runtime, primary, secondary, actor=actor)
+    return {}
 
 
 @router.post("/rev-users.delete", tags=["rev-users"], **answers(Empty))

@@ -252,6 +252,11 @@ class RevUsersCreateRequest(Strict):
     _not_null = reject_null("display_name", "phone_numbers", "rev_org", "external_ref")
 
 
+class RevUsersMergeRequest(Strict):
+    primary_user: ShortText = Field(description="Kept: it gets the other's conversations")
+    secondary_user: ShortText = Field(description="Merged into the primary user, then gone")
+
+
 class AccountsCreateRequest(Strict):
     display_name: Name
     domains: Domains | None = None
