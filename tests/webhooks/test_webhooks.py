@@ -14,10 +14,12 @@ import pytest
 
 from openplug.webhooks.events import EMITTED
 from tests.conftest import ServerFactory
+from tests.conversations.helpers import anonymous_session, user_id_of, widget_ok
 from tests.helpers import jwt_claims
 from tests.live_server import LiveServer
 from tests.webhooks.devrev_schema import check
 from tests.webhooks.receiver import Receiver
+from tests.widget.test_unverified_identity import identify_ok
 
 SESSION = "/auth-tokens.create"
 
@@ -258,3 +260,41 @@ def test_refusals_name_the_field(
         r = c.post("/webhooks.create", json=fields)
     assert r.status_code == 400, r.text
     assert r.json()["field_name"] == field_name
+
+
+def test_widget_visitors_and_merges_are_told(hooked: LiveServer, receiver: Receiver) -> None:
+    """Visitors the widget makes (anonymous, or named by the page) and merges
+    (the widget's, rev-users.merge) reach webhooks as DevRev's rev_user events."""
+    kinds = ["rev_user_created", "rev_user_updated", "rev_user_deleted"]
+    hook = create(hooked, receiver.url, event_types=kinds)
+    until(lambda: status(hooked, hook["id"]) == "active", "the webhook to become active")
+    guest = anonymous_session(hooked)
+    page = identify_ok(hooked, user_ref="page-ada")["session_token"]
+    identify_ok(hooked, user_ref="page-ada")  # the same again: nothing to tell
+    widget_ok(hooked, page, "identity.update", user_traits={"display_name": "Ada"})
+    ann = identify(hooked, {"user_ref": "ann"})
+    with hooked.client(hooked.aat) as c:
+        token = ok(c.post(SESSION, json={"rev_info": {"user_ref": "ann"}}), 201)["access_token"]
+    widget_ok(hooked, token, "merge", anonymous_credential=guest["anonymous_credential"])
+    bob = identify(hooked, {"user_ref": "bob"})
+    with admin(hooked) as c:
+        ok(c.post("/rev-users.merge", json={"primary_user": ann, "secondary_user": bob}))
+
+    def told(r: Receiver) -> list[tuple[str, str]]:
+        out = []
+        for e in r.events():
+            kind = e.event["type"]
+            if kind != "verify":
+                body = e.event[kind]
+                out.append((kind, body["id"] if "id" in body else body["rev_user"]["id"]))
+        return out
+
+    guest_id, page_id = guest["user"]["id"], user_id_of(page)
+    expected = [
+        ("rev_user_created", guest_id), ("rev_user_created", page_id),
+        ("rev_user_updated", page_id), ("rev_user_created", ann),
+        ("rev_user_deleted", guest_id), ("rev_user_updated", ann),
+        ("rev_user_created", bob), ("rev_user_deleted", bob), ("rev_user_updated", ann),
+    ]  # fmt: skip
+    receiver.wait_for(lambda r: len(told(r)) >= len(expected))
+    assert Counter(told(receiver)) == Counter(expected)
