@@ -400,7 +400,10 @@
     if (ev.type === 'conversation.deleted') {
       // Support deleted it (conversations.delete): it is gone from every list.
       st.convs = st.convs.filter((c) => c.id !== ev.conversation);
-      if (here) backToList(); else renderList();
+      if (here) {
+        ui.messages.replaceChildren();
+        backToList();
+      } else renderList();
       postUnread();
       return;
     }
