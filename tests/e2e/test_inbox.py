@@ -17,6 +17,7 @@ import pytest
 
 from tests.e2e.conftest import HostSite, session_token
 from tests.e2e.test_widget import (
+    agent_conversations,
     host_page,
     open_widget,
     page_url,
@@ -241,3 +242,38 @@ def test_profile_column_before_a_conversation_dates_and_long_refs(
         "xpath=following-sibling::dd[1]"
     )
     expect(first_seen).to_have_text(re.compile(r"^today, \d{1,2}:\d{2}"))
+
+
+def test_an_edited_or_deleted_message_changes_in_the_open_inbox(
+    widget_server: LiveServer, host_site: HostSite, context: Any, inbox: Any
+) -> None:
+    """Another agent tool's timeline-entries.update / .delete show at once
+    in an inbox that has the conversation open."""
+    from playwright.sync_api import expect
+
+    visitor = context.new_page()
+    visitor.goto(page_url(host_site, host_page(widget_server)))
+    frame = open_widget(visitor)
+    name = visitor_name(frame)
+    send_first_message(frame, "Hello?")
+    conversation_link(inbox, name).click()
+    expect(inbox.locator(".message .body")).to_have_text(["Hello?"])
+    (conv,) = [
+        c for c in agent_conversations(widget_server)
+        if [m["display_name"] for m in c["members"]] == [name]
+    ]  # fmt: skip
+
+    def agent(path: str, body: dict[str, Any]) -> dict[str, Any]:
+        r = httpx.post(f"{widget_server.base_url}{path}",
+                       headers={"Authorization": widget_server.pat}, json=body)  # fmt: skip
+        assert r.status_code in (200, 201), r.text
+        answer: dict[str, Any] = r.json()
+        return answer
+
+    entry = agent("/timeline-entries.create", {"object": conv["id"], "body": "Hi tehre"})
+    expect(inbox.locator(".message .body")).to_have_text(["Hello?", "Hi tehre"])
+    agent("/timeline-entries.update", {"id": entry["timeline_entry"]["id"],
+                                       "type": "timeline_comment", "body": "Hi there"})
+    expect(inbox.locator(".message .body")).to_have_text(["Hello?", "Hi there"])
+    agent("/timeline-entries.delete", {"id": entry["timeline_entry"]["id"]})
+    expect(inbox.locator(".message .body")).to_have_text(["Hello?"])

@@ -422,3 +422,46 @@ def test_demo_page_anonymous_chat_then_login_keeps_the_conversation(
     ]
     assert [m["display_name"] for m in conv["members"]] == ["Ada Lovelace"]
     assert refused == []
+
+
+def test_agent_edit_and_delete_show_live(
+    widget_server: LiveServer, host_site: HostSite, context: Any
+) -> None:
+    """timeline-entries.update re-renders the message in place, marked
+    edited; .delete removes it; conversations.delete takes the visitor back
+    to a list without it."""
+    from playwright.sync_api import expect
+
+    page = context.new_page()
+    page.goto(page_url(host_site, host_page(widget_server)))
+    frame = open_widget(page)
+    name = visitor_name(frame)
+    send_first_message(frame, "Where is my parcel?")
+    expect(frame.locator(".msg.mine .body")).to_have_text(["Where is my parcel?"])
+    (conv,) = [
+        c for c in agent_conversations(widget_server)
+        if [m["display_name"] for m in c["members"]] == [name]
+    ]  # fmt: skip
+
+    def agent(path: str, body: dict[str, Any]) -> dict[str, Any]:
+        r = httpx.post(f"{widget_server.base_url}{path}",
+                       headers={"Authorization": widget_server.pat}, json=body)  # fmt: skip
+        assert r.status_code in (200, 201), r.text
+        answer: dict[str, Any] = r.json()
+        return answer
+
+    typo = agent("/timeline-entries.create", {"object": conv["id"], "body": "On its wya"})
+    second = agent("/timeline-entries.create", {"object": conv["id"], "body": "Tracking: 42"})
+    theirs = frame.locator(".msg.theirs .body")
+    expect(theirs).to_have_text(["On its wya", "Tracking: 42"])
+    agent("/timeline-entries.update", {"id": typo["timeline_entry"]["id"],
+                                       "type": "timeline_comment", "body": "On its way"})
+    expect(theirs).to_have_text(["On its way", "Tracking: 42"])
+    expect(frame.locator(".msg.theirs .edited")).to_have_count(1)
+    agent("/timeline-entries.delete", {"id": second["timeline_entry"]["id"]})
+    expect(theirs).to_have_text(["On its way"])
+
+    agent("/conversations.delete", {"id": conv["id"]})
+    expect(frame.locator(".msg")).to_have_count(0)
+    expect(frame.get_by_role("button", name="New conversation")).to_be_visible()
+    expect(frame.locator(".conv")).to_have_count(0)

@@ -68,3 +68,21 @@ def test_devrev_typescript_sdk_works_unchanged(sdk: Path, server: LiveServer) ->
     assert conversation["description"] == "asked on the phone"
     updated = out["conversation_update"]["data"]["conversation"]
     assert [t["tag"]["id"] for t in updated["tags"]] == ["billing", "vip"]
+
+    # rev-users/accounts/rev-orgs.create, timeline-entries.get/update/delete,
+    # dev-users.*, conversations.delete.
+    assert out["account_created"]["status"] == 201, out["account_created"]
+    assert out["account_created"]["data"]["account"]["owned_by"] == []
+    assert out["rev_org_created"]["status"] == 201, out["rev_org_created"]
+    made = out["rev_user_created"]
+    assert made["status"] == 201, made
+    assert made["data"]["rev_user"]["rev_org"]["display_name"] == "SDK Co EU"
+    assert out["entry_get"]["data"]["timeline_entry"]["body"] == "Lookng into it"
+    assert out["entry_update"]["data"]["timeline_entry"]["body"] == "Looking into it"
+    assert out["entry_delete"] == {"status": 200, "data": {}}
+    assert out["entry_gone"]["status"] == 404
+    me = out["dev_self"]["data"]["dev_user"]
+    assert out["dev_get"]["data"]["dev_user"]["id"] == me["id"]
+    assert me["id"] in [u["id"] for u in out["dev_list"]["data"]["dev_users"]]
+    assert out["conversation_delete"] == {"status": 200, "data": {}}
+    assert out["conversation_gone"]["status"] == 404

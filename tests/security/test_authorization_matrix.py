@@ -236,6 +236,25 @@ def agents(c: Credential, owner: str) -> Outcome:
     return NOT_FOUND if owner == NOBODY else OK
 
 
+def entry_authors(c: Credential, owner: str) -> Outcome:
+    """``timeline-entries.update`` / ``.delete``: any agent reaches the
+    entry, only its author may change it; DevRev documents no 404 there,
+    so an entry that does not exist is a bad id."""
+    if (outcome := gate(c, AGENT_KINDS)) is not OK:
+        return outcome
+    if owner == NOBODY:
+        return ABSENT
+    return OK if owner == c.dev else FORBIDDEN
+
+
+def agents_naming(c: Credential, owner: str) -> Outcome:
+    """An agents' call that names another object in its body: one that
+    does not exist is a bad id (400), not a 404 of the call's own."""
+    if (outcome := gate(c, AGENT_KINDS)) is not OK:
+        return outcome
+    return ABSENT if owner == NOBODY else OK
+
+
 def admins(c: Credential, owner: str) -> Outcome:
     if (outcome := gate(c, AGENT_KINDS)) is not OK:
         return outcome
@@ -434,6 +453,8 @@ def own_conversations_only(w: World, c: Credential, r: httpx.Response) -> None:
 
 
 CONVERSATION_OWNERS = ("alice", "anna", "carol", NOBODY)
+# Who wrote a timeline entry: an agent (admin, sam) or a visitor (alice).
+ENTRY_OWNERS = ("admin", "sam", "alice", NOBODY)
 REV_USER_OWNERS = ("alice", "anna", "carol", NOBODY)
 FRESH_USER_OWNERS = ("identified", "anonymous", NOBODY)  # made for each cell
 TOKEN_OWNERS = ("aat", "pat:admin", "pat:sam", "pat:olga", NOBODY)
@@ -520,6 +541,13 @@ ROWS: tuple[Row | SocketRow, ...] = (
     *row("GET|POST /rev-users.get",
          Case(lambda w, p, o: {"id": w.user_ids[o]}, agents, REV_USER_OWNERS)),
     *row("GET|POST /rev-users.list", Case(nothing, agents)),
+    *row("POST /rev-users.create", Case(lambda w, p, o: {"display_name": "Made by the matrix"},
+                                        agents)),
+    *row("POST /accounts.create", Case(lambda w, p, o: {"display_name": "Made by the matrix"},
+                                       agents)),
+    *row("POST /rev-orgs.create",
+         Case(lambda w, p, o: {"account": w.account_ids[o], "display_name": "Made by the matrix"},
+              agents_naming, ("acme", NOBODY))),
     # What the site told about a visitor (trackEvent, addSessionProperties).
     *row("GET|POST /visitor-activity.get",
          Case(lambda w, p, o: {"id": w.user_ids[o]}, agents, REV_USER_OWNERS)),
@@ -528,6 +556,10 @@ ROWS: tuple[Row | SocketRow, ...] = (
               REV_USER_OWNERS)),
     *row("POST /rev-users.delete",
          Case(lambda w, p, o: {"id": w.fresh_user(o)}, agents, FRESH_USER_OWNERS)),
+    *row("POST /rev-users.merge",
+         Case(lambda w, p, o: {"primary_user": w.user_ids["bob"],
+                               "secondary_user": w.fresh_user(o)}, agents_naming,
+              FRESH_USER_OWNERS)),
     *row("POST /rev-users.revoke-sessions",
          Case(lambda w, p, o: {"id": w.fresh_user(o)}, agents, FRESH_USER_OWNERS)),
     # Data rights and the audit trail: everything about a person, and who
@@ -585,12 +617,21 @@ ROWS: tuple[Row | SocketRow, ...] = (
     *row("GET|POST /conversations.list", Case(nothing, agents)),
     *row("POST /conversations.update",
          Case(on_conversation("id", title="Seen by the matrix"), agents, CONVERSATION_OWNERS)),
+    *row("POST /conversations.delete",
+         Case(lambda w, p, o: {"id": w.fresh_conversation(o)}, agents, ("alice", NOBODY))),
     *row("POST /conversations.mark-read",
          Case(on_conversation("id"), agents, CONVERSATION_OWNERS)),
     *row("POST /timeline-entries.create",
          Case(on_conversation("object", body="from the matrix"), agents, CONVERSATION_OWNERS)),
     *row("GET|POST /timeline-entries.list",
          Case(on_conversation("object"), agents, CONVERSATION_OWNERS)),
+    *row("GET|POST /timeline-entries.get",
+         Case(lambda w, p, o: {"id": w.entries[o]}, agents, ENTRY_OWNERS)),
+    *row("POST /timeline-entries.update",
+         Case(lambda w, p, o: {"id": w.entries[o], "type": "timeline_comment",
+                               "body": "edited by the matrix"}, entry_authors, ENTRY_OWNERS)),
+    *row("POST /timeline-entries.delete",
+         Case(lambda w, p, o: {"id": w.fresh_entry(o)}, entry_authors, ENTRY_OWNERS)),
     # Files: agents read every attached file; the upload and download URLs
     # take no credential, their signed token decides (tests/artifacts has
     # the success of each, and a token of someone else's file).
@@ -607,6 +648,9 @@ ROWS: tuple[Row | SocketRow, ...] = (
     # Agents: any of them lists all (to assign a conversation); each reads
     # and sets only their own preferences.
     *row("GET|POST /dev-users.list", Case(nothing, agents)),
+    *row("GET|POST /dev-users.get",
+         Case(lambda w, p, o: {"id": w.dev_ids.get(o, "DEVU-999999")}, agents,
+              ("sam", NOBODY))),
     *row("GET|POST /dev-users.self", Case(nothing, agents, check=names_the_dev_user)),
     *row("POST /dev-users.self.update",
          Case(lambda w, p, o: {"mail_notifications": "all"}, agents, check=names_the_dev_user)),
@@ -797,6 +841,9 @@ class World:
         self.token_ids: dict[str, str] = {NOBODY: "0000000000000000"}
         self.account_ids: dict[str, str] = {NOBODY: "ACC-999999"}
         self.rev_org_ids: dict[str, str] = {NOBODY: "REV-999999"}
+        # A message in alice's conversation by each of ``ENTRY_OWNERS``.
+        self.entries: dict[str, str] = {NOBODY: "COMMENT-999999"}
+        self.entry_pats: dict[str, str] = {}
 
     def close(self) -> None:
         self.http.close()
@@ -903,6 +950,22 @@ class World:
             token = self.ok("/auth-tokens.create", {"rev_info": {"user_ref": ref}}, self.server.aat)
             return str(jwt_claims(token["access_token"])["sub"])
         return str(self.anonymous(None, "first")["user"]["id"])
+
+    def fresh_conversation(self, owner: str) -> str:
+        """A conversation with ``owner`` in it, for a cell that deletes it."""
+        if owner == NOBODY:
+            return self.conversations[NOBODY]
+        body = {"members": [self.user_ids[owner]], "title": "to be deleted"}
+        return str(self.ok("/conversations.create", body)["conversation"]["id"])
+
+    def fresh_entry(self, owner: str) -> str:
+        """A message for a cell that deletes it: a new one by an agent; the
+        visitor's own (no agent may delete it, so it stays)."""
+        if owner not in self.entry_pats:
+            return self.entries[owner]
+        body = {"object": self.conversations["alice"], "body": "to be deleted"}
+        return str(self.ok("/timeline-entries.create", body, self.entry_pats[owner])
+                   ["timeline_entry"]["id"])  # fmt: skip
 
     def unsubscribe_token(self, owner: str) -> str:
         return unsubscribe_token(self.pepper, parse_int_key(self.user_ids[owner], REV_USER, "id"))
@@ -1046,6 +1109,11 @@ class World:
                 conversation=self.conversations[visitor], artifacts=[prepared["id"]],
             )  # fmt: skip
             self.artifacts[visitor] = prepared["id"]
+        listed = self.ok("/timeline-entries.list", {"object": self.conversations["alice"]})
+        self.entries["alice"] = listed["timeline_entries"][-1]["id"]  # the oldest: "hello"
+        self.entry_pats = {"admin": pat, "sam": self.issue("pat", "sam")[0]}
+        for owner in ("admin", "sam"):
+            self.entries[owner] = self.fresh_entry(owner)
         for name, visitor in (
             ("session_alice", "alice"),
             ("session_bob", "bob"),

@@ -14,10 +14,12 @@ import pytest
 
 from openplug.webhooks.events import EMITTED
 from tests.conftest import ServerFactory
+from tests.conversations.helpers import anonymous_session, user_id_of, widget_ok
 from tests.helpers import jwt_claims
 from tests.live_server import LiveServer
 from tests.webhooks.devrev_schema import check
 from tests.webhooks.receiver import Receiver
+from tests.widget.test_unverified_identity import identify_ok
 
 SESSION = "/auth-tokens.create"
 
@@ -127,6 +129,17 @@ def _make_every_event(server: LiveServer, receiver: Receiver) -> str:
         conv = ok(c.post("/conversations.create", json=first), 201)
         ok(c.post("/conversations.update", json={"id": conv["conversation"]["id"],
                                                  "title": "Hello again"}))  # fmt: skip
+        (entry,) = conv["conversation"]["messages"]
+        ok(c.post("/timeline-entries.update", json={"id": entry["id"], "type": "timeline_comment",
+                                                    "body": "Hi Ada!"}))  # fmt: skip
+    # What is deleted next is told first (an event's object is rendered when
+    # it is sent: a delete before that drops it, see the delivery log).
+    told = ("conversation_created", "conversation_updated", "timeline_entry_created",
+            "timeline_entry_updated")  # fmt: skip
+    receiver.wait_for(lambda r: all(r.events(t) for t in told))
+    with admin(server) as c:
+        ok(c.post("/timeline-entries.delete", json={"id": entry["id"]}))
+        ok(c.post("/conversations.delete", json={"id": conv["conversation"]["id"]}))
     gone = identify(server, {"user_ref": "gone"})
     # Told once it exists (an event is rendered when first sent: one whose
     # object was erased first is dropped, see the delivery log).
@@ -155,6 +168,16 @@ def test_every_event_once_and_signed(hooked: LiveServer, receiver: Receiver) -> 
         check("webhook-event-request", {k: v for k, v in body.items() if k != body["type"]})
     (deleted,) = [e.event for e in events if e.event["type"] == "rev_user_deleted"]
     assert deleted["rev_user_deleted"]["id"] == gone
+    (edited,) = [e.event for e in events if e.event["type"] == "timeline_entry_updated"]
+    assert edited["timeline_entry_updated"]["entry"]["body"] == "Hi Ada!"
+    (entry,) = [e.event for e in events if e.event["type"] == "timeline_entry_created"]
+    (removed,) = [e.event for e in events if e.event["type"] == "timeline_entry_deleted"]
+    entry_id = entry["timeline_entry_created"]["entry"]["id"]
+    assert removed["timeline_entry_deleted"] == {"id": entry_id}
+    (conv,) = [e.event for e in events if e.event["type"] == "conversation_created"]
+    (dropped,) = [e.event for e in events if e.event["type"] == "conversation_deleted"]
+    conv_id = conv["conversation_created"]["conversation"]["id"]
+    assert dropped["conversation_deleted"] == {"id": conv_id}
 
 
 def test_receiver_down_then_up(hooked: LiveServer, receiver: Receiver) -> None:
@@ -237,3 +260,41 @@ def test_refusals_name_the_field(
         r = c.post("/webhooks.create", json=fields)
     assert r.status_code == 400, r.text
     assert r.json()["field_name"] == field_name
+
+
+def test_widget_visitors_and_merges_are_told(hooked: LiveServer, receiver: Receiver) -> None:
+    """Visitors the widget makes (anonymous, or named by the page) and merges
+    (the widget's, rev-users.merge) reach webhooks as DevRev's rev_user events."""
+    kinds = ["rev_user_created", "rev_user_updated", "rev_user_deleted"]
+    hook = create(hooked, receiver.url, event_types=kinds)
+    until(lambda: status(hooked, hook["id"]) == "active", "the webhook to become active")
+    guest = anonymous_session(hooked)
+    page = identify_ok(hooked, user_ref="page-ada")["session_token"]
+    identify_ok(hooked, user_ref="page-ada")  # the same again: nothing to tell
+    widget_ok(hooked, page, "identity.update", user_traits={"display_name": "Ada"})
+    ann = identify(hooked, {"user_ref": "ann"})
+    with hooked.client(hooked.aat) as c:
+        token = ok(c.post(SESSION, json={"rev_info": {"user_ref": "ann"}}), 201)["access_token"]
+    widget_ok(hooked, token, "merge", anonymous_credential=guest["anonymous_credential"])
+    bob = identify(hooked, {"user_ref": "bob"})
+    with admin(hooked) as c:
+        ok(c.post("/rev-users.merge", json={"primary_user": ann, "secondary_user": bob}))
+
+    def told(r: Receiver) -> list[tuple[str, str]]:
+        out = []
+        for e in r.events():
+            kind = e.event["type"]
+            if kind != "verify":
+                body = e.event[kind]
+                out.append((kind, body["id"] if "id" in body else body["rev_user"]["id"]))
+        return out
+
+    guest_id, page_id = guest["user"]["id"], user_id_of(page)
+    expected = [
+        ("rev_user_created", guest_id), ("rev_user_created", page_id),
+        ("rev_user_updated", page_id), ("rev_user_created", ann),
+        ("rev_user_deleted", guest_id), ("rev_user_updated", ann),
+        ("rev_user_created", bob), ("rev_user_deleted", bob), ("rev_user_updated", ann),
+    ]  # fmt: skip
+    receiver.wait_for(lambda r: len(told(r)) >= len(expected))
+    assert Counter(told(receiver)) == Counter(expected)

@@ -24,7 +24,10 @@ log = logging.getLogger("openplug.conversations")
 ChangeKind = Literal[
     "conversation.created",
     "conversation.updated",
+    "conversation.deleted",
     "message.created",
+    "message.updated",
+    "message.deleted",
     "conversation.read",
     "conversation.members_changed",
 ]

@@ -5,9 +5,14 @@ Topics and what they carry (every event is a JSON object with a ``type``):
 
 - ``conversation:<n>`` (``n`` as in ``CONV-n``), for its members' widgets
   and for agents: ``message.created`` (``seq`` and the whole ``message``:
-  body, author summary, ``created_date``), ``conversation.read``
+  body, author summary, ``created_date``), ``message.updated`` (the
+  edited ``message``, without a top-level ``seq``: an edit is no new entry
+  in the resumable stream), ``message.deleted`` (the entry's ``id``),
+  ``conversation.read``
   (``read_seq`` and the ``reader``), ``conversation.updated`` (``status``),
-  ``conversation.members_changed``, and ``typing`` (never stored).
+  ``conversation.members_changed``, ``conversation.deleted`` (also on
+  ``user:`` and ``inbox``: every view drops it), and ``typing`` (never
+  stored).
 - ``user:<n>`` (``n`` as in ``REVU-n``), one visitor's other conversations:
   ``conversation.created``, ``conversation.activity`` (a new message:
   ``last_seq``), ``conversation.updated``, ``conversation.members_changed``;
@@ -45,7 +50,7 @@ from openplug.conversations.events import ConversationChange
 from openplug.conversations.render import ConversationRenderer
 from openplug.conversations.service import messages_after
 from openplug.conversations.tables import messages
-from openplug.ids import CONVERSATION, DEV_USER, REV_USER, ascii_int, don
+from openplug.ids import COMMENT, CONVERSATION, DEV_USER, REV_USER, ascii_int, don
 from openplug.realtime import (
     Broker,
     Event,
@@ -156,7 +161,11 @@ class ConversationHub:
                 return
 
     async def _publish_batch(self, batch: list[ConversationChange]) -> None:
-        message_keys = [c.message_key for c in batch if c.message_key is not None]
+        message_keys = [
+            c.message_key
+            for c in batch
+            if c.message_key is not None and c.kind != "message.deleted"
+        ]
         owner_keys = sorted({k for c in batch for k in c.owner_keys})
         found: dict[int, dict[str, Any]] = {}
         agents: dict[int, dict[str, Any]] = {}
@@ -203,12 +212,27 @@ class ConversationHub:
                 *((t, activity) for t in members),
                 (INBOX_TOPIC, {**activity, "message": message}),
             ]
+        if change.kind == "message.updated":
+            message = found.get(change.message_key) if change.message_key is not None else None
+            if message is None:
+                return []  # deleted since: its message.deleted follows
+            edited: Event = {"type": "message.updated", "conversation": conversation_id,
+                             "message": message}  # fmt: skip
+            return [(topic, edited), (INBOX_TOPIC, edited)]
+        if change.kind == "message.deleted" and change.message_key is not None:
+            gone: Event = {"type": "message.deleted", "conversation": conversation_id,
+                           "id": don(org, COMMENT, change.message_key)}  # fmt: skip
+            return [(topic, gone), (INBOX_TOPIC, gone)]
         if change.kind == "conversation.read":
             event: Event = {"type": "conversation.read", "conversation": conversation_id,
                             "read_seq": change.read_seq}  # fmt: skip
             if change.actor_kind is not None and change.actor_key is not None:
                 event["reader"] = actor_ref(org, change.actor_kind, change.actor_key)
             return [(topic, event)]
+        if change.kind == "conversation.deleted":
+            gone_conv: Event = {**notice, "type": "conversation.deleted"}
+            return [(topic, gone_conv), *((t, gone_conv) for t in members),
+                    (INBOX_TOPIC, gone_conv)]  # fmt: skip
         event = {**notice, "type": change.kind}
         for_agents = event
         if change.kind in ("conversation.created", "conversation.updated"):

@@ -156,7 +156,7 @@ class ConversationRenderer:
             "created_by": self.author_summary(message),
             "artifacts": self._artifacts.get(int(message["id"]), []),
             "created_date": created,
-            "modified_date": created,
+            "modified_date": rfc3339(message["modified_at"]) if message["modified_at"] else created,
             "seq": message["seq"],
             # Every entry openplug has is one the visitors see.
             "visibility": "external",
@@ -236,6 +236,11 @@ class ConversationRenderer:
             # From the support side: an agent or the team's automated message.
             "from_agent": message["author_dev_user_id"] is not None
             or message["author_app_pk"] is not None,
+            **(
+                {"modified_date": rfc3339(message["modified_at"])}
+                if message["modified_at"] is not None
+                else {}
+            ),
         }
 
     async def shared_messages(self, rows: Sequence[Row]) -> list[Json]:

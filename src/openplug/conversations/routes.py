@@ -27,16 +27,19 @@ from openplug.conversations.schemas import (
     TimelineEntriesListQuery,
     TimelineEntriesListRequest,
     TimelineEntriesListResponse,
+    TimelineEntriesUpdateRequest,
+    TimelineEntryIdQuery,
+    TimelineEntryIdRequest,
     TimelineEntryResponse,
 )
 from openplug.conversations.service import STATUSES, Author
 from openplug.crm import records
 from openplug.crm.schemas import GetQuery, GetRequest
-from openplug.errors import ValueNotPermitted
+from openplug.errors import InvalidId, NotFound, ValueNotPermitted
 from openplug.ids import DEV_USER, REV_ORG, REV_USER
 from openplug.runtime import Runtime
 from openplug.web.deps import AgentDep, RuntimeDep
-from openplug.web.openapi import answers
+from openplug.web.openapi import Empty, answers
 
 router = APIRouter()
 Json = dict[str, Any]
@@ -229,6 +232,16 @@ async def conversations_update(
     return await _conversation_view(runtime, key, agent)
 
 
+@router.post("/conversations.delete", tags=_CONVERSATIONS, **answers(Empty))
+async def conversations_delete(
+    runtime: RuntimeDep, principal: AgentDep, body: GetRequest
+) -> Json:
+    """Gone for everyone, files included; the visitor's widget drops it at
+    once. Not undoable."""
+    await service.delete_conversation(runtime, service.conversation_key(body.id), _agent(principal))
+    return {}
+
+
 @router.post("/conversations.mark-read", tags=_CONVERSATIONS, **answers(ConversationResponse))
 async def conversations_mark_read(
     runtime: RuntimeDep, principal: AgentDep, body: ConversationsMarkReadRequest
@@ -263,6 +276,73 @@ async def timeline_entries_create(
         renderer = ConversationRenderer(conn, runtime.org_id, Links(runtime))
         (entry,) = await renderer.timeline_entries(rows)
     return {"timeline_entry": entry}
+
+
+async def _entry_view(runtime: Runtime, key: int) -> Json:
+    async with runtime.db.read() as conn:
+        row = await service.get_message(conn, key)
+        renderer = ConversationRenderer(conn, runtime.org_id, Links(runtime))
+        (entry,) = await renderer.timeline_entries([row])
+    return {"timeline_entry": entry}
+
+
+@router.get(
+    "/timeline-entries.get",
+    tags=_TIMELINE,
+    operation_id="timeline-entries.get",
+    **answers(TimelineEntryResponse),
+)
+async def timeline_entries_get_query(
+    runtime: RuntimeDep, _: AgentDep, q: Annotated[TimelineEntryIdQuery, Query()]
+) -> Json:
+    return await _entry_view(runtime, service.message_key(q.id))
+
+
+@router.post(
+    "/timeline-entries.get",
+    tags=_TIMELINE,
+    operation_id="timeline-entries.get.post",
+    **answers(TimelineEntryResponse),
+)
+async def timeline_entries_get_body(
+    runtime: RuntimeDep, _: AgentDep, body: TimelineEntryIdRequest
+) -> Json:
+    return await _entry_view(runtime, service.message_key(body.id))
+
+
+def _no_entry(id_value: str) -> InvalidId:
+    """DevRev's document has no 404 for ``.update`` and ``.delete``: an entry
+    that does not exist (or went meanwhile) is a bad id, as for any other
+    object a request names."""
+    return InvalidId("id", f"no timeline entry has id {id_value}")
+
+
+@router.post("/timeline-entries.update", tags=_TIMELINE, **answers(TimelineEntryResponse))
+async def timeline_entries_update(
+    runtime: RuntimeDep, principal: AgentDep, body: TimelineEntriesUpdateRequest
+) -> Json:
+    """The calling agent's own entry only (another's: 403; one that does not
+    exist: 400 ``invalid_id``). The widget and
+    the inbox show the new text live (``message.updated``)."""
+    key = service.message_key(body.id)
+    try:
+        await service.edit_message(runtime, key, _agent(principal), body.body)
+        return await _entry_view(runtime, key)
+    except NotFound:
+        raise _no_entry(body.id) from None
+
+
+@router.post("/timeline-entries.delete", tags=_TIMELINE, **answers(Empty))
+async def timeline_entries_delete(
+    runtime: RuntimeDep, principal: AgentDep, body: TimelineEntryIdRequest
+) -> Json:
+    """The calling agent's own entry only (another's: 403); it disappears
+    from the widget and the inbox live (``message.deleted``)."""
+    try:
+        await service.delete_message(runtime, service.message_key(body.id), _agent(principal))
+    except NotFound:
+        raise _no_entry(body.id) from None
+    return {}
 
 
 _VISIBILITIES = ("external", "internal", "private", "public")

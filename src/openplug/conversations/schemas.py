@@ -209,6 +209,26 @@ class TimelineEntriesCreateRequest(Strict):
     snap_kit_body: Anything = ignored()
 
 
+class TimelineEntriesUpdateRequest(Strict):
+    """DevRev's ``timeline-entries-update-request`` for a comment: only the
+    body changes here (files stay as they were sent)."""
+
+    id: ShortText
+    type: Literal["timeline_comment"]
+    body: MessageBody | None = Field(default=None, description="The new text; absent: unchanged")
+    body_type: Literal["text"] | None = None
+    artifacts: Anything = ignored()
+    snap_kit_body: Anything = ignored()
+
+
+class TimelineEntryIdRequest(Strict):
+    id: ShortText
+
+
+class TimelineEntryIdQuery(TimelineEntryIdRequest):
+    model_config = FROM_QUERY
+
+
 class TimelineEntriesListRequest(Strict):
     object: ShortText
     cursor: ShortText | None = None
@@ -270,8 +290,10 @@ class TimelineEntry(Answer):
     )
     artifacts: list[ArtifactSummary] = Field(description="The files attached, in order")
     created_date: Date
-    modified_date: Date
-    seq: int = Field(description="Gapless and increasing within the conversation")
+    modified_date: Date = Field(description="When its author last edited it, else created_date")
+    seq: int = Field(
+        description="Increasing within the conversation; a deleted entry leaves its seq unused"
+    )
     visibility: Literal["external"] = Field(description="Every entry: the visitors see it")
 
 

@@ -46,8 +46,8 @@ from openplug.conversations.tables import (
 )
 from openplug.crm.tables import rev_users
 from openplug.db.base import utcnow
-from openplug.errors import InvalidField, InvalidId, NotFound
-from openplug.ids import CONVERSATION, REV_USER, ascii_int, don, parse_int_key
+from openplug.errors import Forbidden, InvalidField, InvalidId, NotFound
+from openplug.ids import COMMENT, CONVERSATION, REV_USER, ascii_int, don, parse_int_key
 from openplug.runtime import Runtime
 
 Row = Mapping[Any, Any]
@@ -111,6 +111,11 @@ def decode_activity_cursor(cursor: str) -> tuple[datetime, int]:
         return _EPOCH + timedelta(microseconds=micros), key
     except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError):
         raise InvalidField("cursor", "not a cursor this server handed out") from None
+
+
+def message_key(value: str, field_name: str = "id") -> int:
+    """A timeline entry's id (``don:...:comment/n`` or its display id)."""
+    return parse_int_key(value, COMMENT, field_name)
 
 
 def don_of_rev_user(org_id: str, key: int) -> str:
@@ -514,6 +519,97 @@ async def _append_message(
     if author.kind != "sys_user":
         await _advance_read(conn, key, author, seq)
     return PostedMessage(key, int(message_key), int(seq))
+
+
+async def get_message(conn: AsyncConnection, key: int) -> Row:
+    row = (await conn.execute(select(messages).where(messages.c.id == key))).first()
+    if row is None:
+        raise NotFound("timeline entry not found")
+    return row._mapping
+
+
+async def _own_message(conn: AsyncConnection, key: int, agent: Author) -> Row:
+    """The message, locked until the commit, if ``agent`` wrote it. Another
+    author's message is a 403: agents see every conversation, so whether
+    it exists is no secret from them, but only its author may change it
+    (what a visitor or a colleague wrote is theirs)."""
+    row = (
+        await conn.execute(select(messages).where(messages.c.id == key).with_for_update())
+    ).first()
+    if row is None:
+        raise NotFound("timeline entry not found")
+    if agent.kind != "dev_user" or row.author_dev_user_id != agent.key:
+        raise Forbidden("only the agent who wrote a timeline entry may change or delete it")
+    return row._mapping
+
+
+async def edit_message(runtime: Runtime, key: int, agent: Author, body: str | None) -> Row:
+    """Replace the text of ``agent``'s own message; its seq and place stay
+    (an edit is not news: no unread count moves). The row is locked
+    before the check, so an edit racing a delete either lands first or
+    finds the entry gone (404), never half-applies."""
+    async with runtime.db.write() as conn:
+        row = await _own_message(conn, key, agent)
+        if body is None or body == row["body"]:
+            return row
+        now = utcnow()
+        await conn.execute(
+            update(messages).where(messages.c.id == key).values(body=body, modified_at=now)
+        )
+        conv = await get_conversation(conn, int(row["conversation_id"]))
+        members = await _member_keys(conn, int(conv["id"]))
+        change = _change("message.updated", int(conv["id"]), members, conv["app_pk"],
+                         str(conv["status"]), agent, message_key=key)  # fmt: skip
+        await run_transaction_hooks(runtime.transaction_hooks, conn, [change])
+        edited = await get_message(conn, key)
+    publish_changes(runtime.change_listeners, [change])
+    return edited
+
+
+async def delete_message(runtime: Runtime, key: int, agent: Author) -> None:
+    """Remove ``agent``'s own message with its files: their rows cascade,
+    their bytes are scheduled for deletion in the same transaction
+    (``artifacts.service.forget_objects``). Its seq is not reused: readers
+    resuming after it skip the gap."""
+    from openplug.artifacts.service import forget_objects  # artifacts imports this module
+
+    async with runtime.db.write() as conn:
+        row = await _own_message(conn, key, agent)
+        conv = await get_conversation(conn, int(row["conversation_id"]))
+        files = await conn.execute(select(artifact_rows).where(artifact_rows.c.message_id == key))
+        await forget_objects(conn, [r._mapping for r in files])
+        await conn.execute(delete(messages).where(messages.c.id == key))
+        members = await _member_keys(conn, int(conv["id"]))
+        change = _change("message.deleted", int(conv["id"]), members, conv["app_pk"],
+                         str(conv["status"]), agent, message_key=key)  # fmt: skip
+        await run_transaction_hooks(runtime.transaction_hooks, conn, [change])
+    publish_changes(runtime.change_listeners, [change])
+
+
+async def delete_conversation(runtime: Runtime, key: int, actor: Author) -> None:
+    """Remove a conversation whole: its messages, memberships, read state
+    and mail threads cascade; its files' rows cascade and their bytes are
+    scheduled for deletion in the same transaction (as an erasure does).
+    Its members' widgets are told (``conversation.deleted``) and drop it;
+    afterwards it answers as one that never existed."""
+    from openplug.artifacts.service import artifacts_of_conversations, forget_objects
+
+    async with runtime.db.write() as conn:
+        row = (
+            await conn.execute(
+                select(conversations).where(conversations.c.id == key).with_for_update()
+            )
+        ).first()
+        if row is None:
+            raise NotFound("conversation not found")
+        await forget_objects(conn, await artifacts_of_conversations(conn, [key]))
+        members = await _member_keys(conn, key)
+        change = _change("conversation.deleted", key, members, row.app_pk, str(row.status), actor)
+        # Hooks first: a webhook's row must be written while the
+        # conversation still exists for whatever they read.
+        await run_transaction_hooks(runtime.transaction_hooks, conn, [change])
+        await conn.execute(delete(conversations).where(conversations.c.id == key))
+    publish_changes(runtime.change_listeners, [change])
 
 
 async def post_automated_message(

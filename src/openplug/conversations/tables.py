@@ -121,6 +121,8 @@ messages = Table(
     Column("author_app_pk", Integer, ForeignKey("apps.id", ondelete="SET NULL")),
     Column("body", Text, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+    # When its author last edited it (timeline-entries.update); NULL: never.
+    Column("modified_at", UtcDateTime, nullable=True),
     UniqueConstraint("conversation_id", "seq", name="uq_messages_conversation_seq"),
     CheckConstraint(
         "author_rev_user_id IS NULL OR author_dev_user_id IS NULL",

@@ -26,9 +26,11 @@ from openplug.crm.custom_fields import (
     set_schema_fragment,
 )
 from openplug.crm.fields import FROM_QUERY, ShortText, Strict, ignored
+from openplug.crm.friendly_names import friendly_name
 from openplug.crm.records import ACCOUNTS, REV_ORGS, REV_USERS, Leaf, Renderer
 from openplug.crm.schemas import (
     AccountResponse,
+    AccountsCreateRequest,
     AccountsListQuery,
     AccountsListRequest,
     AccountsListResponse,
@@ -42,19 +44,23 @@ from openplug.crm.schemas import (
     RevOrgGetQuery,
     RevOrgGetRequest,
     RevOrgResponse,
+    RevOrgsCreateRequest,
     RevOrgsListQuery,
     RevOrgsListRequest,
     RevOrgsListResponse,
     RevOrgsUpdateRequest,
     RevUserResponse,
+    RevUsersCreateRequest,
     RevUsersListQuery,
     RevUsersListRequest,
     RevUsersListResponse,
+    RevUsersMergeRequest,
     RevUsersUpdateRequest,
 )
 from openplug.crm.tables import accounts, rev_orgs, rev_users
+from openplug.crm.user_merge import merge_rev_users
 from openplug.errors import InvalidField, InvalidId, NotFound
-from openplug.ids import ACCOUNT, FRAGMENT, REV_ORG, don
+from openplug.ids import ACCOUNT, FRAGMENT, REV_ORG, REV_USER, don, parse_int_key
 from openplug.privacy.erasure import erase_rev_user
 from openplug.realtime import announce_revoked
 from openplug.runtime import Runtime
@@ -245,6 +251,66 @@ _register("accounts", ACCOUNTS, "accounts", AccountsListRequest, AccountsListQue
 _register("rev-orgs", REV_ORGS, "rev_orgs", RevOrgsListRequest, RevOrgsListQuery,
           RevOrgsUpdateRequest, RevOrgResponse, RevOrgsListResponse,
           _rev_orgs_where, _rev_org_columns, (RevOrgGetRequest, RevOrgGetQuery))  # fmt: skip
+
+
+# --- *.create: records an agent or the site's backend makes with a PAT ------
+
+
+async def _create(runtime: Runtime, leaf: Leaf, sent: dict[str, Any]) -> Json:
+    async with runtime.db.write() as conn:
+        row = await records.insert_row(conn, leaf, sent)
+        change = CrmChange("created", leaf.name, int(row["id"]))  # type: ignore[arg-type]
+        await run_crm_hooks_async(runtime.crm_hooks, conn, [change])
+        return {leaf.name: (await _render(conn, runtime, leaf, [row]))[0]}
+
+
+@router.post("/rev-users.create", tags=["rev-users"], **answers(RevUserResponse, 201))
+async def rev_users_create(
+    runtime: RuntimeDep, _: AgentDep, body: RevUsersCreateRequest
+) -> Json:
+    """A verified rev user (no session yet: the site's backend mints one
+    with ``auth-tokens.create`` and ``rev_info.user_ref`` = ``external_ref``)."""
+    sent = _traits(body, "rev_org")
+    sent.setdefault("display_name", body.email or body.external_ref or friendly_name())
+    async with runtime.db.read() as conn:
+        if body.rev_org is not None:
+            sent["rev_org_id"] = (await _linked(conn, REV_ORGS, body.rev_org, "rev_org"))["id"]
+    return await _create(runtime, REV_USERS, sent)
+
+
+@router.post("/accounts.create", tags=["accounts"], **answers(AccountResponse, 201))
+async def accounts_create(
+    runtime: RuntimeDep, _: AgentDep, body: AccountsCreateRequest
+) -> Json:
+    """``owned_by`` is accepted and ignored (openplug's accounts have no owners)."""
+    sent = _traits(body, "external_refs")
+    if body.external_refs:
+        sent["external_ref"] = body.external_refs[0]
+    return await _create(runtime, ACCOUNTS, sent)
+
+
+@router.post("/rev-orgs.create", tags=["rev-orgs"], **answers(RevOrgResponse, 201))
+async def rev_orgs_create(
+    runtime: RuntimeDep, _: AgentDep, body: RevOrgsCreateRequest
+) -> Json:
+    sent = _traits(body, "account")
+    async with runtime.db.read() as conn:
+        sent["account_id"] = (await _linked(conn, ACCOUNTS, body.account, "account"))["id"]
+    return await _create(runtime, REV_ORGS, sent)
+
+
+@router.post("/rev-users.merge", tags=["rev-users"], **answers(Empty))
+async def rev_users_merge(
+    runtime: RuntimeDep, _: AgentDep, actor: ActorDep, body: RevUsersMergeRequest
+) -> Json:
+    """The secondary user's conversations become the primary's; the
+    secondary is merged (its sessions end). Done at once, where DevRev
+    acknowledges and merges later; the same merge again changes nothing.
+    An unverified user a page named is never merged with a verified one."""
+    primary = parse_int_key(body.primary_user, REV_USER, "primary_user")
+    secondary = parse_int_key(body.secondary_user, REV_USER, "secondary_user")
+    await merge_rev_users(runtime, primary, secondary, actor=actor)
+    return {}
 
 
 @router.post("/rev-users.delete", tags=["rev-users"], **answers(Empty))

@@ -233,6 +233,60 @@ class RevOrgsUpdateRequest(Strict):
     _not_null = reject_null("display_name", "phone_numbers", "account", "external_ref")
 
 
+class RevUsersCreateRequest(Strict):
+    display_name: Name | None = Field(
+        default=None, description="Absent: the email, the external_ref, or a made-up name"
+    )
+    email: Email | None = None
+    phone_numbers: PhoneNumbers | None = None
+    description: LongText | None = None
+    external_ref: Ref | None = Field(
+        default=None, description="The user's `user_ref`: the website's id for them"
+    )
+    rev_org: ShortText | None = None
+    custom_fields: CustomFields | None = Field(default=None, description="openplug's own")
+    display_picture: ShortText | None = ignored()
+    custom_schema_fragments: list[ShortText] | None = ignored()
+    custom_schema_spec: dict[str, Any] | None = ignored()
+
+    _not_null = reject_null("display_name", "phone_numbers", "rev_org", "external_ref")
+
+
+class RevUsersMergeRequest(Strict):
+    primary_user: ShortText = Field(description="Kept: it gets the other's conversations")
+    secondary_user: ShortText = Field(description="Merged into the primary user, then gone")
+
+
+class AccountsCreateRequest(Strict):
+    display_name: Name
+    domains: Domains | None = None
+    websites: Websites | None = None
+    external_refs: Annotated[list[Ref], Field(max_length=1)] | None = Field(
+        default=None, description="openplug keeps one: the `account_ref`"
+    )
+    tier: ShortText | None = None
+    description: LongText | None = None
+    owned_by: Annotated[list[ShortText], Field(max_length=100)] | None = ignored()
+    phone_numbers: PhoneNumbers | None = Field(default=None, description="openplug's own")
+    custom_fields: CustomFields | None = Field(default=None, description="openplug's own")
+
+    _not_null = reject_null("domains", "websites", "phone_numbers")
+
+
+class RevOrgsCreateRequest(Strict):
+    account: ShortText
+    display_name: Name
+    tier: ShortText | None = None
+    description: LongText | None = None
+    domain: Domain | None = None
+    external_ref: Ref | None = Field(default=None, description="The workspace's `workspace_ref`")
+    environment: Literal["production", "staging", "test"] | None = ignored()
+    phone_numbers: PhoneNumbers | None = Field(default=None, description="openplug's own")
+    custom_fields: CustomFields | None = Field(default=None, description="openplug's own")
+
+    _not_null = reject_null("phone_numbers", "external_ref")
+
+
 # --- responses ------------------------------------------------------------------
 
 Date = Annotated[str, Field(description="RFC 3339, UTC, milliseconds: 2024-05-31T12:00:00.000Z")]

@@ -3,6 +3,8 @@ or the inbox's sign-in).
 
 - ``dev-users.list``: every agent, for choosing whom to assign a
   conversation to. Any agent may list them.
+- ``dev-users.get``: one agent by id (DON or ``DEVU-n``), as ``.list``
+  shows them; what only the agent chooses (role, mail) stays out.
 - ``dev-users.self`` and ``dev-users.self.update``: the calling agent, with
   what only they choose: ``mail_notifications`` (openplug's own field; see
   ``dev_users.MailPreference``). DevRev's other self-update fields (names,
@@ -21,7 +23,16 @@ from pydantic import Field
 
 from openplug.crm import records
 from openplug.crm.fields import FROM_QUERY, Name, ShortText, Strict, ignored
-from openplug.crm.schemas import Date, Filter, Paging, Ranges, RangesQuery, date_ranges
+from openplug.crm.schemas import (
+    Date,
+    Filter,
+    GetQuery,
+    GetRequest,
+    Paging,
+    Ranges,
+    RangesQuery,
+    date_ranges,
+)
 from openplug.db.base import rfc3339
 from openplug.identity.dev_users import (
     DevUser,
@@ -32,7 +43,7 @@ from openplug.identity.dev_users import (
     set_mail_preference,
 )
 from openplug.identity.principals import Principal
-from openplug.ids import DEV_USER, display_id, don
+from openplug.ids import DEV_USER, display_id, don, parse_int_key
 from openplug.runtime import Runtime
 from openplug.web.deps import AgentDep, RuntimeDep
 from openplug.web.openapi import Answer, answers, omitted_when_none
@@ -109,6 +120,10 @@ class DevUsersListResponse(Answer):
     prev_cursor: str = omitted_when_none("Pass back as `cursor` with `mode: before`")
 
 
+class DevUserResponse(Answer):
+    dev_user: DevUserView
+
+
 class DevUserSelfResponse(Answer):
     dev_user: DevUserSelf
 
@@ -167,6 +182,25 @@ async def dev_users_list_query(
 @router.post("/dev-users.list", operation_id="dev-users.list.post", **answers(DevUsersListResponse))
 async def dev_users_list_body(runtime: RuntimeDep, _: AgentDep, body: DevUsersListRequest) -> Json:
     return await _list(runtime, body)
+
+
+async def _get(runtime: Runtime, id_value: str) -> Json:
+    key = parse_int_key(id_value, DEV_USER, "id")
+    async with runtime.db.read() as conn:
+        user = await get_dev_user(conn, key)
+    return {"dev_user": dev_user_json(runtime.org_id, user)}
+
+
+@router.get("/dev-users.get", operation_id="dev-users.get", **answers(DevUserResponse))
+async def dev_users_get_query(
+    runtime: RuntimeDep, _: AgentDep, q: Annotated[GetQuery, Query()]
+) -> Json:
+    return await _get(runtime, q.id)
+
+
+@router.post("/dev-users.get", operation_id="dev-users.get.post", **answers(DevUserResponse))
+async def dev_users_get_body(runtime: RuntimeDep, _: AgentDep, body: GetRequest) -> Json:
+    return await _get(runtime, body.id)
 
 
 async def _self(runtime: Runtime, principal: Principal) -> Json:

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from openplug.conversations.events import ConversationChange
 from openplug.crm.changes import CrmChange, CrmHook
 from openplug.db.base import utcnow
-from openplug.ids import ACCOUNT, REV_ORG, REV_USER, don
+from openplug.ids import ACCOUNT, COMMENT, CONVERSATION, REV_ORG, REV_USER, don
 from openplug.outbox import enqueue_sync
 from openplug.webhooks.tables import webhook_deliveries, webhooks
 
@@ -53,11 +53,11 @@ DEVREV_EVENT_TYPES: tuple[str, ...] = (
     "widget_created", "widget_deleted", "widget_updated", "work_created", "work_deleted",
     "work_fetched", "work_updated",
 )  # fmt: skip
-# What openplug sends. conversation_deleted, timeline_entry_updated and
-# timeline_entry_deleted are accepted but never sent: openplug has no call
-# that deletes a conversation or edits or deletes a message yet.
+# What openplug sends.
 EMITTED: tuple[str, ...] = (
-    "conversation_created", "conversation_updated", "timeline_entry_created",
+    "conversation_created", "conversation_updated", "conversation_deleted",
+    "timeline_entry_created",
+    "timeline_entry_updated", "timeline_entry_deleted",
     "rev_user_created", "rev_user_updated", "rev_user_deleted",
     "account_created", "account_updated", "rev_org_created", "rev_org_updated",
 )  # fmt: skip
@@ -65,7 +65,10 @@ EMITTED: tuple[str, ...] = (
 _CONVERSATION_TYPES = {
     "conversation.created": "conversation_created",
     "conversation.updated": "conversation_updated",
+    "conversation.deleted": "conversation_deleted",
     "message.created": "timeline_entry_created",
+    "message.updated": "timeline_entry_updated",
+    "message.deleted": "timeline_entry_deleted",
 }
 _CRM_KINDS = {"rev_user": REV_USER, "account": ACCOUNT, "rev_org": REV_ORG}
 
@@ -152,7 +155,7 @@ def emit(
     return count
 
 
-def conversation_hook(active: ActiveTypes) -> Any:
+def conversation_hook(active: ActiveTypes, org_id: str) -> Any:
     async def on_change(conn: AsyncConnection, change: ConversationChange) -> None:
         event_type = _CONVERSATION_TYPES.get(change.kind)
         if event_type is None:
@@ -161,6 +164,12 @@ def conversation_hook(active: ActiveTypes) -> Any:
         if types is not None and event_type not in types:
             return  # the common case: no webhook wants it, no statement
         key = change.message_key if event_type.startswith("timeline") else change.conversation_key
+        gone = {"timeline_entry_deleted": COMMENT, "conversation_deleted": CONVERSATION}
+        if event_type in gone and key is not None:
+            # Gone by the time it is sent: the event names it (DevRev's ``id``).
+            body = {"id": don(org_id, gone[event_type], key)}
+            await conn.run_sync(lambda sync: emit(sync, active, event_type, body=body))
+            return
         await conn.run_sync(lambda sync: emit(sync, active, event_type, object_key=key))
 
     return on_change

@@ -48,7 +48,7 @@ def start_webhooks(runtime: Runtime) -> WebhookServices:
         return await deliver(runtime, client, active, job)
 
     outbox.handlers[DELIVER] = handler
-    hook = conversation_hook(active)
+    hook = conversation_hook(active, runtime.org_id)
     on_crm = crm_hook(active, runtime.org_id)
     runtime.transaction_hooks.append(hook)
     runtime.crm_hooks.append(on_crm)

@@ -22,7 +22,7 @@ from openplug.crm.fields import (
     reject_null,
 )
 from openplug.crm.schemas import Date, Limit
-from openplug.web.openapi import Answer
+from openplug.web.openapi import Answer, omitted_when_none
 
 AppId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Credential = Annotated[str, StringConstraints(min_length=1, max_length=255)]
@@ -165,6 +165,7 @@ class VisitorMessage(Answer):
     author: VisitorPerson | None
     artifacts: list[ArtifactSummary]
     from_agent: bool
+    modified_date: Date = omitted_when_none("Present once its author edited it")
     mine: bool
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from openplug.audit import Actor, record
 from openplug.conversations.events import ConversationChange, publish_changes
 from openplug.conversations.service import VisitorScope, move_member_conversations
+from openplug.crm.changes import CrmChange, CrmHook, run_crm_hooks_async
 from openplug.crm.friendly_names import friendly_name
 from openplug.crm.tables import rev_users
 from openplug.db.base import utcnow
@@ -234,6 +236,7 @@ async def start_anonymous_session(
                 created_at=now,
             )
         )
+        await run_crm_hooks_async(runtime.crm_hooks, conn, [CrmChange("created", "rev_user", key)])
     token, expires_in = mint_visitor_token(runtime, int(key), now, app.app_id)
     return AnonymousSession(int(key), name, token, expires_in, credential)
 
@@ -270,7 +273,9 @@ async def merge_anonymous_visitor(
         if found is None or found.app_pk != visitor.app.pk:
             raise InvalidField("anonymous_credential", "not an anonymous credential of this app")
         anonymous_key = int(found.rev_user_id)
-        changes = await _merge_locked(conn, anonymous_key, visitor.rev_user_key, actor=actor)
+        changes = await _merge_locked(
+            conn, anonymous_key, visitor.rev_user_key, actor=actor, hooks=runtime.crm_hooks
+        )
     publish_changes(runtime.change_listeners, changes)
     # The anonymous user is merged: its session tokens stop working, and
     # its sockets must not hear the conversations that moved.
@@ -279,7 +284,12 @@ async def merge_anonymous_visitor(
 
 
 async def _merge_locked(
-    conn: AsyncConnection, anonymous_key: int, identified_key: int, *, actor: Actor
+    conn: AsyncConnection,
+    anonymous_key: int,
+    identified_key: int,
+    *,
+    actor: Actor,
+    hooks: Sequence[CrmHook] = (),
 ) -> list[ConversationChange]:
     """The changes made; none when this merge was done before."""
     # Lock the anonymous user's row (PostgreSQL; SQLite's write transaction
@@ -335,4 +345,11 @@ async def _merge_locked(
         .where(rev_users.c.id == anonymous_key)
         .values(state="merged", modified_at=now)
     )
+    # To a DevRev receiver, as rev-users.merge tells it: the anonymous
+    # visitor is gone, the identified user changed.
+    await run_crm_hooks_async(
+        hooks, conn,
+        [CrmChange("deleted", "rev_user", anonymous_key),
+         CrmChange("updated", "rev_user", identified_key)],
+    )  # fmt: skip
     return changes

@@ -28,6 +28,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from openplug.crm.changes import CrmChange, run_crm_hooks_async
 from openplug.crm.custom_fields import load_all_field_defs, validate_custom_fields
 from openplug.crm.friendly_names import friendly_name
 from openplug.crm.merge import changed_columns
@@ -90,9 +91,15 @@ async def identify_unverified(
             )
             row = await _create(conn, user_ref, columns, app.pk)
             runtime.new_visitors.record(client_address)
+            told = [CrmChange("created", "rev_user", int(row["id"]))]
         else:
             _refuse_unless_claimable(row, app.pk, "user_ref")
+            before = row["modified_at"]
             row = await _update(conn, row, columns)
+            told = [] if row["modified_at"] == before else [
+                CrmChange("updated", "rev_user", int(row["id"]))
+            ]
+        await run_crm_hooks_async(runtime.crm_hooks, conn, told)
     return _session(runtime, row, app.app_id)
 
 
@@ -116,7 +123,10 @@ async def update_identity(runtime: Runtime, visitor: Visitor, traits: dict[str, 
                 "a verified user's traits come from the site's backend"
             )
         columns = await _trait_columns(conn, traits, "user_traits")
-        await _update(conn, row._mapping, columns)
+        updated = await _update(conn, row._mapping, columns)
+        if updated["modified_at"] != row.modified_at:
+            change = CrmChange("updated", "rev_user", int(row.id))
+            await run_crm_hooks_async(runtime.crm_hooks, conn, [change])
 
 
 async def _trait_columns(
@@ -188,9 +198,6 @@ async def _create(
 async def _update(conn: AsyncConnection, row: Any, columns: dict[str, Any]) -> Any:
     changes = changed_columns(row, columns)
     if changes:
-        await conn.execute(
-            update(rev_users)
-            .where(rev_users.c.id == row["id"])
-            .values(**changes, modified_at=utcnow())
-        )
+        changes["modified_at"] = utcnow()
+        await conn.execute(update(rev_users).where(rev_users.c.id == row["id"]).values(**changes))
     return {**row, **changes}

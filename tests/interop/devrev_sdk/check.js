@@ -61,6 +61,34 @@ async function main() {
     id: out.conversation.data.conversation.id,
     members: { set: [userId] }, tags: { add: [{ id: "vip" }] },
   }));
+  // Issue 10, part 2: the records and calls an agent tool also makes.
+  out.account_created = await outcome(agent.accountsCreate({
+    display_name: "SDK Co", external_refs: ["sdkco.example"], owned_by: [],
+  }));
+  out.rev_org_created = await outcome(agent.revOrgsCreate({
+    account: out.account_created.data.account.id, display_name: "SDK Co EU",
+    external_ref: "sdkco-eu",
+  }));
+  out.rev_user_created = await outcome(agent.revUsersCreate({
+    email: "made@sdkco.example", external_ref: "sdk-made",
+    rev_org: out.rev_org_created.data.rev_org.id,
+  }));
+  const convId = out.conversation.data.conversation.id;
+  const entry = await outcome(agent.timelineEntriesCreate({
+    object: convId, type: "timeline_comment", body: "Lookng into it",
+  }));
+  const entryId = entry.data.timeline_entry.id;
+  out.entry_get = await outcome(agent.timelineEntriesGet({ id: entryId }));
+  out.entry_update = await outcome(agent.timelineEntriesUpdate({
+    id: entryId, type: "timeline_comment", body: "Looking into it",
+  }));
+  out.entry_delete = await outcome(agent.timelineEntriesDelete({ id: entryId }));
+  out.entry_gone = await outcome(agent.timelineEntriesGet({ id: entryId }));
+  out.dev_self = await outcome(agent.devUsersSelf());
+  out.dev_get = await outcome(agent.devUsersGet({ id: out.dev_self.data.dev_user.id }));
+  out.dev_list = await outcome(agent.devUsersList({}));
+  out.conversation_delete = await outcome(agent.conversationsDelete({ id: convId }));
+  out.conversation_gone = await outcome(agent.conversationsGet({ id: convId }));
   out.tokens = await outcome(agent.authTokensList({}));
   out.info = await outcome(agent.authTokensInfo());
   out.aat_on_pat_call = await outcome(backend.revUsersList({}));

@@ -28,13 +28,21 @@ const TYPING_SEND_EVERY_MS = 3000;
  * A sys_user is the app's team: what openplug posted for it (the away message). */
 function fromEntry(e) {
   const author = e.created_by || {};
+<<<<<<< HEAD
   return { seq: e.seq, body: e.body, created: e.created_date, artifacts: e.artifacts || [],
+=======
+  return { id: e.id, seq: e.seq, body: e.body, created: e.created_date,
+>>>>>>> devrev-calls
     author: author.display_name || 'Unknown',
     fromAgent: author.type === 'dev_user' || author.type === 'sys_user' };
 }
 
 function fromEvent(m) {
+<<<<<<< HEAD
   return { seq: m.seq, body: m.body, created: m.created_date, artifacts: m.artifacts || [],
+=======
+  return { id: m.id, seq: m.seq, body: m.body, created: m.created_date,
+>>>>>>> devrev-calls
     author: (m.author && m.author.display_name) || 'Unknown', fromAgent: m.from_agent };
 }
 
@@ -524,6 +532,15 @@ export class InboxView {
       if (!event.message.from_agent) state.typing.textContent = '';
       this.renderMessages(true);
       this.markRead();
+    } else if (event.type === 'message.updated' && event.message) {
+      // An edit (timeline-entries.update): the entry keeps its place.
+      if (state.messages.has(event.message.seq)) {
+        state.messages.set(event.message.seq, fromEvent(event.message));
+        this.renderMessages(false);
+      }
+    } else if (event.type === 'message.deleted') {
+      for (const [seq, m] of state.messages) if (m.id === event.id) state.messages.delete(seq);
+      this.renderMessages(false);
     } else if (event.type === 'typing' && event.author && event.author.type === 'rev_user') {
       clearTimeout(state.typingTimer);
       state.typing.textContent = event.typing ? `${event.author.display_name} is typing…` : '';
@@ -541,7 +558,12 @@ export class InboxView {
     const key = event.topic ? event.topic.split(':')[1] : null;
     const state = this.selected;
     const here = state && state.key === key;
-    if (event.type === 'conversation.updated' && event.owned_by) {
+    if (event.type === 'conversation.deleted' && here) {
+      // Deleted by another agent (conversations.delete): nothing more to do here.
+      state.messages.clear();
+      this.renderMessages(false);
+      if (state.error) state.error.textContent = 'This conversation was deleted.';
+    } else if (event.type === 'conversation.updated' && event.owned_by) {
       // Another agent's assignment shows at once, before the lists reload.
       this.updateOwners(event.conversation, event.owned_by);
       const ids = (owners) => (owners || []).map((o) => o.id).join(' ');

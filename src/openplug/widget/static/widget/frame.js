@@ -402,7 +402,21 @@
     } else if (here && ev.type === 'conversation.read' && ev.reader && ev.reader.type === 'dev_user') {
       showSeen(ev.read_seq);
     }
-    if (ev.type === 'message.created' && here) {
+    if (ev.type === 'conversation.deleted') {
+      // Support deleted it (conversations.delete): it is gone from every list.
+      st.convs = st.convs.filter((c) => c.id !== ev.conversation);
+      if (here) {
+        ui.messages.replaceChildren();
+        backToList();
+      } else renderList();
+      postUnread();
+      return;
+    }
+    if (ev.type === 'message.updated' && here && ev.message) {
+      editMessage(ev.message);
+    } else if (ev.type === 'message.deleted' && here) {
+      removeMessage(ev.id);
+    } else if (ev.type === 'message.created' && here) {
       if (!(ev.message && ev.message.author && ev.message.author.type === 'rev_user')) showTyping('');
       if (ev.seq === st.lastSeq + 1) {
         addMessage(ev.message);
@@ -714,11 +728,12 @@
     const mine = m.mine ?? Boolean(m.author && m.author.type === 'rev_user' && st.uid !== null &&
       m.author.display_id === `REVU-${st.uid}`);
     const who = mine ? 'You' : (m.author && m.author.display_name) || 'Support';
-    ui.messages.append(h('li', { class: `msg ${mine ? 'mine' : 'theirs'}`, 'data-seq': m.seq },
+    ui.messages.append(h('li', { class: `msg ${mine ? 'mine' : 'theirs'}`, 'data-seq': m.seq, 'data-id': m.id },
       h('span', { class: 'author', text: who }),
       m.body ? h('p', { class: 'body', text: m.body }) : '',
       Files.shown(m.artifacts, { ...fileCalls, refresh: (id) => freshArtifact(m.seq, id) }) || '',
-      h('time', { datetime: m.created_date, text: fmtTime(m.created_date) })));
+      h('time', { datetime: m.created_date, text: fmtTime(m.created_date) }),
+      m.modified_date ? h('span', { class: 'edited', text: '(edited)' }) : ''));
     renderExpect();
     ui.messages.lastElementChild.scrollIntoView({ block: 'end' });
   }
@@ -726,6 +741,26 @@
   async function freshArtifact(seq, id) {
     const r = await call('messages.list', { conversation: st.current.id, after_seq: seq - 1, limit: 1 });
     return r.messages.flatMap((m) => m.artifacts || []).find((a) => a.id === id);
+  }
+
+  // An agent edited or deleted one of their messages (timeline-entries.update
+  // / .delete): the shown entry changes in place or goes.
+  function messageItem(id) {
+    return [...ui.messages.querySelectorAll('li.msg')].find((li) => li.dataset.id === id);
+  }
+
+  function editMessage(m) {
+    const li = messageItem(m.id);
+    if (!li) return;
+    let body = li.querySelector('.body');
+    if (!body) li.querySelector('.author').after(body = h('p', { class: 'body' }));
+    body.textContent = m.body || '';
+    if (!li.querySelector('.edited')) li.append(h('span', { class: 'edited', text: '(edited)' }));
+  }
+
+  function removeMessage(id) {
+    const li = messageItem(id);
+    if (li) li.remove();
   }
 
   function renderList() {
