@@ -26,6 +26,7 @@ from typing import Any, Literal
 from sqlalchemy import String, and_, case, cast, delete, exists, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Row as SqlRow
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openplug.artifacts.attach import Attaching, attach_artifacts
@@ -595,13 +596,7 @@ async def delete_conversation(runtime: Runtime, key: int, actor: Author) -> None
     from openplug.artifacts.service import artifacts_of_conversations, forget_objects
 
     async with runtime.db.write() as conn:
-        row = (
-            await conn.execute(
-                select(conversations).where(conversations.c.id == key).with_for_update()
-            )
-        ).first()
-        if row is None:
-            raise NotFound("conversation not found")
+        row = await _locked_conversation(conn, key)
         await forget_objects(conn, await artifacts_of_conversations(conn, [key]))
         members = await _member_keys(conn, key)
         change = _change("conversation.deleted", key, members, row.app_pk, str(row.status), actor)
@@ -610,6 +605,17 @@ async def delete_conversation(runtime: Runtime, key: int, actor: Author) -> None
         await run_transaction_hooks(runtime.transaction_hooks, conn, [change])
         await conn.execute(delete(conversations).where(conversations.c.id == key))
     publish_changes(runtime.change_listeners, [change])
+
+
+async def _locked_conversation(conn: AsyncConnection, key: int) -> SqlRow[Any]:
+    """The conversation's row, locked until the transaction ends (on SQLite
+    the write transaction is exclusive anyway)."""
+    row = (
+        await conn.execute(select(conversations).where(conversations.c.id == key).with_for_update())
+    ).first()
+    if row is None:
+        raise NotFound("conversation not found")
+    return row
 
 
 async def post_automated_message(
@@ -628,13 +634,7 @@ async def post_automated_message(
     now = utcnow()
     author = Author("sys_user", app_pk)
     async with runtime.db.write() as conn:
-        row = (
-            await conn.execute(
-                select(conversations).where(conversations.c.id == key).with_for_update()
-            )
-        ).first()
-        if row is None:
-            raise NotFound("conversation not found")
+        row = await _locked_conversation(conn, key)
         if await _automated_message_in(conn, key):
             return None
         posted = await _append_message(conn, key, author, body, now)
