@@ -42,6 +42,7 @@ from openplug.web.body_limit import BodySizeLimit
 from openplug.web.docs import install_docs
 from openplug.web.errors import InternalErrors, install_error_handlers
 from openplug.web.openapi import Answer, answers, install_openapi
+from openplug.web.routing import include_flat, install_static_index
 from openplug.web.text_guard import TextGuard
 from openplug.web.wire_logging import install_wire_filter
 from openplug.webhooks.jobs import start_webhooks
@@ -119,21 +120,21 @@ def create_app(
     )
     install_error_handlers(app)
     install_wire_filter()
-    app.include_router(identity_router)
-    app.include_router(apps_router)
-    app.include_router(dev_users_router)
-    app.include_router(crm_router)
-    app.include_router(activity_router)
-    app.include_router(privacy_router)
-    app.include_router(audit_router)
-    app.include_router(webhooks_router)
-    app.include_router(conversations_router)
-    app.include_router(artifacts_router)
-    app.include_router(widget_router)
-    app.include_router(inbox_router)
-    app.include_router(mail_router)
-    app.include_router(inbound_mail_router)
-    app.include_router(mail_pages)
+    include_flat(app, identity_router)
+    include_flat(app, apps_router)
+    include_flat(app, dev_users_router)
+    include_flat(app, crm_router)
+    include_flat(app, activity_router)
+    include_flat(app, privacy_router)
+    include_flat(app, audit_router)
+    include_flat(app, webhooks_router)
+    include_flat(app, conversations_router)
+    include_flat(app, artifacts_router)
+    include_flat(app, widget_router)
+    include_flat(app, inbox_router)
+    include_flat(app, mail_router)
+    include_flat(app, inbound_mail_router)
+    include_flat(app, mail_pages)
     install_inbox_pages(app)
     install_widget_pages(app)
 
@@ -143,6 +144,7 @@ def create_app(
 
     install_openapi(app, hand_parsed=[AuthTokensCreateRequest, *widget_bodies])
     install_docs(app)
+    install_static_index(app)
     # Inside the size limit, so it reads no more than the limit allows.
     # Files are not text, and are spooled to disk as they come (never
     # buffered whole): the upload URL passes the guard and the body limit,
