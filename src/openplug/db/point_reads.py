@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import JSON, Select
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.types import TypeEngine
@@ -126,6 +126,8 @@ class PointReader:
         for attempt in (1, 2):
             async with self.db.reader.connect() as conn:
                 driver = (await conn.get_raw_connection()).driver_connection
+                if driver is None:  # never for a pooled connection
+                    raise RuntimeError("pooled connection without its driver connection")
                 try:
                     return await driver.fetchrow(sql, *args)
                 except _CONNECTION_FAILURES:
