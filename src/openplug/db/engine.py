@@ -38,6 +38,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.util import await_
 
+from openplug.db.inline_sqlite import inline_creator
 from openplug.db.point_reads import PointReader
 from openplug.db.sqlite_writes import SqliteWriteBatcher
 from openplug.private_files import private_sqlite_file
@@ -92,8 +93,11 @@ class Database:
             # Readers run each SELECT in autocommit: no BEGIN/ROLLBACK round
             # trips to the driver thread. Nothing relies on several reads
             # sharing a snapshot; writes re-read inside their transaction.
+            # A file's readers run in the loop's thread (see inline_sqlite).
+            path = _sqlite_file(parsed)
+            inline = {} if path is None else {"async_creator": inline_creator(str(path))}
             self.reader = create_async_engine(
-                url, pool_size=8, max_overflow=0, pool_reset_on_return=None
+                url, pool_size=8, max_overflow=0, pool_reset_on_return=None, **inline
             )
             _configure_sqlite(self.reader.sync_engine, begin=None)
             # run_write's engines: the plain sqlite3 driver, one connection
