@@ -43,6 +43,7 @@ Usage: ``.venv/bin/python bench/identify.py [--duration 10] [--connections 32]
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -63,12 +64,18 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TypeVar
 
+from baseline import Baselines, Rate, process_cpu_s
+
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = ROOT / ".venv" / "bin"
 OPENPLUG = VENV_BIN / "openplug"
 
+# Ratios to the bare Starlette endpoint measured in the same run (issue 12).
 TARGET_RETURNING = 0.7
+TARGET_RETURNING_PG = 0.5
 TARGET_FIRST_TIME = 0.3
+TARGET_HEALTH = 0.9
+TARGET_PG_CPU = 1.5  # PostgreSQL returning user's CPU per request / SQLite's
 HEALTH_DEADLINE_S = 60.0
 WRK_TIMEOUT = "10s"
 
@@ -111,6 +118,11 @@ class WrkResult:
     read: int
     write: int
     timeout: int
+    cpu_s: float = 0.0  # the server process's CPU during the measured run
+
+    @property
+    def cpu_per_request_us(self) -> float:
+        return self.cpu_s / self.requests * 1e6 if self.requests else 0.0
 
     @property
     def rps(self) -> float:
@@ -133,6 +145,16 @@ class Check:
 
 
 @dataclass
+class Suite:
+    """One run: the bare baselines and a report per backend."""
+
+    baselines: Baselines
+    reports: dict[str, Report] = field(default_factory=dict)
+    load_before: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    load_after: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+
+@dataclass
 class Report:
     runs: dict[str, WrkResult] = field(default_factory=dict)
     checks: list[Check] = field(default_factory=list)
@@ -151,18 +173,52 @@ def free_port() -> int:
         return port
 
 
-def server_env(data_dir: Path) -> dict[str, str]:
+def server_env(data_dir: Path, database_url: str | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENPLUG_")}
     env["OPENPLUG_DATA_DIR"] = str(data_dir)
     env["OPENPLUG_LOG_LEVEL"] = "warning"
+    if database_url:
+        env["OPENPLUG_DATABASE_URL"] = database_url
     return env
 
 
+PG_ADMIN_DSN = os.environ.get(
+    "OPENPLUG_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+class PostgresDatabase:
+    """A fresh PostgreSQL database for one bench run, dropped afterwards
+    (``psql`` against ``OPENPLUG_BENCH_POSTGRES``, the admin DSN)."""
+
+    def __init__(self) -> None:
+        self.name = f"openplug_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+        self.url = (
+            PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+            + f"/{self.name}"
+        )
+
+    def _psql(self, statement: str) -> None:
+        done = subprocess.run(
+            ["psql", PG_ADMIN_DSN, "-v", "ON_ERROR_STOP=1", "-qc", statement],
+            capture_output=True, text=True, check=False, timeout=60,
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise BenchError(f"psql {statement!r} failed: {done.stderr}")
+
+    def __enter__(self) -> PostgresDatabase:
+        self._psql(f'CREATE DATABASE "{self.name}"')
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._psql(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
 class Server:
-    def __init__(self, data_dir: Path, log_path: Path) -> None:
+    def __init__(self, data_dir: Path, log_path: Path, database_url: str | None = None) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.env = server_env(data_dir)
+        self.env = server_env(data_dir, database_url)
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -347,6 +403,9 @@ end
 {LUA_DONE}"""
 
 
+_WRK_RUNS = itertools.count(1)
+
+
 class Wrk:
     def __init__(self, exe: str, base: str, lua_dir: Path, args: argparse.Namespace) -> None:
         self.exe = exe
@@ -356,11 +415,13 @@ class Wrk:
         self.threads: int = args.threads
         self.duration: int = args.duration
         self.warmup: int = args.warmup
-        self.runs = 0
+        self.cpu_pid: int | None = None  # the server whose CPU each measured run records
 
-    def run(self, label: str, path: str, script: str, seconds: int) -> WrkResult:
-        self.runs += 1
-        lua = self.lua_dir / f"{self.runs:02d}.lua"
+    def run(
+        self, label: str, path: str, script: str, seconds: int, cpu_pid: int | None = None
+    ) -> WrkResult:
+        n = next(_WRK_RUNS)
+        lua = self.lua_dir / f"{n:02d}.lua"
         lua.write_text(script)
         cmd = [
             self.exe,
@@ -371,8 +432,10 @@ class Wrk:
             f"--script={lua}",
             self.base + path,
         ]
+        cpu_before = process_cpu_s(cpu_pid) if cpu_pid else 0.0
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        (self.lua_dir / f"{self.runs:02d}.out").write_text(done.stdout + done.stderr)
+        cpu_s = process_cpu_s(cpu_pid) - cpu_before if cpu_pid else 0.0
+        (self.lua_dir / f"{n:02d}.out").write_text(done.stdout + done.stderr)
         line = next((ln for ln in done.stdout.splitlines() if ln.startswith("BENCH_RESULT ")), None)
         if done.returncode != 0 or line is None:
             raise BenchError(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
@@ -390,6 +453,7 @@ class Wrk:
             read=int(r["read"]),
             write=int(r["write"]),
             timeout=int(r["timeout"]),
+            cpu_s=cpu_s,
         )
 
 
@@ -425,10 +489,27 @@ def measure(
     if wrk.warmup > 0:
         report.warmups[key] = wrk.run(label, path, make_script(f"w{tag}"), wrk.warmup)
     print(f" measuring {wrk.duration} s ...", end="", flush=True)
-    result = wrk.run(label, path, make_script(f"m{tag}"), wrk.duration)
+    result = wrk.run(label, path, make_script(f"m{tag}"), wrk.duration, cpu_pid=wrk.cpu_pid)
     report.runs[key] = result
-    print(f" {result.rps:,.0f} req/s")
+    print(f" {result.rps:,.0f} req/s, server CPU {result.cpu_per_request_us:,.0f} µs/request")
     return result
+
+
+def baseline_runner(exe: str, lua_dir: Path, args: argparse.Namespace) -> Callable[..., Rate]:
+    """``Baselines.measure``'s runner: the same warm-up and wrk settings as
+    every openplug figure, a run with errors refused."""
+    script = lua_static("GET", None, None)
+
+    def run(base: str, label: str, pid: int) -> Rate:
+        wrk = Wrk(exe, base, lua_dir, args)
+        if wrk.warmup > 0:
+            wrk.run(label, "/health", script, wrk.warmup)
+        r = wrk.run(label, "/health", script, wrk.duration, cpu_pid=pid)
+        if not r.ok:
+            raise BenchError(f"{label}: non-2xx {r.non_2xx}, socket errors {r.socket_errors}")
+        return Rate(r.rps, r.cpu_per_request_us)
+
+    return run
 
 
 def verify_growth(
@@ -462,14 +543,40 @@ def settle(server: Server, pat: str) -> None:
         time.sleep(0.5)
 
 
-def run_benchmark(args: argparse.Namespace, tmp: Path) -> Report:
+def run_benchmark(args: argparse.Namespace, tmp: Path) -> Suite:
+    """The bare baselines, then each backend's runs, then the baselines
+    again: the ratios divide by the mean of both baseline passes."""
     wrk_exe = ensure_wrk()
-    data_dir, lua_dir = tmp / "data", tmp / "wrk"
+    lua_dir = tmp / "wrk"
     lua_dir.mkdir()
-    server = Server(data_dir, tmp / "server.log")
+    suite = Suite(Baselines(tmp, free_port), load_before=os.getloadavg())
+    runner = baseline_runner(wrk_exe, lua_dir, args)
+    try:
+        print("starting the bare Starlette and FastAPI baselines ...")
+        suite.baselines.start()
+        suite.baselines.measure(runner)
+        for backend in args.backends:
+            if backend == "postgres":
+                with PostgresDatabase() as db:
+                    suite.reports[backend] = run_backend(args, tmp, wrk_exe, lua_dir, db.url)
+            else:
+                suite.reports[backend] = run_backend(args, tmp, wrk_exe, lua_dir, None)
+        suite.baselines.measure(runner)
+    finally:
+        suite.baselines.stop()
+    suite.load_after = os.getloadavg()
+    return suite
+
+
+def run_backend(
+    args: argparse.Namespace, tmp: Path, wrk_exe: str, lua_dir: Path, database_url: str | None
+) -> Report:
+    name = "postgres" if database_url else "sqlite"
+    data_dir = tmp / f"data-{name}"
+    server = Server(data_dir, tmp / f"server-{name}.log", database_url)
     report = Report(load_before=os.getloadavg())
     try:
-        print(f"starting openplug serve on {server.base} (data dir {data_dir}) ...")
+        print(f"starting openplug serve ({name}) on {server.base} ...")
         server.start()
         assert server.proc is not None
         print(f"  server pid {server.proc.pid} answers /health")
@@ -491,6 +598,7 @@ def run_benchmark(args: argparse.Namespace, tmp: Path) -> Report:
         print("  returning user created (and identified once more, unchanged)")
 
         wrk = Wrk(wrk_exe, server.base, lua_dir, args)
+        wrk.cpu_pid = server.proc.pid
         health = lua_static("GET", None, None)
         returning = lua_static("POST", json.dumps(returning_body), aat)
         print("running wrk:")
@@ -556,32 +664,62 @@ def git_revision() -> str:
     return done.stdout.strip() or "(not a git checkout)"
 
 
-def print_report(args: argparse.Namespace, report: Report) -> bool:
-    runs = report.runs
-    before, after = runs["base_before"], runs["base_after"]
-    base = (before.rps + after.rps) / 2
-    spread = abs(before.rps - after.rps) / base * 100 if base else 0.0
+TARGETS = {
+    # (run, backend) -> the least ratio to bare Starlette (issue 12)
+    ("base", "sqlite"): TARGET_HEALTH, ("base", "postgres"): TARGET_HEALTH,
+    ("a", "sqlite"): TARGET_RETURNING, ("a", "postgres"): TARGET_RETURNING_PG,
+    ("b1", "sqlite"): TARGET_FIRST_TIME, ("b1", "postgres"): TARGET_FIRST_TIME,
+    ("b2", "sqlite"): TARGET_FIRST_TIME, ("b2", "postgres"): TARGET_FIRST_TIME,
+}  # fmt: skip
 
+
+def print_report(args: argparse.Namespace, suite: Suite) -> bool:
     print()
-    print("=" * 92)
+    print("=" * 100)
     print("openplug identify benchmark")
     print(
         f"  machine  {os.cpu_count()} CPUs, {platform.system()} {platform.machine()}, "
         f"Python {platform.python_version()}"
     )
     print(f"  code     {ROOT} at {git_revision()}")
-    print("  server   openplug serve, 1 process / 1 uvicorn worker, SQLite, log level warning")
+    print("  server   openplug serve, 1 process / 1 uvicorn worker, log level warning")
     print(
         f"  wrk      {args.threads} thread(s), {args.connections} connections, "
         f"{args.duration} s per run after a {args.warmup} s warm-up, timeout {WRK_TIMEOUT}"
     )
-    lb, la = report.load_before, report.load_after
+    lb, la = suite.load_before, suite.load_after
     busy = "  (CPU shared with other work: expect noise)" if lb[0] >= 0.5 else ""
     print(f"  load     1-min load average {lb[0]:.2f} at start, {la[0]:.2f} at end{busy}")
-    print("=" * 92)
+    print("baselines (same uvicorn options, measured before and after openplug's runs):")
+    print("\n".join(suite.baselines.lines()))
+    failed = False
+    cpu_returning: dict[str, float] = {}
+    for backend, report in suite.reports.items():
+        failed |= not print_backend(backend, report, suite.baselines)
+        cpu_returning[backend] = report.runs["a"].cpu_per_request_us
+    if "sqlite" in cpu_returning and "postgres" in cpu_returning and cpu_returning["sqlite"]:
+        ratio = cpu_returning["postgres"] / cpu_returning["sqlite"]
+        verdict = "PASS" if ratio <= TARGET_PG_CPU else "ABOVE TARGET"
+        print(
+            f"returning user, openplug CPU per request: PostgreSQL {cpu_returning['postgres']:,.0f}"
+            f" µs / SQLite {cpu_returning['sqlite']:,.0f} µs = {ratio:.2f}x "
+            f"(target <= {TARGET_PG_CPU})  {verdict}"
+        )
+    print("=" * 100)
+    return not failed
+
+
+def print_backend(backend: str, report: Report, baselines: Baselines) -> bool:
+    runs = report.runs
+    before, after = runs["base_before"], runs["base_after"]
+    base = (before.rps + after.rps) / 2
+    spread = abs(before.rps - after.rps) / base * 100 if base else 0.0
+    starlette = baselines.mean("starlette")
+    print("=" * 100)
+    print(f"backend: {backend}")
     head = f"{'run':<36}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'requests':>10}"
-    print(head + f"{'non-2xx':>9}{'sock err':>9}")
-    print("-" * 92)
+    print(head + f"{'non-2xx':>9}{'sock err':>9}{'CPU µs/req':>12}")
+    print("-" * 100)
     order = ["base_before", "a", "b1", "b2", "base_after"]
     suffix = {"base_before": " (before)", "base_after": " (after)"}
     for key in order:
@@ -589,26 +727,28 @@ def print_report(args: argparse.Namespace, report: Report) -> bool:
         print(
             f"{r.label + suffix.get(key, ''):<36}{r.rps:>10,.1f}{r.p50_ms:>9.2f}"
             f"{r.p99_ms:>9.2f}{r.requests:>10,}{r.non_2xx:>9}{r.socket_errors:>9}"
+            f"{r.cpu_per_request_us:>12,.0f}"
         )
-    print("-" * 92)
+    print("-" * 100)
     print(
-        f"{'(0) baseline mean':<36}{base:>10,.1f}   "
+        f"{'(0) GET /health mean':<36}{base:>10,.1f}   "
         f"(before {before.rps:,.1f}, after {after.rps:,.1f}; spread {spread:.1f}% of mean)"
     )
-    print()
-    print("ratio to the baseline mean:")
-    for key, target in (("a", TARGET_RETURNING), ("b1", TARGET_FIRST_TIME),
-                        ("b2", TARGET_FIRST_TIME)):  # fmt: skip
-        r = runs[key]
-        ratio = r.rps / base if base else 0.0
+    print("ratios (target: to bare Starlette):")
+    for key in ("base", "a", "b1", "b2"):
+        rps = base if key == "base" else runs[key].rps
+        label = "(0) GET /health mean" if key == "base" else runs[key].label
+        target = TARGETS[(key, backend)]
+        ratio = rps / starlette if starlette else 0.0
         verdict = "PASS" if ratio >= target else "BELOW TARGET"
-        if not (r.ok and (report.warmups.get(key) is None or report.warmups[key].ok)):
+        w = report.warmups.get(key)
+        if key != "base" and not (runs[key].ok and (w is None or w.ok)):
             verdict = "INVALID (errors: see checks)"
+        of_health = f"{rps / base:5.2f}x /health" if key != "base" else " " * 13
         print(
-            f"  {r.label:<34}{r.rps:>10,.1f} req/s  {ratio:5.2f}x  "
-            f"(target >= {target:.1f})  {verdict}"
+            f"  {label:<34}{rps:>10,.1f} req/s  {baselines.ratios(rps)}  {of_health}  "
+            f"(target >= {target:.1f}x Starlette)  {verdict}"
         )
-    print()
     print("checks:")
     failed = False
     for key in order:
@@ -624,7 +764,6 @@ def print_report(args: argparse.Namespace, report: Report) -> bool:
     for c in report.checks:
         failed |= not c.ok
         print(f"  [{'ok' if c.ok else 'FAIL'}] {c.label}: {c.detail}")
-    print("=" * 92)
     return not failed
 
 
@@ -635,7 +774,15 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=32, help="wrk connections")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
     parser.add_argument("--keep", action="store_true", help="keep the temporary data dir")
+    parser.add_argument(
+        "--backends",
+        default="sqlite,postgres",
+        help="comma-separated: sqlite, postgres (a fresh database on OPENPLUG_BENCH_POSTGRES)",
+    )
     args = parser.parse_args()
+    args.backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    if not args.backends or set(args.backends) - {"sqlite", "postgres"}:
+        parser.error("--backends takes sqlite and/or postgres")
     if args.duration < 1 or args.warmup < 0 or args.threads < 1:
         parser.error("--duration must be >= 1, --warmup >= 0, --threads >= 1")
     if args.connections < args.threads:

@@ -33,6 +33,7 @@ from openplug.mail.inbound_routes import INBOUND_PATH
 from openplug.mail.inbound_routes import router as inbound_mail_router
 from openplug.mail.routes import pages as mail_pages
 from openplug.mail.routes import router as mail_router
+from openplug.metrics import Metrics, metrics_endpoint
 from openplug.privacy.routes import router as privacy_router
 from openplug.realtime import announcements_sent
 from openplug.realtime.starlette_transport import SocketEndpoints
@@ -41,7 +42,9 @@ from openplug.settings import Settings
 from openplug.web.body_limit import BodySizeLimit
 from openplug.web.docs import install_docs
 from openplug.web.errors import InternalErrors, install_error_handlers
+from openplug.web.observe import RequestObserver
 from openplug.web.openapi import Answer, answers, install_openapi
+from openplug.web.routing import include_flat, install_static_index
 from openplug.web.text_guard import TextGuard
 from openplug.web.wire_logging import install_wire_filter
 from openplug.webhooks.jobs import start_webhooks
@@ -85,6 +88,7 @@ def create_app(
         artifact_jobs.schedule_sweep(runtime, mail.outbox)
         app.state.webhooks = webhooks = start_webhooks(runtime)
         app.state.runtime = runtime
+        runtime.metrics = metrics.runtime_metrics(runtime)
         app.state.inbound_smtp = mail.listener
         if first is not None and on_first_start is not None:
             on_first_start(runtime, first)
@@ -117,23 +121,24 @@ def create_app(
         docs_url=None,  # served by web.docs, from our own files
         redoc_url=None,
     )
+    app.state.metrics = metrics = Metrics(settings.metrics_token)
     install_error_handlers(app)
     install_wire_filter()
-    app.include_router(identity_router)
-    app.include_router(apps_router)
-    app.include_router(dev_users_router)
-    app.include_router(crm_router)
-    app.include_router(activity_router)
-    app.include_router(privacy_router)
-    app.include_router(audit_router)
-    app.include_router(webhooks_router)
-    app.include_router(conversations_router)
-    app.include_router(artifacts_router)
-    app.include_router(widget_router)
-    app.include_router(inbox_router)
-    app.include_router(mail_router)
-    app.include_router(inbound_mail_router)
-    app.include_router(mail_pages)
+    include_flat(app, identity_router)
+    include_flat(app, apps_router)
+    include_flat(app, dev_users_router)
+    include_flat(app, crm_router)
+    include_flat(app, activity_router)
+    include_flat(app, privacy_router)
+    include_flat(app, audit_router)
+    include_flat(app, webhooks_router)
+    include_flat(app, conversations_router)
+    include_flat(app, artifacts_router)
+    include_flat(app, widget_router)
+    include_flat(app, inbox_router)
+    include_flat(app, mail_router)
+    include_flat(app, inbound_mail_router)
+    include_flat(app, mail_pages)
     install_inbox_pages(app)
     install_widget_pages(app)
 
@@ -141,8 +146,11 @@ def create_app(
     async def health() -> dict[str, Any]:
         return {"status": "ok"}
 
+    # Not in the API document: it is for Prometheus, not for API clients.
+    app.add_api_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
     install_openapi(app, hand_parsed=[AuthTokensCreateRequest, *widget_bodies])
     install_docs(app)
+    install_static_index(app)
     # Inside the size limit, so it reads no more than the limit allows.
     # Files are not text, and are spooled to disk as they come (never
     # buffered whole): the upload URL passes the guard and the body limit,
@@ -163,6 +171,9 @@ def create_app(
         SocketEndpoints,
         endpoints={"/widget/socket": widget_socket, "/inbox/socket": inbox_socket},
     )
-    # Outermost of all: every exception becomes a 500 (see web.errors).
+    # Every exception becomes a 500 (see web.errors).
     app.add_middleware(InternalErrors)
+    # Outermost of all: request ids, metrics and the access log see every
+    # answer, the 500s above included (see web.observe).
+    app.add_middleware(RequestObserver, metrics=metrics, log_access=settings.access_log)
     return app

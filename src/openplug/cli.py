@@ -328,9 +328,9 @@ def serve(
     if port is not None:
         overrides["port"] = port
     settings = _settings(**overrides)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
-    )
+    from openplug.logs import configure_logging
+
+    configure_logging(settings.log_level)
     # Migration chatter is not news on every start; failures still show.
     logging.getLogger("alembic").setLevel(logging.WARNING)
 

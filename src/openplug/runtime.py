@@ -11,6 +11,7 @@ from openplug.db import Database
 from openplug.identity.passwords import PasswordHashing
 from openplug.identity.secrets_file import ServerSecrets, load_secrets
 from openplug.mail.config import MailConfig, mail_config
+from openplug.metrics import Metrics
 from openplug.outbox import OutboxWorker
 from openplug.rate_limits import ConcurrentLimit, SlidingWindowLimit
 from openplug.realtime import Broker, InProcessBroker, SessionLimits, make_broker
@@ -52,6 +53,8 @@ class Runtime:
     # Realtime events; the server's lifespan replaces it with
     # ``broker_for(settings)`` and closes it on shutdown.
     broker: Broker = field(default_factory=InProcessBroker)
+    # GET /metrics's figures; set by the server's lifespan (see openplug.metrics).
+    metrics: Metrics | None = None
     # Per email: failed inbox sign-ins (see identity.agent_sessions).
     failed_sign_ins: SlidingWindowLimit = field(init=False)
     # Per client address: failed inbox sign-ins, and those in progress.

@@ -60,6 +60,11 @@ class Settings(BaseSettings):
     # cannot even say so (a partition).
     db_statement_timeout_seconds: float = Field(default=30.0, gt=0)
     log_level: str = "info"
+    # One JSON line per request (method, route template, status, duration,
+    # request id); never the path's values or the query string.
+    access_log: bool = False
+    # GET /metrics with Authorization: Bearer <token>; unset, loopback only.
+    metrics_token: str | None = None
     secrets_file: Path | None = None
     # Set to share realtime events between processes (openplug.realtime).
     redis_url: str | None = None

@@ -481,6 +481,9 @@ def in_widget_on_conversation(**extra: Any) -> Build:
 ROWS: tuple[Row | SocketRow, ...] = (
     # Pages, documents and files: no credential is read.
     *row("GET /health", page()),
+    # Loopback-only without OPENPLUG_METRICS_TOKEN (the test server is on
+    # loopback); the token mode and the refusal are in tests/web/test_metrics.py.
+    *row("GET /metrics", page()),
     *row("GET /openapi.json", page()),
     *row("GET /docs", page()),
     *row("GET /docs/assets/{path}", page("/docs/assets/swagger-ui.css")),

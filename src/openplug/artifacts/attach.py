@@ -88,9 +88,7 @@ async def attach_artifacts(
 
 async def _why_not(conn: AsyncConnection, key: int, own: Sequence[ColumnElement[bool]]) -> str:
     a = artifacts.c
-    row = (
-        await conn.execute(select(a.state, a.message_id).where(a.id == key, *own))
-    ).first()
+    row = (await conn.execute(select(a.state, a.message_id).where(a.id == key, *own))).first()
     if row is None:
         # Someone else's is answered like one that does not exist.
         return "no artifact of yours has this id"

@@ -67,9 +67,7 @@ async def conversations_create(
     async with runtime.db.read() as conn:
         members = await service.resolve_rev_users(conn, body.members, "members")
     messages = body.messages or []
-    parts = [
-        message_parts(m.body, m.artifacts, f"messages[{i}].") for i, m in enumerate(messages)
-    ]
+    parts = [message_parts(m.body, m.artifacts, f"messages[{i}].") for i, m in enumerate(messages)]
     key = await service.create_conversation(
         runtime,
         member_keys=members,
@@ -121,8 +119,10 @@ _STATES = {"open": "open", "closed": "resolved"}
 def _statuses(req: ConversationsListRequest | ConversationsListQuery) -> list[str] | None:
     """``status``, ``stage.name`` and ``state`` all narrow the statuses."""
     wanted: set[str] | None = None
-    names = req.stage_name if isinstance(req, ConversationsListQuery) else (
-        req.stage.name if req.stage is not None else None
+    names = (
+        req.stage_name
+        if isinstance(req, ConversationsListQuery)
+        else (req.stage.name if req.stage is not None else None)
     )
     for field_name, values in (("status", req.status), ("stage.name", names)):
         given = records.split_filter(values, req)

@@ -156,9 +156,7 @@ class ConversationsFilters(Paging):
     source_channel: Filter | None = ignored()
     source_channel_v2: Filter | None = ignored()
     source_channels: Filter | None = ignored()
-    owned_by: Filter | None = Field(
-        default=None, description="Owned by any of these dev users"
-    )
+    owned_by: Filter | None = Field(default=None, description="Owned by any of these dev users")
     is_unassigned: bool | None = Field(
         default=None,
         description="openplug's own: `true` only conversations nobody owns, "

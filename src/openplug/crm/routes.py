@@ -193,12 +193,7 @@ def _json_list_has(column: Any, values: list[str]) -> Any:
     """A JSON list column holding any of ``values``, on both databases: the
     stored JSON text contains the value as a JSON string."""
     text = cast(column, String)
-    return or_(
-        *(
-            text.contains(json.dumps(v), autoescape=True)
-            for v in values
-        )
-    )
+    return or_(*(text.contains(json.dumps(v), autoescape=True) for v in values))
 
 
 def _rev_users_where(req: RevUsersListRequest) -> list[Any]:

@@ -132,8 +132,7 @@ class AccountsFilters(Listing):
     websites: Filter | None = None
     stage: Filter | None = Field(
         default=None,
-        description="Accepted; openplug's accounts have no stage, so a `stage` filter "
-        "matches none",
+        description="Accepted; openplug's accounts have no stage, so a `stage` filter matches none",
     )
 
 
@@ -192,9 +191,10 @@ class AccountsUpdateRequest(Strict):
     domains: Domains | None = None
     websites: Websites | None = Field(
         default=None,
-        description="DevRev's `{\"set\": [...]}`, or the list itself",
-        json_schema_extra={"anyOf": [{"type": "array", "items": {"type": "string"}},
-                                     _WEBSITES_SET]},
+        description='DevRev\'s `{"set": [...]}`, or the list itself',
+        json_schema_extra={
+            "anyOf": [{"type": "array", "items": {"type": "string"}}, _WEBSITES_SET]
+        },
     )
     external_refs: Annotated[list[Ref], Field(max_length=1)] | None = Field(
         default=None, description="openplug keeps one: the `account_ref`"
@@ -222,9 +222,7 @@ class RevOrgsUpdateRequest(Strict):
     tier: ShortText | None = None
     description: LongText | None = None
     domain: Domain | None = None
-    external_ref: Ref | None = Field(
-        default=None, description="The workspace's `workspace_ref`"
-    )
+    external_ref: Ref | None = Field(default=None, description="The workspace's `workspace_ref`")
     environment: Literal["production", "staging", "test"] | None = ignored()
     phone_numbers: PhoneNumbers | None = Field(default=None, description="openplug's own")
     custom_fields: CustomFields | None = None

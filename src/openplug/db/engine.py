@@ -10,8 +10,9 @@ PostgreSQL both are the same engine; unique constraints and ``ON CONFLICT``
 do the serialising.
 
 On PostgreSQL the pool is made to survive the network (see
-``PoolOptions``): a connection is pinged (within ``connect_timeout``)
-before each checkout and replaced when it fails, so the
+``PoolOptions``): a connection idle for more than a few seconds is pinged
+(within ``connect_timeout``) before checkout, any connection whose socket
+the server closed is noticed without one, and either is replaced, so the
 first request after PostgreSQL restarts or fails over gets a fresh one
 instead of a 500; TCP keepalives and per-statement timeouts, on both
 sides, bound how long a request can wait on a connection whose peer
@@ -24,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -36,6 +38,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.util import await_
 
+from openplug.db.inline_sqlite import inline_creator
 from openplug.db.point_reads import PointReader
 from openplug.db.sqlite_writes import SqliteWriteBatcher
 from openplug.private_files import private_sqlite_file
@@ -46,6 +49,9 @@ SQLITE_PRAGMAS = (
     "PRAGMA foreign_keys=ON",
 )
 T = TypeVar("T")
+# A pooled PostgreSQL connection unused for longer is pinged before use.
+PING_AFTER_IDLE_S = 5.0
+_RETURNED_AT = "openplug_returned_at"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +93,11 @@ class Database:
             # Readers run each SELECT in autocommit: no BEGIN/ROLLBACK round
             # trips to the driver thread. Nothing relies on several reads
             # sharing a snapshot; writes re-read inside their transaction.
+            # A file's readers run in the loop's thread (see inline_sqlite).
+            path = _sqlite_file(parsed)
+            inline = {} if path is None else {"async_creator": inline_creator(str(path))}
             self.reader = create_async_engine(
-                url, pool_size=8, max_overflow=0, pool_reset_on_return=None
+                url, pool_size=8, max_overflow=0, pool_reset_on_return=None, **inline
             )
             _configure_sqlite(self.reader.sync_engine, begin=None)
             # run_write's engines: the plain sqlite3 driver, one connection
@@ -156,17 +165,35 @@ def _postgres_engine(url: str, pool: PoolOptions) -> AsyncEngine:
     )
 
     @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    def _on_connect(dbapi_connection: Any, record: Any) -> None:
         _keepalive(dbapi_connection.driver_connection, pool)
+        record.info[_RETURNED_AT] = time.monotonic()  # just opened: alive
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info[_RETURNED_AT] = time.monotonic()
 
     @event.listens_for(engine.sync_engine, "checkout")
-    def _pre_ping(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    def _pre_ping(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         # SQLAlchemy's pool_pre_ping, with a deadline of its own: its ping
         # waits as long as any statement, and a timeout is not a disconnect
         # to it, so a dead pooled connection failed the request instead of
         # being replaced. DisconnectionError makes the pool open a new one.
+        #
+        # A round trip per checkout doubled the cost of a point read, so a
+        # connection back from use moments ago is only checked for what
+        # costs nothing: whether its socket was closed (a restart or a
+        # terminated backend closes it, and asyncpg sees that as it reads).
+        # One idle longer than PING_AFTER_IDLE_S is pinged.
+        driver = dbapi_connection.driver_connection
+        if driver.is_closed():
+            raise DisconnectionError("pooled connection was closed by the server")
+        returned_at = record.info.get(_RETURNED_AT)
+        if returned_at is None or time.monotonic() - returned_at < PING_AFTER_IDLE_S:
+            return
         try:
-            await_(dbapi_connection.driver_connection.fetchval("SELECT 1", timeout=ping_timeout))
+            await_(driver.fetchval("SELECT 1", timeout=ping_timeout))
         except Exception as e:  # closed, reset, timed out: not usable either way
             raise DisconnectionError(f"pooled connection failed its ping: {e!r}") from e
 

@@ -142,9 +142,7 @@ async def fetch_page(
     backwards = mode == "before"
     if cursor is not None:
         query = query.where(_beyond(keys, decode_cursor(cursor, keys), reverse=backwards))
-    order = [
-        (k.column.desc() if k.descending != backwards else k.column.asc()) for k in keys
-    ]
+    order = [(k.column.desc() if k.descending != backwards else k.column.asc()) for k in keys]
     rows: list[Row] = [
         r._mapping for r in (await conn.execute(query.order_by(*order).limit(limit + 1))).all()
     ]

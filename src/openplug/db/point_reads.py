@@ -9,16 +9,27 @@ converts the values (the columns' own result processors), but on SQLite the
 query runs directly on a read-only connection in the event loop's thread.
 An indexed read in WAL mode takes microseconds and never waits for a
 writer, so this blocks the loop for less time than the hop it replaces.
-Other backends go through the ordinary async connection.
+
+On PostgreSQL the query runs on the pooled connection's asyncpg driver
+directly: one round trip (asyncpg's prepared-statement cache makes it a
+bind and execute of a statement parsed once per connection), where going
+through SQLAlchemy added a BEGIN before it and a ROLLBACK when the
+connection went back to the pool, plus its row machinery. asyncpg runs
+outside a transaction, so there is nothing to roll back. A connection
+that fails is invalidated (SQLAlchemy never saw the error, so it would not
+know to) and the read, which changes nothing, is tried once more on
+another.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import JSON, Select
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.types import TypeEngine
@@ -36,17 +47,19 @@ class PointRead:
     """A SELECT with named ``bindparam``s that returns at most one row."""
 
     statement: Select[Any]
-    _compiled: _Compiled | None = field(default=None, repr=False)
+    # Per dialect: one process may serve SQLite and PostgreSQL (the tests).
+    _compiled: dict[str, _Compiled] = field(default_factory=dict, repr=False)
 
     def compiled(self, dialect: Dialect) -> _Compiled:
-        if self._compiled is None:
+        found = self._compiled.get(dialect.name)
+        if found is None:
             c = self.statement.compile(dialect=dialect)
             columns: list[tuple[str, Processor | None]] = [
                 (str(col.key), _result_processor(col.type, dialect))
                 for col in self.statement.selected_columns
             ]
-            self._compiled = (str(c), tuple(c.positiontup or ()), columns)
-        return self._compiled
+            found = self._compiled[dialect.name] = (str(c), tuple(c.positiontup or ()), columns)
+        return found
 
 
 def _result_processor(type_: TypeEngine[Any], dialect: Dialect) -> Processor | None:
@@ -65,6 +78,16 @@ def _result_processor(type_: TypeEngine[Any], dialect: Dialect) -> Processor | N
         return json_process(value)
 
     return process_json
+
+
+# A connection that is gone or in an unknown state (a timeout mid-query).
+_CONNECTION_FAILURES = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    OSError,
+    asyncio.TimeoutError,
+    TimeoutError,
+)
 
 
 class PointReader:
@@ -86,18 +109,32 @@ class PointReader:
         return self._sqlite
 
     async def one(self, query: PointRead, **params: Any) -> Mapping[str, Any] | None:
-        if not self.db.is_sqlite:
-            async with self.db.read() as conn:
-                row = (await conn.execute(query.statement, params)).first()
-                return None if row is None else dict(row._mapping)
         sql, order, columns = query.compiled(self.db.reader.dialect)
-        raw = self._sqlite_connection().execute(sql, [params[k] for k in order]).fetchone()
+        args = [params[k] for k in order]
+        if self.db.is_sqlite:
+            raw = self._sqlite_connection().execute(sql, args).fetchone()
+        else:
+            raw = await self._postgres_row(sql, args)
         if raw is None:
             return None
         return {
             key: (process(value) if process is not None else value)
             for (key, process), value in zip(columns, raw, strict=True)
         }
+
+    async def _postgres_row(self, sql: str, args: list[Any]) -> Any:
+        for attempt in (1, 2):
+            async with self.db.reader.connect() as conn:
+                driver = (await conn.get_raw_connection()).driver_connection
+                if driver is None:  # never for a pooled connection
+                    raise RuntimeError("pooled connection without its driver connection")
+                try:
+                    return await driver.fetchrow(sql, *args)
+                except _CONNECTION_FAILURES:
+                    await conn.invalidate()
+                    if attempt == 2:
+                        raise
+        raise AssertionError("unreachable")
 
     def close(self) -> None:
         if self._sqlite is not None:

@@ -104,7 +104,6 @@ class AuthToken(Answer):
     last_used_at: str | None
     revoked_at: str | None
 
-
     @model_serializer(mode="wrap")
     def _without_null_client(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         # DevRev types ``client_id`` as a string: absent, never null.

@@ -78,6 +78,8 @@ async def create_session_token(
         raise Forbidden("this AAT belongs to no app; create a new one for the app")
     user = await identify(runtime.db, ident, aat.app_pk, runtime.crm_hooks)
     minutes = req.expires_in_mins or SESSION_DEFAULT_MINUTES
+    if runtime.metrics is not None:
+        runtime.metrics.tokens_minted.inc()
     token = mint_session_token(
         runtime.secrets,
         org_id=runtime.org_id,

@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from openplug.web.pages import PAGE_METHODS
+from openplug.web.routing import include_flat
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -77,5 +78,5 @@ async def settings_section_page(section: str) -> HTMLResponse:
 
 def install_inbox_pages(app: FastAPI) -> None:
     """Before the widget's ``/static`` mount, which would shadow this one."""
-    app.include_router(router)
+    include_flat(app, router)
     app.mount("/static/inbox", StaticFiles(directory=STATIC_DIR), name="inbox-static")

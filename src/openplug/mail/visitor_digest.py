@@ -107,7 +107,10 @@ async def run(runtime: Runtime, job: Job) -> Outcome:
         rows = (
             await conn.execute(
                 select(
-                    messages.c.id, messages.c.seq, messages.c.body, messages.c.created_at,
+                    messages.c.id,
+                    messages.c.seq,
+                    messages.c.body,
+                    messages.c.created_at,
                     dev_users.c.display_name,
                 )
                 .join(dev_users, dev_users.c.id == messages.c.author_dev_user_id)

@@ -205,6 +205,11 @@ class FanOut:
         # Every live subscription, topics or not, so that ``end_all`` reaches
         # them all; weak so that a forgotten subscription costs nothing.
         self._all: weakref.WeakSet[LocalSubscription] = weakref.WeakSet()
+        # Events handed to local subscriptions, for /metrics.
+        self.delivered = 0
+
+    def live(self) -> int:
+        return len(self._all)
 
     def track(self, sub: LocalSubscription) -> LocalSubscription:
         self._all.add(sub)
@@ -265,11 +270,13 @@ class FanOut:
         delivery = Delivery(topic, event)
         if not isinstance(subs, dict):
             subs.offer(delivery)
+            self.delivered += 1
             return 1
         # A copy: an overflowing subscriber detaches itself mid-loop.
         targets = list(subs)
         for sub in targets:
             sub.offer(delivery)
+        self.delivered += len(targets)
         return len(targets)
 
     def end_all(self, error: SubscriptionEnded, *, only_with_topics: bool = False) -> None:

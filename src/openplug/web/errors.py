@@ -21,6 +21,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from openplug.errors import ApiError, TooManyRequests
+from openplug.web.observe import request_id_of, route_template
 from openplug.web.validation import error_from_pydantic
 
 log = logging.getLogger("openplug.errors")
@@ -96,10 +97,19 @@ def _allowed_methods(request: Request) -> str:
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
-def _unexpected_error(method: str, path: str, exc: BaseException) -> Response:
-    """The one log record (a line and the traceback) and the body of a 500."""
-    reference_id = secrets.token_hex(8)
-    log.error("internal error reference_id=%s %s %s", reference_id, method, path, exc_info=exc)
+def _unexpected_error(scope: Scope, exc: BaseException) -> Response:
+    """The one log record (a line and the traceback) and the body of a 500.
+    The reference is the request's id (``web.observe``), so the access log
+    line and this one are found together. The route template, not the
+    path: a path may carry a file's URL token."""
+    reference_id = request_id_of(scope) or secrets.token_hex(8)
+    log.error(
+        "internal error reference_id=%s %s %s",
+        reference_id,
+        scope["method"],
+        route_template(scope),
+        exc_info=exc,
+    )
     return JSONResponse(
         {
             "type": "internal_error",
@@ -142,6 +152,6 @@ class InternalErrors:
         try:
             await self.app(scope, receive, tracked)
         except Exception as exc:
-            response = _unexpected_error(scope["method"], scope["path"], exc)
+            response = _unexpected_error(scope, exc)
             if not started:
                 await response(scope, receive, send)

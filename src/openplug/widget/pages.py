@@ -24,6 +24,7 @@ from openplug.identity.apps import get_app
 from openplug.web.csp import source_list
 from openplug.web.deps import RuntimeDep
 from openplug.web.pages import PAGE_METHODS
+from openplug.web.routing import include_flat
 from openplug.widget.demo import router as demo_router
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -90,6 +91,6 @@ async def widget_frame(
 def install_widget_pages(app: FastAPI) -> None:
     """The frame page, the demo site and ``/static`` (the loader and the
     frame's files)."""
-    app.include_router(router)
-    app.include_router(demo_router)
+    include_flat(app, router)
+    include_flat(app, demo_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -145,6 +145,8 @@ def mint_visitor_token(
 ) -> tuple[str, int]:
     """An unverified visitor's session token (anonymous, or identified by the
     page alone): only a site's backend, with its AAT, mints verified ones."""
+    if runtime.metrics is not None:
+        runtime.metrics.tokens_minted.inc()
     token = mint_session_token(
         runtime.secrets,
         org_id=runtime.org_id,

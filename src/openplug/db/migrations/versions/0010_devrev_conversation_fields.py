@@ -23,12 +23,8 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("conversations") as batch:
         batch.add_column(sa.Column("description", sa.Text(), nullable=True))
-        batch.add_column(
-            sa.Column("tags", _JSON, nullable=False, server_default="[]")
-        )
-        batch.add_column(
-            sa.Column("custom_fields", _JSON, nullable=False, server_default="{}")
-        )
+        batch.add_column(sa.Column("tags", _JSON, nullable=False, server_default="[]"))
+        batch.add_column(sa.Column("custom_fields", _JSON, nullable=False, server_default="{}"))
     with op.batch_alter_table("custom_field_defs") as batch:
         for flag in ("is_filterable", "is_pii", "is_immutable"):
             batch.add_column(

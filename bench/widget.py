@@ -1,0 +1,180 @@
+"""Throughput of the widget's own hot calls against a real server, as ratios
+to a bare Starlette and a bare FastAPI endpoint measured in the same run.
+
+What a page with the widget calls most: (1) ``POST /widget/session`` with
+the visitor's ``anonymous_credential`` (every page view of an anonymous
+visitor renews its session token), (2) ``POST /widget/conversations.list``
+(the widget opening), (3) ``POST /widget/messages.create`` (a visitor
+typing). Each runs on one server process (``openplug serve``, SQLite by
+default, ``--backends postgres`` for PostgreSQL), driven by wrk in its own
+process, every request the same (one visitor, one conversation). Target
+(issue 12): each at least 0.4x bare Starlette. The server's CPU per request
+is printed too: it moves less than throughput when the machine is shared.
+
+Usage: ``.venv/bin/python bench/widget.py [--duration 10] [--connections 32]
+[--backends sqlite,postgres]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from baseline import Baselines
+from identify import (
+    LUA_DONE,
+    BenchError,
+    PostgresDatabase,
+    Server,
+    Wrk,
+    WrkResult,
+    baseline_runner,
+    ensure_wrk,
+    free_port,
+    git_revision,
+    http,
+    lua_string,
+    run_and_report,
+)
+
+TARGET = 0.4
+CALLS = (
+    ("session", "(1) anonymous session renewal", "/widget/session"),
+    ("list", "(2) conversations.list", "/widget/conversations.list"),
+    ("post", "(3) messages.create", "/widget/messages.create"),
+)
+
+
+@dataclass
+class Suite:
+    baselines: Baselines
+    runs: dict[str, dict[str, WrkResult]] = field(default_factory=dict)
+    load: tuple[float, float] = (0.0, 0.0)
+
+
+def lua_widget(body: dict[str, object], token: str | None) -> str:
+    """A JSON POST, with the visitor's session token when it has one."""
+    headers = {"Content-Type": "application/json"} | ({"Authorization": token} if token else {})
+    pairs = ", ".join(f"[ {lua_string(k)} ] = {lua_string(v)}" for k, v in headers.items())
+    return (
+        f'wrk.method = "POST"\nwrk.headers = {{{pairs}}}\n'
+        f"wrk.body = {lua_string(json.dumps(body))}\n{LUA_DONE}"
+    )
+
+
+def run_backend(
+    args: argparse.Namespace, tmp: Path, exe: str, lua_dir: Path, url: str | None
+) -> dict[str, WrkResult]:
+    name = "postgres" if url else "sqlite"
+    server = Server(tmp / f"data-{name}", tmp / f"server-{name}.log", url)
+    try:
+        print(f"starting openplug serve ({name}) on {server.base} ...")
+        server.start()
+        assert server.proc is not None
+        app_id = server.cli("apps", "list")["apps"][0]["app_id"]
+        status, first = http(server.base, "POST", "/widget/session", body={"app_id": app_id})
+        if status not in (200, 201) or "anonymous_credential" not in first:
+            raise BenchError(f"widget/session answered {status}: {first}")
+        credential, token = first["anonymous_credential"], first["session_token"]
+        status, created = http(server.base, "POST", "/widget/conversations.create", token=token,
+                               body={"app_id": app_id, "body": "hello"})  # fmt: skip
+        if status != 201:
+            raise BenchError(f"widget/conversations.create answered {status}: {created}")
+        conversation = created["conversation"]["id"]
+        bodies = {
+            "session": ({"app_id": app_id, "anonymous_credential": credential}, None),
+            "list": ({"app_id": app_id}, token),
+            "post": ({"app_id": app_id, "conversation": conversation, "body": "a bench message"},
+                     token),
+        }  # fmt: skip
+        wrk = Wrk(exe, server.base, lua_dir, args)
+        out: dict[str, WrkResult] = {}
+        for key, label, path in CALLS:
+            body, auth = bodies[key]
+            script = lua_widget(body, auth)
+            print(f"  {label} ...", end="", flush=True)
+            if args.warmup:
+                wrk.run(label, path, script, args.warmup)
+            r = out[key] = wrk.run(label, path, script, args.duration, cpu_pid=server.proc.pid)
+            print(f" {r.rps:,.0f} req/s, server CPU {r.cpu_per_request_us:,.0f} µs/request")
+        return out
+    finally:
+        server.stop()
+
+
+def run(args: argparse.Namespace, tmp: Path) -> Suite:
+    exe = ensure_wrk()
+    lua_dir = tmp / "wrk"
+    lua_dir.mkdir()
+    suite = Suite(Baselines(tmp, free_port))
+    runner = baseline_runner(exe, lua_dir, args)
+    load_before = os.getloadavg()[0]
+    try:
+        print("starting the bare Starlette and FastAPI baselines ...")
+        suite.baselines.start()
+        suite.baselines.measure(runner)
+        for backend in args.backends:
+            if backend == "postgres":
+                with PostgresDatabase() as db:
+                    suite.runs[backend] = run_backend(args, tmp, exe, lua_dir, db.url)
+            else:
+                suite.runs[backend] = run_backend(args, tmp, exe, lua_dir, None)
+        suite.baselines.measure(runner)
+    finally:
+        suite.baselines.stop()
+    suite.load = (load_before, os.getloadavg()[0])
+    return suite
+
+
+def report(args: argparse.Namespace, suite: Suite) -> bool:
+    print()
+    print("=" * 100)
+    print(f"openplug widget benchmark  (code {git_revision()}; 1-min load "
+          f"{suite.load[0]:.2f} -> {suite.load[1]:.2f})")  # fmt: skip
+    print(
+        f"  wrk {args.threads} thread(s), {args.connections} connections, {args.duration} s per run"
+    )
+    print("\n".join(suite.baselines.lines()))
+    starlette = suite.baselines.mean("starlette")
+    ok = True
+    for backend, runs in suite.runs.items():
+        print(f"backend: {backend}")
+        for key, label, _path in CALLS:
+            r = runs[key]
+            ratio = r.rps / starlette if starlette else 0.0
+            verdict = "PASS" if ratio >= TARGET else "BELOW TARGET"
+            if not r.ok:
+                verdict, ok = (
+                    f"INVALID (non-2xx {r.non_2xx}, socket errors {r.socket_errors})",
+                    False,
+                )
+            print(
+                f"  {label:<34}{r.rps:>10,.1f} req/s  {suite.baselines.ratios(r.rps)}  "
+                f"CPU {r.cpu_per_request_us:>6,.0f} µs/req  (target >= {TARGET}x Starlette)  "
+                f"{verdict}"
+            )
+    print("=" * 100)
+    return ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--backends", default="sqlite")
+    args = parser.parse_args()
+    args.backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    if set(args.backends) - {"sqlite", "postgres"}:
+        parser.error("--backends takes sqlite and/or postgres")
+    return run_and_report(args, "openplug-widget-bench-", run, report, "data/, logs, wrk/")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
