@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from fastapi import FastAPI
 
-from openplug import __version__
+from openplug import __version__, idempotency
 from openplug.activity.routes import router as activity_router
 from openplug.artifacts import jobs as artifact_jobs
 from openplug.artifacts.routes import UPLOAD_PREFIX
@@ -83,6 +83,7 @@ def create_app(
         runtime.storage = open_storage(settings.storage_url, settings.data_dir)
         mail = await mail_jobs.start_mail(runtime, artifact_jobs.handlers(runtime))
         artifact_jobs.schedule_sweep(runtime, mail.outbox)
+        idempotency.schedule_sweep(runtime, mail.outbox)
         app.state.webhooks = webhooks = start_webhooks(runtime)
         app.state.runtime = runtime
         app.state.inbound_smtp = mail.listener
