@@ -106,6 +106,7 @@ def create_app(
             await hub.aclose()
             await announcements_sent()
             await runtime.broker.aclose()
+            await runtime.limits.aclose()
             await runtime.storage.aclose()
             await runtime.db.dispose()
             runtime.password_hashing.close()

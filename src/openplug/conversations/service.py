@@ -360,13 +360,16 @@ async def create_conversation(
     tags: Sequence[Mapping[str, Any]] = (),
     custom_fields: Mapping[str, Any] | None = None,
     also_write: Callable[[AsyncConnection, int], Awaitable[None]] | None = None,
+    automated_body: str | None = None,
 ) -> int:
     """A new conversation with its members, owners (dev user ids, checked
     in the same transaction: a 400 names ``owned_by[i]``) and first
     messages (by ``author``); ``artifacts[i]``: the artifact keys of
     message ``i`` (a 400 names ``artifacts_field`` with ``i`` filled in).
-    ``also_write`` runs last in the same transaction, given the new key
-    (the answer is built there: see ``post_message``)."""
+    ``automated_body``: the team's automated message (the away message of
+    app ``app_pk``), after the first messages. ``also_write`` runs last in
+    the same transaction, given the new key (the answer is built there:
+    see ``post_message``)."""
     now = utcnow()
     if title is None:
         title = title_from_body(bodies[0]) if bodies else DEFAULT_TITLE
@@ -423,6 +426,13 @@ async def create_conversation(
                 )  # fmt: skip
             changes.append(
                 _change("message.created", key, members, app_pk, status, author,
+                        seq=posted.seq, message_key=posted.message_key)
+            )  # fmt: skip
+        if automated_body is not None and app_pk is not None:
+            team = Author("sys_user", app_pk)
+            posted = await _append_message(conn, key, team, automated_body, now)
+            changes.append(
+                _change("message.created", key, members, app_pk, status, team,
                         seq=posted.seq, message_key=posted.message_key)
             )  # fmt: skip
         if also_write is not None:

@@ -42,7 +42,12 @@ from openplug.artifacts.schemas import (
 from openplug.artifacts.service import Links, Party
 from openplug.audit import Actor
 from openplug.availability import availability_at
-from openplug.availability.away import app_schedule, availability_json, post_away_message_if_away
+from openplug.availability.away import (
+    app_schedule,
+    availability_json,
+    away_message_now,
+    post_away_message_if_away,
+)
 from openplug.conversations import service as conversations
 from openplug.conversations.render import ConversationRenderer
 from openplug.conversations.service import Author, PostedMessage
@@ -210,6 +215,15 @@ async def _conversation_view(runtime: Runtime, visitor: service.Visitor, key: in
         return await _render_conversation(runtime, conn, visitor, key)
 
 
+async def _count_message(runtime: Runtime, visitor: service.Visitor) -> None:
+    """``OPENPLUG_MESSAGES_PER_VISITOR_PER_MINUTE``, counted for writes only
+    (a replayed answer is no new message)."""
+    await runtime.visitor_messages.admit(
+        f"{visitor.app.pk}:{visitor.rev_user_key}",
+        "too many messages from this visitor; try again in a minute",
+    )
+
+
 def _idempotent(
     key: str | None, visitor: service.Visitor, route: str, body: BaseModel
 ) -> idempotency.IdempotentCall | None:
@@ -356,7 +370,7 @@ async def widget_conversations_get(runtime: RuntimeDep, call: GetCall) -> Json:
 @router.post(
     "/conversations.create",
     openapi_extra=body_of(VisitorConversationsCreateRequest),
-    **answers(VisitorConversationResponse, 201),
+    **answers(VisitorConversationResponse, 201, rate_limited=True),
 )
 async def widget_conversations_create(
     runtime: RuntimeDep,
@@ -370,6 +384,7 @@ async def widget_conversations_create(
     text, artifact_keys = message_parts(body.body, body.artifacts)
 
     async def write(remember: idempotency.Remember | None) -> Json:
+        await _count_message(runtime, visitor)
         answer: Json = {}
 
         async def render(conn: AsyncConnection, key: int) -> None:
@@ -377,7 +392,7 @@ async def widget_conversations_create(
             if remember is not None:
                 await remember(conn, answer)
 
-        key = await conversations.create_conversation(
+        await conversations.create_conversation(
             runtime,
             member_keys=[visitor.rev_user_key],
             bodies=[text],
@@ -387,8 +402,9 @@ async def widget_conversations_create(
             title=body.title,
             app_pk=visitor.app.pk,
             also_write=render,
+            # In the same transaction, so the answer (and its replay) has it.
+            automated_body=await away_message_now(runtime, visitor.app.pk),
         )
-        await _away_after(runtime, key, visitor.app.pk)
         return answer
 
     return await idempotency.once(runtime, once, response, 201, write)
@@ -397,7 +413,7 @@ async def widget_conversations_create(
 @router.post(
     "/messages.create",
     openapi_extra=body_of(MessagesCreateRequest),
-    **answers(VisitorMessageResponse, 201),
+    **answers(VisitorMessageResponse, 201, rate_limited=True),
 )
 async def widget_messages_create(
     runtime: RuntimeDep,
@@ -411,6 +427,7 @@ async def widget_messages_create(
     text, artifact_keys = message_parts(body.body, body.artifacts)
 
     async def write(remember: idempotency.Remember | None) -> Json:
+        await _count_message(runtime, visitor)
         answer: Json = {}
 
         async def render(conn: AsyncConnection, posted: PostedMessage) -> None:
