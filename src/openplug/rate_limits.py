@@ -152,8 +152,14 @@ class Limits:
     """Opens a ``Limit`` per named rule: kept in this process, or shared
     through Redis when there is one (``OPENPLUG_REDIS_URL``)."""
 
-    def __init__(self, redis_url: str | None, *, timeout: float = 2.0) -> None:
+    def __init__(
+        self, redis_url: str | None, *, timeout: float = 2.0, retry_seconds: float = 5.0
+    ) -> None:
         self._redis: Redis | None = None
+        # After a failure, Redis is left alone this long: requests during
+        # an outage do not each wait for its deadlines.
+        self._retry_seconds = retry_seconds
+        self._down_until = 0.0
         if redis_url is not None:
             self._redis = Redis.from_url(
                 redis_url,
@@ -185,7 +191,14 @@ class Limits:
         admitted, retry_ms = await self._script(keys=[key], args=[limit, window_ms, event])
         return int(admitted), int(retry_ms)
 
+    def _usable(self) -> Redis | None:
+        """The Redis client, unless there is none or it failed just now."""
+        if self._redis is None or time.monotonic() < self._down_until:
+            return None
+        return self._redis
+
     def _failed(self, name: str, error: BaseException) -> None:
+        self._down_until = time.monotonic() + self._retry_seconds
         if not self.redis_down:
             log.warning(
                 "rate limits: Redis unreachable (%r); counting in this process until it is back",
@@ -228,7 +241,7 @@ class Limit:
     async def record(self, key: str) -> Stamp:
         if self.limit <= 0:
             return 0.0
-        if self._limits._redis is None:
+        if self._limits._usable() is None:
             return self.local.record(key)
         event = secrets.token_hex(8)
         try:
@@ -248,25 +261,22 @@ class Limit:
         if isinstance(stamp, float):
             self.local.forget(key, stamp)
             return
-        await self._quietly(self._limits_redis().zrem(self._prefix + key, stamp))
+        if (redis := self._limits._usable()) is not None:
+            await self._quietly(redis.zrem(self._prefix + key, stamp))
 
     async def clear(self, key: str) -> None:
         self.local.clear(key)
-        if self._limits._redis is not None:
-            await self._quietly(self._limits_redis().delete(self._prefix + key))
+        if (redis := self._limits._usable()) is not None:
+            await self._quietly(redis.delete(self._prefix + key))
 
     @property
     def _window_ms(self) -> int:
         return max(1, int(self.local.window * 1000))
 
-    def _limits_redis(self) -> Redis:
-        assert self._limits._redis is not None
-        return self._limits._redis
-
     async def _admit(self, key: str, message: str, *, record: bool) -> Stamp:
         if self.limit <= 0:
             return 0.0
-        if self._limits._redis is None:
+        if self._limits._usable() is None:
             if record:
                 return self.local.admit(key, message)
             self.local.check(key, message)

@@ -79,7 +79,11 @@ class Runtime:
     def __post_init__(self) -> None:
         self._secrets_mtime = self._mtime()
         settings = self.settings
-        self.limits = limits = Limits(settings.redis_url, timeout=settings.redis_timeout_seconds)
+        self.limits = limits = Limits(
+            settings.redis_url,
+            timeout=settings.redis_timeout_seconds,
+            retry_seconds=settings.redis_health_check_seconds,
+        )
         self.failed_sign_ins = limits.window(
             "sign_in_failures_email", SIGN_IN_FAILURES, SIGN_IN_WINDOW_SECONDS
         )
