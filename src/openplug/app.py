@@ -34,6 +34,7 @@ from openplug.mail.inbound_routes import router as inbound_mail_router
 from openplug.mail.routes import pages as mail_pages
 from openplug.mail.routes import router as mail_router
 from openplug.privacy.routes import router as privacy_router
+from openplug.readiness import router as readiness_router
 from openplug.realtime import announcements_sent
 from openplug.realtime.starlette_transport import SocketEndpoints
 from openplug.runtime import Runtime, broker_for
@@ -136,6 +137,7 @@ def create_app(
     app.include_router(mail_router)
     app.include_router(inbound_mail_router)
     app.include_router(mail_pages)
+    app.include_router(readiness_router)
     install_inbox_pages(app)
     install_widget_pages(app)
 

@@ -182,6 +182,11 @@ class Limits:
     def window(self, name: str, limit: int, window_seconds: float) -> Limit:
         return Limit(self, name, SlidingWindowLimit(limit, window_seconds))
 
+    async def ping(self) -> None:
+        """Raises unless Redis answers (for ``/ready``)."""
+        if self._redis is not None:
+            await self._redis.ping()
+
     async def aclose(self) -> None:
         if self._redis is not None:
             await self._redis.aclose()

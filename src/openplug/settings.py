@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     # the driver itself gives up a few seconds later, when the server
     # cannot even say so (a partition).
     db_statement_timeout_seconds: float = Field(default=30.0, gt=0)
+    # GET /ready's deadline for each dependency's answer.
+    ready_timeout_seconds: float = Field(default=2.0, gt=0)
     log_level: str = "info"
     secrets_file: Path | None = None
     # Set to share realtime events and rate limits between processes

@@ -460,6 +460,7 @@ def in_widget_on_conversation(**extra: Any) -> Build:
 ROWS: tuple[Row | SocketRow, ...] = (
     # Pages, documents and files: no credential is read.
     *row("GET /health", page()),
+    *row("GET /ready", page()),
     *row("GET /openapi.json", page()),
     *row("GET /docs", page()),
     *row("GET /docs/assets/{path}", page("/docs/assets/swagger-ui.css")),
