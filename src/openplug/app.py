@@ -170,3 +170,26 @@ def create_app(
     # Outermost of all: every exception becomes a 500 (see web.errors).
     app.add_middleware(InternalErrors)
     return app
+
+
+def from_environment() -> FastAPI:
+    """The server as an app factory, its settings from ``OPENPLUG_*``: for
+    ``uvicorn --factory openplug.app:from_environment`` or gunicorn with
+    uvicorn workers (``gunicorn -k uvicorn.workers.UvicornWorker
+    'openplug.app:from_environment()'``), which ``openplug serve --workers``
+    uses too. Initialise the instance first (``openplug init``): processes
+    started together on a new instance would each make one."""
+    import logging
+
+    settings = Settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+    def announce(runtime: Runtime, first: FirstStart) -> None:
+        from openplug.cli import _announce
+
+        _announce(runtime, first)
+
+    return create_app(settings, on_first_start=announce, freeze_startup_objects=True)

@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     # the driver itself gives up a few seconds later, when the server
     # cannot even say so (a partition).
     db_statement_timeout_seconds: float = Field(default=30.0, gt=0)
+    # On SIGTERM: how long requests in flight may take to finish (open
+    # sockets are closed with 1012 at once) before they are cancelled.
+    graceful_shutdown_seconds: int = Field(default=10, ge=0)
     # GET /ready's deadline for each dependency's answer.
     ready_timeout_seconds: float = Field(default=2.0, gt=0)
     log_level: str = "info"
