@@ -18,6 +18,7 @@ from openplug import idempotency
 from openplug.conversations.events import ConversationChange
 from openplug.db import Database
 from tests.conversations.helpers import (
+    agent_ok,
     assert_error,
     identified_token,
     start_conversation,
@@ -192,3 +193,13 @@ async def test_keys_are_forgotten_after_a_day(cluster: Cluster) -> None:  # noqa
     finally:
         await db.dispose()
     assert await a.server.sql("SELECT count(*) FROM idempotency_keys") == [(0,)]
+    # Erasing the visitor erases the answers that hold their messages.
+    assert post(a, token, "k2", conversation=conversation["id"], body="mine").status_code == 201
+    assert await a.server.sql("SELECT count(*) FROM idempotency_keys") == [(1,)]
+    user_id = identified_user_id(a, token)
+    agent_ok(a.server, "/rev-users.delete", {"id": user_id})
+    assert await a.server.sql("SELECT count(*) FROM idempotency_keys") == [(0,)]
+
+
+def identified_user_id(node: Node, token: str) -> str:
+    return str(widget(node.server, token, "conversations.list").json()["user"]["id"])

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Any
@@ -179,6 +179,20 @@ async def _replay(runtime: Runtime, call: IdempotentCall, response: Response) ->
     response.headers[REPLAYED_HEADER] = "true"
     answer: Json = row.response
     return answer
+
+
+def visitor_scope(app_pk: int, rev_user_key: int) -> str:
+    return f"app:{app_pk}:rev_user:{rev_user_key}"
+
+
+async def forget_visitors(conn: AsyncConnection, rev_user_keys: Sequence[int]) -> None:
+    """Erasure: the stored answers of these visitors' writes hold their
+    messages; they go with them rather than a day later."""
+    k = idempotency_keys.c
+    for key in rev_user_keys:
+        await conn.execute(
+            delete(idempotency_keys).where(k.scope.like(f"app:%:rev_user:{int(key)}"))
+        )
 
 
 async def sweep(db: Database) -> int:

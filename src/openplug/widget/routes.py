@@ -227,7 +227,7 @@ async def _count_message(runtime: Runtime, visitor: service.Visitor) -> None:
 def _idempotent(
     key: str | None, visitor: service.Visitor, route: str, body: BaseModel
 ) -> idempotency.IdempotentCall | None:
-    scope = f"app:{visitor.app.pk}:rev_user:{visitor.rev_user_key}"
+    scope = idempotency.visitor_scope(visitor.app.pk, visitor.rev_user_key)
     return idempotency.IdempotentCall.of(key, scope=scope, route=route, body=body)
 
 
