@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from fastapi import FastAPI
 
-from openplug import __version__
+from openplug import __version__, idempotency
 from openplug.activity.routes import router as activity_router
 from openplug.artifacts import jobs as artifact_jobs
 from openplug.artifacts.routes import UPLOAD_PREFIX
@@ -35,6 +35,7 @@ from openplug.mail.routes import pages as mail_pages
 from openplug.mail.routes import router as mail_router
 from openplug.metrics import Metrics, metrics_endpoint
 from openplug.privacy.routes import router as privacy_router
+from openplug.readiness import router as readiness_router
 from openplug.realtime import announcements_sent
 from openplug.realtime.starlette_transport import SocketEndpoints
 from openplug.runtime import Runtime, broker_for
@@ -86,6 +87,7 @@ def create_app(
         runtime.storage = open_storage(settings.storage_url, settings.data_dir)
         mail = await mail_jobs.start_mail(runtime, artifact_jobs.handlers(runtime))
         artifact_jobs.schedule_sweep(runtime, mail.outbox)
+        idempotency.schedule_sweep(runtime, mail.outbox)
         app.state.webhooks = webhooks = start_webhooks(runtime)
         app.state.runtime = runtime
         runtime.metrics = metrics.runtime_metrics(runtime)
@@ -109,6 +111,7 @@ def create_app(
             await hub.aclose()
             await announcements_sent()
             await runtime.broker.aclose()
+            await runtime.limits.aclose()
             await runtime.storage.aclose()
             await runtime.db.dispose()
             runtime.password_hashing.close()
@@ -139,6 +142,7 @@ def create_app(
     include_flat(app, mail_router)
     include_flat(app, inbound_mail_router)
     include_flat(app, mail_pages)
+    include_flat(app, readiness_router)
     install_inbox_pages(app)
     install_widget_pages(app)
 
@@ -177,3 +181,26 @@ def create_app(
     # answer, the 500s above included (see web.observe).
     app.add_middleware(RequestObserver, metrics=metrics, log_access=settings.access_log)
     return app
+
+
+def from_environment() -> FastAPI:
+    """The server as an app factory, its settings from ``OPENPLUG_*``: for
+    ``uvicorn --factory openplug.app:from_environment`` or gunicorn with
+    uvicorn workers (``gunicorn -k uvicorn.workers.UvicornWorker
+    'openplug.app:from_environment()'``), which ``openplug serve --workers``
+    uses too. Initialise the instance first (``openplug init``): processes
+    started together on a new instance would each make one."""
+    import logging
+
+    settings = Settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+    def announce(runtime: Runtime, first: FirstStart) -> None:
+        from openplug.cli import _announce
+
+        _announce(runtime, first)
+
+    return create_app(settings, on_first_start=announce, freeze_startup_objects=True)

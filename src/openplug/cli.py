@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from importlib.metadata import version as package_version
@@ -318,6 +319,15 @@ def serve(
     port: Annotated[
         int | None, typer.Option(metavar="PORT", help="Port [OPENPLUG_PORT; 8000].")
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            metavar="N",
+            help="Server processes sharing the port; more than one needs OPENPLUG_REDIS_URL "
+            "(PostgreSQL advised).",
+        ),
+    ] = 1,
 ) -> None:
     """Run the server (initialising on the first start)."""
     from openplug.app import create_app as create_asgi_app
@@ -333,6 +343,23 @@ def serve(
     configure_logging(settings.log_level)
     # Migration chatter is not news on every start; failures still show.
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # ws_max_size: a socket frame is small JSON; refuse big ones before
+    # buffering them (the session refuses over 16 KiB anyway).
+    # ws_per_message_deflate off: every browser offers it, and its zlib state
+    # costs ~42 KiB per open socket (bench/realtime.py) to shrink frames of a
+    # few hundred bytes; idle widgets are most of a server's sockets.
+    # On SIGTERM uvicorn stops accepting, closes open sockets with 1012
+    # (service restart: the widget reconnects, to another process behind a
+    # balancer, and resumes from its last seq), lets requests in flight
+    # finish within the grace period, then runs the lifespan's shutdown.
+    options: dict[str, Any] = {
+        "host": settings.host, "port": settings.port, "log_level": settings.log_level,
+        "access_log": False, "ws_max_size": 64 * 1024, "ws_per_message_deflate": False,
+        "timeout_graceful_shutdown": settings.graceful_shutdown_seconds,
+    }  # fmt: skip
+    if workers > 1:
+        _serve_workers(settings, overrides, workers, options)
+        return
 
     def announce(runtime: Runtime, first: FirstStart) -> None:
         _announce(runtime, first)
@@ -341,14 +368,40 @@ def serve(
     typer.echo(
         f"openplug serving on {settings.resolved_public_url()}  (API docs at /docs)", err=True
     )
-    # ws_max_size: a socket frame is small JSON; refuse big ones before
-    # buffering them (the session refuses over 16 KiB anyway).
-    # ws_per_message_deflate off: every browser offers it, and its zlib state
-    # costs ~42 KiB per open socket (bench/realtime.py) to shrink frames of a
-    # few hundred bytes; idle widgets are most of a server's sockets.
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
-                access_log=False, ws_max_size=64 * 1024,
-                ws_per_message_deflate=False)  # fmt: skip
+    uvicorn.run(app, **options)
+
+
+def _serve_workers(
+    settings: Settings, overrides: dict[str, Any], workers: int, options: dict[str, Any]
+) -> None:
+    """``workers`` processes, each its own ``openplug.app:from_environment``
+    (uvicorn's supervisor restarts one that dies). They share nothing but
+    the database and Redis, like processes on several machines: realtime
+    events and limits between them need Redis."""
+    if not settings.redis_url:
+        _fail(False, {
+            "type": "bad_request", "field_name": "--workers",
+            "message": "several workers need OPENPLUG_REDIS_URL: realtime events and limits "
+                       "are shared between processes through Redis",
+        })  # fmt: skip
+    # The workers read their settings from the environment.
+    env = {"host": settings.host, "port": str(settings.port), "data_dir": str(settings.data_dir)}
+    for name, value in env.items():
+        if name in overrides or name == "data_dir":
+            os.environ[f"OPENPLUG_{name.upper()}"] = value
+    # Initialised once, here, before the workers start: each would otherwise
+    # race to create the instance and print credentials of its own.
+    _run(_nothing, create=True)
+    typer.echo(
+        f"openplug serving on {settings.resolved_public_url()} with {workers} workers"
+        "  (API docs at /docs)",
+        err=True,
+    )
+    uvicorn.run("openplug.app:from_environment", factory=True, workers=workers, **options)
+
+
+async def _nothing(runtime: Runtime) -> None:
+    return None
 
 
 _REQUIRE_ID_HELP = "Only visitors signed in by your backend (a session token); no anonymous chats."

@@ -13,7 +13,7 @@ from openplug.identity.secrets_file import ServerSecrets, load_secrets
 from openplug.mail.config import MailConfig, mail_config
 from openplug.metrics import Metrics
 from openplug.outbox import OutboxWorker
-from openplug.rate_limits import ConcurrentLimit, SlidingWindowLimit
+from openplug.rate_limits import ConcurrentLimit, Limit, Limits
 from openplug.realtime import Broker, InProcessBroker, SessionLimits, make_broker
 from openplug.settings import Settings
 
@@ -55,17 +55,25 @@ class Runtime:
     broker: Broker = field(default_factory=InProcessBroker)
     # GET /metrics's figures; set by the server's lifespan (see openplug.metrics).
     metrics: Metrics | None = None
+    # The limits below: shared through Redis when it is configured (see
+    # rate_limits.Limit); closed by the lifespan.
+    limits: Limits = field(init=False)
     # Per email: failed inbox sign-ins (see identity.agent_sessions).
-    failed_sign_ins: SlidingWindowLimit = field(init=False)
-    # Per client address: failed inbox sign-ins, and those in progress.
-    failed_sign_ins_by_address: SlidingWindowLimit = field(init=False)
+    failed_sign_ins: Limit = field(init=False)
+    # Per client address: failed inbox sign-ins, and those in progress
+    # (this process's own queue: never shared).
+    failed_sign_ins_by_address: Limit = field(init=False)
     sign_ins_in_progress: ConcurrentLimit = field(init=False)
     # argon2's own threads (see identity.passwords); closed by the lifespan.
     password_hashing: PasswordHashing = field(default_factory=PasswordHashing)
     # Per client address: new anonymous visitors (see widget.service).
-    new_visitors: SlidingWindowLimit = field(init=False)
+    new_visitors: Limit = field(init=False)
     # Per client address: the /demo site's fake logins (see widget.demo).
-    demo_logins: SlidingWindowLimit = field(init=False)
+    demo_logins: Limit = field(init=False)
+    # Per visitor (app and rev user): messages and new conversations.
+    visitor_messages: Limit = field(init=False)
+    # Per AAT: session tokens minted (auth-tokens.create).
+    session_tokens_per_aat: Limit = field(init=False)
     # Every realtime socket's (one object, not one per socket).
     socket_limits: SessionLimits = field(init=False)
     # Parsed once: a wrong OPENPLUG_SMTP_URL stops the start, not each send.
@@ -74,14 +82,32 @@ class Runtime:
 
     def __post_init__(self) -> None:
         self._secrets_mtime = self._mtime()
-        self.failed_sign_ins = SlidingWindowLimit(SIGN_IN_FAILURES, SIGN_IN_WINDOW_SECONDS)
         settings = self.settings
-        self.failed_sign_ins_by_address = SlidingWindowLimit(
-            settings.failed_sign_ins_per_address_per_hour, 3600
+        self.limits = limits = Limits(
+            settings.redis_url,
+            timeout=settings.redis_timeout_seconds,
+            retry_seconds=settings.redis_health_check_seconds,
+            key_prefix=settings.redis_prefix,
+        )
+        self.failed_sign_ins = limits.window(
+            "sign_in_failures_email", SIGN_IN_FAILURES, SIGN_IN_WINDOW_SECONDS
+        )
+        self.failed_sign_ins_by_address = limits.window(
+            "sign_in_failures_address", settings.failed_sign_ins_per_address_per_hour, 3600
         )
         self.sign_ins_in_progress = ConcurrentLimit(SIGN_INS_IN_PROGRESS_PER_ADDRESS)
-        self.new_visitors = SlidingWindowLimit(settings.new_visitors_per_address_per_hour, 3600)
-        self.demo_logins = SlidingWindowLimit(settings.demo_logins_per_address_per_hour, 3600)
+        self.new_visitors = limits.window(
+            "new_visitors", settings.new_visitors_per_address_per_hour, 3600
+        )
+        self.demo_logins = limits.window(
+            "demo_logins", settings.demo_logins_per_address_per_hour, 3600
+        )
+        self.visitor_messages = limits.window(
+            "visitor_messages", settings.messages_per_visitor_per_minute, 60
+        )
+        self.session_tokens_per_aat = limits.window(
+            "session_tokens_aat", settings.session_tokens_per_aat_per_minute, 60
+        )
         self.socket_limits = SessionLimits(
             credential_recheck_interval=settings.credential_recheck_seconds
         )

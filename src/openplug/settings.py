@@ -42,6 +42,14 @@ class Settings(BaseSettings):
     # hour; each mints a session token and may create a demo rev user.
     # 0 turns the limit off.
     demo_logins_per_address_per_hour: int = 30
+    # Messages (and new conversations) one visitor may post per minute;
+    # 0 turns the limit off. Far above anyone typing, a wall for a script.
+    messages_per_visitor_per_minute: int = Field(default=120, ge=0)
+    # Session tokens one AAT may mint per minute (auth-tokens.create, every
+    # page view of an identified visitor): a bound on a runaway or stolen
+    # website backend filling the CRM. 0 (the default) turns it off; size
+    # it from your peak page views per minute, with room to spare.
+    session_tokens_per_aat_per_minute: int = Field(default=0, ge=0)
     max_body_bytes: int = 64 * 1024
     # How often each server re-checks the credentials of its open sockets,
     # for the ends it was not told about (a CLI revocation without Redis, a
@@ -59,6 +67,11 @@ class Settings(BaseSettings):
     # the driver itself gives up a few seconds later, when the server
     # cannot even say so (a partition).
     db_statement_timeout_seconds: float = Field(default=30.0, gt=0)
+    # On SIGTERM: how long requests in flight may take to finish (open
+    # sockets are closed with 1012 at once) before they are cancelled.
+    graceful_shutdown_seconds: int = Field(default=10, ge=0)
+    # GET /ready's deadline for each dependency's answer.
+    ready_timeout_seconds: float = Field(default=2.0, gt=0)
     log_level: str = "info"
     # One JSON line per request (method, route template, status, duration,
     # request id); never the path's values or the query string.
@@ -66,7 +79,8 @@ class Settings(BaseSettings):
     # GET /metrics with Authorization: Bearer <token>; unset, loopback only.
     metrics_token: str | None = None
     secrets_file: Path | None = None
-    # Set to share realtime events between processes (openplug.realtime).
+    # Set to share realtime events and rate limits between processes
+    # (openplug.realtime, openplug.rate_limits).
     redis_url: str | None = None
     # What every channel and key this deployment uses in Redis starts with,
     # so several deployments (or test runs) can share one Redis: pub/sub

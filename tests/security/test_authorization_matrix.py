@@ -484,6 +484,7 @@ ROWS: tuple[Row | SocketRow, ...] = (
     # Loopback-only without OPENPLUG_METRICS_TOKEN (the test server is on
     # loopback); the token mode and the refusal are in tests/web/test_metrics.py.
     *row("GET /metrics", page()),
+    *row("GET /ready", page()),
     *row("GET /openapi.json", page()),
     *row("GET /docs", page()),
     *row("GET /docs/assets/{path}", page("/docs/assets/swagger-ui.css")),

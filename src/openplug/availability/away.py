@@ -51,16 +51,26 @@ def availability_json(row: Mapping[str, Any], availability: Availability) -> dic
     }
 
 
-async def post_away_message_if_away(
-    runtime: Runtime, conversation_key: int, app_pk: int, now: datetime | None = None
-) -> PostedMessage | None:
-    """Call after a visitor's message in app ``app_pk``'s widget has been
-    committed; the away message it posted, if any."""
+async def away_message_now(
+    runtime: Runtime, app_pk: int, now: datetime | None = None
+) -> str | None:
+    """App ``app_pk``'s away message if its team is out now, else None."""
     row = await runtime.db.points.one(_BY_PK, pk=app_pk)
     if row is None or not row["away_message"]:
         return None
     if availability_at(row, now or utcnow()).open:
         return None
-    return await post_automated_message(
-        runtime, conversation_key, app_pk=app_pk, body=str(row["away_message"])
-    )
+    return str(row["away_message"])
+
+
+async def post_away_message_if_away(
+    runtime: Runtime, conversation_key: int, app_pk: int, now: datetime | None = None
+) -> PostedMessage | None:
+    """Call after a visitor's message in app ``app_pk``'s widget has been
+    committed; the away message it posted, if any. (A new conversation
+    gets its away message in its own transaction: ``away_message_now``
+    and ``create_conversation``'s ``automated_body``.)"""
+    body = await away_message_now(runtime, app_pk, now)
+    if body is None:
+        return None
+    return await post_automated_message(runtime, conversation_key, app_pk=app_pk, body=body)

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from openplug import idempotency
 from openplug.artifacts.attach import message_parts
 from openplug.artifacts.service import Links
 from openplug.conversations import service
@@ -32,10 +35,11 @@ from openplug.conversations.schemas import (
     TimelineEntryIdRequest,
     TimelineEntryResponse,
 )
-from openplug.conversations.service import STATUSES, Author
+from openplug.conversations.service import STATUSES, Author, PostedMessage
 from openplug.crm import records
 from openplug.crm.schemas import GetQuery, GetRequest
 from openplug.errors import InvalidId, NotFound, ValueNotPermitted
+from openplug.idempotency import IdempotencyKey
 from openplug.ids import DEV_USER, REV_ORG, REV_USER
 from openplug.runtime import Runtime
 from openplug.web.deps import AgentDep, RuntimeDep
@@ -51,37 +55,67 @@ def _agent(principal: Any) -> Author:
     return Author("dev_user", principal.dev_user_id)
 
 
+async def _render_conversation(
+    runtime: Runtime, conn: AsyncConnection, key: int, agent: Author
+) -> Json:
+    row = await service.get_conversation(conn, key)
+    renderer = ConversationRenderer(conn, runtime.org_id, Links(runtime))
+    (view,) = await renderer.conversations([row], agent_key=agent.key)
+    return {"conversation": view}
+
+
 async def _conversation_view(runtime: Runtime, key: int, agent: Author) -> Json:
     async with runtime.db.read() as conn:
-        row = await service.get_conversation(conn, key)
-        renderer = ConversationRenderer(conn, runtime.org_id, Links(runtime))
-        (view,) = await renderer.conversations([row], agent_key=agent.key)
-    return {"conversation": view}
+        return await _render_conversation(runtime, conn, key, agent)
+
+
+def _idempotent(key: str | None, principal: Any, route: str, body: BaseModel) -> Any:
+    token = principal.access_token
+    app = f"app:{token.app_pk}:" if token is not None and token.app_pk is not None else ""
+    scope = f"{app}dev_user:{principal.dev_user_id}"
+    return idempotency.IdempotentCall.of(key, scope=scope, route=route, body=body)
 
 
 @router.post("/conversations.create", tags=_CONVERSATIONS, **answers(ConversationResponse, 201))
 async def conversations_create(
-    runtime: RuntimeDep, principal: AgentDep, body: ConversationsCreateRequest
+    runtime: RuntimeDep,
+    principal: AgentDep,
+    body: ConversationsCreateRequest,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
 ) -> Json:
     agent = _agent(principal)
+    call = _idempotent(idempotency_key, principal, "conversations.create", body)
     async with runtime.db.read() as conn:
         members = await service.resolve_rev_users(conn, body.members, "members")
     messages = body.messages or []
     parts = [message_parts(m.body, m.artifacts, f"messages[{i}].") for i, m in enumerate(messages)]
-    key = await service.create_conversation(
-        runtime,
-        member_keys=members,
-        bodies=[text for text, _ in parts],
-        artifacts=[keys for _, keys in parts],
-        author=agent,
-        title=body.title,
-        status=body.status or (body.stage.name if body.stage else "open"),
-        owner_ids=body.owned_by or (),
-        description=body.description,
-        tags=[t.model_dump() for t in body.tags or ()],
-        custom_fields=body.custom_fields,
-    )
-    return await _conversation_view(runtime, key, agent)
+
+    async def write(remember: idempotency.Remember | None) -> Json:
+        answer: Json = {}
+
+        async def render(conn: AsyncConnection, key: int) -> None:
+            answer.update(await _render_conversation(runtime, conn, key, agent))
+            if remember is not None:
+                await remember(conn, answer)
+
+        await service.create_conversation(
+            runtime,
+            member_keys=members,
+            bodies=[text for text, _ in parts],
+            artifacts=[keys for _, keys in parts],
+            author=agent,
+            title=body.title,
+            status=body.status or (body.stage.name if body.stage else "open"),
+            owner_ids=body.owned_by or (),
+            description=body.description,
+            tags=[t.model_dump() for t in body.tags or ()],
+            custom_fields=body.custom_fields,
+            also_write=render,
+        )
+        return answer
+
+    return await idempotency.once(runtime, call, response, 201, write)
 
 
 async def _get(runtime: Runtime, principal: Any, id_value: str) -> Json:
@@ -258,7 +292,11 @@ async def conversations_mark_read(
 
 @router.post("/timeline-entries.create", tags=_TIMELINE, **answers(TimelineEntryResponse, 201))
 async def timeline_entries_create(
-    runtime: RuntimeDep, principal: AgentDep, body: TimelineEntriesCreateRequest
+    runtime: RuntimeDep,
+    principal: AgentDep,
+    body: TimelineEntriesCreateRequest,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
 ) -> Json:
     key = service.conversation_key(body.object, "object")
     if body.visibility in ("internal", "private"):
@@ -267,15 +305,26 @@ async def timeline_entries_create(
             "openplug has no internal notes yet: every entry is seen by the visitors",
             ["external", "public"],
         )
+    call = _idempotent(idempotency_key, principal, "timeline-entries.create", body)
     text, artifact_keys = message_parts(body.body, body.artifacts)
-    posted = await service.post_message(
-        runtime, key, _agent(principal), text, artifact_keys=artifact_keys
-    )
-    async with runtime.db.read() as conn:
-        rows, _ = await service.messages_after(conn, key, posted.seq - 1, 1)
-        renderer = ConversationRenderer(conn, runtime.org_id, Links(runtime))
-        (entry,) = await renderer.timeline_entries(rows)
-    return {"timeline_entry": entry}
+
+    async def write(remember: idempotency.Remember | None) -> Json:
+        answer: Json = {}
+
+        async def render(conn: AsyncConnection, posted: PostedMessage) -> None:
+            rows, _ = await service.messages_after(conn, key, posted.seq - 1, 1)
+            renderer = ConversationRenderer(conn, runtime.org_id, Links(runtime))
+            (entry,) = await renderer.timeline_entries(rows)
+            answer["timeline_entry"] = entry
+            if remember is not None:
+                await remember(conn, answer)
+
+        await service.post_message(
+            runtime, key, _agent(principal), text, artifact_keys=artifact_keys, also_write=render
+        )
+        return answer
+
+    return await idempotency.once(runtime, call, response, 201, write)
 
 
 async def _entry_view(runtime: Runtime, key: int) -> Json:

@@ -365,11 +365,17 @@ async def create_conversation(
     description: str | None = None,
     tags: Sequence[Mapping[str, Any]] = (),
     custom_fields: Mapping[str, Any] | None = None,
+    also_write: Callable[[AsyncConnection, int], Awaitable[None]] | None = None,
+    automated_body: str | None = None,
 ) -> int:
     """A new conversation with its members, owners (dev user ids, checked
     in the same transaction: a 400 names ``owned_by[i]``) and first
     messages (by ``author``); ``artifacts[i]``: the artifact keys of
-    message ``i`` (a 400 names ``artifacts_field`` with ``i`` filled in)."""
+    message ``i`` (a 400 names ``artifacts_field`` with ``i`` filled in).
+    ``automated_body``: the team's automated message (the away message of
+    app ``app_pk``), after the first messages. ``also_write`` runs last in
+    the same transaction, given the new key (the answer is built there:
+    see ``post_message``)."""
     now = utcnow()
     if title is None:
         title = title_from_body(bodies[0]) if bodies else DEFAULT_TITLE
@@ -428,6 +434,15 @@ async def create_conversation(
                 _change("message.created", key, members, app_pk, status, author,
                         seq=posted.seq, message_key=posted.message_key)
             )  # fmt: skip
+        if automated_body is not None and app_pk is not None:
+            team = Author("sys_user", app_pk)
+            posted = await _append_message(conn, key, team, automated_body, now)
+            changes.append(
+                _change("message.created", key, members, app_pk, status, team,
+                        seq=posted.seq, message_key=posted.message_key)
+            )  # fmt: skip
+        if also_write is not None:
+            await also_write(conn, int(key))
         await run_transaction_hooks(runtime.transaction_hooks, conn, changes)
     publish_changes(runtime.change_listeners, changes)
     return int(key)
@@ -449,8 +464,10 @@ async def post_message(
     With ``scope`` (a visitor posting), the visibility
     check runs inside the write transaction, so it holds for the insert.
     ``also_write`` writes more in the same transaction (a reply by mail
-    records its Message-ID); if it raises, the message is rolled back and
-    nothing is announced."""
+    records its Message-ID; a call's answer is built from the transaction
+    that committed it, never read back after the commit, which could fail
+    and answer 500 for a message that exists); if it raises, the message
+    is rolled back and nothing is announced."""
     now = utcnow()
     async with runtime.db.write() as conn:
         row = (

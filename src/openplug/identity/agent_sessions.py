@@ -67,20 +67,20 @@ async def sign_in(
     with runtime.sign_ins_in_progress.hold(
         client_address, "a sign-in from this address is already in progress; try again"
     ):
-        runtime.failed_sign_ins.check(
+        await runtime.failed_sign_ins.check(
             key, "too many failed sign-ins for this email; try again later"
         )
-        attempt = runtime.failed_sign_ins_by_address.admit(
+        attempt = await runtime.failed_sign_ins_by_address.admit(
             client_address, "too many failed sign-ins from this address; try again later"
         )
-        runtime.failed_sign_ins.record(key)
+        await runtime.failed_sign_ins.record(key)
         async with runtime.db.read() as conn:
             found = await password_hash_of(conn, email)
         stored_hash = found[1] if found is not None else None
         if not await runtime.password_hashing.verify(stored_hash, password) or found is None:
             raise Unauthenticated("wrong email or password")
-    runtime.failed_sign_ins.clear(key)
-    runtime.failed_sign_ins_by_address.forget(client_address, attempt)
+    await runtime.failed_sign_ins.clear(key)
+    await runtime.failed_sign_ins_by_address.forget(client_address, attempt)
     user = found[0]
     async with runtime.db.write() as conn:
         secret, _ = await tokens.issue_access_token(

@@ -76,6 +76,9 @@ async def create_session_token(
     if aat is None or aat.app_id is None or aat.app_pk is None:
         # An AAT is always minted for an app; one without is a broken row.
         raise Forbidden("this AAT belongs to no app; create a new one for the app")
+    await runtime.session_tokens_per_aat.admit(
+        str(aat.pk), "this AAT minted too many session tokens this minute; try again shortly"
+    )
     user = await identify(runtime.db, ident, aat.app_pk, runtime.crm_hooks)
     minutes = req.expires_in_mins or SESSION_DEFAULT_MINUTES
     if runtime.metrics is not None:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from openplug import idempotency
 from openplug.artifacts import service as artifacts
 from openplug.artifacts.tables import artifacts as artifact_rows
 from openplug.audit import Actor, record
@@ -90,6 +91,7 @@ async def erase_rev_user(conn: AsyncConnection, key: int, *, actor: Actor) -> Er
         .values(body=REDACTED, author_rev_user_id=None)
     )
     await conn.execute(delete(rev_users).where(rev_users.c.id.in_(identities)))
+    await idempotency.forget_visitors(conn, identities)
     erasure = Erasure(identities, deleted.rowcount, redacted.rowcount, len(going))
     await record(
         conn, actor, "rev_user.erased", display_id(REV_USER, key),

@@ -103,6 +103,9 @@ class CloseCode(enum.IntEnum):
     UNSUPPORTED_DATA = 1003  # a binary frame: the protocol is JSON text
     MESSAGE_TOO_BIG = 1009
     INTERNAL_ERROR = 1011
+    # The server is shutting down (uvicorn's close on SIGTERM): reconnect,
+    # to another process, and resume from the last seq seen.
+    SERVICE_RESTART = 1012
     PROTOCOL_ERROR = 4400
     UNAUTHORIZED = 4401
     HEARTBEAT_TIMEOUT = 4408

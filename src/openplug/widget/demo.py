@@ -199,7 +199,7 @@ async def demo_login(runtime: RuntimeDep, request: Request, body: DemoLogin) -> 
     per client address (``OPENPLUG_DEMO_LOGINS_PER_ADDRESS_PER_HOUR``):
     each login mints a token and may create a rev user, for anyone."""
     app = await _demo_app(runtime)
-    runtime.demo_logins.admit(
+    await runtime.demo_logins.admit(
         client_address(request), "too many demo logins from this address; try again later"
     )
     traits = {"email": body.email.strip(), "display_name": body.name.strip()}

@@ -14,14 +14,17 @@ token is a 401 even when the body is wrong as well (see ``_visitor_call``).
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import APIRouter, Depends, Request, Security, WebSocket
+from fastapi import APIRouter, Depends, Request, Response, Security, WebSocket
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from openplug import idempotency
 from openplug.activity import service as activity
 from openplug.activity.schemas import (
     SessionPropertiesRequest,
@@ -39,13 +42,19 @@ from openplug.artifacts.schemas import (
 from openplug.artifacts.service import Links, Party
 from openplug.audit import Actor
 from openplug.availability import availability_at
-from openplug.availability.away import app_schedule, availability_json, post_away_message_if_away
+from openplug.availability.away import (
+    app_schedule,
+    availability_json,
+    away_message_now,
+    post_away_message_if_away,
+)
 from openplug.conversations import service as conversations
 from openplug.conversations.render import ConversationRenderer
-from openplug.conversations.service import Author
+from openplug.conversations.service import Author, PostedMessage
 from openplug.conversations.sockets import visitor_socket_auth
 from openplug.db.base import utcnow
 from openplug.errors import ApiError, InvalidField
+from openplug.idempotency import IdempotencyKey
 from openplug.mail.visitor_settings import (
     settings_json,
     update_visitor_mail,
@@ -87,6 +96,7 @@ from openplug.widget.schemas import (
 from openplug.widget.service import AnonymousSession
 from openplug.widget.unverified import UnverifiedSession
 
+logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/widget", tags=["widget"])
 Json = dict[str, Any]
 RECENT_IN_GET = 50
@@ -189,14 +199,47 @@ def _me(visitor: service.Visitor) -> Author:
     return Author("rev_user", visitor.rev_user_key)
 
 
+async def _render_conversation(
+    runtime: Runtime, conn: AsyncConnection, visitor: service.Visitor, key: int
+) -> Json:
+    row = await conversations.visible_conversation(conn, key, visitor.scope)
+    renderer = ConversationRenderer(conn, runtime.org_id, Links(runtime))
+    (view,) = await renderer.visitor_conversations(
+        [row], visitor.rev_user_key, with_messages=RECENT_IN_GET
+    )
+    return view
+
+
 async def _conversation_view(runtime: Runtime, visitor: service.Visitor, key: int) -> Json:
     async with runtime.db.read() as conn:
-        row = await conversations.visible_conversation(conn, key, visitor.scope)
-        renderer = ConversationRenderer(conn, runtime.org_id, Links(runtime))
-        (view,) = await renderer.visitor_conversations(
-            [row], visitor.rev_user_key, with_messages=RECENT_IN_GET
-        )
-    return view
+        return await _render_conversation(runtime, conn, visitor, key)
+
+
+async def _count_message(runtime: Runtime, visitor: service.Visitor) -> None:
+    """``OPENPLUG_MESSAGES_PER_VISITOR_PER_MINUTE``, counted for writes only
+    (a replayed answer is no new message)."""
+    await runtime.visitor_messages.admit(
+        f"{visitor.app.pk}:{visitor.rev_user_key}",
+        "too many messages from this visitor; try again in a minute",
+    )
+
+
+def _idempotent(
+    key: str | None, visitor: service.Visitor, route: str, body: BaseModel
+) -> idempotency.IdempotentCall | None:
+    scope = idempotency.visitor_scope(visitor.app.pk, visitor.rev_user_key)
+    return idempotency.IdempotentCall.of(key, scope=scope, route=route, body=body)
+
+
+async def _away_after(runtime: Runtime, key: int, app_pk: int) -> None:
+    """The away message, after the visitor's (so it comes second on every
+    socket). The visitor's message is committed by then and its answer
+    built: a failure here is logged, never a 500 for a message that exists
+    (which the widget would send again)."""
+    try:
+        await post_away_message_if_away(runtime, key, app_pk)
+    except Exception:
+        logger.exception("away message not posted in conversation %s", key)
 
 
 @router.post("/session", **answers(SessionResponse, rate_limited=True))
@@ -327,45 +370,81 @@ async def widget_conversations_get(runtime: RuntimeDep, call: GetCall) -> Json:
 @router.post(
     "/conversations.create",
     openapi_extra=body_of(VisitorConversationsCreateRequest),
-    **answers(VisitorConversationResponse, 201),
+    **answers(VisitorConversationResponse, 201, rate_limited=True),
 )
-async def widget_conversations_create(runtime: RuntimeDep, call: CreateCall) -> Json:
+async def widget_conversations_create(
+    runtime: RuntimeDep,
+    call: CreateCall,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> Json:
     """Start a conversation by sending its first message."""
     visitor, body = call.visitor, call.body
+    once = _idempotent(idempotency_key, visitor, "widget.conversations.create", body)
     text, artifact_keys = message_parts(body.body, body.artifacts)
-    key = await conversations.create_conversation(
-        runtime,
-        member_keys=[visitor.rev_user_key],
-        bodies=[text],
-        artifacts=[artifact_keys],
-        artifacts_field="artifacts",
-        author=_me(visitor),
-        title=body.title,
-        app_pk=visitor.app.pk,
-    )
-    await post_away_message_if_away(runtime, key, visitor.app.pk)
-    return {"conversation": await _conversation_view(runtime, visitor, key)}
+
+    async def write(remember: idempotency.Remember | None) -> Json:
+        await _count_message(runtime, visitor)
+        answer: Json = {}
+
+        async def render(conn: AsyncConnection, key: int) -> None:
+            answer["conversation"] = await _render_conversation(runtime, conn, visitor, key)
+            if remember is not None:
+                await remember(conn, answer)
+
+        await conversations.create_conversation(
+            runtime,
+            member_keys=[visitor.rev_user_key],
+            bodies=[text],
+            artifacts=[artifact_keys],
+            artifacts_field="artifacts",
+            author=_me(visitor),
+            title=body.title,
+            app_pk=visitor.app.pk,
+            also_write=render,
+            # In the same transaction, so the answer (and its replay) has it.
+            automated_body=await away_message_now(runtime, visitor.app.pk),
+        )
+        return answer
+
+    return await idempotency.once(runtime, once, response, 201, write)
 
 
 @router.post(
     "/messages.create",
     openapi_extra=body_of(MessagesCreateRequest),
-    **answers(VisitorMessageResponse, 201),
+    **answers(VisitorMessageResponse, 201, rate_limited=True),
 )
-async def widget_messages_create(runtime: RuntimeDep, call: PostCall) -> Json:
+async def widget_messages_create(
+    runtime: RuntimeDep,
+    call: PostCall,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> Json:
     visitor, body = call.visitor, call.body
     key = conversations.conversation_key(body.conversation, "conversation")
+    once = _idempotent(idempotency_key, visitor, "widget.messages.create", body)
     text, artifact_keys = message_parts(body.body, body.artifacts)
-    posted = await conversations.post_message(
-        runtime, key, _me(visitor), text, scope=visitor.scope, artifact_keys=artifact_keys
-    )
-    # After the visitor's message, so it comes second on every socket.
-    await post_away_message_if_away(runtime, key, visitor.app.pk)
-    async with runtime.db.read() as conn:
-        rows, _ = await conversations.messages_after(conn, key, posted.seq - 1, 1)
-        renderer = ConversationRenderer(conn, runtime.org_id, Links(runtime))
-        (message,) = await renderer.visitor_messages(rows, visitor.rev_user_key)
-    return {"message": message}
+
+    async def write(remember: idempotency.Remember | None) -> Json:
+        await _count_message(runtime, visitor)
+        answer: Json = {}
+
+        async def render(conn: AsyncConnection, posted: PostedMessage) -> None:
+            rows, _ = await conversations.messages_after(conn, key, posted.seq - 1, 1)
+            renderer = ConversationRenderer(conn, runtime.org_id, Links(runtime))
+            (answer["message"],) = await renderer.visitor_messages(rows, visitor.rev_user_key)
+            if remember is not None:
+                await remember(conn, answer)
+
+        await conversations.post_message(
+            runtime, key, _me(visitor), text, scope=visitor.scope,
+            artifact_keys=artifact_keys, also_write=render,
+        )  # fmt: skip
+        await _away_after(runtime, key, visitor.app.pk)
+        return answer
+
+    return await idempotency.once(runtime, once, response, 201, write)
 
 
 @router.post(

@@ -206,10 +206,10 @@ async def start_anonymous_session(
         token, expires_in = mint_visitor_token(runtime, key, row["created_at"], app.app_id)
         return AnonymousSession(key, str(row["display_name"]), token, expires_in, None)
 
-    runtime.new_visitors.check(
+    await runtime.new_visitors.check(
         client_address, "too many new visitors from this address; try again later"
     )
-    runtime.new_visitors.record(client_address)
+    await runtime.new_visitors.record(client_address)
     credential = ANONYMOUS_CREDENTIAL_PREFIX + secrets.token_urlsafe(32)
     name = friendly_name()
     now = utcnow()

@@ -86,11 +86,11 @@ async def identify_unverified(
         columns = await _trait_columns(conn, traits, "user_traits")
         row = await _by_ref(conn, user_ref)
         if row is None:
-            runtime.new_visitors.check(
+            await runtime.new_visitors.check(
                 client_address, "too many new visitors from this address; try again later"
             )
             row = await _create(conn, user_ref, columns, app.pk)
-            runtime.new_visitors.record(client_address)
+            await runtime.new_visitors.record(client_address)
             told = [CrmChange("created", "rev_user", int(row["id"]))]
         else:
             _refuse_unless_claimable(row, app.pk, "user_ref")

@@ -8,6 +8,7 @@ import openplug.artifacts.tables
 import openplug.audit.tables
 import openplug.conversations.tables
 import openplug.crm.tables
+import openplug.idempotency.tables
 import openplug.identity.tables
 import openplug.mail.tables
 import openplug.outbox.tables

@@ -154,8 +154,8 @@
     }
   }
 
-  async function api(path, body, token = st.token) {
-    const headers = { 'Content-Type': 'application/json' };
+  async function api(path, body, token = st.token, more = {}) {
+    const headers = { 'Content-Type': 'application/json', ...more };
     if (token) headers.Authorization = `Bearer ${token}`;
     const r = await fetch(`/widget/${path}`, {
       method: 'POST', headers, credentials: 'omit', cache: 'no-store',
@@ -242,16 +242,36 @@
 
   // An authenticated call; a refused identified token is never replaced by
   // an anonymous one, an anonymous token is renewed once with the credential.
-  async function call(path, body) {
+  async function call(path, body, more = {}) {
     await ensureSession();
     try {
-      return await api(path, body);
+      return await api(path, body, st.token, more);
     } catch (e) {
       if (e.status !== 401) throw e;
       if (st.identified) { sessionExpired(e.message); throw e; }
       st.token = null;
       await visitorSession();
-      return api(path, body);
+      return api(path, body, st.token, more);
+    }
+  }
+
+  // A write sent again when its answer was lost (the network, a restarting
+  // server, a proxy's 502/503/504), with the same Idempotency-Key: the
+  // server stores it at most once and answers the retry with the first answer.
+  function idempotencyKey() {
+    const b = crypto.getRandomValues(new Uint8Array(16));
+    return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+  }
+  async function write(path, body) {
+    const more = { 'Idempotency-Key': idempotencyKey() };
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await call(path, body, more);
+      } catch (e) {
+        const lost = !(e instanceof ApiError) || [500, 502, 503, 504].includes(e.status);
+        if (!lost || attempt >= 3) throw e;
+        await new Promise((done) => setTimeout(done, 500 * 2 ** attempt));
+      }
     }
   }
 
@@ -523,14 +543,14 @@
     const conv = st.current;
     const files = ids.length ? { artifacts: ids } : {};
     if (!conv.id) {
-      const r = await call('conversations.create', { body: text, ...files });
+      const r = await write('conversations.create', { body: text, ...files });
       Object.assign(conv, r.conversation);
       ui.convTitle.textContent = titleOf(conv);
       for (const m of r.conversation.messages || []) addMessage(m);
       transport.subscribe(topicOf(conv));
       toParent({ type: 'conversation_start', conversation: { id: conv.id, display_id: conv.display_id } });
     } else {
-      const r = await call('messages.create', { conversation: conv.id, body: text, ...files });
+      const r = await write('messages.create', { conversation: conv.id, body: text, ...files });
       if (r.message.seq === st.lastSeq + 1) addMessage(r.message);
       else await catchUp();
     }
