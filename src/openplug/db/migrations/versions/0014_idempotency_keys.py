@@ -1,7 +1,7 @@
 """idempotency keys: the answers of writes a client may retry
 
 Revision ID: 0014
-Revises: 0010
+Revises: 0012
 Create Date: 2026-12-02 17:10:00
 """
 
