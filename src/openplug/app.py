@@ -192,10 +192,12 @@ def from_environment() -> FastAPI:
     started together on a new instance would each make one."""
     import logging
 
+    from openplug.logs import configure_logging
+
     settings = Settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
-    )
+    # The same JSON lines as ``openplug serve``; called after uvicorn has
+    # configured its loggers in this worker, so they go to it too.
+    configure_logging(settings.log_level)
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
     def announce(runtime: Runtime, first: FirstStart) -> None:

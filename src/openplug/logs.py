@@ -48,7 +48,12 @@ def configure_logging(level: str) -> None:
     root.setLevel(level.upper())
     # uvicorn configures its own loggers with handlers of their own; they
     # propagate to the root's JSON handler instead.
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    for name in ("uvicorn", "uvicorn.error"):
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True
+    # uvicorn's access lines carry the raw path and query string (a file
+    # URL's token, say): never. OPENPLUG_ACCESS_LOG writes route templates.
+    access = logging.getLogger("uvicorn.access")
+    access.handlers[:] = []
+    access.propagate = False
