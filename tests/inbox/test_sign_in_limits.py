@@ -24,7 +24,11 @@ from openplug.runtime import SIGN_IN_FAILURES as MAX_FAILURES
 from openplug.runtime import SIGN_IN_WINDOW_SECONDS
 from tests.conftest import ServerFactory
 from tests.live_server import LiveServer
-from tests.realtime.test_sockets import WAIT
+
+# A safety net against hangs, never a synchronisation: generous, because on
+# a loaded CI machine (a test worker per core) a request can stall for
+# seconds before the server's thread runs it.
+WAIT = 30.0
 
 _fresh = count()
 
