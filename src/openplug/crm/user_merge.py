@@ -19,12 +19,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openplug.audit import Actor, record
 from openplug.conversations.events import ConversationChange, publish_changes
-from openplug.conversations.service import move_member_conversations
 from openplug.crm.changes import CrmChange, run_crm_hooks_async
 from openplug.crm.tables import rev_users
 from openplug.db.base import utcnow
@@ -32,6 +31,7 @@ from openplug.errors import InvalidField, InvalidId
 from openplug.ids import REV_USER, display_id
 from openplug.realtime import announce_revoked
 from openplug.runtime import Runtime
+from openplug.widget.service import hand_over_conversations
 from openplug.widget.tables import visitor_merges
 
 
@@ -99,16 +99,8 @@ async def merge_rev_users(
                     "an unverified user (named by a web page without a session token) is never "
                     "merged with a verified one",
                 )
-        changes = await move_member_conversations(conn, secondary_key, primary_key)
         now = utcnow()
-        await conn.execute(
-            insert(visitor_merges).values(
-                anonymous_rev_user_id=secondary_key,
-                identified_rev_user_id=primary_key,
-                conversations_moved=len(changes),
-                merged_at=now,
-            )
-        )
+        changes = await hand_over_conversations(conn, secondary_key, primary_key, now)
         await conn.execute(
             update(rev_users)
             .where(rev_users.c.id == secondary_key)

@@ -285,6 +285,24 @@ async def merge_anonymous_visitor(
     return MergeResult(anonymous_key, len(changes))
 
 
+async def hand_over_conversations(
+    conn: AsyncConnection, from_key: int, into_key: int, now: datetime
+) -> list[ConversationChange]:
+    """Move rev user ``from_key``'s conversations to ``into_key`` and record
+    the merge (``visitor_merges``: what a later erasure of either follows).
+    Shared by the widget's merge and ``rev-users.merge``."""
+    changes = await move_member_conversations(conn, from_key, into_key)
+    await conn.execute(
+        insert(visitor_merges).values(
+            anonymous_rev_user_id=from_key,
+            identified_rev_user_id=into_key,
+            conversations_moved=len(changes),
+            merged_at=now,
+        )
+    )
+    return changes
+
+
 async def _merge_locked(
     conn: AsyncConnection,
     anonymous_key: int,
@@ -325,16 +343,8 @@ async def _merge_locked(
         return []
     if anonymous.is_verified or anonymous.state != "active":
         raise Conflict("this visitor cannot be merged")
-    changes = await move_member_conversations(conn, anonymous_key, identified_key)
     now = utcnow()
-    await conn.execute(
-        insert(visitor_merges).values(
-            anonymous_rev_user_id=anonymous_key,
-            identified_rev_user_id=identified_key,
-            conversations_moved=len(changes),
-            merged_at=now,
-        )
-    )
+    changes = await hand_over_conversations(conn, anonymous_key, identified_key, now)
     await record(
         conn,
         actor,
