@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openplug.crm.records import split_filter
 from openplug.runtime import Runtime
@@ -23,21 +24,34 @@ from openplug.tags.schemas import (
 )
 from openplug.web.deps import ActorDep, AdminDep, AgentDep, RuntimeDep
 from openplug.web.openapi import Empty, answers
+from openplug.webhooks.events import emit
 
 router = APIRouter(tags=["tags"])
 Json = dict[str, Any]
 
 
+async def _tell(request: Request, conn: AsyncConnection, event_type: str, body: Json) -> None:
+    """DevRev's ``tag_*`` webhook event, in the change's transaction. The
+    tag is rendered now (a tag has no related objects to go stale), with
+    ``old_tag`` as DevRev's events carry it."""
+    services = getattr(request.app.state, "webhooks", None)
+    if services is not None:
+        await conn.run_sync(lambda sync: emit(sync, services.active, event_type, body=body))
+
+
 @router.post("/tags.create", operation_id="tags.create", **answers(TagResponse, 201))
 async def tags_create(
-    runtime: RuntimeDep, _: AdminDep, actor: ActorDep, body: TagsCreateRequest
-) -> Json:
+    runtime: RuntimeDep, request: Request, _: AdminDep, actor: ActorDep,
+    body: TagsCreateRequest,
+) -> Json:  # fmt: skip
     async with runtime.db.write() as conn:
         row = await service.create_tag(
             conn, name=body.name, description=body.description,
             allowed_values=body.allowed_values, actor=actor,
         )  # fmt: skip
-    return {"tag": service.tag_json(runtime.org_id, row)}
+        tag = service.tag_json(runtime.org_id, row)
+        await _tell(request, conn, "tag_created", {"tag": tag})
+    return {"tag": tag}
 
 
 async def _get(runtime: Runtime, id_value: str) -> Json:
@@ -82,23 +96,32 @@ async def tags_list_body(runtime: RuntimeDep, _: AgentDep, body: TagsListRequest
 
 @router.post("/tags.update", operation_id="tags.update", **answers(TagResponse))
 async def tags_update(
-    runtime: RuntimeDep, _: AdminDep, actor: ActorDep, body: TagsUpdateRequest
-) -> Json:
+    runtime: RuntimeDep, request: Request, _: AdminDep, actor: ActorDep,
+    body: TagsUpdateRequest,
+) -> Json:  # fmt: skip
     key = service.tag_key(body.id)
     allowed = body.allowed_values.set if body.allowed_values is not None else None
     async with runtime.db.write() as conn:
+        before = await service.get_tag(conn, key)
         row = await service.update_tag(
             conn, key, name=body.name, description=body.description,
             allowed_values=allowed, actor=actor,
         )  # fmt: skip
-    return {"tag": service.tag_json(runtime.org_id, row)}
+        tag = service.tag_json(runtime.org_id, row)
+        if row["modified_at"] != before["modified_at"]:
+            old = service.tag_json(runtime.org_id, before)
+            await _tell(request, conn, "tag_updated", {"tag": tag, "old_tag": old})
+    return {"tag": tag}
 
 
 @router.post("/tags.delete", operation_id="tags.delete", **answers(Empty))
 async def tags_delete(
-    runtime: RuntimeDep, _: AdminDep, actor: ActorDep, body: TagsGetRequest
-) -> Json:
+    runtime: RuntimeDep, request: Request, _: AdminDep, actor: ActorDep,
+    body: TagsGetRequest,
+) -> Json:  # fmt: skip
     key = service.tag_key(body.id)
     async with runtime.db.write() as conn:
+        old = service.tag_json(runtime.org_id, await service.get_tag(conn, key))
         await service.delete_tag(conn, runtime.org_id, key, actor=actor)
+        await _tell(request, conn, "tag_deleted", {"id": old["id"], "old_tag": old})
     return {}
