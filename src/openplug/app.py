@@ -40,6 +40,7 @@ from openplug.realtime import announcements_sent
 from openplug.realtime.starlette_transport import SocketEndpoints
 from openplug.runtime import Runtime, broker_for
 from openplug.settings import Settings
+from openplug.tags.routes import router as tags_router
 from openplug.web.body_limit import BodySizeLimit
 from openplug.web.docs import install_docs
 from openplug.web.errors import InternalErrors, install_error_handlers
@@ -135,6 +136,7 @@ def create_app(
     include_flat(app, privacy_router)
     include_flat(app, audit_router)
     include_flat(app, webhooks_router)
+    include_flat(app, tags_router)
     include_flat(app, conversations_router)
     include_flat(app, artifacts_router)
     include_flat(app, widget_router)

@@ -36,6 +36,7 @@ CONVERSATION = ObjectKind("core", "conversation", "CONV")
 COMMENT = ObjectKind("core", "comment", "COMMENT")
 ARTIFACT = ObjectKind("core", "artifact", "ARTIFACT")
 WEBHOOK = ObjectKind("integration", "webhook", "WEBHOOK")
+TAG = ObjectKind("core", "tag", "TAG")
 # An app's team, the author of automated messages; keyed by the app.
 SYS_USER = ObjectKind("identity", "sysu", "SYSU")
 

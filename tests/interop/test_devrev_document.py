@@ -114,6 +114,8 @@ class World:
         self.ids["pat"] = self.ok("/auth-tokens.info", {})["token"]["token_id"]
         self.ids["artifact"] = self.fresh_artifact()
         self.ids["webhook"] = self.fresh_webhook()
+        self.ids["tag"] = self.fresh_tag()
+        self.fresh_tag()  # a second one, so that tags.list pages
         self.agent_pat, self.ids["agent_pat"] = asyncio.run(self._agent())
 
     async def _agent(self) -> tuple[str, str]:
@@ -160,6 +162,9 @@ class World:
 
     def fresh_webhook(self) -> str:
         return str(self.ok("/webhooks.create", {"url": HOOK_URL})["webhook"]["id"])
+
+    def fresh_tag(self) -> str:
+        return str(self.ok("/tags.create", {"name": tag_name(self)})["tag"]["id"])
 
     def cursor(self, path: str, base: Json) -> str:
         """A ``next_cursor`` the list call itself handed out."""
@@ -256,7 +261,18 @@ BASES: dict[str, tuple[str, dict[str, Value]]] = {
     "/webhooks.list": ("pat", {}),
     "/webhooks.update": ("pat", {"id": ident("webhook")}),
     "/webhooks.delete": ("pat", {"id": lambda w: w.fresh_webhook()}),
+    "/tags.create": ("pat", {"name": lambda w: tag_name(w)}),
+    "/tags.get": ("pat", {"id": ident("tag")}),
+    "/tags.list": ("pat", {}),
+    "/tags.update": ("pat", {"id": ident("tag")}),
+    "/tags.delete": ("pat", {"id": lambda w: w.fresh_tag()}),
 }
+
+
+def tag_name(w: World) -> str:
+    """A new name each time: a tag's name is unique, a second one a 409."""
+    return f"conformance-{secrets.token_hex(4)}"
+
 
 # Nothing listens there: webhooks stay unverified, which is all these calls need.
 HOOK_URL = "http://127.0.0.1:9/conformance"
@@ -315,6 +331,8 @@ VALUES: dict[str, dict[str, Value]] = {
         "event_types": lambda w: ["conversation_created"],
         "secret": lambda w: "conformance-secret-1",
     },
+    "/tags.update": {"name": tag_name, "allowed_values": lambda w: {"set": ["low", "high"]}},
+    "/tags.list": {"sort_by": lambda w: ["name:asc"]},
     "/webhooks.update": {
         "action": lambda w: "deactivate",
         "event_types": lambda w: {"set": ["conversation_updated"]},

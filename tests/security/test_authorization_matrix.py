@@ -583,6 +583,14 @@ ROWS: tuple[Row | SocketRow, ...] = (
     *row("POST /webhooks.delete",
          Case(lambda w, p, o: {"id": "WEBHOOK-999999"}, admins, (NOBODY,))),
     *row("GET|POST /webhooks.deliveries.list", Case(nothing, admins)),
+    # Tags: agents read the org's tags (they tag conversations), admins change them.
+    *row("GET|POST /tags.list", Case(nothing, agents)),
+    *row("GET|POST /tags.get", Case(lambda w, p, o: {"id": "TAG-999999"}, agents, (NOBODY,))),
+    *row("POST /tags.create",
+         Case(lambda w, p, o: {"name": f"matrix-{secrets.token_hex(4)}"}, admins)),
+    *row("POST /tags.update",
+         Case(lambda w, p, o: {"id": "TAG-999999", "name": "renamed"}, admins, (NOBODY,))),
+    *row("POST /tags.delete", Case(lambda w, p, o: {"id": "TAG-999999"}, admins, (NOBODY,))),
     # Every mail openplug sent or would have sent: conversations and addresses.
     *row("GET|POST /outgoing-mail.list", Case(nothing, admins)),
     *row("GET|POST /outgoing-mail.get",

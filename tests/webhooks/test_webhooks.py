@@ -129,6 +129,9 @@ def _make_every_event(server: LiveServer, receiver: Receiver) -> str:
         conv = ok(c.post("/conversations.create", json=first), 201)
         ok(c.post("/conversations.update", json={"id": conv["conversation"]["id"],
                                                  "title": "Hello again"}))  # fmt: skip
+        tag = ok(c.post("/tags.create", json={"name": "vip"}), 201)["tag"]
+        ok(c.post("/tags.update", json={"id": tag["id"], "name": "VIP"}))
+        ok(c.post("/tags.delete", json={"id": tag["id"]}))
         (entry,) = conv["conversation"]["messages"]
         ok(c.post("/timeline-entries.update", json={"id": entry["id"], "type": "timeline_comment",
                                                     "body": "Hi Ada!"}))  # fmt: skip
@@ -166,6 +169,13 @@ def test_every_event_once_and_signed(hooked: LiveServer, receiver: Receiver) -> 
         # The envelope against DevRev's schema; the object inside is what
         # the matching DevRev call answers (its schema is the compat work's).
         check("webhook-event-request", {k: v for k, v in body.items() if k != body["type"]})
+    for kind in ("created", "updated", "deleted"):  # DevRev's own event schemas
+        (told,) = [e.event for e in events if e.event["type"] == f"tag_{kind}"]
+        check(f"event-tag-{kind}", told[f"tag_{kind}"])
+    (renamed,) = [e.event["tag_updated"] for e in events if e.event["type"] == "tag_updated"]
+    assert (renamed["old_tag"]["name"], renamed["tag"]["name"]) == ("vip", "VIP")
+    (untagged,) = [e.event["tag_deleted"] for e in events if e.event["type"] == "tag_deleted"]
+    assert untagged["id"] == renamed["tag"]["id"] == untagged["old_tag"]["id"]
     (deleted,) = [e.event for e in events if e.event["type"] == "rev_user_deleted"]
     assert deleted["rev_user_deleted"]["id"] == gone
     (edited,) = [e.event for e in events if e.event["type"] == "timeline_entry_updated"]

@@ -21,6 +21,8 @@ from openplug.crm.tables import rev_users
 from openplug.db.base import rfc3339
 from openplug.identity.tables import apps, dev_users
 from openplug.ids import COMMENT, CONVERSATION, DEV_USER, REV_USER, SYS_USER, display_id, don
+from openplug.tags import refs as tag_refs
+from openplug.tags import service as tag_service
 from openplug.web.openapi import without_none
 
 Json = dict[str, Any]
@@ -179,6 +181,10 @@ class ConversationRenderer:
             {k for ks in owners.values() for k in ks},
         )
         await self._load_authors([m for ms in recent.values() for m in ms])
+        tag_names = await tag_service.names_of(
+            self.conn,
+            {k for r in rows for t in r["tags"] if (k := tag_refs.key_named_by(t["id"]))},
+        )
         out = []
         for r in rows:
             key = int(r["id"])
@@ -199,10 +205,7 @@ class ConversationRenderer:
                     "stage": {"name": r["status"]},
                     "status": r["status"],
                     **({"description": r["description"]} if r["description"] is not None else {}),
-                    "tags": [
-                        {"tag": {"id": t["id"], "name": t["id"]}, **_tag_value(t)}
-                        for t in r["tags"]
-                    ],
+                    "tags": self._tags(r["tags"], tag_names),
                     "custom_fields": r["custom_fields"],
                     "created_date": rfc3339(r["created_at"]),
                     "modified_date": rfc3339(r["modified_at"]),
@@ -220,6 +223,20 @@ class ConversationRenderer:
         return out
 
     # --- the widget: one visitor's view -------------------------------------------
+
+    def _tags(self, stored: Sequence[Json], names: dict[int, str]) -> list[Json]:
+        """DevRev's ``tag-with-value`` for each stored tag: one that names a
+        tag (its DON or display id) carries that tag's summary, once;
+        free-form text, kept from before ``tags.*``, is its own id and name."""
+        out: dict[str, Json] = {}
+        for t in stored:
+            key = tag_refs.key_named_by(str(t["id"]))
+            if key is not None and key in names:
+                summary = tag_service.summary(self.org_id, key, names[key])
+            else:
+                summary = {"id": t["id"], "name": t["id"]}
+            out[summary["id"]] = {"tag": summary, **_tag_value(t)}
+        return list(out.values())
 
     def shared_message(self, message: Row) -> Json:
         """A message as everyone watching its conversation may see it (the

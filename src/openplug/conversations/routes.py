@@ -42,6 +42,7 @@ from openplug.errors import InvalidId, NotFound, ValueNotPermitted
 from openplug.idempotency import IdempotencyKey
 from openplug.ids import DEV_USER, REV_ORG, REV_USER
 from openplug.runtime import Runtime
+from openplug.tags import refs as tag_refs
 from openplug.web.deps import AgentDep, RuntimeDep
 from openplug.web.openapi import Empty, answers
 
@@ -188,7 +189,9 @@ async def _list(
         after = req.modified_date.after if req.modified_date else None
         before = req.modified_date.before if req.modified_date else None
     filters = service.ConversationFilters(
-        tags=records.split_filter(req.tags, req),
+        tags=[tag_refs.canonical(t) for t in records.split_filter(req.tags, req) or ()]
+        if req.tags is not None
+        else None,
         rev_org_keys=orgs,
         modified_after=after,
         modified_before=before,
@@ -267,9 +270,7 @@ async def conversations_update(
 
 
 @router.post("/conversations.delete", tags=_CONVERSATIONS, **answers(Empty))
-async def conversations_delete(
-    runtime: RuntimeDep, principal: AgentDep, body: GetRequest
-) -> Json:
+async def conversations_delete(runtime: RuntimeDep, principal: AgentDep, body: GetRequest) -> Json:
     """Gone for everyone, files included; the visitor's widget drops it at
     once. Not undoable."""
     await service.delete_conversation(runtime, service.conversation_key(body.id), _agent(principal))

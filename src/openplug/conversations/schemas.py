@@ -20,6 +20,7 @@ from openplug.crm.fields import (
     ignored,
 )
 from openplug.crm.schemas import Date, DateRange, Filter, Limit, Paging
+from openplug.tags import refs as tag_refs
 from openplug.web.openapi import Answer, omitted_when_none
 
 
@@ -55,10 +56,12 @@ class ConversationMessage(Strict):
 
 
 class TagRef(Strict):
-    """DevRev's ``set-tag-with-value``: until openplug has ``tags.*``, ``id``
-    is kept as given (a tag's id or name)."""
+    """DevRev's ``set-tag-with-value``: ``id`` is a tag's DON or display id
+    (``tags.*``), or any other text, kept as given as before ``tags.*``."""
 
-    id: Annotated[str, StringConstraints(min_length=1, max_length=255)]
+    id: Annotated[
+        str, StringConstraints(min_length=1, max_length=255), AfterValidator(tag_refs.canonical)
+    ]
     value: ShortText | None = None
 
 
@@ -300,8 +303,9 @@ class StageView(Answer):
 
 
 class TagSummary(Answer):
-    id: str = Field(description="As it was set: a tag's id or name (no `tags.*` yet)")
-    name: str
+    id: str = Field(description="The tag's DON, or the free-form id as it was set")
+    display_id: str = omitted_when_none("The tag's, when `id` names one")
+    name: str = Field(description="The tag's name; a free-form id is its own name")
 
 
 class TagWithValue(Answer):

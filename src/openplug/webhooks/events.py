@@ -60,6 +60,7 @@ EMITTED: tuple[str, ...] = (
     "timeline_entry_updated", "timeline_entry_deleted",
     "rev_user_created", "rev_user_updated", "rev_user_deleted",
     "account_created", "account_updated", "rev_org_created", "rev_org_updated",
+    "tag_created", "tag_updated", "tag_deleted",
 )  # fmt: skip
 
 _CONVERSATION_TYPES = {

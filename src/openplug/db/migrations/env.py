@@ -12,6 +12,7 @@ import openplug.idempotency.tables
 import openplug.identity.tables
 import openplug.mail.tables
 import openplug.outbox.tables
+import openplug.tags.tables
 import openplug.webhooks.tables
 import openplug.widget.tables  # noqa: F401  (registers the tables)
 from openplug.db.base import metadata

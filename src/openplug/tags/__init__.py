@@ -1,0 +1,1 @@
+"""DevRev's ``tags.*``: the org's tags, which conversations name by id."""
