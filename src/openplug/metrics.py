@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import time
 from collections.abc import Iterator
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -31,6 +33,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from openplug.errors import Forbidden, Unauthenticated
+from openplug.realtime.broker import Event
 
 if TYPE_CHECKING:
     from openplug.runtime import Runtime
@@ -62,6 +65,14 @@ class Metrics:
             "Session tokens minted by auth-tokens.create and the widget.",
             registry=self.registry,
         )
+        self.message_delivery = Histogram(
+            "openplug_realtime_message_delivery_seconds",
+            "From a message's creation to its hand-off to this process's sockets "
+            "(once per message per process, however many sockets; across processes "
+            "it includes the hop through Redis and the clocks' difference).",
+            buckets=_BUCKETS,
+            registry=self.registry,
+        )
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self.runtime: Runtime | None = None
         self.outbox_depth = 0
@@ -70,7 +81,21 @@ class Metrics:
     def runtime_metrics(self, runtime: Runtime) -> Metrics:
         """Bind to the runtime the lifespan opened; returns self."""
         self.runtime = runtime
+        runtime.broker.watch_deliveries(self._delivered)
         return self
+
+    def _delivered(self, topic: str, event: Event, sockets: int) -> None:
+        if event.get("type") != "message.created" or not topic.startswith("conversation:"):
+            return
+        message = event.get("message")
+        created = message.get("created_date") if isinstance(message, dict) else None
+        if not isinstance(created, str):
+            return
+        try:
+            age = time.time() - datetime.fromisoformat(created).timestamp()
+        except ValueError:
+            return
+        self.message_delivery.observe(max(age, 0.0))
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         key = (route, method, status)
@@ -107,23 +132,21 @@ class _RuntimeCollector(Collector):
         runtime = self.metrics.runtime
         if runtime is None:
             return
-        fanout = getattr(runtime.broker, "_fanout", None)
-        if fanout is not None:
-            yield GaugeMetricFamily(
-                "openplug_realtime_subscriptions",
-                "Open realtime sockets' subscriptions in this process.",
-                value=fanout.live(),
-            )
-            yield CounterMetricFamily(
-                "openplug_realtime_deliveries",
-                "Events handed to local sockets (one per socket per event).",
-                value=fanout.delivered,
-            )
-        degraded = getattr(runtime.broker, "_degraded", None)
+        stats = runtime.broker.stats()
+        yield GaugeMetricFamily(
+            "openplug_realtime_subscriptions",
+            "Open realtime sockets' subscriptions in this process.",
+            value=stats.subscriptions,
+        )
+        yield CounterMetricFamily(
+            "openplug_realtime_deliveries",
+            "Events handed to local sockets (one per socket per event).",
+            value=stats.delivered,
+        )
         yield GaugeMetricFamily(
             "openplug_broker_up",
             "1 while the realtime broker delivers (Redis reachable, or in-process).",
-            value=0 if degraded else 1,
+            value=1 if stats.up else 0,
         )
         yield GaugeMetricFamily(
             "openplug_outbox_pending_jobs",

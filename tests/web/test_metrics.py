@@ -14,7 +14,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from openplug.app import create_app
 from tests.conftest import ServerFactory
+from tests.conversations.helpers import agent_reply, anonymous_session, start_conversation
 from tests.live_server import LiveServer, make_settings
+from tests.realtime.test_sockets import conv_topic, message_seqs, visitor_socket
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -133,3 +135,33 @@ async def test_the_access_log_names_the_route_and_a_500_its_request_id(
         for rec in caplog.records
         if rec.name == "openplug.access"
     )
+
+
+async def test_a_reply_delivered_to_a_socket_is_timed_once(server: LiveServer) -> None:
+    """Delivery latency: one observation per message handed to this
+    process's sockets (not one per socket), from the message's creation."""
+    token = anonymous_session(server)["session_token"]
+    conversation = start_conversation(server, token, "is anyone there?")
+    topic = conv_topic(conversation)
+    count = "openplug_realtime_message_delivery_seconds_count"
+    with server.client() as c:
+        before = samples(c.get("/metrics").text).get((count, ()), 0.0)
+    # The visitor's own first message may still be published after the
+    # subscribes (the hub works on its own time): then it is delivered and
+    # timed too. Every message a socket sees live is counted below.
+    seen: set[int] = set()
+    async with visitor_socket(server, token) as one, visitor_socket(server, token) as two:
+        for socket in (one, two):
+            seen.update(message_seqs(await socket.subscribe(topic)))
+        agent_reply(server, conversation["id"], "yes, here")
+        for socket in (one, two):
+            while 2 not in (got := message_seqs([await socket.next()])):
+                seen.update(got)
+        seen.add(2)
+    with server.client() as c:
+        after = samples(c.get("/metrics").text)
+    assert after[(count, ())] == before + len(seen)
+    # Timed from its creation: within the largest bucket.
+    assert after[("openplug_realtime_message_delivery_seconds_bucket", (("le", "10.0"),))] >= 1
+    assert after[("openplug_realtime_deliveries_total", ())] >= 2
+

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from openplug.realtime.broker import (
     Delivery,
+    DeliveryWatcher,
     Event,
     SubscriptionEnded,
     SubscriptionOverflow,
@@ -207,6 +208,7 @@ class FanOut:
         self._all: weakref.WeakSet[LocalSubscription] = weakref.WeakSet()
         # Events handed to local subscriptions, for /metrics.
         self.delivered = 0
+        self.watchers: list[DeliveryWatcher] = []
 
     def live(self) -> int:
         return len(self._all)
@@ -270,14 +272,17 @@ class FanOut:
         delivery = Delivery(topic, event)
         if not isinstance(subs, dict):
             subs.offer(delivery)
-            self.delivered += 1
-            return 1
-        # A copy: an overflowing subscriber detaches itself mid-loop.
-        targets = list(subs)
-        for sub in targets:
-            sub.offer(delivery)
-        self.delivered += len(targets)
-        return len(targets)
+            n = 1
+        else:
+            # A copy: an overflowing subscriber detaches itself mid-loop.
+            targets = list(subs)
+            for sub in targets:
+                sub.offer(delivery)
+            n = len(targets)
+        self.delivered += n
+        for watcher in self.watchers:
+            watcher(topic, event, n)
+        return n
 
     def end_all(self, error: SubscriptionEnded, *, only_with_topics: bool = False) -> None:
         for sub in list(self._all):

@@ -33,7 +33,7 @@ finally:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -136,6 +136,19 @@ class Subscription(Protocol):
     async def __anext__(self) -> Delivery: ...
 
 
+@dataclass(frozen=True)
+class BrokerStats:
+    """What /metrics shows of a process's broker."""
+
+    subscriptions: int  # live local subscriptions (about one per open socket)
+    delivered: int  # events handed to local subscriptions, since start
+    up: bool  # delivering (Redis reachable, or in-process)
+
+
+# Told of every event handed to local subscriptions: (topic, event, how many).
+DeliveryWatcher = Callable[[str, Event, int], None]
+
+
 @runtime_checkable
 class Broker(Protocol):
     async def publish(self, topic: str, event: Event) -> None:
@@ -152,4 +165,11 @@ class Broker(Protocol):
 
     async def aclose(self) -> None:
         """End every subscription and release connections."""
+        ...
+
+    def stats(self) -> BrokerStats: ...
+
+    def watch_deliveries(self, watcher: DeliveryWatcher) -> None:
+        """Call ``watcher`` after each event is handed to local subscribers
+        (in the event loop's thread; it must not block)."""
         ...

@@ -14,6 +14,8 @@ from openplug.realtime._fanout import FanOut, LocalSubscription
 from openplug.realtime.broker import (
     DEFAULT_MAX_PENDING,
     BrokerClosed,
+    BrokerStats,
+    DeliveryWatcher,
     Event,
     validate_topic,
 )
@@ -50,6 +52,12 @@ class InProcessBroker:
 
     def subscriber_count(self, topic: str) -> int:
         return self._fanout.subscriber_count(topic)
+
+    def stats(self) -> BrokerStats:
+        return BrokerStats(self._fanout.live(), self._fanout.delivered, up=not self._closed)
+
+    def watch_deliveries(self, watcher: DeliveryWatcher) -> None:
+        self._fanout.watchers.append(watcher)
 
     # SubscriptionHost
     async def attach(self, sub: LocalSubscription, topics: list[str]) -> None:

@@ -51,6 +51,8 @@ from openplug.realtime.broker import (
     DEFAULT_MAX_PENDING,
     BrokerClosed,
     BrokerDisconnected,
+    BrokerStats,
+    DeliveryWatcher,
     Event,
     PublishFailed,
     validate_topic,
@@ -157,6 +159,13 @@ class RedisBroker:
     def subscriber_count(self, topic: str) -> int:
         """Local subscribers of ``topic`` in this process."""
         return self._fanout.subscriber_count(topic)
+
+    def stats(self) -> BrokerStats:
+        fanout = self._fanout
+        return BrokerStats(fanout.live(), fanout.delivered, up=not self._degraded)
+
+    def watch_deliveries(self, watcher: DeliveryWatcher) -> None:
+        self._fanout.watchers.append(watcher)
 
     # SubscriptionHost
 
