@@ -155,7 +155,7 @@ async def test_a_key_is_one_callers_for_one_request(cluster: Cluster) -> None:  
     assert post(a, token, key, conversation=conversation["id"], body="first").status_code == 201
     # The same key with other parameters: refused, naming the header.
     r = post(b, token, key, conversation=conversation["id"], body="something else")
-    assert_error(r, 422, "invalid_field", KEY)
+    assert_error(r, 400, "invalid_field", KEY)
     # Another visitor's key of the same spelling is their own.
     r = post(b, other, key, conversation=theirs["id"], body="theirs")
     assert r.status_code == 201, r.text

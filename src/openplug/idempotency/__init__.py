@@ -9,7 +9,8 @@ does, in the database every process shares:
 
 - the same key with the same parameters within ``KEPT_FOR`` -> the first
   answer again, with ``Idempotent-Replayed: true``;
-- the same key with other parameters -> 422 naming ``Idempotency-Key``;
+- the same key with other parameters -> 400 naming ``Idempotency-Key`` (as
+  Stripe does; 400 is in every write's documented answers);
 - two requests with the same key at once -> one write: the second waits
   for the first's transaction (PostgreSQL's unique index, SQLite's single
   writer), its own write is rolled back and it answers the first's answer;
@@ -73,7 +74,7 @@ Remember = Callable[[AsyncConnection, Json], Awaitable[None]]
 class KeyReused(ApiError):
     """The key was used for a request with other parameters."""
 
-    status_code = 422
+    status_code = 400
     error_type = "invalid_field"
 
     def __init__(self) -> None:

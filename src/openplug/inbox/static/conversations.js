@@ -28,21 +28,13 @@ const TYPING_SEND_EVERY_MS = 3000;
  * A sys_user is the app's team: what openplug posted for it (the away message). */
 function fromEntry(e) {
   const author = e.created_by || {};
-<<<<<<< HEAD
-  return { seq: e.seq, body: e.body, created: e.created_date, artifacts: e.artifacts || [],
-=======
-  return { id: e.id, seq: e.seq, body: e.body, created: e.created_date,
->>>>>>> devrev-calls
+  return { id: e.id, seq: e.seq, body: e.body, created: e.created_date, artifacts: e.artifacts || [],
     author: author.display_name || 'Unknown',
     fromAgent: author.type === 'dev_user' || author.type === 'sys_user' };
 }
 
 function fromEvent(m) {
-<<<<<<< HEAD
-  return { seq: m.seq, body: m.body, created: m.created_date, artifacts: m.artifacts || [],
-=======
-  return { id: m.id, seq: m.seq, body: m.body, created: m.created_date,
->>>>>>> devrev-calls
+  return { id: m.id, seq: m.seq, body: m.body, created: m.created_date, artifacts: m.artifacts || [],
     author: (m.author && m.author.display_name) || 'Unknown', fromAgent: m.from_agent };
 }
 
