@@ -31,6 +31,7 @@ from openplug.web.openapi import Answer
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["meta"])
 
+
 class Readiness(Answer):
     status: Literal["ready", "not_ready"]
     # Per dependency: "ok", "not configured" (Redis), or why it failed.

@@ -38,8 +38,11 @@ def _candidates(port: int, workdir: Path) -> list[list[str]]:
     weed = shutil.which("weed")
     if weed is not None:
         config = workdir / "s3.json"
-        identity = {"name": "test", "actions": ["Admin", "Read", "Write", "List"],
-                    "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}]}
+        identity = {
+            "name": "test",
+            "actions": ["Admin", "Read", "Write", "List"],
+            "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+        }
         config.write_text(json.dumps({"identities": [identity]}))
         found.append([weed, "server", "-dir", str(workdir), "-ip", "127.0.0.1", "-s3",
                       "-s3.port", str(port), "-s3.config", str(config),

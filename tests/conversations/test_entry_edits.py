@@ -98,9 +98,9 @@ def test_get_update_delete_own_entry(server: LiveServer) -> None:
 def test_rejections_bad_ids_types_and_someone_elses_message(server: LiveServer) -> None:
     visitor = identified_token(server, "ann")
     conv = start_conversation(server, visitor, "hello")
-    theirs = agent_ok(server, "/timeline-entries.list", {"object": conv["id"]})[
-        "timeline_entries"
-    ][0]
+    theirs = agent_ok(server, "/timeline-entries.list", {"object": conv["id"]})["timeline_entries"][
+        0
+    ]
     mine = agent_reply(server, conv["id"], "hi")
     colleague = asyncio.run(second_agent_pat(server))
     update = {"type": "timeline_comment", "body": "changed"}

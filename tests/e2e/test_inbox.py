@@ -272,8 +272,10 @@ def test_an_edited_or_deleted_message_changes_in_the_open_inbox(
 
     entry = agent("/timeline-entries.create", {"object": conv["id"], "body": "Hi tehre"})
     expect(inbox.locator(".message .body")).to_have_text(["Hello?", "Hi tehre"])
-    agent("/timeline-entries.update", {"id": entry["timeline_entry"]["id"],
-                                       "type": "timeline_comment", "body": "Hi there"})
+    agent(
+        "/timeline-entries.update",
+        {"id": entry["timeline_entry"]["id"], "type": "timeline_comment", "body": "Hi there"},
+    )
     expect(inbox.locator(".message .body")).to_have_text(["Hello?", "Hi there"])
     agent("/timeline-entries.delete", {"id": entry["timeline_entry"]["id"]})
     expect(inbox.locator(".message .body")).to_have_text(["Hello?"])

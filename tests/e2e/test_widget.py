@@ -454,8 +454,10 @@ def test_agent_edit_and_delete_show_live(
     second = agent("/timeline-entries.create", {"object": conv["id"], "body": "Tracking: 42"})
     theirs = frame.locator(".msg.theirs .body")
     expect(theirs).to_have_text(["On its wya", "Tracking: 42"])
-    agent("/timeline-entries.update", {"id": typo["timeline_entry"]["id"],
-                                       "type": "timeline_comment", "body": "On its way"})
+    agent(
+        "/timeline-entries.update",
+        {"id": typo["timeline_entry"]["id"], "type": "timeline_comment", "body": "On its way"},
+    )
     expect(theirs).to_have_text(["On its way", "Tracking: 42"])
     expect(frame.locator(".msg.theirs .edited")).to_have_count(1)
     agent("/timeline-entries.delete", {"id": second["timeline_entry"]["id"]})

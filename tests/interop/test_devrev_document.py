@@ -667,6 +667,8 @@ SHARED = shared_paths() if doc.DOCUMENT is not None else []
 
 def test_devrev_document_is_there() -> None:
     require_reference_document()
+
+
 SHARED_IDS = [f"{m.upper()} {p}" for p, m in SHARED]
 
 

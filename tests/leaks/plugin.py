@@ -127,9 +127,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _is_xdist_controller(config: pytest.Config) -> bool:
-    return not hasattr(config, "workerinput") and bool(
-        getattr(config.option, "numprocesses", None)
-    )
+    return not hasattr(config, "workerinput") and bool(getattr(config.option, "numprocesses", None))
 
 
 @pytest.fixture(scope="session")

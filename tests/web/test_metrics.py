@@ -164,4 +164,3 @@ async def test_a_reply_delivered_to_a_socket_is_timed_once(server: LiveServer) -
     # Timed from its creation: within the largest bucket.
     assert after[("openplug_realtime_message_delivery_seconds_bucket", (("le", "10.0"),))] >= 1
     assert after[("openplug_realtime_deliveries_total", ())] >= 2
-

@@ -260,9 +260,7 @@ async def _create(runtime: Runtime, leaf: Leaf, sent: dict[str, Any]) -> Json:
 
 
 @router.post("/rev-users.create", tags=["rev-users"], **answers(RevUserResponse, 201))
-async def rev_users_create(
-    runtime: RuntimeDep, _: AgentDep, body: RevUsersCreateRequest
-) -> Json:
+async def rev_users_create(runtime: RuntimeDep, _: AgentDep, body: RevUsersCreateRequest) -> Json:
     """A verified rev user (no session yet: the site's backend mints one
     with ``auth-tokens.create`` and ``rev_info.user_ref`` = ``external_ref``)."""
     sent = _traits(body, "rev_org")
@@ -274,9 +272,7 @@ async def rev_users_create(
 
 
 @router.post("/accounts.create", tags=["accounts"], **answers(AccountResponse, 201))
-async def accounts_create(
-    runtime: RuntimeDep, _: AgentDep, body: AccountsCreateRequest
-) -> Json:
+async def accounts_create(runtime: RuntimeDep, _: AgentDep, body: AccountsCreateRequest) -> Json:
     """``owned_by`` is accepted and ignored (openplug's accounts have no owners)."""
     sent = _traits(body, "external_refs")
     if body.external_refs:
@@ -285,9 +281,7 @@ async def accounts_create(
 
 
 @router.post("/rev-orgs.create", tags=["rev-orgs"], **answers(RevOrgResponse, 201))
-async def rev_orgs_create(
-    runtime: RuntimeDep, _: AgentDep, body: RevOrgsCreateRequest
-) -> Json:
+async def rev_orgs_create(runtime: RuntimeDep, _: AgentDep, body: RevOrgsCreateRequest) -> Json:
     sent = _traits(body, "account")
     async with runtime.db.read() as conn:
         sent["account_id"] = (await _linked(conn, ACCOUNTS, body.account, "account"))["id"]

@@ -96,9 +96,11 @@ async def identify_unverified(
             _refuse_unless_claimable(row, app.pk, "user_ref")
             before = row["modified_at"]
             row = await _update(conn, row, columns)
-            told = [] if row["modified_at"] == before else [
-                CrmChange("updated", "rev_user", int(row["id"]))
-            ]
+            told = (
+                []
+                if row["modified_at"] == before
+                else [CrmChange("updated", "rev_user", int(row["id"]))]
+            )
         await run_crm_hooks_async(runtime.crm_hooks, conn, told)
     return _session(runtime, row, app.app_id)
 
