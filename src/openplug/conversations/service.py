@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import String, and_, case, cast, delete, exists, insert, or_, select, update
+from sqlalchemy import String, and_, case, cast, delete, exists, false, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row as SqlRow
@@ -215,7 +215,7 @@ async def list_conversations(
     if filters.tags is not None:
         text = cast(c.tags, String)
         query = query.where(
-            or_(*(text.contains(json.dumps(t), autoescape=True) for t in filters.tags))
+            or_(false(), *(text.contains(json.dumps(t), autoescape=True) for t in filters.tags))
         )
     if filters.modified_after is not None:
         query = query.where(c.modified_at >= filters.modified_after)

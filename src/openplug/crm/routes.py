@@ -193,7 +193,9 @@ def _json_list_has(column: Any, values: list[str]) -> Any:
     """A JSON list column holding any of ``values``, on both databases: the
     stored JSON text contains the value as a JSON string."""
     text = cast(column, String)
-    return or_(*(text.contains(json.dumps(v), autoescape=True) for v in values))
+    # or_() of nothing is deprecated (and would match everything later):
+    # an empty filter list matches nothing.
+    return or_(false(), *(text.contains(json.dumps(v), autoescape=True) for v in values))
 
 
 def _rev_users_where(req: RevUsersListRequest) -> list[Any]:
