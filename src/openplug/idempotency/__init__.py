@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Header
 from pydantic import BaseModel
-from sqlalchemy import delete, select
+from sqlalchemy import String, cast, delete, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -42,6 +42,7 @@ from openplug.db import Database
 from openplug.db.base import utcnow
 from openplug.errors import ApiError, Conflict, InvalidField
 from openplug.idempotency.tables import idempotency_keys
+from openplug.ids import REV_USER, display_id
 from openplug.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -188,11 +189,23 @@ def visitor_scope(app_pk: int, rev_user_key: int) -> str:
 
 async def forget_visitors(conn: AsyncConnection, rev_user_keys: Sequence[int]) -> None:
     """Erasure: the stored answers of these visitors' writes hold their
-    messages; they go with them rather than a day later."""
+    messages, and the answers of agents' writes that named them (a
+    conversation created with them as a member) hold their ids and names;
+    both go with them rather than a day later. An answer names a visitor
+    by their DON or display id, each a whole JSON string (``revu/7"`` does
+    not match ``revu/70"``); the table holds a day of writes, so the scan
+    is small and erasures are rare."""
     k = idempotency_keys.c
+    text = cast(k.response, String)
     for key in rev_user_keys:
+        names_them = or_(
+            text.contains(f':{REV_USER.don_type}/{int(key)}"', autoescape=True),
+            text.contains(f'"{display_id(REV_USER, int(key))}"', autoescape=True),
+        )
         await conn.execute(
-            delete(idempotency_keys).where(k.scope.like(f"app:%:rev_user:{int(key)}"))
+            delete(idempotency_keys).where(
+                or_(k.scope.like(f"app:%:rev_user:{int(key)}"), names_them)
+            )
         )
 
 
