@@ -5,7 +5,7 @@
 // (the list can show one tag's conversations only); and notifications of
 // visitors' messages (see notify.js).
 
-import { api, describeError, signedOut } from './api.js';
+import { api, describeError, listAll, signedOut } from './api.js';
 import { formatDate, formatMoment, h, keyOf, mount } from './dom.js';
 import { Notifier, preferencesPanel } from './notify.js';
 import { InboxSocket } from './socket.js';
@@ -137,7 +137,9 @@ export class InboxView {
         api('conversations.list', { status: ['open'], ...filter, limit: openLimit }),
         api('conversations.list', { status: ['resolved'], ...filter,
           limit: Math.min(MAX_PAGE, Math.max(20, this.conversations.resolved.length)) }),
-        view === 'all' ? null : api('conversations.list', { status: ['open'], limit: MAX_PAGE }),
+        // Counted within the tag shown, as the lists are.
+        view === 'all' ? null : api('conversations.list', { status: ['open'], limit: MAX_PAGE,
+          ...(this.tagFilter ? { tags: [this.tagFilter] } : {}) }),
       ]);
       if (view !== this.view) return; // switched meanwhile; that load renders
       this.conversations = { open: open.conversations, resolved: resolved.conversations };
@@ -188,14 +190,7 @@ export class InboxView {
 
   async loadAgents() {
     try {
-      const agents = [];
-      let cursor = null;
-      do {
-        const page = await api('dev-users.list', cursor ? { limit: MAX_PAGE, cursor } : { limit: MAX_PAGE });
-        agents.push(...page.dev_users);
-        cursor = page.next_cursor;
-      } while (cursor);
-      this.agents = agents;
+      this.agents = await listAll(api, 'dev-users.list', 'dev_users');
     } catch (e) {
       return; // only the picker is affected: "Assign to me" still works
     }
@@ -204,14 +199,7 @@ export class InboxView {
 
   async loadTags() {
     try {
-      const tags = [];
-      let cursor = null;
-      do {
-        const page = await api('tags.list', cursor ? { limit: MAX_PAGE, cursor } : { limit: MAX_PAGE });
-        tags.push(...page.tags);
-        cursor = page.next_cursor;
-      } while (cursor);
-      this.tags = tags;
+      this.tags = await listAll(api, 'tags.list', 'tags');
     } catch (e) {
       return; // only tagging is affected: the tags already on a conversation still show
     }

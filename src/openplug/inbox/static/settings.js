@@ -4,7 +4,7 @@
 // text (dom.js h()). An AAT's secret is on the page only between "Create
 // token" and "Done": then the element holding it is emptied and removed.
 
-import { ApiError, api, describeError } from './api.js';
+import { ApiError, api, describeError, listAll } from './api.js';
 import { formatDate, h, mount } from './dom.js';
 
 export const SETTINGS_SECTIONS = [
@@ -998,7 +998,6 @@ function renderTags(body, scope, ctx) {
   const formNotes = notes();
   const listNotes = notes();
   let editing = null; // the tag the form edits, or null for a new one
-  let tags = [];
 
   const name = h('input', { id: 'tag-name', name: 'name', maxlength: 255, autocomplete: 'off', required: true });
   const description = h('input', { id: 'tag-description', name: 'description', maxlength: 4096, autocomplete: 'off' });
@@ -1095,13 +1094,7 @@ function renderTags(body, scope, ctx) {
 
   async function loadList() {
     try {
-      tags = [];
-      let cursor = null;
-      do {
-        const page = await scope.api('tags.list', cursor ? { limit: 100, cursor } : { limit: 100 });
-        tags.push(...page.tags);
-        cursor = page.next_cursor;
-      } while (cursor);
+      const tags = await listAll((call, body) => scope.api(call, body), 'tags.list', 'tags');
       mount(list, tags.length
         ? h('table', { class: 'settings-table tags', 'aria-label': 'Tags' },
           h('thead', {}, h('tr', {}, ['Name', 'Allowed values', 'Description'].map((c) => h('th', { scope: 'col' }, c)),
