@@ -31,6 +31,7 @@ SETTINGS_PAGES = [
     ("tokens", "PLuG tokens"),
     ("apps", "Apps"),
     ("attributes", "Custom attributes"),
+    ("tags", "Tags"),
     ("audit", "Audit log"),
     ("email", "Email"),
 ]

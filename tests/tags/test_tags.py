@@ -183,7 +183,7 @@ def test_two_creates_of_one_name_race_and_one_wins(world: World) -> None:
 def test_conversations_name_tags_by_id_and_keep_free_form_ones(world: World) -> None:
     server = world.server
     visitor = user_id_of(identified_token(server, unique("tagged")))
-    tag = world.create(unique("vip"))
+    tag = world.create(unique("vip"), allowed_values=["gold", "silver"])
     other = world.create(unique("lead"))
     made = world.ok("/conversations.create", {
         "type": "support", "members": [visitor],
@@ -221,3 +221,48 @@ def test_conversations_name_tags_by_id_and_keep_free_form_ones(world: World) -> 
     assert [t["tag"]["id"] for t in after["tags"]] == ["legacy-text", "TAG-999999", tag["id"]]
     listed = world.ok("/conversations.list", {"tags": [other["id"]]})["conversations"]
     assert made["id"] not in [c["id"] for c in listed]
+
+
+def test_a_value_must_be_one_the_tag_allows(world: World) -> None:
+    visitor = user_id_of(identified_token(world.server, unique("valued")))
+    tier = world.create(unique("tier"), allowed_values=["gold", "silver"])
+    bare = world.create(unique("plain"))
+    made = world.ok("/conversations.create", {
+        "members": [visitor], "tags": [{"id": tier["id"], "value": "gold"}, {"id": bare["id"]},
+                                       {"id": "free-text", "value": "anything"}],
+    }, 201)["conversation"]  # fmt: skip
+    assert [t.get("value") for t in made["tags"]] == ["gold", None, "anything"]
+
+    def refused(path: str, body: Json, field: str, allowed: list[str] | None) -> None:
+        with world.agent() as c:
+            r = c.post(path, json=body)
+        assert_error(r, 400, "value_not_permitted", field)
+        assert r.json().get("allowed_values") == allowed
+
+    for tags, allowed in (([{"id": tier["display_id"], "value": "bronze"}], ["gold", "silver"]),
+                          ([{"id": bare["id"], "value": "x"}], None),
+                          ([{"id": "TAG-999999", "value": "x"}], None)):  # fmt: skip
+        refused("/conversations.create", {"members": [visitor], "tags": [{"id": "ok"}, *tags]},
+                "tags[1].value", allowed)  # fmt: skip
+    refused("/conversations.update",
+            {"id": made["id"], "tags": {"add": [{"id": tier["id"], "value": "bronze"}]}},
+            "tags.add[0].value", ["gold", "silver"])  # fmt: skip
+    twice = [{"id": bare["id"]}, {"id": bare["id"], "value": "x"}]
+    refused("/conversations.update", {"id": made["id"], "tags": {"set": twice}},
+            "tags.set[1].value", None)  # fmt: skip
+    # Nothing of a refused request is written.
+    got = world.ok("/conversations.get", {"id": made["id"]})["conversation"]
+    assert got["tags"] == made["tags"]
+
+    # Narrowing a tag's allowed values keeps the values conversations
+    # already carry; they are refused only when given again.
+    world.ok("/tags.update", {"id": tier["id"], "allowed_values": {"set": ["silver"]}})
+    got = world.ok("/conversations.get", {"id": made["id"]})["conversation"]
+    assert got["tags"][0]["value"] == "gold"
+    refused("/conversations.update",
+            {"id": made["id"], "tags": {"add": [{"id": tier["id"], "value": "gold"}]}},
+            "tags.add[0].value", ["silver"])  # fmt: skip
+    moved = world.ok("/conversations.update", {
+        "id": made["id"], "tags": {"add": [{"id": tier["id"], "value": "silver"}]},
+    })["conversation"]  # fmt: skip
+    assert moved["tags"][0]["value"] == "silver"

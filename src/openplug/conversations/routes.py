@@ -43,6 +43,7 @@ from openplug.idempotency import IdempotencyKey
 from openplug.ids import DEV_USER, REV_ORG, REV_USER
 from openplug.runtime import Runtime
 from openplug.tags import refs as tag_refs
+from openplug.tags import service as tag_service
 from openplug.web.deps import AgentDep, RuntimeDep
 from openplug.web.openapi import Empty, answers
 
@@ -87,8 +88,10 @@ async def conversations_create(
 ) -> Json:
     agent = _agent(principal)
     call = _idempotent(idempotency_key, principal, "conversations.create", body)
+    tags = [t.model_dump() for t in body.tags or ()]
     async with runtime.db.read() as conn:
         members = await service.resolve_rev_users(conn, body.members, "members")
+        await tag_service.check_tag_values(conn, tags, "tags")
     messages = body.messages or []
     parts = [message_parts(m.body, m.artifacts, f"messages[{i}].") for i, m in enumerate(messages)]
 
@@ -110,7 +113,7 @@ async def conversations_create(
             status=body.status or (body.stage.name if body.stage else "open"),
             owner_ids=body.owned_by or (),
             description=body.description,
-            tags=[t.model_dump() for t in body.tags or ()],
+            tags=tags,
             custom_fields=body.custom_fields,
             also_write=render,
         )
@@ -253,14 +256,17 @@ async def conversations_update(
     if body.custom_fields is not None:
         extra["custom_fields"] = body.custom_fields
     if body.tags is not None:
+        sent = {
+            part: None if given is None else [t.model_dump() for t in given]
+            for part, given in (("set", body.tags.set), ("add", body.tags.add),
+                                ("remove", body.tags.remove))
+        }  # fmt: skip
         async with runtime.db.read() as conn:
             stored = (await service.get_conversation(conn, key))["tags"]
-        tags = body.tags
+            for part in ("set", "add"):
+                await tag_service.check_tag_values(conn, sent[part] or (), f"tags.{part}")
         extra["tags"] = service.updated_tags(
-            stored,
-            set_=None if tags.set is None else [t.model_dump() for t in tags.set],
-            add=None if tags.add is None else [t.model_dump() for t in tags.add],
-            remove=None if tags.remove is None else [t.model_dump() for t in tags.remove],
+            stored, set_=sent["set"], add=sent["add"], remove=sent["remove"]
         )
     await service.update_conversation(
         runtime, key, actor=agent, title=body.title, status=status, owner_ids=owners,

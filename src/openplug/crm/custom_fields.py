@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
@@ -38,6 +39,19 @@ PREFIX = "tnt__"
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _TEXT_LIMITS = {"text": 4096, "tokens": 4096, "rich_text": 32768}
 _INT64 = 2**63
+Int64 = Annotated[int, Field(ge=-_INT64, lt=_INT64)]
+Size = Annotated[int, Field(ge=0, lt=_INT64)]
+
+# DevRev's per-type descriptor options, by the (base) types they apply to.
+_SCALAR_OPTIONS: dict[str, frozenset[str]] = {
+    **dict.fromkeys(("gt", "gte", "lt", "lte"), frozenset({"int"})),
+    **dict.fromkeys(
+        ("min_len", "max_len", "eq_len", "prefix", "suffix", "contains", "pattern"),
+        frozenset(_TEXT_LIMITS),
+    ),
+}
+_ARRAY_OPTIONS = ("min_items", "max_items", "eq_items")
+OPTIONS = (*_SCALAR_OPTIONS, *_ARRAY_OPTIONS, "default_value")
 
 
 class FieldSpec(Strict):
@@ -55,6 +69,28 @@ class FieldSpec(Strict):
     ui: Annotated[dict[str, Any], Field(max_length=50)] | None = Field(
         default=None, description="DevRev's `schema-field-ui-metadata`, kept as sent"
     )
+    default_value: Any = Field(
+        default=None, description="Given to a record created without a value for the field"
+    )
+    gt: Int64 | None = Field(default=None, description="int: values above this")
+    gte: Int64 | None = Field(default=None, description="int: values at least this")
+    lt: Int64 | None = Field(default=None, description="int: values below this")
+    lte: Int64 | None = Field(default=None, description="int: values at most this")
+    min_len: Size | None = Field(default=None, description="text, rich_text, tokens")
+    max_len: Size | None = Field(default=None, description="text, rich_text, tokens")
+    eq_len: Size | None = Field(default=None, description="text, rich_text, tokens")
+    prefix: ShortText | None = Field(default=None, description="text, rich_text, tokens")
+    suffix: ShortText | None = Field(default=None, description="text, rich_text, tokens")
+    contains: ShortText | None = Field(default=None, description="text, rich_text, tokens")
+    pattern: ShortText | None = Field(
+        default=None, description="text, rich_text, tokens: a Python regular expression, "
+        "found anywhere in the value (anchor it with ^ and $ to match the whole)",
+    )  # fmt: skip
+    min_items: Size | None = Field(default=None, description="arrays: at least this many")
+    max_items: Size | None = Field(default=None, description="arrays: at most this many")
+    eq_items: Size | None = Field(default=None, description="arrays: exactly this many")
+    is_overridable: bool | None = ignored()
+    translated_values: dict[str, Any] | None = ignored()
     mfz: dict[str, Any] | None = ignored()
     oasis: dict[str, Any] | None = ignored()
     origin: ShortText | None = ignored()
@@ -99,6 +135,7 @@ class FieldDef:
     is_pii: bool = False
     is_immutable: bool = False
     ui: dict[str, Any] | None = None
+    options: dict[str, Any] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -123,6 +160,7 @@ def _def_from_row(row: Row[Any]) -> FieldDef:
         is_pii=m["is_pii"],
         is_immutable=m["is_immutable"],
         ui=m["ui"],
+        options=dict(m["options"] or {}),
     )
 
 
@@ -154,6 +192,47 @@ def _fail(subtype: str, path: str, message: str) -> CustomizationValidationError
     return CustomizationValidationError(subtype, path, message)
 
 
+Checks = tuple[tuple[str, Callable[[Any], bool], str], ...]
+
+
+def _broken(options: dict[str, Any], checks: Checks) -> str | None:
+    """The reason for the first of the field's options the value breaks."""
+    for name, holds, reason in checks:
+        if name in options and not holds(options[name]):
+            return reason.format(options[name])
+    return None
+
+
+def _text_problem(options: dict[str, Any], value: str) -> str | None:
+    n = len(value)
+    return _broken(options, (
+        ("min_len", lambda v: n >= v, "is shorter than {}"),
+        ("max_len", lambda v: n <= v, "is longer than {}"),
+        ("eq_len", lambda v: n == v, "must be exactly {} long"),
+        ("prefix", value.startswith, "must start with {!r}"),
+        ("suffix", value.endswith, "must end with {!r}"),
+        ("contains", lambda v: v in value, "must contain {!r}"),
+        ("pattern", lambda v: re.search(v, value) is not None, "must match {!r}"),
+    ))  # fmt: skip
+
+
+def _int_problem(options: dict[str, Any], value: int) -> str | None:
+    return _broken(options, (
+        ("gt", lambda v: value > v, "must be more than {}"),
+        ("gte", lambda v: value >= v, "must be at least {}"),
+        ("lt", lambda v: value < v, "must be less than {}"),
+        ("lte", lambda v: value <= v, "must be at most {}"),
+    ))  # fmt: skip
+
+
+def _items_problem(options: dict[str, Any], count: int) -> str | None:
+    return _broken(options, (
+        ("min_items", lambda v: count >= v, "must have at least {} items"),
+        ("max_items", lambda v: count <= v, "must have at most {} items"),
+        ("eq_items", lambda v: count == v, "must have exactly {} items"),
+    ))  # fmt: skip
+
+
 def _check_scalar(field_type: str, d: FieldDef, value: Any, path: str) -> Any:
     if field_type in _TEXT_LIMITS:
         if not isinstance(value, str):
@@ -161,10 +240,14 @@ def _check_scalar(field_type: str, d: FieldDef, value: Any, path: str) -> Any:
         if len(value) > _TEXT_LIMITS[field_type]:
             limit = _TEXT_LIMITS[field_type]
             raise _fail("invalid_argument", path, f"{path} is longer than {limit}")
+        if (problem := _text_problem(d.options, value)) is not None:
+            raise _fail("invalid_argument", path, f"{path} {problem}")
         return value
     if field_type == "int":
         if isinstance(value, bool) or not isinstance(value, int) or not -_INT64 <= value < _INT64:
             raise _fail("wrong_type", path, f"{path} must be a 64-bit integer")
+        if (problem := _int_problem(d.options, value)) is not None:
+            raise _fail("invalid_argument", path, f"{path} {problem}")
         return value
     if field_type == "double":
         if (
@@ -214,6 +297,8 @@ def check_value(d: FieldDef, value: Any, path: str) -> Any:
         return _check_scalar(d.field_type, d, value, path)
     if not isinstance(value, list) or len(value) > 1000:
         raise _fail("wrong_type", path, f"{path} must be a list of {d.base_type} values")
+    if (problem := _items_problem(d.options, len(value))) is not None:
+        raise _fail("invalid_argument", path, f"{path} {problem}")
     return [_check_scalar(str(d.base_type), d, v, f"{path}[{i}]") for i, v in enumerate(value)]
 
 
@@ -255,6 +340,16 @@ def check_immutable(
             raise _fail("field_immutable", f"{path}.{key}", f"{key} is immutable once set")
 
 
+def with_defaults(values: dict[str, Any], defs: FieldDefs) -> dict[str, Any]:
+    """A new record's custom fields: each field it got no value for takes
+    the field's ``default_value``, when it has one."""
+    out = dict(values)
+    for d in defs.values():
+        if not d.is_deleted and "default_value" in d.options and out.get(d.key) is None:
+            out[d.key] = d.options["default_value"]
+    return out
+
+
 def check_required_on_create(values: dict[str, Any], defs: FieldDefs, path: str) -> None:
     for d in defs.values():
         if d.is_required and not d.is_deleted and values.get(d.key) is None:
@@ -287,6 +382,7 @@ async def set_schema_fragment(conn: AsyncConnection, req: SchemaSetRequest) -> N
         seen.add(spec.name)
         _check_spec(spec, path)
         values = {
+            "options": _options(spec, req.leaf_type, path),
             "field_type": spec.field_type,
             "base_type": spec.base_type,
             "allowed_values": spec.allowed_values,
@@ -345,6 +441,38 @@ def _check_spec(spec: FieldSpec, path: str) -> None:
         raise InvalidField(f"{path}.allowed_values", "an enum field needs allowed_values")
     if not enum_like and spec.allowed_values is not None:
         raise InvalidField(f"{path}.allowed_values", "allowed_values applies only to enum fields")
+
+
+def _options(spec: FieldSpec, leaf_type: str, path: str) -> dict[str, Any]:
+    """The DevRev options ``spec`` sets, each checked to mean something for
+    its type; ``default_value`` must itself be a valid value."""
+    item_type = spec.base_type if spec.field_type == "array" else spec.field_type
+    options: dict[str, Any] = {}
+    for name in OPTIONS:
+        value = getattr(spec, name)
+        if value is None:
+            continue
+        if name in _SCALAR_OPTIONS and item_type not in _SCALAR_OPTIONS[name]:
+            types = ", ".join(sorted(_SCALAR_OPTIONS[name]))
+            raise InvalidField(f"{path}.{name}", f"{name} applies only to {types} fields")
+        if name in _ARRAY_OPTIONS and spec.field_type != "array":
+            raise InvalidField(f"{path}.{name}", f"{name} applies only to array fields")
+        if name == "pattern":
+            try:
+                re.compile(value)
+            except re.error as e:
+                raise InvalidField(f"{path}.pattern", f"not a regular expression: {e}") from None
+        options[name] = value
+    if "default_value" in options:
+        d = FieldDef(
+            leaf_type, spec.name, spec.field_type, spec.base_type, spec.allowed_values,
+            spec.is_required, None, is_deleted=False, options=options,
+        )  # fmt: skip
+        try:
+            options["default_value"] = check_value(d, options["default_value"], "default_value")
+        except CustomizationValidationError as e:
+            raise InvalidField(f"{path}.default_value", e.message) from None
+    return options
 
 
 async def _touch_fragment(

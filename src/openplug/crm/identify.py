@@ -32,6 +32,7 @@ from openplug.crm.custom_fields import (
     check_required_on_create,
     load_all_field_defs,
     validate_custom_fields,
+    with_defaults,
 )
 from openplug.crm.friendly_names import friendly_name
 from openplug.crm.merge import changed_columns, merge_custom_fields
@@ -387,7 +388,9 @@ def _upsert(
     if seen is None:
         # The read phase found nothing: try to create it straight away.
         values = {**defaults, **sent}
-        values["custom_fields"] = merge_custom_fields({}, sent.get("custom_fields", {}))
+        values["custom_fields"] = with_defaults(
+            merge_custom_fields({}, sent.get("custom_fields", {})), required
+        )
         check_required_on_create(values["custom_fields"], required, required_path)
         now = utcnow()
         params = {"external_ref": ref, "created_at": now, "modified_at": now, **values}

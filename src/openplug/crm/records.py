@@ -19,6 +19,7 @@ from openplug.crm.custom_fields import (
     check_immutable,
     load_field_defs,
     validate_custom_fields,
+    with_defaults,
 )
 from openplug.crm.fields import is_query_form
 from openplug.crm.merge import changed_columns
@@ -288,12 +289,10 @@ async def insert_row(conn: AsyncConnection, leaf: Leaf, sent: dict[str, Any]) ->
     ``external_ref`` unique, a 409 when taken). A rev user made so is
     verified: the org's own backend or agent vouches for it, as a session
     token's ``rev_info`` does."""
-    if "custom_fields" in sent:
-        defs = await load_field_defs(conn, leaf.name)
-        values = validate_custom_fields(
-            sent["custom_fields"] or {}, defs, leaf.name, "custom_fields"
-        )
-        sent = {**sent, "custom_fields": values}
+    defs = await load_field_defs(conn, leaf.name)
+    sent_fields = sent.get("custom_fields") or {}
+    values = validate_custom_fields(sent_fields, defs, leaf.name, "custom_fields")
+    sent = {**sent, "custom_fields": with_defaults(values, defs)}
     if sent.get("external_ref") is not None:
         taken = await conn.execute(
             select(leaf.table.c.id).where(leaf.table.c.external_ref == sent["external_ref"])

@@ -353,6 +353,7 @@ def _fragment_view(runtime: Runtime, f: Fragment) -> Json:
                 "is_pii": d.is_pii,
                 "is_immutable": d.is_immutable,
                 **({"ui": d.ui} if d.ui else {}),
+                **d.options,
                 **({"description": d.description} if d.description is not None else {}),
             }
             for d in f.fields

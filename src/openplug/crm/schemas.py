@@ -392,6 +392,21 @@ class FieldView(Answer):
     is_immutable: bool
     ui: dict[str, Any] = omitted_when_none("As it was set")
     description: str = omitted_when_none()
+    default_value: Any = omitted_when_none("When set")
+    gt: int = omitted_when_none("int fields, when set")
+    gte: int = omitted_when_none("int fields, when set")
+    lt: int = omitted_when_none("int fields, when set")
+    lte: int = omitted_when_none("int fields, when set")
+    min_len: int = omitted_when_none("text, rich_text and tokens fields, when set")
+    max_len: int = omitted_when_none("text, rich_text and tokens fields, when set")
+    eq_len: int = omitted_when_none("text, rich_text and tokens fields, when set")
+    prefix: str = omitted_when_none("text, rich_text and tokens fields, when set")
+    suffix: str = omitted_when_none("text, rich_text and tokens fields, when set")
+    contains: str = omitted_when_none("text, rich_text and tokens fields, when set")
+    pattern: str = omitted_when_none("text, rich_text and tokens fields, when set")
+    min_items: int = omitted_when_none("arrays, when set")
+    max_items: int = omitted_when_none("arrays, when set")
+    eq_items: int = omitted_when_none("arrays, when set")
 
 
 class Fragment(Answer):

@@ -101,6 +101,10 @@ custom_field_defs = Table(
     Column("is_pii", Boolean, nullable=False, server_default=false()),
     Column("is_immutable", Boolean, nullable=False, server_default=false()),
     Column("ui", Json, nullable=True),
+    # DevRev's per-type options (``gt``, ``max_len``, ``pattern``,
+    # ``min_items``, ``default_value`` ...), only those set: the values'
+    # checks and the default a new record gets.
+    Column("options", Json, nullable=False, server_default="{}"),
     Column("created_at", UtcDateTime, nullable=False),
     Column("modified_at", UtcDateTime, nullable=False),
     UniqueConstraint("leaf_type", "name"),

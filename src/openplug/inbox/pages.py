@@ -52,7 +52,7 @@ _HEADERS = {
     "Cache-Control": "no-store",
 }
 
-SETTINGS_SECTIONS = ("tokens", "apps", "attributes", "audit", "email")
+SETTINGS_SECTIONS = ("tokens", "apps", "attributes", "tags", "audit", "email")
 
 
 def _shell() -> HTMLResponse:

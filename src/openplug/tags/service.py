@@ -21,8 +21,9 @@ from openplug.audit import Actor, record
 from openplug.conversations.tables import conversations
 from openplug.db.base import rfc3339, utcnow
 from openplug.db.pages import Page, fetch_page, parse_sort_by
-from openplug.errors import Conflict, InvalidField, NotFound
+from openplug.errors import Conflict, InvalidField, NotFound, ValueNotPermitted
 from openplug.ids import TAG, display_id, don, parse_int_key
+from openplug.tags import refs
 from openplug.tags.tables import tags
 
 Row = Mapping[Any, Any]
@@ -102,6 +103,40 @@ async def names_of(conn: AsyncConnection, keys: Iterable[int]) -> dict[int, str]
         return {}
     rows = await conn.execute(select(tags.c.id, tags.c.name).where(tags.c.id.in_(wanted)))
     return {int(r.id): str(r.name) for r in rows}
+
+
+def value_problem(allowed: Sequence[str], value: str) -> str | None:
+    """Why ``value`` may not go with a tag of these ``allowed_values``
+    (DevRev: a value must be one of them; with none, no value is given)."""
+    if not allowed:
+        return "this tag has no allowed_values, so it takes no value"
+    if value not in allowed:
+        return "not one of the tag's allowed_values"
+    return None
+
+
+async def check_tag_values(
+    conn: AsyncConnection, sent: Sequence[Mapping[str, Any]], path: str
+) -> None:
+    """Refuse a conversation's ``tags[i].value`` that its tag does not
+    allow. Free-form ids (no tag's DON or display id) keep taking any value,
+    as before ``tags.*``; an id in a tag's form that names no tag has no
+    allowed values to check against, so it takes none."""
+    valued = [(i, t, refs.key_named_by(str(t["id"]))) for i, t in enumerate(sent) if t.get("value")]
+    keys = {key for _, _, key in valued if key is not None}
+    if not keys:
+        return
+    rows = await conn.execute(select(tags.c.id, tags.c.allowed_values).where(tags.c.id.in_(keys)))
+    allowed = {int(r.id): list(r.allowed_values) for r in rows}
+    for i, t, key in valued:
+        if key is None:
+            continue
+        field_name = f"{path}[{i}].value"
+        if key not in allowed:
+            raise ValueNotPermitted(field_name, f"{t['id']} names no tag, so it takes no value")
+        problem = value_problem(allowed[key], str(t["value"]))
+        if problem is not None:
+            raise ValueNotPermitted(field_name, problem, allowed_values=allowed[key] or None)
 
 
 # --- writing ----------------------------------------------------------------------

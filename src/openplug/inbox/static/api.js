@@ -58,6 +58,20 @@ export function api(call, body = {}) {
   return request('POST', call.startsWith('/') ? call : `/${call}`, body);
 }
 
+/** Every item of a paged list call, e.g. listAll(api, 'tags.list', 'tags'),
+ * a page of 100 (the most a list call answers) at a time; `call` makes each
+ * call (a settings page passes its scope's). */
+export async function listAll(call, name, key) {
+  const items = [];
+  let cursor = null;
+  do {
+    const page = await call(name, cursor ? { limit: 100, cursor } : { limit: 100 });
+    items.push(...page[key]);
+    cursor = page.next_cursor;
+  } while (cursor);
+  return items;
+}
+
 export function getJson(path) {
   return request('GET', path);
 }

@@ -1,10 +1,11 @@
 // The inbox: conversations (open first, newest activity first, unread
 // marked) in three views (Mine, Unassigned, All), the selected
 // conversation with its visitor's profile beside it, a reply box,
-// resolve/reopen, assignment, all kept live by the inbox socket; and
-// notifications of visitors' messages (see notify.js).
+// resolve/reopen, assignment and tags, all kept live by the inbox socket
+// (the list can show one tag's conversations only); and notifications of
+// visitors' messages (see notify.js).
 
-import { api, describeError, signedOut } from './api.js';
+import { api, describeError, listAll, signedOut } from './api.js';
 import { formatDate, formatMoment, h, keyOf, mount } from './dom.js';
 import { Notifier, preferencesPanel } from './notify.js';
 import { InboxSocket } from './socket.js';
@@ -73,6 +74,9 @@ export class InboxView {
     this.cursors = { open: null, resolved: null };
     this.counts = null; // open conversations per view, from one page of them all
     this.agents = []; // whom a conversation may be assigned to (dev-users.list)
+    this.tags = []; // the org's tags (tags.list): the tag picker and the list's filter
+    this.tagFilter = ''; // a tag's id: the list shows only conversations with it
+    this.tagFilterEl = h('div', { class: 'tag-filter' });
     this.selected = null; // the open conversation's view state
     this.refreshTimer = null;
     this.notifier = new Notifier({ onOpen: (key) => this.open(key, true) });
@@ -85,10 +89,11 @@ export class InboxView {
     this.profile = h('aside', { class: 'profile', 'aria-label': 'Visitor profile' }, profilePlaceholder());
     mount(view,
       h('aside', { class: 'list-pane' }, h('h1', { class: 'visually-hidden' }, 'Inbox'),
-        this.viewsEl, preferencesPanel(this.notifier, ctx), this.listError, this.listEl),
+        this.viewsEl, this.tagFilterEl, preferencesPanel(this.notifier, ctx), this.listError, this.listEl),
       this.pane, this.profile);
     this.renderViews();
     this.loadAgents();
+    this.loadTags();
     this.socket = new InboxSocket({
       onEvent: (topic, event) => this.onEvent(topic, event),
       onStatus: (s) => { ctx.status.textContent = s === 'live' ? 'Live' : 'Reconnecting…';
@@ -117,7 +122,8 @@ export class InboxView {
   // --- the list --------------------------------------------------------------------
 
   viewFilter() {
-    return VIEWS.find((v) => v.id === this.view).filter(this.ctx.agent.id);
+    const filter = VIEWS.find((v) => v.id === this.view).filter(this.ctx.agent.id);
+    return this.tagFilter ? { ...filter, tags: [this.tagFilter] } : filter;
   }
 
   async loadList() {
@@ -131,7 +137,9 @@ export class InboxView {
         api('conversations.list', { status: ['open'], ...filter, limit: openLimit }),
         api('conversations.list', { status: ['resolved'], ...filter,
           limit: Math.min(MAX_PAGE, Math.max(20, this.conversations.resolved.length)) }),
-        view === 'all' ? null : api('conversations.list', { status: ['open'], limit: MAX_PAGE }),
+        // Counted within the tag shown, as the lists are.
+        view === 'all' ? null : api('conversations.list', { status: ['open'], limit: MAX_PAGE,
+          ...(this.tagFilter ? { tags: [this.tagFilter] } : {}) }),
       ]);
       if (view !== this.view) return; // switched meanwhile; that load renders
       this.conversations = { open: open.conversations, resolved: resolved.conversations };
@@ -182,18 +190,37 @@ export class InboxView {
 
   async loadAgents() {
     try {
-      const agents = [];
-      let cursor = null;
-      do {
-        const page = await api('dev-users.list', cursor ? { limit: MAX_PAGE, cursor } : { limit: MAX_PAGE });
-        agents.push(...page.dev_users);
-        cursor = page.next_cursor;
-      } while (cursor);
-      this.agents = agents;
+      this.agents = await listAll(api, 'dev-users.list', 'dev_users');
     } catch (e) {
       return; // only the picker is affected: "Assign to me" still works
     }
     if (this.selected && this.selected.conversation) this.renderAssignment();
+  }
+
+  async loadTags() {
+    try {
+      this.tags = await listAll(api, 'tags.list', 'tags');
+    } catch (e) {
+      return; // only tagging is affected: the tags already on a conversation still show
+    }
+    this.renderTagFilter();
+    if (this.selected && this.selected.conversation) this.renderTags();
+  }
+
+  renderTagFilter() {
+    if (!this.tags.length) {
+      mount(this.tagFilterEl);
+      return;
+    }
+    const select = h('select', { id: 'tag-filter', name: 'tag-filter', onchange: () => {
+      this.tagFilter = select.value;
+      this.conversations = { open: [], resolved: [] };
+      this.cursors = { open: null, resolved: null };
+      this.renderList();
+      this.loadList();
+    } }, h('option', { value: '' }, 'Any tag'),
+    this.tags.map((t) => h('option', { value: t.id, selected: t.id === this.tagFilter }, t.name)));
+    mount(this.tagFilterEl, h('label', { for: 'tag-filter' }, 'Tagged'), select);
   }
 
   async loadMore(status) {
@@ -320,6 +347,7 @@ export class InboxView {
     const form = h('form', { class: 'reply', onsubmit: (e) => { e.preventDefault(); this.reply(send); } },
       h('label', { for: 'reply', class: 'visually-hidden' }, 'Reply'), input, files.input, files.button, send);
     state.assignment = h('div', { class: 'assignment', role: 'group', 'aria-label': 'Assignment' });
+    state.tagsEl = h('div', { class: 'conversation-tags', role: 'group', 'aria-label': 'Tags' });
     mount(this.pane,
       h('header', { class: 'conversation-header' },
         h('h2', {}, visitor ? visitor.display_name : 'Conversation', ' ',
@@ -328,12 +356,77 @@ export class InboxView {
         h('button', { type: 'button', class: resolved ? '' : 'primary',
           onclick: (e) => this.setStatus(resolved ? 'open' : 'resolved', e.target) },
           resolved ? 'Reopen' : 'Resolve')),
-      state.assignment,
+      state.assignment, state.tagsEl,
       state.cursor ? h('button', { type: 'button', class: 'link more', onclick: () => this.loadEarlier() }, 'Load earlier messages') : null,
       state.log, state.typing, state.error, files.note, files.list, form);
     files.watch(input);
     this.renderAssignment();
+    this.renderTags();
     this.renderMessages(true);
+  }
+
+  /** The conversation's tags as chips (each with its value and a remove
+   * button) and a picker to add one: a tag with allowed values asks which. */
+  renderTags() {
+    const state = this.selected;
+    const on = state.conversation.tags || [];
+    const onIds = new Set(on.map((t) => t.tag.id));
+    const choices = this.tags.filter((t) => !onIds.has(t.id));
+    const value = h('select', { id: 'tag-value', name: 'tag-value', hidden: true });
+    const valueLabel = h('label', { for: 'tag-value', class: 'visually-hidden', hidden: true }, 'Value');
+    const picker = h('select', { id: 'tag-pick', name: 'tag', onchange: () => {
+      const tag = this.tags.find((t) => t.id === picker.value);
+      const values = tag ? tag.allowed_values : [];
+      mount(value, values.map((v) => h('option', { value: v }, v)));
+      value.hidden = valueLabel.hidden = values.length === 0;
+    } }, h('option', { value: '' }, 'Add a tag…'), choices.map((t) => h('option', { value: t.id }, t.name)));
+    mount(state.tagsEl,
+      h('ul', { class: 'tag-chips', 'aria-label': 'Tags on this conversation' },
+        on.length ? on.map((t) => h('li', { class: 'tag-chip', dataset: { tag: t.tag.display_id || t.tag.id } },
+          h('span', {}, t.tag.name, t.value ? [': ', h('strong', {}, t.value)] : null),
+          h('button', { type: 'button', class: 'chip-remove', 'aria-label': `Remove tag ${t.tag.name}`,
+            onclick: (e) => this.changeTags({ remove: [{ id: t.tag.id }] }, e.currentTarget) }, '×')))
+          : h('li', { class: 'empty' }, 'No tags')),
+      choices.length ? h('form', { class: 'add-tag', onsubmit: (e) => {
+        e.preventDefault();
+        if (!picker.value) return;
+        const tag = { id: picker.value, ...(value.hidden ? {} : { value: value.value }) };
+        this.changeTags({ add: [tag] }, e.submitter);
+      } },
+      h('label', { for: 'tag-pick', class: 'visually-hidden' }, 'Tag'), picker, valueLabel, value,
+      h('button', { type: 'submit' }, 'Add tag')) : null);
+  }
+
+  async changeTags(change, button) {
+    const state = this.selected;
+    if (button) button.disabled = true;
+    state.error.textContent = '';
+    try {
+      const { conversation } = await api('conversations.update', { id: state.id, tags: change });
+      if (this.selected !== state) return;
+      state.conversation = { ...state.conversation, tags: conversation.tags };
+      this.renderTags();
+      if (this.tagFilter) this.scheduleRefresh();
+    } catch (e) {
+      state.error.textContent = describeError(e);
+      if (button) button.disabled = false;
+    }
+  }
+
+  /** Another agent's change to the open conversation (its tags, say): the
+   * event says that it changed, conversations.get what it is now. */
+  async refreshConversation() {
+    const state = this.selected;
+    let conversation;
+    try {
+      conversation = (await api('conversations.get', { id: state.id })).conversation;
+    } catch (e) {
+      return; // deleted meanwhile: that event has its own handling
+    }
+    if (this.selected !== state) return;
+    const same = JSON.stringify(conversation.tags || []) === JSON.stringify(state.conversation.tags || []);
+    state.conversation = { ...state.conversation, tags: conversation.tags };
+    if (!same) this.renderTags();
   }
 
   /** Who owns it, and the controls to change that; re-rendered alone, so
@@ -540,9 +633,12 @@ export class InboxView {
     } else if (event.type === 'conversation.read' && event.reader && event.reader.type === 'rev_user') {
       state.visitorReadSeq = Math.max(state.visitorReadSeq, event.read_seq);
       this.renderMessages(false);
-    } else if (event.type === 'conversation.updated' && state.conversation.status !== event.status) {
-      state.conversation = { ...state.conversation, status: event.status };
-      this.renderConversation();
+    } else if (event.type === 'conversation.updated') {
+      if (state.conversation.status !== event.status) {
+        state.conversation = { ...state.conversation, status: event.status };
+        this.renderConversation();
+      }
+      this.refreshConversation();
     }
   }
 

@@ -1,16 +1,17 @@
-// Settings pages: PLuG tokens (AATs), apps, custom attributes.
+// Settings pages: PLuG tokens (AATs), apps, custom attributes, tags.
 //
 // Everything the server returns or an agent typed goes into the page as
 // text (dom.js h()). An AAT's secret is on the page only between "Create
 // token" and "Done": then the element holding it is emptied and removed.
 
-import { ApiError, api, describeError } from './api.js';
+import { ApiError, api, describeError, listAll } from './api.js';
 import { formatDate, h, mount } from './dom.js';
 
 export const SETTINGS_SECTIONS = [
   { id: 'tokens', label: 'PLuG tokens' },
   { id: 'apps', label: 'Apps' },
   { id: 'attributes', label: 'Custom attributes' },
+  { id: 'tags', label: 'Tags' },
   { id: 'audit', label: 'Audit log' },
   { id: 'email', label: 'Email' },
 ];
@@ -986,6 +987,129 @@ function renderAttributes(body, scope) {
   loadList();
 }
 
+// --- tags ------------------------------------------------------------------------
+
+const linesOf = (text) => [...new Set(text.split('\n').map((v) => v.trim()).filter(Boolean))];
+
+/** tags.*: every agent reads the list; an admin creates, edits and deletes.
+ * One form does both: Edit fills it with the tag, Save sends tags.update. */
+function renderTags(body, scope, ctx) {
+  const admin = ctx.agent.role === 'admin';
+  const formNotes = notes();
+  const listNotes = notes();
+  let editing = null; // the tag the form edits, or null for a new one
+
+  const name = h('input', { id: 'tag-name', name: 'name', maxlength: 255, autocomplete: 'off', required: true });
+  const description = h('input', { id: 'tag-description', name: 'description', maxlength: 4096, autocomplete: 'off' });
+  const values = h('textarea', { id: 'tag-values', name: 'allowed_values', rows: 3, spellcheck: 'false' });
+  const save = h('button', { type: 'submit', class: 'primary' }, 'Create tag');
+  const cancel = h('button', { type: 'button', hidden: true, onclick: () => edit(null) }, 'Cancel');
+  const title = h('h2', { id: 'tag-form-title' }, 'Create a tag');
+  const locate = (fieldName) => {
+    const map = [[/^name$/, name, 'Name'], [/^description$/, description, 'Description'],
+      [/^allowed_values/, values, 'Allowed values']];
+    const hit = map.find(([re]) => re.test(fieldName));
+    return hit ? { input: hit[1], label: hit[2] } : null;
+  };
+
+  function edit(tag) {
+    editing = tag;
+    name.value = tag ? tag.name : '';
+    description.value = tag ? tag.description || '' : '';
+    values.value = tag ? tag.allowed_values.join('\n') : '';
+    title.textContent = tag ? `Edit ${tag.name}` : 'Create a tag';
+    save.textContent = tag ? 'Save tag' : 'Create tag';
+    cancel.hidden = !tag;
+    formNotes.clear();
+    if (tag) name.focus();
+  }
+
+  const form = h('form', { class: 'settings-form', novalidate: true, 'aria-labelledby': 'tag-form-title',
+    onsubmit: async (e) => {
+      e.preventDefault();
+      if (!name.value.trim()) {
+        formNotes.fail('give the tag a name.', { input: name, label: 'Name' });
+        return;
+      }
+      const fields = { name: name.value.trim(), description: description.value.trim() };
+      const allowed = linesOf(values.value);
+      const was = editing;
+      try {
+        const { tag } = await busy(save, () => (was
+          ? scope.api('tags.update', { id: was.id, ...fields, allowed_values: { set: allowed } })
+          : scope.api('tags.create', { ...fields, allowed_values: allowed })));
+        edit(null);
+        formNotes.ok(`${tag.name} ${was ? 'saved' : 'created'}.`);
+        await loadList();
+      } catch (err) {
+        formNotes.error(err, locate);
+      }
+    } },
+  title,
+  h('div', { class: 'grid' },
+    field(name, 'Name', 'Unique in your organisation.'),
+    field(description, 'Description (optional)'),
+    field(values, 'Allowed values (optional)',
+      'One per line. With values, an agent tagging a conversation picks one of them; '
+      + 'without, the tag takes no value. Values already on conversations stay when you remove them here.')),
+  h('div', { class: 'actions' }, save, cancel),
+  formNotes.el);
+
+  const list = h('div', { class: 'tag-list' }, loading('Loading tags…'));
+  body.append(
+    h('p', { class: 'lead' }, 'Labels agents put on conversations, optionally with a value '
+      + '(e.g. priority: high). The inbox can show only the conversations with a tag.'),
+    admin ? form : null, listNotes.el, list);
+
+  function row(tag) {
+    const actions = td('Actions');
+    if (admin) {
+      const del = h('button', { type: 'button', class: 'danger', 'aria-label': `Delete ${tag.name}`,
+        onclick: () => confirmInline(actions, {
+          question: `Delete ${tag.name}? It is taken off every conversation.`,
+          short: 'Delete?',
+          yes: 'Yes, delete',
+          onCancel: () => del.focus(),
+          onYes: async () => {
+            try {
+              await scope.api('tags.delete', { id: tag.id });
+              if (editing && editing.id === tag.id) edit(null);
+              await loadList();
+              listNotes.ok(`${tag.name} deleted and taken off every conversation.`);
+            } catch (err) {
+              listNotes.error(err);
+            }
+          },
+        }) }, 'Delete');
+      actions.append(h('button', { type: 'button', 'aria-label': `Edit ${tag.name}`, onclick: () => edit(tag) }, 'Edit'), ' ', del);
+    }
+    return h('tr', { dataset: { tag: tag.display_id } },
+      h('th', { scope: 'row', 'data-label': 'Name' }, tag.name),
+      td('Allowed values', tag.allowed_values.length
+        ? h('ul', { class: 'values' }, tag.allowed_values.map((v) => h('li', {}, v)))
+        : h('span', { class: 'hint' }, '—')),
+      td('Description', tag.description || h('span', { class: 'hint' }, '—')),
+      actions);
+  }
+
+  async function loadList() {
+    try {
+      const tags = await listAll((call, body) => scope.api(call, body), 'tags.list', 'tags');
+      mount(list, tags.length
+        ? h('table', { class: 'settings-table tags', 'aria-label': 'Tags' },
+          h('thead', {}, h('tr', {}, ['Name', 'Allowed values', 'Description'].map((c) => h('th', { scope: 'col' }, c)),
+            h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Actions')))),
+          h('tbody', {}, tags.map(row)))
+        : h('p', { class: 'empty' }, 'No tags yet.'));
+    } catch (err) {
+      mount(list);
+      listNotes.error(err);
+    }
+  }
+
+  loadList();
+}
+
 // --- audit log -------------------------------------------------------------------
 
 // What each action means, in the words of the page.
@@ -1168,6 +1292,7 @@ const RENDERERS = {
   tokens: renderTokens,
   apps: renderApps,
   attributes: renderAttributes,
+  tags: renderTags,
   audit: renderAudit,
   email: renderEmail,
 };
