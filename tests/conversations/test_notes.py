@@ -195,6 +195,11 @@ async def test_sockets_carry_a_note_to_agents_only_live_and_on_resume(
                                 {"id": written["id"]})  # fmt: skip
         assert (await a.event("message.updated", notes))["message"]["body"] == "edited note"
         assert (await a.event("message.deleted", notes))["id"] == written["id"]
+        # The agent reads everything: the visitor's receipt names no seq
+        # beyond theirs (the agent's read stands past the note's steps).
+        await asyncio.to_thread(agent_ok, server, "/conversations.mark-read", {"id": conv["id"]})
+        receipt = await w.event("conversation.read", topic)
+        assert receipt["read_seq"] == reply["seq"]
         await w.barrier()
         heard = "\n".join(w.raw)
     assert NOTE not in heard and "edited note" not in heard and written["id"] not in heard

@@ -874,15 +874,20 @@ async def mark_read(
             if scope is not None
             else await get_conversation(conn, key)
         )
-        target = min(int(row["last_seq"]) if seq is None else seq, int(row["last_seq"]))
+        # A visitor reads no further than what they may see.
+        top = int(row["visitor_last_seq" if reader.kind == "rev_user" else "last_seq"])
+        target = min(top if seq is None else seq, top)
         moved = await _advance_read(conn, key, reader, target)
         last_read = await _last_read(conn, key, reader)
         members = await _member_keys(conn, key)
     if moved:
+        # Told on the topic the visitors hear: never a seq beyond theirs
+        # (an agent's read may stand on a note).
+        told = min(last_read, int(row["visitor_last_seq"]))
         publish_changes(
             runtime.change_listeners,
             [_change("conversation.read", key, members, row["app_pk"], str(row["status"]),
-                     reader, read_seq=last_read)],
+                     reader, read_seq=told)],
         )  # fmt: skip
     return last_read
 
