@@ -274,7 +274,6 @@ class ConversationHub:
             activity = {**notice, "type": "conversation.activity"}
             return [(topic, gone), *((t, activity) for t in members), (INBOX_TOPIC, gone)]
         if change.kind == "conversation.read":
-            # (An agent's read_seq may stand on a note: a number, no content.)
             event: Event = {"type": "conversation.read", "conversation": conversation_id,
                             "read_seq": change.read_seq}  # fmt: skip
             if change.actor_kind is not None and change.actor_key is not None:

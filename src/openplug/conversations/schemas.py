@@ -294,7 +294,8 @@ class TimelineEntry(Answer):
     created_date: Date
     modified_date: Date = Field(description="When its author last edited it, else created_date")
     seq: int = Field(
-        description="Increasing within the conversation; a deleted entry leaves its seq unused"
+        description="Increasing within the conversation, with gaps: a deleted entry leaves "
+        "its seq unused, and each edit and deletion takes one"
     )
     visibility: Visibility = Field(
         description="`external`/`public`: the visitors see it; `internal`: agents only; "

@@ -7,7 +7,9 @@ the UPDATE holds the conversation's row lock (PostgreSQL) or the database's
 write lock (SQLite, ``BEGIN IMMEDIATE``) until the commit, so concurrent
 posts to one conversation get consecutive, unique seqs, and a rolled-back
 post gives its seq back. A client that saw seq ``n`` asks for ``after_seq=n``
-and gets exactly what it missed.
+and gets exactly what it missed. Edits and deletions take the next seq the
+same way (a resuming socket is told of them), and a reader skips the seqs
+of entries it may not see (``visibility``): seqs increase, with gaps.
 
 Every write commits first, then tells ``runtime.change_listeners`` (see
 ``events``); the realtime hub listens there.
