@@ -17,7 +17,7 @@ Topics and what they carry (every event is a JSON object with a ``type``):
   stored).
 - ``user:<n>`` (``n`` as in ``REVU-n``), one visitor's other conversations:
   ``conversation.created``, ``conversation.activity`` (a new message:
-  ``last_seq``), ``conversation.updated``, ``conversation.members_changed``;
+  ``last_seq``; or a deleted one, whose unread count may have dropped), ``conversation.updated``, ``conversation.members_changed``;
   each names the conversation's ``topic`` to subscribe to.
 - ``notes:<n>``, agents only: the ``message.created`` / ``.updated`` /
   ``.deleted`` of the conversation's internal notes, in the same shapes
