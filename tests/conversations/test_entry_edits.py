@@ -91,8 +91,9 @@ def test_get_update_delete_own_entry(server: LiveServer) -> None:
     # DevRev documents no 404 for .update and .delete: a bad id.
     assert_error(post(server, server.pat, "/timeline-entries.delete", {"id": entry["id"]}),
                  400, "invalid_id", "id")  # fmt: skip
-    # The next message takes a new seq: the deleted one's is not reused.
-    assert agent_reply(server, conv["id"], "Fixed")["seq"] == entry["seq"] + 1
+    # The next message takes a new seq: neither the deleted one's nor those
+    # its edit and its deletion took (steps a resuming socket is told of).
+    assert agent_reply(server, conv["id"], "Fixed")["seq"] == entry["seq"] + 3
 
 
 def test_rejections_bad_ids_types_and_someone_elses_message(server: LiveServer) -> None:
@@ -159,10 +160,11 @@ def test_edit_and_delete_are_live_for_the_visitor_and_the_inbox(server: LiveServ
     for updated, deleted in (seen_w, seen_a):
         assert updated["message"]["id"] == entry["id"]
         assert updated["message"]["body"] == "fixed" and "modified_date" in updated["message"]
-        # Not a new entry in the resumable stream: no top-level seq.
-        assert "seq" not in updated
+        # Steps of the resumable stream, after the entry's own seq.
+        assert updated["seq"] == entry["seq"] + 1 and deleted["seq"] == entry["seq"] + 2
+        assert updated["message"]["seq"] == entry["seq"]
         assert deleted == {"type": "message.deleted", "conversation": conv["id"],
-                           "id": entry["id"]}  # fmt: skip
+                           "id": entry["id"], "seq": entry["seq"] + 2}  # fmt: skip
     assert "email" not in seen_w[0]["message"]["author"]
 
 

@@ -114,3 +114,20 @@ def test_an_answer_in_time_or_an_open_inbox_means_no_mail(setup: Setup) -> None:
     subjects = [r.message["Subject"] for r in to_admin]
     assert any("first question" in s for s in subjects), "the admin has no inbox open"
     assert not any("second question" in s for s in subjects), "answered in time"
+
+
+def test_a_note_is_no_answer_to_the_visitor(setup: Setup) -> None:
+    """An agent's internal note does not stop the other agents' mail about
+    a question the visitor is still waiting on."""
+    server = setup.server
+    tag = setup.data_dir.name[-6:]
+    colleague = f"colleague-{tag}@example.com"
+    add_agent(server, colleague, "all")
+    token = identified_visitor(server, f"noted-{tag}", f"noted-{tag}@example.com")
+    waiting = start_conversation(server, token, f"still waiting {tag}")
+    agent_ok(server, "/timeline-entries.create", {
+        "object": waiting["id"], "type": "timeline_comment", "body": "looking, not answering",
+        "visibility": "internal"})  # fmt: skip
+    run_outbox(setup)
+    subjects = [m["Subject"] for m in mails_to(setup, colleague)]
+    assert any(f"still waiting {tag}" in s for s in subjects), subjects

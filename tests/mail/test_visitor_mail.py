@@ -155,3 +155,27 @@ def test_two_processes_send_each_mail_once(
             second.stop()
             first.stop()
             sink.stop()
+
+
+def test_a_note_is_never_mailed_to_the_visitor(setup: Setup) -> None:
+    """An internal note schedules no visitor mail, and a mail about a later
+    reply leaves the note out."""
+    server, sink = setup.server, setup.sink
+    set_delay(server, 3600)
+    before = len(sink.received)
+    token = identified_visitor(server, "nora", "nora@example.com")
+    conversation = start_conversation(server, token, "where is my parcel?")
+    note = {"object": conversation["id"], "type": "timeline_comment", "visibility": "internal"}
+    agent_ok(server, "/timeline-entries.create", {**note, "body": "Carrier lost it, do not say"})
+    digests = [j for j in outbox_probe.jobs(server, "mail.visitor_digest") if j.state == "pending"]
+    assert digests == [], "a note is nothing to mail the visitor about"
+
+    agent_reply(server, conversation["id"], "It is on its way again")
+    agent_ok(server, "/timeline-entries.create", {**note, "body": "Second secret note"})
+    outbox_probe.make_due(server)
+    outbox_probe.wait_idle(server)
+    (mail,) = [r for r in sink.received[before:] if r.recipients == ["nora@example.com"]]
+    raw = mail.message.as_string()
+    text = mail.message.get_body(preferencelist=("plain",)).get_content()
+    assert "It is on its way again" in text
+    assert "Carrier lost it" not in raw and "Second secret note" not in raw

@@ -4,6 +4,7 @@ still once under the same id, and DevRev's update rules."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -308,3 +309,31 @@ def test_widget_visitors_and_merges_are_told(hooked: LiveServer, receiver: Recei
     ]  # fmt: skip
     receiver.wait_for(lambda r: len(told(r)) >= len(expected))
     assert Counter(told(receiver)) == Counter(expected)
+
+
+def test_a_note_is_sent_with_its_visibility_and_a_private_entry_is_not(
+    hooked: LiveServer, receiver: Receiver
+) -> None:
+    """DevRev sends internal entries on webhooks, marked so; a private one
+    is its author's alone, so no webhook carries it."""
+    hook = create(hooked, receiver.url, event_types=["timeline_entry_created"])
+    until(lambda: status(hooked, hook["id"]) == "active", "the webhook to become active")
+    token = anonymous_session(hooked)["session_token"]
+    conv = widget_ok(hooked, token, "conversations.create", body="hello")["conversation"]
+    with admin(hooked) as c:
+        for visibility in ("private", "internal"):
+            ok(c.post("/timeline-entries.create", json={
+                "object": conv["id"], "type": "timeline_comment", "body": visibility,
+                "visibility": visibility}), 201)  # fmt: skip
+
+    def told() -> list[dict[str, Any]]:
+        return [e.event["timeline_entry_created"]["entry"] for e in receiver.events()
+                if e.event["type"] == "timeline_entry_created"]  # fmt: skip
+
+    # Which entries a webhook is sent is decided in each entry's transaction.
+    query = "SELECT object_key FROM webhook_deliveries WHERE type = 'timeline_entry_created'"
+    rows = asyncio.run(hooked.sql(query))
+    assert len(rows) == 2, "the first message and the note, not the private entry"
+    receiver.wait_for(lambda r: len(told()) == 2)
+    assert sorted((e["body"], e["visibility"]) for e in told()) == [
+        ("hello", "external"), ("internal", "internal")]  # fmt: skip

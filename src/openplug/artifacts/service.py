@@ -36,8 +36,9 @@ from openplug.artifacts.links import ArtifactLink, Variant, sign_link, verify_li
 from openplug.artifacts.sniff import SNIFF_BYTES, detect_type
 from openplug.artifacts.storage import CHUNK_BYTES, ObjectMissing, Storage
 from openplug.artifacts.tables import artifacts
+from openplug.conversations import visibility as seen
 from openplug.conversations.service import VisitorScope, visible_conversation
-from openplug.conversations.tables import conversation_members
+from openplug.conversations.tables import conversation_members, messages
 from openplug.crm.tables import rev_users
 from openplug.db.base import rfc3339, utcnow
 from openplug.errors import (
@@ -441,6 +442,18 @@ async def readable_artifact(conn: AsyncConnection, key: int, party: Party) -> Ro
 
 async def may_read(conn: AsyncConnection, row: Row, party: Party) -> bool:
     conversation = row["conversation_id"]
+    if row["message_id"] is not None:
+        # A file sent with a note is as hidden as the note.
+        entry = (
+            await conn.execute(
+                select(messages.c.visibility, messages.c.author_dev_user_id).where(
+                    messages.c.id == row["message_id"]
+                )
+            )
+        ).first()
+        reader = seen.agent(party.key) if party.kind == "dev_user" else seen.VISITOR
+        if entry is None or not seen.may_read(reader, entry.visibility, entry.author_dev_user_id):
+            return False
     if conversation is not None:
         if party.kind == "dev_user":
             return True

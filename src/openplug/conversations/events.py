@@ -59,6 +59,9 @@ class ConversationChange:
     # An assignment alone: nothing a visitor's widget shows changed, so only
     # agents are told.
     agents_only: bool = False
+    # message.*: the entry's visibility (``conversations.visibility``); a
+    # listener tells visitors of external and public ones only.
+    visibility: str = "external"
 
 
 ChangeListener = Callable[[ConversationChange], None]

@@ -6,8 +6,10 @@ Topics and what they carry (every event is a JSON object with a ``type``):
 - ``conversation:<n>`` (``n`` as in ``CONV-n``), for its members' widgets
   and for agents: ``message.created`` (``seq`` and the whole ``message``:
   body, author summary, ``created_date``), ``message.updated`` (the
-  edited ``message``, without a top-level ``seq``: an edit is no new entry
-  in the resumable stream), ``message.deleted`` (the entry's ``id``),
+  edited ``message``; its ``seq`` is the edit's own, the message keeps
+  its ``message.seq``), ``message.deleted`` (the entry's ``id`` and the
+  deletion's ``seq``): edits and deletes are steps of the resumable
+  stream, so a socket that was away is told of them,
   ``conversation.read``
   (``read_seq`` and the ``reader``), ``conversation.updated`` (``status``),
   ``conversation.members_changed``, ``conversation.deleted`` (also on
@@ -15,8 +17,14 @@ Topics and what they carry (every event is a JSON object with a ``type``):
   stored).
 - ``user:<n>`` (``n`` as in ``REVU-n``), one visitor's other conversations:
   ``conversation.created``, ``conversation.activity`` (a new message:
-  ``last_seq``), ``conversation.updated``, ``conversation.members_changed``;
+  ``last_seq``; or a deleted one, whose unread count may have dropped),
+  ``conversation.updated``, ``conversation.members_changed``;
   each names the conversation's ``topic`` to subscribe to.
+- ``notes:<n>``, agents only: the ``message.created`` / ``.updated`` /
+  ``.deleted`` of the conversation's internal notes, in the same shapes
+  (the message carries ``visibility``). A note is never published where a
+  visitor may subscribe; a ``private`` entry is published nowhere (only its
+  author may read it, and their own answer shows it).
 - ``inbox``, agents only: the same notifications for every conversation,
   with what only agents are told: ``conversation.created`` and
   ``conversation.updated`` carry ``owned_by`` (dev user summaries, as
@@ -24,8 +32,11 @@ Topics and what they carry (every event is a JSON object with a ``type``):
   ``message`` (what the inbox's desktop notifications show), and an
   assignment alone is told here only.
 
-Only ``message.created`` carries a ``seq``: a socket resumes and
+Only ``message.*`` events carry a ``seq``: a socket resumes and
 de-duplicates each topic by it, so no other counter may use that name.
+``conversation:<n>`` and ``notes:<n>`` share the conversation's seqs, each
+with the other's as gaps (as a deleted entry leaves one), which a
+resuming socket replays across.
 
 **Why one worker and not a publish per change.** The listener runs in the
 request that committed, right after the commit, and must not wait; but a
@@ -46,9 +57,10 @@ from typing import Any
 from sqlalchemy import select
 
 from openplug.artifacts.service import Links
+from openplug.conversations import visibility as seen
 from openplug.conversations.events import ConversationChange
 from openplug.conversations.render import ConversationRenderer
-from openplug.conversations.service import messages_after
+from openplug.conversations.service import changes_after, messages_after
 from openplug.conversations.tables import messages
 from openplug.ids import COMMENT, CONVERSATION, DEV_USER, REV_USER, ascii_int, don
 from openplug.realtime import (
@@ -64,6 +76,7 @@ from openplug.runtime import Runtime
 log = logging.getLogger("openplug.realtime")
 
 INBOX_TOPIC = "inbox"
+NOTES_PREFIX = "notes"
 # A socket that missed more than this pages the gap over HTTP (messages.list).
 REPLAY_LIMIT = 500
 _BATCH = 100
@@ -80,22 +93,58 @@ def topic_key(topic: str, prefix: str) -> int | None:
     return key if key and str(key) == rest else None
 
 
+def notes_topic(key: int) -> str:
+    return f"{NOTES_PREFIX}:{key}"
+
+
 def actor_ref(org_id: str, kind: str, key: int) -> dict[str, str]:
     return {"type": kind, "id": don(org_id, DEV_USER if kind == "dev_user" else REV_USER, key)}
 
 
-async def replay_messages(runtime: Runtime, key: int, after_seq: int) -> list[Event]:
-    """``message.created`` events for every message after ``after_seq``: the
-    same rows as the widget's ``messages.list``, in the live events' shape."""
+async def replay_messages(
+    runtime: Runtime, key: int, after_seq: int, *, notes: bool = False
+) -> list[Event]:
+    """Every step of the stream after ``after_seq``, in the live events'
+    shapes: ``message.created`` for each new message (the same rows as the
+    widget's ``messages.list``, as they are now), ``message.updated`` for
+    each entry edited since, ``message.deleted`` for each deleted since.
+    ``notes``: the internal notes' stream instead (``notes:<n>``)."""
+    reader = seen.TEAM if notes else seen.VISITOR
+    only = ("internal",) if notes else None
     async with runtime.db.read() as conn:
-        rows, more = await messages_after(conn, key, after_seq, REPLAY_LIMIT)
-        if more:
+        rows, more = await messages_after(
+            conn, key, after_seq, REPLAY_LIMIT, reader=reader, visibilities=only
+        )
+        changed = await changes_after(conn, key, after_seq, reader=reader, visibilities=only)
+        if more or len(rows) + len(changed.edited) + len(changed.deleted) > REPLAY_LIMIT:
             raise ReplayTooLarge(
                 f"more than {REPLAY_LIMIT} messages missed: page them with messages.list, "
                 "then subscribe after the last seq"
             )
         renderer = ConversationRenderer(conn, runtime.org_id, Links(runtime))
-        return [_message_event(m) for m in await renderer.shared_messages(rows)]
+        created = [_message_event(m) for m in await renderer.shared_messages(rows)]
+        edited = [
+            _edit_event(m, int(r["edited_seq"]))
+            for r, m in zip(
+                changed.edited, await renderer.shared_messages(changed.edited), strict=True
+            )
+        ]
+    conversation_id = don(runtime.org_id, CONVERSATION, key)
+    deleted = [
+        _delete_event(runtime.org_id, conversation_id, int(d["message_id"]), int(d["seq"]))
+        for d in changed.deleted
+    ]
+    return sorted([*created, *edited, *deleted], key=lambda e: int(e["seq"]))
+
+
+def _edit_event(message: dict[str, Any], seq: int | None) -> Event:
+    return {"type": "message.updated", "conversation": message["conversation"], "seq": seq,
+            "message": message}  # fmt: skip
+
+
+def _delete_event(org_id: str, conversation_id: str, message_key: int, seq: int | None) -> Event:
+    return {"type": "message.deleted", "conversation": conversation_id,
+            "id": don(org_id, COMMENT, message_key), "seq": seq}  # fmt: skip
 
 
 def _message_event(message: dict[str, Any]) -> Event:
@@ -202,6 +251,8 @@ class ConversationHub:
         conversation_id = don(org, CONVERSATION, key)
         members = [user_topic(k) for k in change.member_keys]
         notice: Event = {"conversation": conversation_id, "topic": topic, "status": change.status}
+        if change.kind.startswith("message.") and not seen.shown_to_visitors(change.visibility):
+            return self._note_events(change, found, conversation_id)
         if change.kind == "message.created":
             message = found.get(change.message_key) if change.message_key is not None else None
             if message is None:
@@ -216,13 +267,13 @@ class ConversationHub:
             message = found.get(change.message_key) if change.message_key is not None else None
             if message is None:
                 return []  # deleted since: its message.deleted follows
-            edited: Event = {"type": "message.updated", "conversation": conversation_id,
-                             "message": message}  # fmt: skip
+            edited = _edit_event(message, change.seq)
             return [(topic, edited), (INBOX_TOPIC, edited)]
         if change.kind == "message.deleted" and change.message_key is not None:
-            gone: Event = {"type": "message.deleted", "conversation": conversation_id,
-                           "id": don(org, COMMENT, change.message_key)}  # fmt: skip
-            return [(topic, gone), (INBOX_TOPIC, gone)]
+            gone = _delete_event(org, conversation_id, change.message_key, change.seq)
+            # The members' lists too: an unread message gone lowers the count.
+            activity = {**notice, "type": "conversation.activity"}
+            return [(topic, gone), *((t, activity) for t in members), (INBOX_TOPIC, gone)]
         if change.kind == "conversation.read":
             event: Event = {"type": "conversation.read", "conversation": conversation_id,
                             "read_seq": change.read_seq}  # fmt: skip
@@ -241,3 +292,27 @@ class ConversationHub:
         if change.agents_only:
             return [(INBOX_TOPIC, for_agents)]
         return [(topic, event), *((t, event) for t in members), (INBOX_TOPIC, for_agents)]
+
+    def _note_events(
+        self, change: ConversationChange, found: dict[int, dict[str, Any]], conversation_id: str
+    ) -> list[tuple[str, Event]]:
+        """A note's events: on ``notes:<n>`` and ``inbox``, both agents only;
+        a private entry's: none (its author's answer shows it)."""
+        if change.visibility != "internal" or change.message_key is None:
+            return []
+        topic = notes_topic(change.conversation_key)
+        if change.kind == "message.deleted":
+            gone = _delete_event(
+                self._runtime.org_id, conversation_id, change.message_key, change.seq
+            )
+            return [(topic, gone), (INBOX_TOPIC, gone)]
+        message = found.get(change.message_key)
+        if message is None:
+            return []  # deleted since
+        if change.kind == "message.created":
+            activity: Event = {"conversation": conversation_id, "status": change.status,
+                               "topic": conversation_topic(change.conversation_key),
+                               "type": "conversation.activity", "message": message}  # fmt: skip
+            return [(topic, _message_event(message)), (INBOX_TOPIC, activity)]
+        edited = _edit_event(message, change.seq)
+        return [(topic, edited), (INBOX_TOPIC, edited)]

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openplug.artifacts.service import Links, summaries_by_message
 from openplug.conversations import assignment, service
+from openplug.conversations import visibility as seen
 from openplug.conversations.service import Row
 from openplug.crm.tables import rev_users
 from openplug.db.base import rfc3339
@@ -160,8 +161,7 @@ class ConversationRenderer:
             "created_date": created,
             "modified_date": rfc3339(message["modified_at"]) if message["modified_at"] else created,
             "seq": message["seq"],
-            # Every entry openplug has is one the visitors see.
-            "visibility": "external",
+            "visibility": message["visibility"],
         }
         # DevRev types the author as an object: left out once they are gone.
         return without_none(entry, "created_by")
@@ -173,8 +173,15 @@ class ConversationRenderer:
     async def conversations(self, rows: Sequence[Row], *, agent_key: int) -> list[Json]:
         keys = [int(r["id"]) for r in rows]
         members = await service.members_of(self.conn, keys)
-        recent = await service.recent_messages(self.conn, rows)
+        reader = seen.agent(agent_key)
+        recent = await service.recent_messages(self.conn, rows, reader)
         read = await service.agent_read_seqs(self.conn, agent_key, keys)
+        unread = await service.unread_counts(
+            self.conn,
+            {k: read.get(k, 0) for k in keys},
+            reader,
+            author=service.Author("dev_user", agent_key),
+        )
         owners = await assignment.owners_by_conversation(self.conn, keys)
         await self._load_users(
             {int(m["rev_user_id"]) for ms in members.values() for m in ms},
@@ -211,7 +218,7 @@ class ConversationRenderer:
                     "modified_date": rfc3339(r["modified_at"]),
                     "last_message_date": rfc3339(r["last_message_at"]),
                     "last_seq": r["last_seq"],
-                    "unread_count": int(r["last_seq"]) - read.get(key, 0),
+                    "unread_count": unread[key],
                     # openplug's own: how far the visitors have read, so an
                     # agent's view can show "Seen" before any live receipt.
                     "members_read_seq": max(
@@ -253,6 +260,12 @@ class ConversationRenderer:
             # From the support side: an agent or the team's automated message.
             "from_agent": message["author_dev_user_id"] is not None
             or message["author_app_pk"] is not None,
+            # Only ever other than external on agents-only topics (``hub``).
+            **(
+                {"visibility": message["visibility"]}
+                if not seen.shown_to_visitors(message["visibility"])
+                else {}
+            ),
             **(
                 {"modified_date": rfc3339(message["modified_at"])}
                 if message["modified_at"] is not None
@@ -287,15 +300,24 @@ class ConversationRenderer:
     ) -> list[Json]:
         keys = [int(r["id"]) for r in rows]
         members = await service.members_of(self.conn, keys)
-        recent = await service.recent_messages(self.conn, rows, with_messages)
+        recent = await service.recent_messages(self.conn, rows, seen.VISITOR, with_messages)
         await self._load_authors([m for ms in recent.values() for m in ms])
-        out = []
-        for r in rows:
-            key = int(r["id"])
-            last_read = next(
+        read = {
+            key: next(
                 (int(m["last_read_seq"]) for m in members[key] if m["rev_user_id"] == visitor_key),
                 0,
             )
+            for key in keys
+        }
+        unread = await service.unread_counts(
+            self.conn, read, seen.VISITOR, author=service.Author("rev_user", visitor_key)
+        )
+        out = []
+        for r in rows:
+            key = int(r["id"])
+            # What the visitor has read, as far as they can tell: a note
+            # after their last message is no position of theirs.
+            last_read = min(read[key], int(r["visitor_last_seq"]))
             latest = recent[key]
             view: Json = {
                 "id": self.conversation_id(key),
@@ -305,9 +327,9 @@ class ConversationRenderer:
                 "created_date": rfc3339(r["created_at"]),
                 "modified_date": rfc3339(r["modified_at"]),
                 "last_message_date": rfc3339(r["last_message_at"]),
-                "last_seq": r["last_seq"],
+                "last_seq": r["visitor_last_seq"],
                 "last_read_seq": last_read,
-                "unread_count": max(int(r["last_seq"]) - last_read, 0),
+                "unread_count": unread[key],
                 "preview": _preview(latest[-1]["body"]) if latest else None,
                 # Who wrote the preview and when: the widget's list says
                 # "You: ..." or the agent's name, with the time.

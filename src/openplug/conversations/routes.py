@@ -17,6 +17,7 @@ from openplug import idempotency
 from openplug.artifacts.attach import message_parts
 from openplug.artifacts.service import Links
 from openplug.conversations import service
+from openplug.conversations import visibility as seen
 from openplug.conversations.render import ConversationRenderer
 from openplug.conversations.schemas import (
     ConversationResponse,
@@ -305,13 +306,10 @@ async def timeline_entries_create(
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> Json:
+    """``visibility``: ``internal`` is a note (agents only), ``private`` is
+    seen by its author only; see ``conversations.visibility``."""
     key = service.conversation_key(body.object, "object")
-    if body.visibility in ("internal", "private"):
-        raise ValueNotPermitted(
-            "visibility",
-            "openplug has no internal notes yet: every entry is seen by the visitors",
-            ["external", "public"],
-        )
+    agent = _agent(principal)
     call = _idempotent(idempotency_key, principal, "timeline-entries.create", body)
     text, artifact_keys = message_parts(body.body, body.artifacts)
 
@@ -319,24 +317,25 @@ async def timeline_entries_create(
         answer: Json = {}
 
         async def render(conn: AsyncConnection, posted: PostedMessage) -> None:
-            rows, _ = await service.messages_after(conn, key, posted.seq - 1, 1)
+            row = await service.get_message(conn, posted.message_key, reader=seen.agent(agent.key))
             renderer = ConversationRenderer(conn, runtime.org_id, Links(runtime))
-            (entry,) = await renderer.timeline_entries(rows)
+            (entry,) = await renderer.timeline_entries([row])
             answer["timeline_entry"] = entry
             if remember is not None:
                 await remember(conn, answer)
 
         await service.post_message(
-            runtime, key, _agent(principal), text, artifact_keys=artifact_keys, also_write=render
-        )
+            runtime, key, agent, text, artifact_keys=artifact_keys, also_write=render,
+            visibility=body.visibility or "external",
+        )  # fmt: skip
         return answer
 
     return await idempotency.once(runtime, call, response, 201, write)
 
 
-async def _entry_view(runtime: Runtime, key: int) -> Json:
+async def _entry_view(runtime: Runtime, key: int, agent: Author) -> Json:
     async with runtime.db.read() as conn:
-        row = await service.get_message(conn, key)
+        row = await service.get_message(conn, key, reader=seen.agent(agent.key))
         renderer = ConversationRenderer(conn, runtime.org_id, Links(runtime))
         (entry,) = await renderer.timeline_entries([row])
     return {"timeline_entry": entry}
@@ -349,9 +348,9 @@ async def _entry_view(runtime: Runtime, key: int) -> Json:
     **answers(TimelineEntryResponse),
 )
 async def timeline_entries_get_query(
-    runtime: RuntimeDep, _: AgentDep, q: Annotated[TimelineEntryIdQuery, Query()]
+    runtime: RuntimeDep, principal: AgentDep, q: Annotated[TimelineEntryIdQuery, Query()]
 ) -> Json:
-    return await _entry_view(runtime, service.message_key(q.id))
+    return await _entry_view(runtime, service.message_key(q.id), _agent(principal))
 
 
 @router.post(
@@ -361,9 +360,9 @@ async def timeline_entries_get_query(
     **answers(TimelineEntryResponse),
 )
 async def timeline_entries_get_body(
-    runtime: RuntimeDep, _: AgentDep, body: TimelineEntryIdRequest
+    runtime: RuntimeDep, principal: AgentDep, body: TimelineEntryIdRequest
 ) -> Json:
-    return await _entry_view(runtime, service.message_key(body.id))
+    return await _entry_view(runtime, service.message_key(body.id), _agent(principal))
 
 
 def _no_entry(id_value: str) -> InvalidId:
@@ -379,11 +378,13 @@ async def timeline_entries_update(
 ) -> Json:
     """The calling agent's own entry only (another's: 403; one that does not
     exist: 400 ``invalid_id``). The widget and
-    the inbox show the new text live (``message.updated``)."""
+    the inbox show the new text live (``message.updated``). Its
+    visibility stays: DevRev's update request has none."""
     key = service.message_key(body.id)
+    agent = _agent(principal)
     try:
-        await service.edit_message(runtime, key, _agent(principal), body.body)
-        return await _entry_view(runtime, key)
+        await service.edit_message(runtime, key, agent, body.body)
+        return await _entry_view(runtime, key, agent)
     except NotFound:
         raise _no_entry(body.id) from None
 
@@ -401,35 +402,32 @@ async def timeline_entries_delete(
     return {}
 
 
-_VISIBILITIES = ("external", "internal", "private", "public")
-
-
-async def _timeline(runtime: Runtime, req: TimelineEntriesListRequest) -> Json:
-    """Newest first. A cursor is the seq of the entry it stands at: ``mode:
-    after`` (the default) continues with older entries, ``before`` with
-    the newer ones just before it."""
+async def _timeline(runtime: Runtime, req: TimelineEntriesListRequest, agent: Author) -> Json:
+    """Newest first, what the calling agent may see (another agent's
+    private entries are left out). A cursor is the seq of the entry it
+    stands at: ``mode: after`` (the default) continues with older entries,
+    ``before`` with the newer ones just before it."""
     key = service.conversation_key(req.object, "object")
     at = records.decode_cursor(req.cursor) if req.cursor is not None else None
     out: Json = {}
+    reader = seen.agent(agent.key)
     async with runtime.db.read() as conn:
         await service.get_conversation(conn, key)
-        visibility = records.split_filter(req.visibility, req)
-        for i, value in enumerate(visibility or ()):
-            if value not in _VISIBILITIES:
-                raise ValueNotPermitted(
-                    f"visibility[{i}]", "not one of the allowed values", list(_VISIBILITIES)
-                )
-        if visibility is not None and "external" not in visibility:
-            rows: list[Any] = []
-        elif req.mode == "before":
-            newer, more = await service.messages_after(conn, key, at or 0, req.limit)
+        visibility = seen.check_filter(records.split_filter(req.visibility, req))
+        rows: list[Any]
+        if req.mode == "before":
+            newer, more = await service.messages_after(
+                conn, key, at or 0, req.limit, reader=reader, visibilities=visibility
+            )
             rows = newer[::-1]
             if rows and more:
                 out["prev_cursor"] = records.encode_cursor(int(rows[0]["seq"]))
             if rows and at is not None:
                 out["next_cursor"] = records.encode_cursor(int(rows[-1]["seq"]))
         else:
-            rows, next_seq = await service.messages_before(conn, key, at, req.limit)
+            rows, next_seq = await service.messages_before(
+                conn, key, at, req.limit, reader=reader, visibilities=visibility
+            )
             if next_seq is not None:
                 out["next_cursor"] = records.encode_cursor(next_seq)
             if rows and at is not None:
@@ -446,10 +444,10 @@ async def _timeline(runtime: Runtime, req: TimelineEntriesListRequest) -> Json:
     **answers(TimelineEntriesListResponse),
 )
 async def timeline_entries_list_query(
-    runtime: RuntimeDep, _: AgentDep, q: Annotated[TimelineEntriesListQuery, Query()]
+    runtime: RuntimeDep, principal: AgentDep, q: Annotated[TimelineEntriesListQuery, Query()]
 ) -> Json:
     """Newest first, as DevRev lists a timeline."""
-    return await _timeline(runtime, q)
+    return await _timeline(runtime, q, _agent(principal))
 
 
 @router.post(
@@ -459,6 +457,6 @@ async def timeline_entries_list_query(
     **answers(TimelineEntriesListResponse),
 )
 async def timeline_entries_list_body(
-    runtime: RuntimeDep, _: AgentDep, body: TimelineEntriesListRequest
+    runtime: RuntimeDep, principal: AgentDep, body: TimelineEntriesListRequest
 ) -> Json:
-    return await _timeline(runtime, body)
+    return await _timeline(runtime, body, _agent(principal))

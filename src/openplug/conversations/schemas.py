@@ -203,7 +203,8 @@ class TimelineEntriesCreateRequest(Strict):
     visibility: Visibility | None = Field(
         default=None,
         description="`external` (the default) or `public`: the visitors see it; "
-        "`internal` and `private` (notes) are refused, openplug has no internal notes yet",
+        "`internal`: a note, every agent sees it and no visitor ever does; "
+        "`private`: only its author sees it",
     )
     expires_at: DateTimeText | None = ignored()
     private_to: Filter | None = ignored()
@@ -239,8 +240,8 @@ class TimelineEntriesListRequest(Strict):
     )
     visibility: Filter | None = Field(
         default=None,
-        description="`external`, `internal`, `private`, `public`; every entry of openplug's "
-        "is `external`: other visibilities match none",
+        description="`external`, `internal`, `private`, `public`: only entries with exactly "
+        "these visibilities (another agent's `private` entries never show)",
     )
 
 
@@ -293,9 +294,13 @@ class TimelineEntry(Answer):
     created_date: Date
     modified_date: Date = Field(description="When its author last edited it, else created_date")
     seq: int = Field(
-        description="Increasing within the conversation; a deleted entry leaves its seq unused"
+        description="Increasing within the conversation, with gaps: a deleted entry leaves "
+        "its seq unused, and each edit and deletion takes one"
     )
-    visibility: Literal["external"] = Field(description="Every entry: the visitors see it")
+    visibility: Visibility = Field(
+        description="`external`/`public`: the visitors see it; `internal`: agents only; "
+        "`private`: its author only"
+    )
 
 
 class StageView(Answer):

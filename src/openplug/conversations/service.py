@@ -7,7 +7,9 @@ the UPDATE holds the conversation's row lock (PostgreSQL) or the database's
 write lock (SQLite, ``BEGIN IMMEDIATE``) until the commit, so concurrent
 posts to one conversation get consecutive, unique seqs, and a rolled-back
 post gives its seq back. A client that saw seq ``n`` asks for ``after_seq=n``
-and gets exactly what it missed.
+and gets exactly what it missed. Edits and deletions take the next seq the
+same way (a resuming socket is told of them), and a reader skips the seqs
+of entries it may not see (``visibility``): seqs increase, with gaps.
 
 Every write commits first, then tells ``runtime.change_listeners`` (see
 ``events``); the realtime hub listens there.
@@ -23,7 +25,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import String, and_, case, cast, delete, exists, false, insert, or_, select, update
+from sqlalchemy import (
+    String,
+    and_,
+    case,
+    cast,
+    delete,
+    exists,
+    false,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row as SqlRow
@@ -32,6 +47,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from openplug.artifacts.attach import Attaching, attach_artifacts
 from openplug.artifacts.tables import artifacts as artifact_rows
 from openplug.conversations import assignment
+from openplug.conversations import visibility as seen
 from openplug.conversations.events import (
     AuthorKind,
     ChangeKind,
@@ -43,8 +59,10 @@ from openplug.conversations.tables import (
     agent_reads,
     conversation_members,
     conversations,
+    deleted_entries,
     messages,
 )
+from openplug.conversations.visibility import Reader, Visibility
 from openplug.crm.tables import rev_users
 from openplug.db.base import utcnow
 from openplug.errors import Forbidden, InvalidField, InvalidId, NotFound
@@ -267,51 +285,137 @@ async def members_of(conn: AsyncConnection, keys: Sequence[int]) -> dict[int, li
 
 
 async def recent_messages(
-    conn: AsyncConnection, rows: Sequence[Row], count: int = RECENT_MESSAGES
+    conn: AsyncConnection, rows: Sequence[Row], reader: Reader, count: int = RECENT_MESSAGES
 ) -> dict[int, list[Row]]:
-    """The newest ``count`` messages of each conversation, oldest first, in
-    one query: seqs are gapless, so they are those above ``last_seq - count``."""
+    """The newest ``count`` messages of each conversation that ``reader``
+    may see, oldest first, in one query (seqs have gaps: deleted entries,
+    and entries this reader may not see)."""
     found: dict[int, list[Row]] = {int(r["id"]): [] for r in rows}
     if not rows or count <= 0:
         return found
-    query = (
-        select(messages)
-        .join(conversations, conversations.c.id == messages.c.conversation_id)
-        .where(
-            messages.c.conversation_id.in_(found),
-            messages.c.seq > conversations.c.last_seq - count,
+    ranked = (
+        select(
+            messages,
+            func.row_number()
+            .over(partition_by=messages.c.conversation_id, order_by=messages.c.seq.desc())
+            .label("rank"),
         )
-        .order_by(messages.c.conversation_id, messages.c.seq)
+        .where(messages.c.conversation_id.in_(found), seen.readable_by(reader))
+        .subquery()
+    )
+    query = (
+        select(*(ranked.c[c.name] for c in messages.columns))
+        .where(ranked.c.rank <= count)
+        .order_by(ranked.c.conversation_id, ranked.c.seq)
     )
     for r in await conn.execute(query):
         found[int(r.conversation_id)].append(r._mapping)
     return found
 
 
+async def unread_counts(
+    conn: AsyncConnection, read_seqs: Mapping[int, int], reader: Reader, *, author: Author
+) -> dict[int, int]:
+    """Per conversation (key -> the reader's last read seq): the entries
+    after it that ``reader`` may see and ``author`` did not write. Counted,
+    not subtracted from ``last_seq``: a deleted entry no longer counts and
+    an entry the reader may not see never did."""
+    if not read_seqs:
+        return {}
+    c = messages.c
+    mine = {"rev_user": c.author_rev_user_id, "dev_user": c.author_dev_user_id}.get(author.kind)
+    after = or_(*(and_(c.conversation_id == k, c.seq > s) for k, s in read_seqs.items()))
+    query = (
+        select(c.conversation_id, func.count())
+        .where(after, seen.readable_by(reader))
+        .group_by(c.conversation_id)
+    )
+    if mine is not None:
+        query = query.where(or_(mine.is_(None), mine != author.key))
+    found = {int(k): int(n) for k, n in (await conn.execute(query)).all()}
+    return {k: found.get(k, 0) for k in read_seqs}
+
+
 async def messages_after(
-    conn: AsyncConnection, key: int, after_seq: int, limit: int
+    conn: AsyncConnection,
+    key: int,
+    after_seq: int,
+    limit: int,
+    *,
+    reader: Reader,
+    visibilities: Sequence[str] | None = None,
 ) -> tuple[list[Row], bool]:
-    """Messages with seq > ``after_seq``, oldest first, and whether more follow."""
+    """Messages ``reader`` may see with seq > ``after_seq`` (optionally only
+    these ``visibilities``), oldest first, and whether more follow."""
     query = (
         select(messages)
-        .where(messages.c.conversation_id == key, messages.c.seq > after_seq)
+        .where(
+            messages.c.conversation_id == key,
+            messages.c.seq > after_seq,
+            seen.readable_by(reader),
+        )
         .order_by(messages.c.seq)
         .limit(limit + 1)
     )
+    if visibilities is not None:
+        query = query.where(messages.c.visibility.in_(visibilities))
     rows: list[Row] = [r._mapping for r in (await conn.execute(query)).all()]
     return rows[:limit], len(rows) > limit
 
 
+@dataclass(frozen=True)
+class StreamChanges:
+    """What changed after a seq besides new entries: the entries edited
+    since (their current rows, ``edited_seq`` above it) and those deleted
+    since (``deleted_entries`` rows)."""
+
+    edited: list[Row]
+    deleted: list[Row]
+
+
+async def changes_after(
+    conn: AsyncConnection,
+    key: int,
+    after_seq: int,
+    *,
+    reader: Reader,
+    visibilities: Sequence[str] | None = None,
+) -> StreamChanges:
+    m, d = messages.c, deleted_entries.c
+    edited = select(messages).where(
+        m.conversation_id == key, m.edited_seq > after_seq, seen.readable_by(reader)
+    )
+    deleted = select(deleted_entries).where(
+        d.conversation_id == key, d.seq > after_seq, seen.readable_by(reader, deleted_entries)
+    )
+    if visibilities is not None:
+        edited = edited.where(m.visibility.in_(visibilities))
+        deleted = deleted.where(d.visibility.in_(visibilities))
+    return StreamChanges(
+        [r._mapping for r in await conn.execute(edited.order_by(m.edited_seq))],
+        [r._mapping for r in await conn.execute(deleted.order_by(d.seq))],
+    )
+
+
 async def messages_before(
-    conn: AsyncConnection, key: int, before_seq: int | None, limit: int
+    conn: AsyncConnection,
+    key: int,
+    before_seq: int | None,
+    limit: int,
+    *,
+    reader: Reader,
+    visibilities: Sequence[str] | None = None,
 ) -> tuple[list[Row], int | None]:
-    """Newest first (a timeline); returns the seq to continue below, if any."""
+    """Newest first (a timeline) of what ``reader`` may see, optionally only
+    these ``visibilities``; returns the seq to continue below, if any."""
     query = (
         select(messages)
-        .where(messages.c.conversation_id == key)
+        .where(messages.c.conversation_id == key, seen.readable_by(reader))
         .order_by(messages.c.seq.desc())
         .limit(limit + 1)
     )
+    if visibilities is not None:
+        query = query.where(messages.c.visibility.in_(visibilities))
     if before_seq is not None:
         query = query.where(messages.c.seq < before_seq)
     rows: list[Row] = [r._mapping for r in (await conn.execute(query)).all()]
@@ -458,9 +562,12 @@ async def post_message(
     also_write: Callable[[AsyncConnection, PostedMessage], Awaitable[None]] | None = None,
     artifact_keys: Sequence[int] = (),
     attach_as: Attaching | None = None,
+    visibility: Visibility = "external",
 ) -> PostedMessage:
     """Append a message, with the artifacts ``artifact_keys`` attached (the
     author's own, unless ``attach_as`` says whose; see ``artifacts.attach``).
+    ``visibility``: who may read it (see ``visibility``); a visitor's is
+    always external.
     With ``scope`` (a visitor posting), the visibility
     check runs inside the write transaction, so it holds for the insert.
     ``also_write`` writes more in the same transaction (a reply by mail
@@ -475,7 +582,9 @@ async def post_message(
             if scope is not None
             else await get_conversation(conn, key)
         )
-        posted = await _append_message(conn, key, author, body, now)
+        if author.kind == "rev_user" and visibility != "external":
+            raise ValueError("a visitor's message is external")  # checked at the door
+        posted = await _append_message(conn, key, author, body, now, visibility)
         if artifact_keys:
             by = attach_as or _attaching(author, None if scope is None else scope.app_pk)
             await attach_artifacts(
@@ -487,7 +596,8 @@ async def post_message(
         status = "open" if author.kind == "rev_user" else str(row["status"])
         members = await _member_keys(conn, key)
         change = _change("message.created", key, members, row["app_pk"], status, author,
-                         seq=posted.seq, message_key=posted.message_key)  # fmt: skip
+                         seq=posted.seq, message_key=posted.message_key,
+                         visibility=visibility)  # fmt: skip
         await run_transaction_hooks(runtime.transaction_hooks, conn, [change])
     publish_changes(runtime.change_listeners, [change])
     return posted
@@ -500,23 +610,24 @@ def _attaching(author: Author, app_pk: int | None) -> Attaching:
 
 
 async def _append_message(
-    conn: AsyncConnection, key: int, author: Author, body: str, now: datetime
+    conn: AsyncConnection,
+    key: int,
+    author: Author,
+    body: str,
+    now: datetime,
+    visibility: Visibility = "external",
 ) -> PostedMessage:
     c = conversations.c
-    values: dict[str, Any] = {
-        "last_seq": c.last_seq + 1,
-        "last_message_at": now,
-        "activity_at": now,
-    }
+    values: dict[str, Any] = {}
+    if seen.shown_to_visitors(visibility):
+        # A note moves nothing the visitors see: not the time of the last
+        # message, not the list's order.
+        values.update(last_message_at=now, activity_at=now)
     if author.kind == "rev_user":
         # A visitor writing again reopens a resolved conversation.
         values["status"] = "open"
         values["modified_at"] = case((c.status != "open", now), else_=c.modified_at)
-    seq = (
-        await conn.execute(
-            update(conversations).where(c.id == key).values(**values).returning(c.last_seq)
-        )
-    ).scalar_one()
+    seq = await _next_seq(conn, key, visibility, **values)
     message_key = (
         await conn.execute(
             insert(messages)
@@ -528,6 +639,7 @@ async def _append_message(
                 author_app_pk=author.key if author.kind == "sys_user" else None,
                 body=body,
                 created_at=now,
+                visibility=visibility,
             )
             .returning(messages.c.id)
         )
@@ -539,8 +651,26 @@ async def _append_message(
     return PostedMessage(key, int(message_key), int(seq))
 
 
-async def get_message(conn: AsyncConnection, key: int) -> Row:
-    row = (await conn.execute(select(messages).where(messages.c.id == key))).first()
+async def _next_seq(conn: AsyncConnection, key: int, visibility: str, **also: Any) -> int:
+    """The conversation's next seq, for a new entry, an edit or a deletion
+    (each a step of the stream a socket resumes); the visitors' position
+    moves only for what they may see."""
+    c = conversations.c
+    values: dict[str, Any] = {"last_seq": c.last_seq + 1, **also}
+    if seen.shown_to_visitors(visibility):
+        values["visitor_last_seq"] = c.last_seq + 1
+    result = await conn.execute(
+        update(conversations).where(c.id == key).values(**values).returning(c.last_seq)
+    )
+    return int(result.scalar_one())
+
+
+async def get_message(conn: AsyncConnection, key: int, *, reader: Reader) -> Row:
+    """The entry if ``reader`` may see it; otherwise the same 404 as for one
+    that does not exist (another agent's private entry is not theirs to know of)."""
+    row = (
+        await conn.execute(select(messages).where(messages.c.id == key, seen.readable_by(reader)))
+    ).first()
     if row is None:
         raise NotFound("timeline entry not found")
     return row._mapping
@@ -563,7 +693,9 @@ async def _own_message(conn: AsyncConnection, key: int, agent: Author) -> Row:
 
 async def edit_message(runtime: Runtime, key: int, agent: Author, body: str | None) -> Row:
     """Replace the text of ``agent``'s own message; its seq and place stay
-    (an edit is not news: no unread count moves). The row is locked
+    (an edit is not news: no unread count moves), but the edit takes the
+    next seq (``edited_seq``), so a socket that resumes after it is told.
+    The row is locked
     before the check, so an edit racing a delete either lands first or
     finds the entry gone (404), never half-applies."""
     async with runtime.db.write() as conn:
@@ -571,15 +703,20 @@ async def edit_message(runtime: Runtime, key: int, agent: Author, body: str | No
         if body is None or body == row["body"]:
             return row
         now = utcnow()
+        conv_key = int(row["conversation_id"])
+        step = await _next_seq(conn, conv_key, row["visibility"])
         await conn.execute(
-            update(messages).where(messages.c.id == key).values(body=body, modified_at=now)
+            update(messages)
+            .where(messages.c.id == key)
+            .values(body=body, modified_at=now, edited_seq=step)
         )
-        conv = await get_conversation(conn, int(row["conversation_id"]))
-        members = await _member_keys(conn, int(conv["id"]))
-        change = _change("message.updated", int(conv["id"]), members, conv["app_pk"],
-                         str(conv["status"]), agent, message_key=key)  # fmt: skip
+        conv = await get_conversation(conn, conv_key)
+        members = await _member_keys(conn, conv_key)
+        change = _change("message.updated", conv_key, members, conv["app_pk"],
+                         str(conv["status"]), agent, message_key=key, seq=step,
+                         visibility=row["visibility"])  # fmt: skip
         await run_transaction_hooks(runtime.transaction_hooks, conn, [change])
-        edited = await get_message(conn, key)
+        edited = await get_message(conn, key, reader=seen.agent(agent.key))
     publish_changes(runtime.change_listeners, [change])
     return edited
 
@@ -588,7 +725,8 @@ async def delete_message(runtime: Runtime, key: int, agent: Author) -> None:
     """Remove ``agent``'s own message with its files: their rows cascade,
     their bytes are scheduled for deletion in the same transaction
     (``artifacts.service.forget_objects``). Its seq is not reused: readers
-    resuming after it skip the gap."""
+    resuming after it skip the gap. The deletion takes the next seq and is
+    recorded (``deleted_entries``), so a socket that resumes after it is told."""
     from openplug.artifacts.service import forget_objects  # artifacts imports this module
 
     async with runtime.db.write() as conn:
@@ -597,9 +735,19 @@ async def delete_message(runtime: Runtime, key: int, agent: Author) -> None:
         files = await conn.execute(select(artifact_rows).where(artifact_rows.c.message_id == key))
         await forget_objects(conn, [r._mapping for r in files])
         await conn.execute(delete(messages).where(messages.c.id == key))
-        members = await _member_keys(conn, int(conv["id"]))
-        change = _change("message.deleted", int(conv["id"]), members, conv["app_pk"],
-                         str(conv["status"]), agent, message_key=key)  # fmt: skip
+        conv_key = int(conv["id"])
+        step = await _next_seq(conn, conv_key, row["visibility"])
+        await conn.execute(
+            insert(deleted_entries).values(
+                conversation_id=conv_key, seq=step, message_id=key,
+                visibility=row["visibility"], author_dev_user_id=row["author_dev_user_id"],
+                deleted_at=utcnow(),
+            )
+        )  # fmt: skip
+        members = await _member_keys(conn, conv_key)
+        change = _change("message.deleted", conv_key, members, conv["app_pk"],
+                         str(conv["status"]), agent, message_key=key, seq=step,
+                         visibility=row["visibility"])  # fmt: skip
         await run_transaction_hooks(runtime.transaction_hooks, conn, [change])
     publish_changes(runtime.change_listeners, [change])
 
@@ -729,15 +877,20 @@ async def mark_read(
             if scope is not None
             else await get_conversation(conn, key)
         )
-        target = min(int(row["last_seq"]) if seq is None else seq, int(row["last_seq"]))
+        # A visitor reads no further than what they may see.
+        top = int(row["visitor_last_seq" if reader.kind == "rev_user" else "last_seq"])
+        target = min(top if seq is None else seq, top)
         moved = await _advance_read(conn, key, reader, target)
         last_read = await _last_read(conn, key, reader)
         members = await _member_keys(conn, key)
     if moved:
+        # Told on the topic the visitors hear: never a seq beyond theirs
+        # (an agent's read may stand on a note).
+        told = min(last_read, int(row["visitor_last_seq"]))
         publish_changes(
             runtime.change_listeners,
             [_change("conversation.read", key, members, row["app_pk"], str(row["status"]),
-                     reader, read_seq=last_read)],
+                     reader, read_seq=told)],
         )  # fmt: skip
     return last_read
 
@@ -922,6 +1075,7 @@ def _change(
     message_key: int | None = None,
     owner_keys: tuple[int, ...] = (),
     agents_only: bool = False,
+    visibility: str = "external",
 ) -> ConversationChange:
     return ConversationChange(
         kind=kind,
@@ -936,4 +1090,5 @@ def _change(
         actor_key=None if actor is None else actor.key,
         owner_keys=owner_keys,
         agents_only=agents_only,
+        visibility=visibility,
     )

@@ -7,8 +7,9 @@ frame's credential and return the socket's policy:
 - a visitor may subscribe to ``conversation:<n>`` only when the HTTP API
   would show them that conversation (refused exactly like one that does
   not exist), and to their own ``user:<n>``;
-- an agent may subscribe to any existing conversation, any ``user:<n>``
-  and ``inbox``.
+- an agent may subscribe to any existing conversation and its
+  ``notes:<n>`` (internal notes, never a visitor's), any ``user:<n>`` and
+  ``inbox``.
 
 Both replay missed messages from the database (``hub.replay_messages``)
 and relay ``{"type": "typing", "conversation": <id>}`` to the others on a
@@ -139,7 +140,7 @@ class AgentSocketPolicy(ConversationSocketPolicy):
     async def authorize(self, topic: str) -> bool:
         if topic == hub.INBOX_TOPIC or hub.topic_key(topic, "user") is not None:
             return True
-        key = hub.topic_key(topic, "conversation")
+        key = hub.topic_key(topic, "conversation") or hub.topic_key(topic, hub.NOTES_PREFIX)
         if key is None:
             return False
         async with self.runtime.db.read() as conn:
@@ -148,6 +149,12 @@ class AgentSocketPolicy(ConversationSocketPolicy):
             except ApiError:
                 return False
         return True
+
+    async def replay(self, topic: str, after_seq: int) -> list[Event]:
+        key = hub.topic_key(topic, hub.NOTES_PREFIX)
+        if key is None:
+            return await super().replay(topic, after_seq)
+        return await hub.replay_messages(self.runtime, key, after_seq, notes=True)
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,10 @@ conversations = Table(
     # The seq of the newest message; messages take the next one under the
     # row lock of an UPDATE, so seqs are gapless and unique per conversation.
     Column("last_seq", Integer, nullable=False),
+    # The seq of the newest entry its visitors may read (see
+    # ``visibility``): what their views show as ``last_seq``, so a note
+    # never shows as a step they cannot account for.
+    Column("visitor_last_seq", Integer, nullable=False, server_default="0"),
     Column("last_message_at", UtcDateTime, nullable=True),
     # The newest message's time, or the creation time: what lists sort by.
     Column("activity_at", UtcDateTime, nullable=False),
@@ -123,6 +127,12 @@ messages = Table(
     Column("created_at", UtcDateTime, nullable=False),
     # When its author last edited it (timeline-entries.update); NULL: never.
     Column("modified_at", UtcDateTime, nullable=True),
+    # DevRev's visibility: external | public (the visitors see it),
+    # internal (a note: agents only), private (its author only).
+    Column("visibility", String(16), nullable=False, server_default="external"),
+    # The seq its latest edit took: an edit is a step of the stream a
+    # socket resumes, so a reader that was away is told (NULL: never edited).
+    Column("edited_seq", Integer, nullable=True),
     UniqueConstraint("conversation_id", "seq", name="uq_messages_conversation_seq"),
     CheckConstraint(
         "author_rev_user_id IS NULL OR author_dev_user_id IS NULL",
@@ -133,4 +143,23 @@ messages = Table(
         name="ck_messages_team_author",
     ),
     **KEYS_NEVER_REUSED,
+)
+
+# What a resuming reader must be told was deleted: each deletion takes the
+# conversation's next seq, as an edit does. Cascades with the conversation.
+deleted_entries = Table(
+    "deleted_entries",
+    metadata,
+    Column(
+        "conversation_id",
+        Integer,
+        ForeignKey("conversations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("seq", Integer, primary_key=True),
+    # The entry's key, which its row no longer holds.
+    Column("message_id", Integer, nullable=False),
+    Column("visibility", String(16), nullable=False),
+    Column("author_dev_user_id", Integer, nullable=True),
+    Column("deleted_at", UtcDateTime, nullable=False),
 )

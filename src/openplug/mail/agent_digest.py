@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from openplug.conversations.assignment import owners_of
 from openplug.conversations.events import ConversationChange, TransactionHook
 from openplug.conversations.tables import agent_reads, conversations, messages
+from openplug.conversations.visibility import SHOWN_TO_VISITORS
 from openplug.crm.tables import rev_users
 from openplug.db.base import utcnow
 from openplug.identity.access_tokens import LAST_USED_GRANULARITY, inbox_in_use
@@ -75,8 +76,11 @@ async def run(runtime: Runtime, job: Job) -> Outcome:
         c = messages.c
         last_answer = (
             await conn.execute(
+                # A note (agents only) does not answer the visitor.
                 select(func.max(c.seq)).where(
-                    c.conversation_id == conversation_key, c.author_dev_user_id.is_not(None)
+                    c.conversation_id == conversation_key,
+                    c.author_dev_user_id.is_not(None),
+                    c.visibility.in_(SHOWN_TO_VISITORS),
                 )
             )
         ).scalar()

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openplug.artifacts.service import mail_file_links
+from openplug.conversations import visibility as seen
 from openplug.conversations.events import ConversationChange
 from openplug.conversations.tables import conversation_members, conversations, messages
 from openplug.crm.tables import rev_users
@@ -44,6 +45,8 @@ def pending_key(conversation_key: int, rev_user_key: int) -> str:
 async def on_change(conn: AsyncConnection, change: ConversationChange) -> None:
     """Inside the transaction of each conversation change."""
     if change.kind != "message.created" or change.actor_kind != "dev_user":
+        return
+    if not seen.shown_to_visitors(change.visibility):  # a note: nothing to mail them
         return
     if not change.member_keys:
         return
@@ -114,7 +117,11 @@ async def run(runtime: Runtime, job: Job) -> Outcome:
                     dev_users.c.display_name,
                 )
                 .join(dev_users, dev_users.c.id == messages.c.author_dev_user_id)
-                .where(messages.c.conversation_id == conversation_key, messages.c.seq > since)
+                .where(
+                    messages.c.conversation_id == conversation_key,
+                    messages.c.seq > since,
+                    seen.readable_by(seen.VISITOR),
+                )
                 .order_by(messages.c.seq)
             )
         ).all()

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from openplug.activity.rules import MAX_EVENTS
 from openplug.activity.service import TrackedEvent, visitor_activity
 from openplug.artifacts.service import Links, artifacts_of_rev_users, summary_json
+from openplug.conversations import visibility as seen
 from openplug.conversations.render import ConversationRenderer
 from openplug.conversations.tables import conversation_members, conversations, messages
 from openplug.crm import records
@@ -161,7 +162,11 @@ async def _conversations(
     for r in rows:
         entries = (
             await conn.execute(
-                select(messages).where(messages.c.conversation_id == r.id).order_by(messages.c.seq)
+                # As the person saw it: the agents' notes are not in it
+                # (README, "Privacy").
+                select(messages)
+                .where(messages.c.conversation_id == r.id, seen.readable_by(seen.VISITOR))
+                .order_by(messages.c.seq)
             )
         ).all()
         out.append(

@@ -22,6 +22,7 @@ from sqlalchemy import Connection, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openplug.conversations.events import ConversationChange
+from openplug.conversations.visibility import TEAM, may_read
 from openplug.crm.changes import CrmChange, CrmHook
 from openplug.db.base import utcnow
 from openplug.ids import ACCOUNT, COMMENT, CONVERSATION, REV_ORG, REV_USER, don
@@ -161,6 +162,8 @@ def conversation_hook(active: ActiveTypes, org_id: str) -> Any:
         event_type = _CONVERSATION_TYPES.get(change.kind)
         if event_type is None:
             return
+        if change.kind.startswith("message.") and not may_read(TEAM, change.visibility, None):
+            return  # a private entry: its author's only (an internal note goes, as DevRev's do)
         types = active.cached()
         if types is not None and event_type not in types:
             return  # the common case: no webhook wants it, no statement

@@ -49,6 +49,7 @@ from openplug.availability.away import (
     post_away_message_if_away,
 )
 from openplug.conversations import service as conversations
+from openplug.conversations import visibility as seen
 from openplug.conversations.render import ConversationRenderer
 from openplug.conversations.service import Author, PostedMessage
 from openplug.conversations.sockets import visitor_socket_auth
@@ -423,6 +424,7 @@ async def widget_messages_create(
 ) -> Json:
     visitor, body = call.visitor, call.body
     key = conversations.conversation_key(body.conversation, "conversation")
+    seen.check_visitor_post(body.visibility)
     once = _idempotent(idempotency_key, visitor, "widget.messages.create", body)
     text, artifact_keys = message_parts(body.body, body.artifacts)
 
@@ -431,7 +433,7 @@ async def widget_messages_create(
         answer: Json = {}
 
         async def render(conn: AsyncConnection, posted: PostedMessage) -> None:
-            rows, _ = await conversations.messages_after(conn, key, posted.seq - 1, 1)
+            rows = [await conversations.get_message(conn, posted.message_key, reader=seen.VISITOR)]
             renderer = ConversationRenderer(conn, runtime.org_id, Links(runtime))
             (answer["message"],) = await renderer.visitor_messages(rows, visitor.rev_user_key)
             if remember is not None:
@@ -459,7 +461,9 @@ async def widget_messages_list(runtime: RuntimeDep, call: MessagesCall) -> Json:
     key = conversations.conversation_key(body.conversation, "conversation")
     async with runtime.db.read() as conn:
         await conversations.visible_conversation(conn, key, visitor.scope)
-        rows, more = await conversations.messages_after(conn, key, body.after_seq, body.limit)
+        rows, more = await conversations.messages_after(
+            conn, key, body.after_seq, body.limit, reader=seen.VISITOR
+        )
         renderer = ConversationRenderer(conn, runtime.org_id, Links(runtime))
         items = await renderer.visitor_messages(rows, visitor.rev_user_key)
     return {"messages": items, "has_more": more}

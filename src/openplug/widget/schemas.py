@@ -84,6 +84,11 @@ class VisitorConversationsCreateRequest(WidgetRequest):
 class MessagesCreateRequest(ConversationRequest):
     body: MessageBody | None = Field(default=None, description="Required unless artifacts are")
     artifacts: ArtifactIds | None = None
+    visibility: str | None = Field(
+        default=None,
+        description="Only `external` (the default): a visitor's message is seen by the "
+        "visitors; any other value is a 400 naming `visibility`",
+    )
 
 
 class ArtifactsPrepareWidgetRequest(WidgetRequest):

@@ -27,16 +27,21 @@ const TYPING_SEND_EVERY_MS = 3000;
 
 /** One message, whether it came from timeline-entries.list or the socket.
  * A sys_user is the app's team: what openplug posted for it (the away message). */
+/** An internal note (agents only) or a private entry (its author only):
+ * never seen by the visitor, so shown apart. */
+const isNote = (visibility) => visibility === 'internal' || visibility === 'private';
+
 function fromEntry(e) {
   const author = e.created_by || {};
   return { id: e.id, seq: e.seq, body: e.body, created: e.created_date, artifacts: e.artifacts || [],
-    author: author.display_name || 'Unknown',
+    author: author.display_name || 'Unknown', note: isNote(e.visibility),
     fromAgent: author.type === 'dev_user' || author.type === 'sys_user' };
 }
 
 function fromEvent(m) {
   return { id: m.id, seq: m.seq, body: m.body, created: m.created_date, artifacts: m.artifacts || [],
-    author: (m.author && m.author.display_name) || 'Unknown', fromAgent: m.from_agent };
+    author: (m.author && m.author.display_name) || 'Unknown', fromAgent: m.from_agent,
+    note: isNote(m.visibility) };
 }
 
 /** A message of files alone, in a list's preview. */
@@ -284,6 +289,7 @@ export class InboxView {
   }
 
   authorPrefix(entry) {
+    if (isNote(entry.visibility)) return 'Note: ';
     const by = entry.created_by;
     if (by && by.type === 'sys_user') return `${by.display_name} (automatic): `;
     if (!by || by.type !== 'dev_user') return '';
@@ -302,6 +308,7 @@ export class InboxView {
       clearTimeout(this.selected.typingTimer);
       if (this.selected.files) this.selected.files.clear(); // uploads for that reply stop
       this.socket.unsubscribe(`conversation:${this.selected.key}`);
+      this.socket.unsubscribe(`notes:${this.selected.key}`);
     }
     const state = this.selected = { key, id: null, messages: new Map(), cursor: null,
       visitorReadSeq: 0, typingTimer: null, lastTypingSent: 0, conversation: null };
@@ -325,7 +332,10 @@ export class InboxView {
     state.cursor = entries.next_cursor;
     this.renderConversation();
     this.loadProfile(conversation);
+    // The visitor's stream and the agents' notes: one seq space, two topics,
+    // so no visitor's socket ever carries a note.
     this.socket.subscribe(`conversation:${key}`, conversation.last_seq);
+    this.socket.subscribe(`notes:${key}`, conversation.last_seq);
     this.markRead();
   }
 
@@ -337,15 +347,31 @@ export class InboxView {
     state.log = h('ol', { class: 'messages', 'aria-label': 'Messages', 'aria-live': 'polite' });
     state.typing = h('p', { class: 'typing', 'aria-live': 'polite' });
     state.error = h('p', { class: 'error', role: 'alert' });
+    const replyHint = resolved ? 'Replying reopens the conversation' : 'Write a reply… (Enter sends, Shift+Enter for a new line)';
     const input = state.input = h('textarea', { id: 'reply', name: 'reply', rows: 3,
-      placeholder: resolved ? 'Replying reopens the conversation' : 'Write a reply… (Enter sends, Shift+Enter for a new line)',
+      placeholder: replyHint,
       onkeydown: (e) => { if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); form.requestSubmit(); } },
       oninput: () => this.sendTyping(true) });
     const send = h('button', { type: 'submit', class: 'primary' }, 'Send');
+    // "Note": an internal note, for agents only; the visitor never sees it.
+    const showNoteMode = () => {
+      form.classList.toggle('note', Boolean(state.writingNote));
+      send.textContent = state.writingNote ? 'Add note' : 'Send';
+      input.placeholder = state.writingNote ? 'Write an internal note… (only agents see it)' : replyHint;
+    };
+    const noteToggle = h('input', { type: 'checkbox', id: 'reply-note', name: 'note',
+      checked: Boolean(state.writingNote),
+      onchange: () => {
+        state.writingNote = noteToggle.checked;
+        if (state.writingNote) this.sendTyping(false);
+        showNoteMode();
+      } });
     // The files being attached survive a re-render (a status change, earlier messages).
     const files = state.files ||= Files.tray({ idPrefix: 'reply', prepare: (body) => api('artifacts.prepare', body) });
     const form = h('form', { class: 'reply', onsubmit: (e) => { e.preventDefault(); this.reply(send); } },
-      h('label', { for: 'reply', class: 'visually-hidden' }, 'Reply'), input, files.input, files.button, send);
+      h('label', { for: 'reply', class: 'visually-hidden' }, 'Reply'), input, files.input, files.button,
+      h('label', { class: 'note-toggle', for: 'reply-note' }, noteToggle, ' Note'), send);
+    showNoteMode();
     state.assignment = h('div', { class: 'assignment', role: 'group', 'aria-label': 'Assignment' });
     state.tagsEl = h('div', { class: 'conversation-tags', role: 'group', 'aria-label': 'Tags' });
     mount(this.pane,
@@ -499,10 +525,11 @@ export class InboxView {
   renderMessages(scroll) {
     const state = this.selected;
     const ordered = [...state.messages.values()].sort((a, b) => a.seq - b.seq);
-    const lastAgentSeq = Math.max(0, ...ordered.filter((m) => m.fromAgent).map((m) => m.seq));
+    const lastAgentSeq = Math.max(0, ...ordered.filter((m) => m.fromAgent && !m.note).map((m) => m.seq));
     mount(state.log, ordered.map((m) => h('li', {
-      class: `message ${m.fromAgent ? 'from-agent' : 'from-visitor'}`, dataset: { seq: String(m.seq) } },
-      h('div', { class: 'meta' }, h('span', { class: 'author' }, m.author), ' ',
+      class: `message ${m.fromAgent ? 'from-agent' : 'from-visitor'}${m.note ? ' note' : ''}`, dataset: { seq: String(m.seq) } },
+      h('div', { class: 'meta' }, m.note ? h('span', { class: 'note-label' }, 'Internal note · ') : null,
+        h('span', { class: 'author' }, m.author), ' ',
         h('time', { datetime: m.created }, formatDate(m.created))),
       m.body ? h('div', { class: 'body' }, m.body) : null,
       Files.shown(m.artifacts, this.fileCalls(state)),
@@ -539,7 +566,8 @@ export class InboxView {
       const ids = files.ids();
       if (!body.trim() && !ids.length) return;
       const { timeline_entry: entry } = await api('timeline-entries.create', {
-        object: state.id, ...(body.trim() ? { body } : {}), ...(ids.length ? { artifacts: ids } : {}) });
+        object: state.id, ...(body.trim() ? { body } : {}), ...(ids.length ? { artifacts: ids } : {}),
+        ...(state.writingNote ? { visibility: 'internal' } : {}) });
       if (this.selected === state) {
         state.messages.set(entry.seq, fromEntry(entry));
         state.input.value = '';
@@ -596,6 +624,8 @@ export class InboxView {
 
   sendTyping(typing) {
     const state = this.selected;
+    // Writing a note is nothing the visitor is told of.
+    if (typing && state.writingNote) return;
     const now = Date.now();
     if (typing && now - state.lastTypingSent < TYPING_SEND_EVERY_MS) return;
     state.lastTypingSent = typing ? now : 0;
@@ -611,7 +641,7 @@ export class InboxView {
       return;
     }
     const state = this.selected;
-    if (!state || topic !== `conversation:${state.key}`) return;
+    if (!state || (topic !== `conversation:${state.key}` && topic !== `notes:${state.key}`)) return;
     if (event.type === 'message.created') {
       state.messages.set(event.seq, fromEvent(event.message));
       if (!event.message.from_agent) state.typing.textContent = '';

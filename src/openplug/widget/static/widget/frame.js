@@ -434,8 +434,10 @@
     }
     if (ev.type === 'message.updated' && here && ev.message) {
       editMessage(ev.message);
+      stepPast(ev.seq);
     } else if (ev.type === 'message.deleted' && here) {
       removeMessage(ev.id);
+      stepPast(ev.seq);
     } else if (ev.type === 'message.created' && here) {
       if (!(ev.message && ev.message.author && ev.message.author.type === 'rev_user')) showTyping('');
       if (ev.seq === st.lastSeq + 1) {
@@ -756,6 +758,12 @@
       m.modified_date ? h('span', { class: 'edited', text: '(edited)' }) : ''));
     renderExpect();
     ui.messages.lastElementChild.scrollIntoView({ block: 'end' });
+  }
+
+  // An edit or a deletion is a step of the conversation's stream too: the
+  // next message then follows it, and a reconnect resumes after it.
+  function stepPast(seq) {
+    if (seq === st.lastSeq + 1) st.lastSeq = seq;
   }
 
   async function freshArtifact(seq, id) {
