@@ -64,7 +64,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TypeVar
 
-from baseline import Baselines, Rate, process_cpu_s
+from baseline import Baselines, Rate, cpu_ratio_line, process_cpu_s
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -693,18 +693,15 @@ def print_report(args: argparse.Namespace, suite: Suite) -> bool:
     print("baselines (same uvicorn options, measured before and after openplug's runs):")
     print("\n".join(suite.baselines.lines()))
     failed = False
-    cpu_returning: dict[str, float] = {}
     for backend, report in suite.reports.items():
         failed |= not print_backend(backend, report, suite.baselines)
-        cpu_returning[backend] = report.runs["a"].cpu_per_request_us
-    if "sqlite" in cpu_returning and "postgres" in cpu_returning and cpu_returning["sqlite"]:
-        ratio = cpu_returning["postgres"] / cpu_returning["sqlite"]
-        verdict = "PASS" if ratio <= TARGET_PG_CPU else "ABOVE TARGET"
-        print(
-            f"returning user, openplug CPU per request: PostgreSQL {cpu_returning['postgres']:,.0f}"
-            f" µs / SQLite {cpu_returning['sqlite']:,.0f} µs = {ratio:.2f}x "
-            f"(target <= {TARGET_PG_CPU})  {verdict}"
-        )
+    print("=" * 100)
+    for key in ("a", "b1", "b2"):
+        cpu = {b: r.runs[key].cpu_per_request_us for b, r in suite.reports.items()}
+        label = next(iter(suite.reports.values())).runs[key].label
+        line = cpu_ratio_line(label, cpu, TARGET_PG_CPU if key == "a" else None)
+        if line is not None:
+            print(line)
     print("=" * 100)
     return not failed
 
@@ -714,7 +711,6 @@ def print_backend(backend: str, report: Report, baselines: Baselines) -> bool:
     before, after = runs["base_before"], runs["base_after"]
     base = (before.rps + after.rps) / 2
     spread = abs(before.rps - after.rps) / base * 100 if base else 0.0
-    starlette = baselines.mean("starlette")
     print("=" * 100)
     print(f"backend: {backend}")
     head = f"{'run':<36}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'requests':>10}"
@@ -738,16 +734,20 @@ def print_backend(backend: str, report: Report, baselines: Baselines) -> bool:
     for key in ("base", "a", "b1", "b2"):
         rps = base if key == "base" else runs[key].rps
         label = "(0) GET /health mean" if key == "base" else runs[key].label
-        target = TARGETS[(key, backend)]
-        ratio = rps / starlette if starlette else 0.0
-        verdict = "PASS" if ratio >= target else "BELOW TARGET"
         w = report.warmups.get(key)
+        invalid = None
         if key != "base" and not (runs[key].ok and (w is None or w.ok)):
-            verdict = "INVALID (errors: see checks)"
-        of_health = f"{rps / base:5.2f}x /health" if key != "base" else " " * 13
+            invalid = "INVALID (errors: see checks)"
+        cpu = (
+            (before.cpu_per_request_us + after.cpu_per_request_us) / 2
+            if key == "base"
+            else (runs[key].cpu_per_request_us)
+        )
+        of_health = f"{rps / base:5.2f}x /health  " if key != "base" else " " * 15
         print(
-            f"  {label:<34}{rps:>10,.1f} req/s  {baselines.ratios(rps)}  {of_health}  "
-            f"(target >= {target:.1f}x Starlette)  {verdict}"
+            baselines.verdict_line(
+                label, rps, TARGETS[(key, backend)], cpu_us=cpu, extra=of_health, invalid=invalid
+            )
         )
     print("checks:")
     failed = False
