@@ -37,7 +37,45 @@ flight when wrk stopped; after (b2) it checks accounts and workspaces too.
 Missing a throughput target is reported (PASS / BELOW TARGET), not failed.
 
 Usage: ``.venv/bin/python bench/identify.py [--duration 10] [--connections 32]
-[--threads 1] [--warmup 2] [--keep]``
+[--threads 1] [--warmup 2] [--keep] [--backends sqlite,postgres]``
+
+Where the time went (issue 12)
+------------------------------
+Profiled in process (the ASGI app called directly, no sockets; the garbage
+collector frozen as under ``openplug serve``; CPU per request, best of five
+batches, on the shared 2-core machine, so read the proportions).
+
+Before: ``GET /health`` 112-129 µs, where bare Starlette's app takes about
+30. Most of it was FastAPI's per-request machinery on the route
+(``request_response``, dependency solving, response serialisation and
+``jsonable_encoder``: about 60%), FastAPI's OpenTelemetry hooks asking the
+global providers on every request whether they were configured (6-15%),
+the exception and exit-stack middleware and the router (about 10%), and
+openplug's five ASGI layers (about 15%: the Prometheus counter and
+histogram about 6 µs, the request id and its structlog context about 4).
+A returning visitor's identify paid the same layers (it was already
+hand-served below the router) plus its work: on SQLite about 500 µs, on
+PostgreSQL about 1,500, where each of the two point reads (the AAT, then
+the user, workspace and account) cost about 330 µs of CPU, 240 of them
+taking a connection from SQLAlchemy's pool and giving it back (three
+greenlet hops, the pool's checkout and checkin events). First-time
+identifies on PostgreSQL ran one transaction each through
+``AsyncConnection.run_sync``.
+
+After: ``/health`` about 23 µs (``web.fast_routes`` serves it and
+``auth-tokens.create`` straight from the innermost middleware; telemetry
+off; a bodiless GET skips the body layers): what is left is openplug's
+observer (about 10 µs, mostly Prometheus), the other layers (about 4) and
+Starlette's outermost error middleware. Identify about 390 µs on SQLite
+(the AAT read about 70, the read phase about 90, signing the JWT about 65,
+parsing the body about 30; a client address is parsed once per host) and
+about 890 on PostgreSQL (each point read about 145 µs on connections of
+its own); first-time identifies on PostgreSQL share a transaction per
+batch as on SQLite.
+
+Last measured (wrk, this script, ``--duration 5 --warmup 1``, 1-minute
+load average about 7 from other work on the machine): see the README's
+"Performance" section for the figures of the two runs.
 """
 
 from __future__ import annotations
