@@ -175,6 +175,46 @@ class Baselines:
         s, f = self.mean("starlette"), self.mean("fastapi")
         return f"{rps / s if s else 0:5.2f}x Starlette  {rps / f if f else 0:5.2f}x FastAPI"
 
+    def verdict_line(
+        self,
+        label: str,
+        rps: float,
+        target: float,
+        *,
+        cpu_us: float | None = None,
+        extra: str = "",
+        invalid: str | None = None,
+    ) -> str:
+        """One figure as every bench prints it: its rate, its ratios to both
+        baselines, openplug's CPU per request, and PASS / BELOW TARGET
+        against ``target`` (a ratio to bare Starlette), or ``invalid`` (why
+        the run does not count)."""
+        starlette = self.mean("starlette")
+        ratio = rps / starlette if starlette else 0.0
+        verdict = invalid or ("PASS" if ratio >= target else "BELOW TARGET")
+        cpu = f"CPU {cpu_us:>6,.0f} µs/req  " if cpu_us is not None else ""
+        return (
+            f"  {label:<34}{rps:>10,.1f} req/s  {self.ratios(rps)}  {cpu}{extra}"
+            f"(target >= {target:.1f}x Starlette)  {verdict}"
+        )
+
+
+def cpu_ratio_line(label: str, cpu_us: dict[str, float], target: float | None) -> str | None:
+    """PostgreSQL's CPU per request over SQLite's for one call (issue 12:
+    the scale-out mode should cost no more than ``target`` times the
+    embedded one; None: no target); None unless both backends ran."""
+    sqlite, postgres = cpu_us.get("sqlite"), cpu_us.get("postgres")
+    if not sqlite or postgres is None:
+        return None
+    ratio = postgres / sqlite
+    verdict = ""
+    if target is not None:
+        verdict = f" (target <= {target})  " + ("PASS" if ratio <= target else "ABOVE TARGET")
+    return (
+        f"  {label:<34}openplug CPU per request: PostgreSQL {postgres:,.0f} µs / SQLite "
+        f"{sqlite:,.0f} µs = {ratio:.2f}x{verdict}"
+    )
+
 
 def serve(kind: str, port: int) -> None:
     import uvicorn

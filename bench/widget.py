@@ -24,9 +24,10 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from baseline import Baselines
+from baseline import Baselines, cpu_ratio_line
 from identify import (
     LUA_DONE,
+    TARGET_PG_CPU,
     BenchError,
     PostgresDatabase,
     Server,
@@ -139,24 +140,25 @@ def report(args: argparse.Namespace, suite: Suite) -> bool:
         f"  wrk {args.threads} thread(s), {args.connections} connections, {args.duration} s per run"
     )
     print("\n".join(suite.baselines.lines()))
-    starlette = suite.baselines.mean("starlette")
     ok = True
     for backend, runs in suite.runs.items():
         print(f"backend: {backend}")
         for key, label, _path in CALLS:
             r = runs[key]
-            ratio = r.rps / starlette if starlette else 0.0
-            verdict = "PASS" if ratio >= TARGET else "BELOW TARGET"
+            invalid = None
             if not r.ok:
-                verdict, ok = (
-                    f"INVALID (non-2xx {r.non_2xx}, socket errors {r.socket_errors})",
-                    False,
-                )
+                invalid = f"INVALID (non-2xx {r.non_2xx}, socket errors {r.socket_errors})"
+                ok = False
             print(
-                f"  {label:<34}{r.rps:>10,.1f} req/s  {suite.baselines.ratios(r.rps)}  "
-                f"CPU {r.cpu_per_request_us:>6,.0f} µs/req  (target >= {TARGET}x Starlette)  "
-                f"{verdict}"
+                suite.baselines.verdict_line(
+                    label, r.rps, TARGET, cpu_us=r.cpu_per_request_us, invalid=invalid
+                )
             )
+    for key, label, _path in CALLS:
+        cpu = {b: runs[key].cpu_per_request_us for b, runs in suite.runs.items()}
+        line = cpu_ratio_line(label, cpu, TARGET_PG_CPU)
+        if line is not None:
+            print(line)
     print("=" * 100)
     return ok
 

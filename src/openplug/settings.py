@@ -56,7 +56,8 @@ class Settings(BaseSettings):
     # change made in the database): the longest such a socket stays open.
     credential_recheck_seconds: float = Field(default=5.0, gt=0)
     # PostgreSQL's connection pool, per process (SQLite ignores these): a
-    # process holds at most db_pool_size + db_max_overflow connections.
+    # process holds at most db_pool_size + db_max_overflow connections, a
+    # fifth of db_pool_size for the point reads (db.point_reads).
     db_pool_size: int = Field(default=20, ge=1)
     db_max_overflow: int = Field(default=20, ge=0)
     # How long a request waits for a free pooled connection.

@@ -1,5 +1,6 @@
 """SQLite writes: waiting for a write lock another process holds without
-freezing the server, and group commit that isolates a failing write."""
+freezing the server, and group commit (on PostgreSQL too) that isolates a
+failing write."""
 
 import asyncio
 import sqlite3
@@ -43,9 +44,10 @@ async def test_identify_waits_for_a_held_write_lock_without_stalling_the_server(
 async def test_a_rejected_identify_among_concurrent_ones_fails_alone(
     any_server: LiveServer,
 ) -> None:
-    """Concurrent first-time identifies share a transaction on SQLite; one
-    that is rejected in the write phase (a required custom field missing on
-    creation) must not take the others down, nor leave anything behind."""
+    """Concurrent first-time identifies share a transaction (group commit,
+    on both backends); one that is rejected in the write phase (a required
+    custom field missing on creation) must not take the others down, nor
+    leave anything behind."""
     with any_server.client(any_server.pat) as c:
         r = c.post(
             "/schemas.custom.set",

@@ -28,6 +28,21 @@ def test_chunked_body_over_the_limit_is_413(server: LiveServer) -> None:
     assert r.status_code == 413
 
 
+def test_a_get_is_counted_only_when_it_sends_a_body(server: LiveServer) -> None:
+    """A GET without a body passes the body layers untouched; one that
+    sends a body anyway (chunked) is counted as any other request."""
+
+    def chunks():
+        for _ in range(100):
+            yield b"x" * 1024
+
+    with server.client(server.pat) as c:
+        assert c.get("/rev-users.list").status_code == 200
+        r = c.request("GET", "/rev-users.list", content=chunks())
+    assert r.status_code == 413
+    assert r.json()["type"] == "bad_request"
+
+
 def test_invalid_json_is_bad_request(server: LiveServer) -> None:
     with server.client(server.aat) as c:
         r = c.post(
@@ -96,6 +111,38 @@ def test_an_id_with_non_ascii_digits_is_bad_request(server: LiveServer, object_i
         r = c.post("/conversations.get", json={"id": object_id})
     assert r.status_code == 400, r.text
     assert r.json()["field_name"] == "id"
+
+
+async def test_a_hand_served_route_shapes_its_errors_as_every_route(
+    any_server: LiveServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``auth-tokens.create`` and ``/health`` are served straight from the
+    middleware (``web.fast_routes``): a refusal is the app's own error
+    shape, an unexpected failure the same 500 (logged once, request id as
+    its reference), and each answer carries the request id."""
+    with any_server.client("opl_aat_nosuchtoken") as c:
+        refused = c.post("/auth-tokens.create", json={"rev_info": {"user_ref": "x"}})
+    assert refused.status_code == 401
+    assert set(refused.json()) == {"type", "message"}
+    assert refused.json()["type"] == "unauthenticated"
+    assert refused.headers["x-request-id"]
+    sqlite = any_server.database_url.startswith("sqlite")
+    await any_server.sql("DROP TABLE rev_orgs" + ("" if sqlite else " CASCADE"))
+    caplog.set_level(logging.ERROR)
+    with any_server.client(any_server.aat) as c:
+        body = {"rev_info": {"user_ref": "u", "workspace_ref": "w"}}
+        failed = c.post("/auth-tokens.create", json=body, headers={"X-Request-Id": "fast-500"})
+        after = c.get("/health")
+    assert failed.status_code == 500 and after.status_code == 200
+    assert failed.json() == {
+        "type": "internal_error",
+        "message": "internal error; quote the reference_id to the operator",
+        "reference_id": "fast-500",
+    }
+    assert "rev_orgs" not in failed.text and failed.headers["x-request-id"] == "fast-500"
+    errors = [rec for rec in caplog.records if rec.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "fast-500" in errors[0].getMessage()
+    assert "/auth-tokens.create" in errors[0].getMessage()
 
 
 async def test_internal_error_keeps_the_connection_and_logs_once(

@@ -9,9 +9,10 @@ constraint on ``external_ref`` and ``INSERT ... ON CONFLICT DO NOTHING``:
 whoever loses the race reads the winner's row and carries on.
 
 The write phase is plain synchronous SQLAlchemy: ``Database.run_write`` runs
-it in SQLite's group commit (see ``db.sqlite_writes``), or on an asyncpg
-connection via ``run_sync``. On SQLite its INSERTs, most of its work, run
-straight on the transaction's ``sqlite3`` connection (``DirectWrite``).
+it in a group commit with the other identifies ready at the same time (see
+``db.sqlite_writes``; on PostgreSQL through SQLAlchemy's greenlet on an
+asyncpg connection). On SQLite its INSERTs, most of its work, run straight
+on the transaction's ``sqlite3`` connection (``DirectWrite``).
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ from sqlalchemy.util import await_
 
 from openplug.db.inline_sqlite import inline_creator
 from openplug.db.point_reads import PointReader
-from openplug.db.sqlite_writes import SqliteWriteBatcher
+from openplug.db.sqlite_writes import PostgresWriteBatcher, SqliteWriteBatcher
 from openplug.private_files import private_sqlite_file
 
 SQLITE_PRAGMAS = (
@@ -77,13 +77,25 @@ class PoolOptions:
     def driver_timeout(self) -> float:
         return self.statement_timeout + max(1.0, self.connect_timeout)
 
+    @property
+    def point_read_pool_size(self) -> int:
+        """A fifth of ``pool_size`` (at least one) is the point reads' own
+        pool (``db.point_reads``), the rest SQLAlchemy's: the process still
+        holds at most ``pool_size + max_overflow`` connections (one more
+        when ``pool_size`` is 1)."""
+        return max(1, self.pool_size // 5)
+
+    @property
+    def engine_pool_size(self) -> int:
+        return max(1, self.pool_size - self.point_read_pool_size)
+
 
 class Database:
     def __init__(self, url: str, pool: PoolOptions | None = None) -> None:
         self.url = url
         parsed = make_url(url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
-        self._batcher: SqliteWriteBatcher | None = None
+        self._batcher: SqliteWriteBatcher | PostgresWriteBatcher
         if self.is_sqlite:
             _quiet_driver_log("aiosqlite")
             if (path := _sqlite_file(parsed)) is not None:
@@ -111,6 +123,7 @@ class Database:
             self.pool = pool or PoolOptions()
             self.writer = _postgres_engine(url, self.pool)
             self.reader = self.writer
+            self._batcher = PostgresWriteBatcher(self.writer)
         self.points = PointReader(self)
 
     @asynccontextmanager
@@ -121,11 +134,9 @@ class Database:
 
     async def run_write(self, work: Callable[[Connection], T]) -> T:
         """Run synchronous ``work`` in a write transaction, for hot write
-        paths: on SQLite with group commit (see ``sqlite_writes``), on
-        PostgreSQL in its own transaction on an asyncpg connection."""
-        if self._batcher is None:
-            async with self.writer.begin() as conn:
-                return await conn.run_sync(work)
+        paths, with group commit on both backends (see ``sqlite_writes``).
+        It may run more than once (a batch that fails is re-run one work
+        at a time), so it must be an upsert that is safe to repeat."""
         result: T = await self._batcher.run(work)
         return result
 
@@ -135,38 +146,44 @@ class Database:
             yield conn
 
     async def dispose(self) -> None:
-        self.points.close()
+        await self.points.aclose()
         await self.writer.dispose()
         if self.reader is not self.writer:
             await self.reader.dispose()
-        if self._batcher is not None:
+        if isinstance(self._batcher, SqliteWriteBatcher):
             self._batcher.close()
+
+
+def postgres_connect_args(pool: PoolOptions) -> dict[str, Any]:
+    """``asyncpg.connect``'s arguments for every connection a process opens
+    (the engine's and ``db.point_reads``' own)."""
+    return {
+        "timeout": pool.connect_timeout,
+        "command_timeout": pool.driver_timeout,
+        "server_settings": {
+            "statement_timeout": str(int(pool.statement_timeout * 1000)),
+            # The server's side of the keepalive: it drops the backends
+            # of clients that went away, instead of holding their locks.
+            "tcp_keepalives_idle": str(pool.keepalive_idle),
+            "tcp_keepalives_interval": str(pool.keepalive_interval),
+            "tcp_keepalives_count": str(pool.keepalive_count),
+        },
+    }
 
 
 def _postgres_engine(url: str, pool: PoolOptions) -> AsyncEngine:
     ping_timeout = pool.connect_timeout
     engine = create_async_engine(
         url,
-        pool_size=pool.pool_size,
+        pool_size=pool.engine_pool_size,
         max_overflow=pool.max_overflow,
         pool_timeout=pool.pool_timeout,
-        connect_args={
-            "timeout": pool.connect_timeout,
-            "command_timeout": pool.driver_timeout,
-            "server_settings": {
-                "statement_timeout": str(int(pool.statement_timeout * 1000)),
-                # The server's side of the keepalive: it drops the backends
-                # of clients that went away, instead of holding their locks.
-                "tcp_keepalives_idle": str(pool.keepalive_idle),
-                "tcp_keepalives_interval": str(pool.keepalive_interval),
-                "tcp_keepalives_count": str(pool.keepalive_count),
-            },
-        },
+        connect_args=postgres_connect_args(pool),
     )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, record: Any) -> None:
-        _keepalive(dbapi_connection.driver_connection, pool)
+        keepalive(dbapi_connection.driver_connection, pool)
         record.info[_RETURNED_AT] = time.monotonic()  # just opened: alive
 
     @event.listens_for(engine.sync_engine, "checkin")
@@ -208,7 +225,7 @@ def _postgres_engine(url: str, pool: PoolOptions) -> AsyncEngine:
     return engine
 
 
-def _keepalive(connection: Any, pool: PoolOptions) -> None:
+def keepalive(connection: Any, pool: PoolOptions) -> None:
     """The client's side of the keepalive, which asyncpg does not set: a
     dead peer is noticed even on an idle pooled connection, and
     ``TCP_USER_TIMEOUT`` ends a write nobody acknowledges."""

@@ -10,21 +10,27 @@ query runs directly on a read-only connection in the event loop's thread.
 An indexed read in WAL mode takes microseconds and never waits for a
 writer, so this blocks the loop for less time than the hop it replaces.
 
-On PostgreSQL the query runs on the pooled connection's asyncpg driver
-directly: one round trip (asyncpg's prepared-statement cache makes it a
-bind and execute of a statement parsed once per connection), where going
-through SQLAlchemy added a BEGIN before it and a ROLLBACK when the
-connection went back to the pool, plus its row machinery. asyncpg runs
-outside a transaction, so there is nothing to roll back. A connection
-that fails is invalidated (SQLAlchemy never saw the error, so it would not
-know to) and the read, which changes nothing, is tried once more on
-another.
+On PostgreSQL the query runs on a connection of the reader's own asyncpg
+pool: one round trip (asyncpg's prepared-statement cache makes it a bind
+and execute of a statement parsed once per connection). Taking a
+connection from SQLAlchemy's pool for it cost three greenlet hops and the
+pool's checkout and checkin machinery, about twice the read itself, and
+asyncpg's pool would add a reset query per use; these connections only
+ever run single SELECTs outside a transaction, so there is nothing to
+reset. The pool's size is carved out of ``OPENPLUG_DB_POOL_SIZE`` (see
+``PoolOptions.point_read_pool_size``); a connection idle for longer than
+``PING_AFTER_IDLE_S`` is closed rather than reused, so a read after a
+quiet spell never meets a connection the network silently dropped. A
+connection that fails is terminated and the read, which changes nothing,
+is tried once more on another.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json as _json
 import sqlite3
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -98,6 +104,7 @@ class PointReader:
         self.db = db
         self._sqlite: sqlite3.Connection | None = None
         self._path = make_url(db.url).database if db.is_sqlite else None
+        self._connections: _Connections | None = None
 
     def _sqlite_connection(self) -> sqlite3.Connection:
         if self._sqlite is None:
@@ -123,20 +130,98 @@ class PointReader:
         }
 
     async def _postgres_row(self, sql: str, args: list[Any]) -> Any:
+        if self._connections is None:
+            self._connections = _Connections(self.db)
         for attempt in (1, 2):
-            async with self.db.reader.connect() as conn:
-                driver = (await conn.get_raw_connection()).driver_connection
-                if driver is None:  # never for a pooled connection
-                    raise RuntimeError("pooled connection without its driver connection")
-                try:
-                    return await driver.fetchrow(sql, *args)
-                except _CONNECTION_FAILURES:
-                    await conn.invalidate()
-                    if attempt == 2:
-                        raise
+            conn = await self._connections.take()
+            try:
+                row = await conn.fetchrow(sql, *args)
+            except _CONNECTION_FAILURES:
+                self._connections.give_back(conn, broken=True)
+                if attempt == 2:
+                    raise
+                continue
+            except BaseException:
+                self._connections.give_back(conn, broken=True)  # state unknown (cancelled)
+                raise
+            self._connections.give_back(conn)
+            return row
         raise AssertionError("unreachable")
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
         if self._sqlite is not None:
             self._sqlite.close()
             self._sqlite = None
+        if self._connections is not None:
+            await self._connections.aclose()
+            self._connections = None
+
+
+class _Connections:
+    """The point reads' own asyncpg connections, at most
+    ``PoolOptions.point_read_pool_size``, the most recently returned used
+    first. Not ``asyncpg.Pool``: its task per release, idle timers and
+    reset query cost more than the read they serve, and these connections
+    need none of it: they run single SELECTs outside any transaction. One
+    idle longer than ``PING_AFTER_IDLE_S`` is closed instead of reused (the
+    network may have dropped it silently), one that failed is terminated."""
+
+    def __init__(self, db: Database) -> None:
+        from openplug.db.engine import PING_AFTER_IDLE_S, postgres_connect_args
+
+        self._options = options = db.pool
+        _, url_args = db.reader.dialect.create_connect_args(make_url(db.url))
+        url_args.pop("prepared_statement_cache_size", None)
+        self._connect_args = {**url_args, **postgres_connect_args(options)}
+        self._max_idle_s = PING_AFTER_IDLE_S
+        self._slots = asyncio.Semaphore(options.point_read_pool_size)
+        self._idle: list[tuple[asyncpg.Connection, float]] = []
+
+    async def take(self) -> asyncpg.Connection:
+        await self._slots.acquire()
+        try:
+            while self._idle:
+                conn, returned_at = self._idle.pop()
+                if not conn.is_closed() and time.monotonic() - returned_at < self._max_idle_s:
+                    return conn
+                conn.terminate()
+            return await self._open()
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def give_back(self, conn: asyncpg.Connection, *, broken: bool = False) -> None:
+        if broken or conn.is_closed():
+            conn.terminate()
+        else:
+            self._idle.append((conn, time.monotonic()))
+        self._slots.release()
+
+    async def _open(self) -> asyncpg.Connection:
+        from openplug.db.engine import keepalive
+
+        conn = await asyncpg.connect(**self._connect_args)
+        try:
+            keepalive(conn, self._options)
+            for kind in ("json", "jsonb"):
+                await conn.set_type_codec(
+                    kind, encoder=_json.dumps, decoder=_json_value, schema="pg_catalog"
+                )
+        except BaseException:
+            conn.terminate()
+            raise
+        return conn
+
+    async def aclose(self) -> None:
+        idle, self._idle = self._idle, []
+        for conn, _ in idle:
+            await conn.close()
+
+
+def _json_value(text: str) -> Any:
+    """As SQLAlchemy's JSON columns decode (most CRM values are empty)."""
+    if text == "[]":
+        return []
+    if text == "{}":
+        return {}
+    return _json.loads(text)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.routing import APIRoute
 from pydantic import ValidationError
 
 from openplug.errors import Forbidden
@@ -45,25 +43,11 @@ from openplug.web.deps import (
     principal_of,
     runtime_of,
 )
+from openplug.web.fast_routes import HandServedRoute
 from openplug.web.openapi import Empty, answers, body_of
 from openplug.web.validation import raise_validation_error
 
 router = APIRouter(tags=["auth-tokens"])
-
-
-class _HandServedRoute(APIRoute):
-    """A route whose endpoint takes the ``Request`` and returns the finished
-    ``Response``: FastAPI documents it from its declaration as usual (the
-    ``response_model``, ``openapi_extra`` and docstring), but serves it
-    without its per-request machinery (dependency solving, the endpoint
-    context, response validation), which costs more than a returning
-    visitor's whole identify. Route-level ``dependencies`` would therefore
-    be ignored, so there must be none (checked below)."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        assert not self.dependencies, "a hand-served route runs no dependencies"
-        handler: Callable[[Request], Coroutine[Any, Any, Response]] = self.endpoint
-        return handler
 
 
 async def auth_tokens_create(request: Request) -> Response:
@@ -94,7 +78,7 @@ router.add_api_route(
     response_model_exclude_none=True,
     summary="Mint a session token (AAT + rev_info) or an AAT (PAT)",
     openapi_extra=body_of(AuthTokensCreateRequest),
-    route_class_override=_HandServedRoute,
+    route_class_override=HandServedRoute,
 )
 
 

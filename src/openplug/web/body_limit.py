@@ -19,6 +19,27 @@ from openplug.web.errors import api_error_response
 _MAX_DECLARED = 2**63 - 1
 
 
+def body_headers(scope: Scope) -> tuple[bytes | None, bool]:
+    """The request's ``Content-Length`` (as sent) and whether it is chunked,
+    in one pass over the headers."""
+    length = None
+    chunked = False
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            length = value
+        elif name == b"transfer-encoding":
+            chunked = True
+    return length, chunked
+
+
+def without_body(scope: Scope, length: bytes | None, chunked: bool) -> bool:
+    """A GET or HEAD that declares no body (no length, not chunked): the
+    body layers let it through untouched. Any other request without a
+    length may still send a body (HTTP/2 need not declare it), so it is
+    counted and checked as it is read."""
+    return length is None and not chunked and scope["method"] in ("GET", "HEAD")
+
+
 class BodySizeLimit:
     def __init__(
         self,
@@ -40,9 +61,12 @@ class BodySizeLimit:
         ):
             await self.app(scope, receive, send)
             return
+        length, chunked = body_headers(scope)
+        if without_body(scope, length, chunked):
+            await self.app(scope, receive, send)
+            return
         max_bytes = self.per_path.get(scope["path"], self.max_bytes)
-        header = dict(scope["headers"]).get(b"content-length")
-        declared = None if header is None else ascii_int(header.decode("latin-1"), _MAX_DECLARED)
+        declared = None if length is None else ascii_int(length.decode("latin-1"), _MAX_DECLARED)
         if declared is not None:
             if declared > max_bytes:
                 await self._refuse(scope, receive, send, max_bytes)
@@ -53,7 +77,7 @@ class BodySizeLimit:
         # Without (or despite) a Content-Length, read at most the limit.
         chunks: list[bytes] = []
         size = 0
-        more = scope["method"] not in ("GET", "HEAD")
+        more = True
         while more:
             message = await receive()
             if message["type"] == "http.disconnect":

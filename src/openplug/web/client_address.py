@@ -12,11 +12,16 @@ limit. IPv4 addresses (mapped into IPv6 or not) count one by one.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 from starlette.requests import HTTPConnection
 
 
+# Parsing an address costs more than a returning visitor's whole identify
+# spends elsewhere in a route; the few hosts that call most (a website's
+# backend, a proxy) are parsed once.
+@functools.lru_cache(maxsize=4096)
 def address_key(host: str | None) -> str:
     """``203.0.113.7`` as is, ``2001:db8:1:2:3:4:5:6`` as ``2001:db8:1:2::/64``."""
     if not host:

@@ -40,6 +40,7 @@ from starlette.datastructures import QueryParams
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from openplug.errors import ApiError, BadRequest, InvalidField
+from openplug.web.body_limit import body_headers, without_body
 from openplug.web.errors import ApiErrorWhileReading, api_error_response
 from openplug.web.validation import json_path
 
@@ -148,9 +149,13 @@ class TextGuard:
         ):
             await self.app(scope, receive, send)
             return
-        refused = _query_refusal(scope.get("query_string", b""))
+        query = scope.get("query_string", b"")
+        refused = _query_refusal(query) if query else None
         if refused is not None:
             await api_error_response(refused)(scope, receive, send)
+            return
+        if without_body(scope, *body_headers(scope)):
+            await self.app(scope, receive, send)
             return
         parts: list[bytes] = []
 

@@ -1,0 +1,102 @@
+"""The hottest routes, served straight from the middleware.
+
+A request that reaches a route through FastAPI pays, before and after the
+endpoint: the exception middleware (a ``Request`` and a wrapper), the exit
+stack middleware, the router, FastAPI's ``request_response`` wrapper,
+dependency solving, response validation and ``jsonable_encoder``. For
+``GET /health`` that was most of the request (profile in
+bench/identify.py's docstring), and it is as much on every visitor's
+``auth-tokens.create``.
+
+A ``HandServedRoute`` is declared like any other route, so FastAPI
+documents it from its declaration (``response_model``, ``openapi_extra``,
+the docstring) and the OpenAPI document does not change. Its endpoint takes
+the ``Request`` and returns the finished ``Response``: it authenticates and
+parses itself. ``FastRoutes``, the innermost of the app's middleware, hands
+a request for such a route (a path without parameters, one of its methods)
+to the endpoint directly, with the scope keys the router would have set.
+An exception the endpoint raises is answered by the app's own handler for
+it (the ``ApiError`` shapes of ``web.errors``), exactly as behind the
+exception middleware; any other goes up to ``InternalErrors``. Everything
+else (and these routes under a ``root_path``) goes on to FastAPI.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+Endpoint = Callable[[Request], Coroutine[Any, Any, Response]]
+Handler = Callable[[Request, Exception], Any]
+
+
+class HandServedRoute(APIRoute):
+    """See the module's docstring. Served by ``FastRoutes``; reached through
+    the router (under a ``root_path``), FastAPI calls the endpoint with the
+    request and sends what it returns, as a plain Starlette route does.
+    Route-level ``dependencies`` would never run, so there must be none."""
+
+    def get_route_handler(self) -> Endpoint:
+        assert not self.dependencies, "a hand-served route runs no dependencies"
+        handler: Endpoint = self.endpoint
+        return handler
+
+
+class FastRoutes:
+    """ASGI middleware; add it first (innermost). Built when the app first
+    runs, once every route is declared."""
+
+    def __init__(self, app: ASGIApp, fastapi: FastAPI) -> None:
+        self.app = app
+        self.router = fastapi.router
+        self.index: dict[tuple[str, str], HandServedRoute] = {
+            (route.path, method): route
+            for route in fastapi.router.routes
+            if isinstance(route, HandServedRoute) and not route.param_convertors
+            for method in route.methods or ()
+        }
+        # As the exception middleware has them (500 and Exception are the
+        # outermost error middleware's, not the route's).
+        self.handlers: Mapping[Any, Handler] = {
+            key: handler
+            for key, handler in fastapi.exception_handlers.items()
+            if key not in (500, Exception)
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route = (
+            self.index.get((scope["path"], scope["method"]))
+            if scope["type"] == "http" and not scope.get("root_path")
+            else None
+        )
+        if route is None:
+            await self.app(scope, receive, send)
+            return
+        scope["route"] = route
+        scope["endpoint"] = route.endpoint
+        scope["path_params"] = {}
+        scope.setdefault("router", self.router)
+        request = Request(scope, receive, send)
+        try:
+            response = await route.endpoint(request)
+        except Exception as exc:
+            response = await self._answer(request, exc)
+        await response(scope, receive, send)
+
+    async def _answer(self, request: Request, exc: Exception) -> Response:
+        """The app's handler for ``exc`` (by class, most specific first, as
+        Starlette looks it up); re-raised when there is none."""
+        handler = next((self.handlers[c] for c in type(exc).__mro__ if c in self.handlers), None)
+        if handler is None:
+            raise exc
+        if inspect.iscoroutinefunction(handler):
+            response: Response = await handler(request, exc)
+        else:
+            response = await run_in_threadpool(handler, request, exc)
+        return response
