@@ -15,7 +15,7 @@ import json
 from html import escape
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI, Query
+from fastapi import APIRouter, FastAPI, Query, Request, Response
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -26,6 +26,7 @@ from openplug.web.deps import RuntimeDep
 from openplug.web.pages import PAGE_METHODS
 from openplug.web.routing import include_flat
 from openplug.widget.demo import router as demo_router
+from openplug.widget.loader import LOADER
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -86,6 +87,12 @@ async def widget_frame(
     return HTMLResponse(
         _FRAME_PAGE.format(config=text), headers=frame_security_headers(app.allowed_origins)
     )
+
+
+@router.api_route("/static/plug.js", methods=PAGE_METHODS)
+async def plug_js(request: Request) -> Response:
+    """The loader, minified (and gzipped when the browser takes it)."""
+    return LOADER.response(request)
 
 
 def install_widget_pages(app: FastAPI) -> None:

@@ -25,7 +25,7 @@
   const unsupported = (feature, method) => () => {
     if (said.has(feature)) return;
     said.add(feature);
-    emit('ON_PLUG_ERROR', { code: 'not_supported', feature, method, error: `openplug has no ${feature.replace('_', ' ')}` });
+    emit('ON_PLUG_ERROR', { code: 'not_supported', feature, method, error: 'openplug has no ' + feature.replace('_', ' ') });
   };
   const post = (msg, to = w) => {
     try { to.frame.contentWindow.postMessage({ plug: 1, ...msg }, ORIGIN); } catch (e) { fail('invalid_option', String(e)); }
@@ -35,6 +35,14 @@
   // The page the visitor is on, for agents (the fragment stays in the browser).
   const here = () => { const u = new URL(location.href); u.hash = ''; return u.href.slice(0, 2048); };
   const css = (el, styles) => Object.assign(el.style, styles);
+  // A new element with attributes (no innerHTML: host pages enforcing
+  // Trusted Types are fine) and inline CSS.
+  const make = (tag, attrs, style, ns) => {
+    const el = ns ? document.createElementNS(ns, tag) : document.createElement(tag);
+    for (const k in attrs) el.setAttribute(k, attrs[k]);
+    if (style) el.style.cssText = style;
+    return el;
+  };
   // spacing: DevRev's '10px' (a CSS length), or a number of pixels.
   const len = (v, dflt, field) => {
     if (v == null || v === '') return dflt;
@@ -73,7 +81,7 @@
   // The launcher's name, and its badge while replies wait.
   function label() {
     const { launcher: b, badge, unread: n } = w;
-    b.setAttribute('aria-label', `${w.open ? 'Close' : 'Open'} support chat${n ? `, ${n} unread` : ''}`);
+    b.setAttribute('aria-label', (w.open ? 'Close' : 'Open') + ' support chat' + (n ? `, ${n} unread` : ''));
     badge.textContent = n > 9 ? '9+' : n;
     badge.style.display = n ? 'block' : 'none';
   }
@@ -137,40 +145,22 @@
     w = { opts, ready: false, open: false, queue: [], off: opts.disable_plug_chat_window === true,
       edge: opts.widget_alignment === 'left' ? 'left' : 'right',
       bottom: len(sp.bottom, '10px', 'spacing.bottom'), side: len(sp.side, '0px', 'spacing.side') };
-    const frame = w.frame = document.createElement('iframe');
-    frame.id = 'plug-widget-frame';
-    frame.title = 'Support chat';
-    frame.src = `${ROOT}widget/frame?app_id=${encodeURIComponent(opts.app_id)}`;
-    frame.setAttribute('referrerpolicy', 'origin');
-    css(frame, { position: 'fixed', zIndex: '2147483647', border: '0', display: 'none',
-      boxShadow: '0 8px 32px rgba(0,0,0,.25)', maxWidth: '100vw', maxHeight: '100vh' });
+    const frame = w.frame = make('iframe', { id: 'plug-widget-frame', title: 'Support chat',
+      src: `${ROOT}widget/frame?app_id=${encodeURIComponent(opts.app_id)}`, referrerpolicy: 'origin' },
+    'position:fixed;z-index:2147483647;border:0;display:none;box-shadow:0 8px 32px rgba(0,0,0,.25);max-width:100vw;max-height:100vh');
     const selector = opts.custom_launcher_selector;
     if (opts.enable_default_launcher !== false && !selector && !w.off) {
-      const b = w.launcher = document.createElement('button');
-      b.type = 'button';
-      b.id = 'plug-widget-launcher';
-      b.setAttribute('aria-label', 'Open support chat');
-      b.setAttribute('aria-expanded', 'false');
-      b.setAttribute('aria-controls', frame.id);
-      // A speech bubble as SVG (no emoji font needed; no innerHTML, so host
-      // pages enforcing Trusted Types are fine).
+      const b = w.launcher = make('button', { type: 'button', id: 'plug-widget-launcher',
+        'aria-label': 'Open support chat', 'aria-expanded': 'false', 'aria-controls': frame.id },
+      'position:fixed;z-index:2147483646;width:56px;height:56px;border-radius:50%;border:0;cursor:pointer;padding:0;line-height:0;box-shadow:0 4px 16px rgba(0,0,0,.3)');
+      css(b, { background: hex(opts.accent_color) || '#2456d3', color: hex(opts.primary_text_color) || '#fff' });
+      // A speech bubble as SVG (no emoji font needed).
       const NS = 'http://www.w3.org/2000/svg';
-      const svg = document.createElementNS(NS, 'svg');
-      const path = document.createElementNS(NS, 'path');
-      for (const [k, v] of [['width', 28], ['height', 28], ['viewBox', '0 0 24 24'], ['aria-hidden', 'true']]) svg.setAttribute(k, v);
-      path.setAttribute('fill', 'currentColor');
-      path.setAttribute('d', 'M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z');
-      svg.append(path);
-      const badge = w.badge = document.createElement('span');
-      badge.id = 'plug-widget-badge';
-      badge.setAttribute('aria-hidden', 'true');
-      css(badge, { position: 'absolute', top: '-2px', right: '-2px', minWidth: '20px', padding: '3px 5px',
-        borderRadius: '10px', background: '#d93025', color: '#fff', font: '700 12px/14px system-ui,sans-serif', display: 'none' });
-      b.append(svg, badge);
-      css(b, { position: 'fixed', zIndex: '2147483646', width: '56px', height: '56px',
-        borderRadius: '50%', border: '0', cursor: 'pointer', padding: '0', lineHeight: '0',
-        background: hex(opts.accent_color) || '#2456d3', color: hex(opts.primary_text_color) || '#fff',
-        boxShadow: '0 4px 16px rgba(0,0,0,.3)' });
+      const svg = make('svg', { width: 28, height: 28, viewBox: '0 0 24 24', 'aria-hidden': 'true' }, '', NS);
+      svg.append(make('path', { fill: 'currentColor',
+        d: 'M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z' }, '', NS));
+      b.append(svg, w.badge = make('span', { id: 'plug-widget-badge', 'aria-hidden': 'true' },
+        'position:absolute;top:-2px;right:-2px;min-width:20px;padding:3px 5px;border-radius:10px;background:#d93025;color:#fff;font:700 12px/14px system-ui,sans-serif;display:none'));
       b.addEventListener('click', () => toggleWidget());
       document.body.append(b);
     }
@@ -215,8 +205,6 @@
     setOpen(wanted);
   }
 
-  // Checked and carried out by the frame (errors come back as ON_PLUG_ERROR).
-  const call = (name) => (...args) => toFrame({ type: 'call', name, args, page_url: here() });
 
   // getSessionDetails: this tab's browsing session (sessionStorage) and page;
   // init's session_recording_options.sessionDetails continues them.
@@ -238,24 +226,23 @@
     init,
     shutdown,
     toggleWidget,
-    toggleTheme: call('toggleTheme'),
     onEvent: (cb) => { if (typeof cb === 'function') listeners.add(cb); },
-    updateIdentity: call('updateIdentity'),
-    trackEvent: call('trackEvent'),
-    addSessionProperties: call('addSessionProperties'),
     getSessionDetails: () => {
       if (!session.tabId) session.start();
       return { sessionId: session.sessionId, tabId: session.tabId };
     },
-    restartSessionRecording: unsupported('session_recording', 'restartSessionRecording'),
-    initSearchAgent: unsupported('search_agent', 'initSearchAgent'),
-    toggleSearchAgent: unsupported('search_agent', 'toggleSearchAgent'),
-    prefillSearchQuery: unsupported('search_agent', 'prefillSearchQuery'),
     // openplug's own: a fresh session token for the running widget.
     updateSessionToken: (token) => {
       if (w && token) { w.opts.session_token = token; post({ type: 'token', token: String(token) }); }
     },
   };
+  // Checked and carried out by the frame (errors come back as ON_PLUG_ERROR).
+  for (const name of ['toggleTheme', 'updateIdentity', 'trackEvent', 'addSessionProperties']) {
+    sdk[name] = (...args) => toFrame({ type: 'call', name, args, page_url: here() });
+  }
+  for (const m of ['restartSessionRecording', 'initSearchAgent', 'toggleSearchAgent', 'prefillSearchQuery']) {
+    sdk[m] = unsupported(m[0] === 'r' ? 'session_recording' : 'search_agent', m);
+  }
   // DevRev documents these as properties, read without calling them.
   for (const [k, get] of Object.entries({
     isPlugInitialized: () => Boolean(w && w.ready),
