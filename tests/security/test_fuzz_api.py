@@ -48,6 +48,9 @@ from tests.backends import postgres_database
 from tests.leaks.registry import REGISTRY
 from tests.live_server import LiveServer, make_settings
 
+# The longest request target (path and query) uvicorn's parser (httptools)
+# accepts; a longer one never reaches the app.
+MAX_REQUEST_TARGET = 65535
 MAX_EXAMPLES = int(os.environ.get("OPENPLUG_FUZZ_EXAMPLES", "100"))
 SEED = int(os.environ.get("OPENPLUG_FUZZ_SEED") or secrets.randbelow(2**31))
 
@@ -401,7 +404,15 @@ def test_api(case: schemathesis.Case, target: Target) -> None:
             headers["Authorization"] = token
     target.cases += 1
     try:
-        response = case.call_and_validate(base_url=target.server.base_url, headers=headers)
+        response = case.call(base_url=target.server.base_url, headers=headers)
+        if len(response.request.path_url) > MAX_REQUEST_TARGET:
+            # Refused by uvicorn's HTTP parser before any of openplug runs
+            # (its own plain-text 400), so no document describes it.
+            assert response.status_code == 400, response.status_code
+        else:
+            case.validate_response(
+                response, headers=headers, transport_kwargs={"base_url": target.server.base_url}
+            )
     except BaseException as e:
         e.add_note(f"fuzz seed: OPENPLUG_FUZZ_SEED={SEED} ({target.backend})")
         raise
