@@ -1,11 +1,12 @@
 """Hot SQLite writes: group commit, in the event loop's thread when it can
 (and the same group commit on PostgreSQL: ``PostgresWriteBatcher``).
 
-Writes that are ready in the same turn of the event loop are run together,
-each in its own savepoint, and committed once. SQLite allows one writer at
-a time, so under load the requests would queue anyway; sharing the BEGIN,
-the COMMIT and its WAL write among them is where the time goes. A failing
-request rolls back only its own savepoint.
+Writes that are ready in the same turn of the event loop are run together
+in one transaction and committed once. SQLite allows one writer at a time,
+so under load the requests would queue anyway; sharing the BEGIN, the
+COMMIT and its WAL write among them is where the time goes. A failing
+request rolls the whole batch back, and then each of its works runs again
+in a transaction of its own (``_run_batch``), so only the failing one fails.
 
 The batch runs right in the loop's thread when the write lock is free: a
 short local transaction costs less than handing it to another thread, which
