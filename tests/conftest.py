@@ -26,6 +26,33 @@ os.environ["OPENPLUG_REDIS_PREFIX"] = f"openplug-test-{os.getpid()}-{secrets.tok
 pytest_plugins = ["tests.leaks.plugin"]
 
 
+# The files that take minutes, longest first: pytest-xdist hands out whole
+# files (``--dist loadfile``) in collection order, so a long file collected
+# last keeps one worker busy while the others have finished. Started first,
+# they run beside the many short files instead (longest-first scheduling).
+LONG_FIRST = (
+    "tests/durability/",
+    "tests/test_cli.py",
+    "tests/e2e/",
+    "tests/security/",
+    "tests/faults/",
+    "tests/deploy/",
+    "tests/mail/",
+    "tests/widget/test_credential_before_body.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Reorders whole files only (a stable sort keeps each file's own order)."""
+    root = Path(str(config.rootpath))
+
+    def rank(item: pytest.Item) -> int:
+        path = Path(str(item.path)).relative_to(root).as_posix()
+        return next((i for i, p in enumerate(LONG_FIRST) if path.startswith(p)), len(LONG_FIRST))
+
+    items.sort(key=rank)
+
+
 @pytest.fixture(autouse=True)
 def _no_ast_in_tracebacks(monkeypatch: pytest.MonkeyPatch) -> None:
     """CPython 3.11 formats traceback carets with ``ast.parse``, which is not

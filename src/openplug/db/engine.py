@@ -95,6 +95,7 @@ class Database:
         self.url = url
         parsed = make_url(url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        self.failures = ConnectionFailures()
         self._batcher: SqliteWriteBatcher | PostgresWriteBatcher
         if self.is_sqlite:
             _quiet_driver_log("aiosqlite")
@@ -121,7 +122,7 @@ class Database:
             )
         else:
             self.pool = pool or PoolOptions()
-            self.writer = _postgres_engine(url, self.pool)
+            self.writer = _postgres_engine(url, self.pool, self.failures)
             self.reader = self.writer
             self._batcher = PostgresWriteBatcher(self.writer)
         self.points = PointReader(self)
@@ -171,7 +172,21 @@ def postgres_connect_args(pool: PoolOptions) -> dict[str, Any]:
     }
 
 
-def _postgres_engine(url: str, pool: PoolOptions) -> AsyncEngine:
+class ConnectionFailures:
+    """When this process last saw a connection to PostgreSQL fail (a
+    partition, a restart). What broke one broke the others that were open
+    then: a pooled connection returned before that moment is pinged at its
+    next checkout even if it was used moments ago, so the first request
+    after the database is back does not meet a dead connection."""
+
+    def __init__(self) -> None:
+        self.last_seen = float("-inf")
+
+    def note(self) -> None:
+        self.last_seen = time.monotonic()
+
+
+def _postgres_engine(url: str, pool: PoolOptions, failures: ConnectionFailures) -> AsyncEngine:
     ping_timeout = pool.connect_timeout
     engine = create_async_engine(
         url,
@@ -207,7 +222,10 @@ def _postgres_engine(url: str, pool: PoolOptions) -> AsyncEngine:
         if driver.is_closed():
             raise DisconnectionError("pooled connection was closed by the server")
         returned_at = record.info.get(_RETURNED_AT)
-        if returned_at is None or time.monotonic() - returned_at < PING_AFTER_IDLE_S:
+        if returned_at is None:
+            return
+        fresh = time.monotonic() - returned_at < PING_AFTER_IDLE_S
+        if fresh and returned_at > failures.last_seen:
             return
         try:
             await_(driver.fetchval("SELECT 1", timeout=ping_timeout))
@@ -221,6 +239,8 @@ def _postgres_engine(url: str, pool: PoolOptions) -> AsyncEngine:
         # Discard it instead of handing it to the next request.
         if isinstance(context.original_exception, asyncio.TimeoutError | TimeoutError):
             context.is_disconnect = True
+        if context.is_disconnect:
+            failures.note()
 
     return engine
 

@@ -133,11 +133,24 @@ class PointReader:
         if self._connections is None:
             self._connections = _Connections(self.db)
         for attempt in (1, 2):
-            conn = await self._connections.take()
+            try:
+                conn = await self._connections.take()
+            except _CONNECTION_FAILURES:
+                # A connect that failed or timed out (a server restarting,
+                # a path just healed, a loaded machine): once more.
+                if attempt == 2:
+                    raise
+                continue
             try:
                 row = await conn.fetchrow(sql, *args)
             except _CONNECTION_FAILURES:
                 self._connections.give_back(conn, broken=True)
+                # What broke this one (a restart, a partition) broke the
+                # idle ones too, as SQLAlchemy's pool assumes on a
+                # disconnect: the retry opens a new connection, and the
+                # engine's pooled ones are pinged before their next use.
+                self._connections.discard_idle()
+                self.db.failures.note()
                 if attempt == 2:
                     raise
                 continue
@@ -211,6 +224,11 @@ class _Connections:
             conn.terminate()
             raise
         return conn
+
+    def discard_idle(self) -> None:
+        idle, self._idle = self._idle, []
+        for conn, _ in idle:
+            conn.terminate()
 
     async def aclose(self) -> None:
         idle, self._idle = self._idle, []
