@@ -157,7 +157,14 @@ class SecretRegistry:
         elif isinstance(value, str):
             if passwords and key in PASSWORD_FIELDS:
                 self.add("password", value)
-            if passwords and key == "secret" and len(value) >= 8:
+            # A run of one or two letters (a refusal test's "x" * 33) is no
+            # secret the server would keep, and every fuzzer's junk has it.
+            if (
+                passwords
+                and key == "secret"
+                and len(value) >= 8
+                and len(set(value)) >= _FEWEST_DISTINCT_IN_A_PASSWORD
+            ):
                 self.add("webhook secret", value)
             self.observe_text(value)
 
