@@ -18,6 +18,7 @@ import asyncio
 import os
 import secrets
 from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -28,10 +29,16 @@ MIN_LENGTH = 12
 MAX_LENGTH = 256
 
 _hasher = PasswordHasher()
-# Verified against when the email is unknown (or the agent has no password),
-# so that a wrong email costs as long as a wrong password and sign-in does
-# not reveal who has an account. Same parameters as every new hash.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified against when the email is unknown (or the agent has no
+    password), so that a wrong email costs as long as a wrong password and
+    sign-in does not reveal who has an account. Same parameters as every
+    new hash; made at the first sign-in, not at import, where it cost every
+    ``openplug`` command a fifth of a second."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 def hash_password(password: str, field_name: str = "password") -> str:
@@ -46,7 +53,7 @@ def verify_password(stored_hash: str | None, password: str) -> bool:
     """Whether ``password`` matches; always a full argon2 verification, of
     the dummy hash when there is no stored one."""
     try:
-        return _hasher.verify(stored_hash or _DUMMY_HASH, password) and stored_hash is not None
+        return _hasher.verify(stored_hash or _dummy_hash(), password) and stored_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 
