@@ -4,6 +4,7 @@ its own data directory and database."""
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -21,6 +22,11 @@ from openplug.bootstrap import FirstStart
 from openplug.runtime import Runtime
 from openplug.settings import Settings
 from tests.leaks.registry import REGISTRY, ObservedApp
+
+# One TLS context for every test client. httpx builds one per client,
+# loading certifi's CA bundle (about 120 ms of CPU on a loaded CI machine),
+# and the tests make thousands of clients, for loopback http:// besides.
+TLS = ssl.create_default_context()
 
 
 @dataclass
@@ -111,12 +117,14 @@ class LiveServer:
 
     def client(self, token: str | None = None) -> httpx.Client:
         headers = {"Authorization": token} if token else {}
-        return httpx.Client(base_url=self.base_url, headers=headers, timeout=30)
+        return httpx.Client(base_url=self.base_url, headers=headers, timeout=30, verify=TLS)
 
     def async_client(self, token: str | None = None) -> httpx.AsyncClient:
         headers = {"Authorization": token} if token else {}
         limits = httpx.Limits(max_connections=100)
-        return httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=60, limits=limits)
+        return httpx.AsyncClient(
+            base_url=self.base_url, headers=headers, timeout=60, limits=limits, verify=TLS
+        )
 
     async def sql(self, statement: str, **params: Any) -> list[Any]:
         """Run SQL on the server's database, e.g. to set up an expired token."""

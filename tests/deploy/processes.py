@@ -16,6 +16,8 @@ from typing import Any
 
 import httpx
 
+from tests.live_server import TLS
+
 OPENPLUG = [str(Path(sys.executable).parent / "openplug")]
 
 
@@ -64,7 +66,9 @@ class Served:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, log: Path, deadline: float = 60) -> Served:
+    def start(self, log: Path, deadline: float = 120) -> Served:
+        """``deadline`` guards against a hang, generously: on a loaded 2-core
+        machine two workers importing at once took more than a minute."""
         self.log = log
         with log.open("ab") as out:
             self.process = subprocess.Popen(
@@ -99,14 +103,15 @@ def wait_for_health(
     base_url: str, deadline: float, process: subprocess.Popen[bytes] | None, log: Path | None
 ) -> None:
     end = time.monotonic() + deadline
-    while True:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"exited {process.returncode}: {log.read_text() if log else ''}")
-        try:
-            if httpx.get(f"{base_url}/health", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > end:
-            raise RuntimeError(f"{base_url} did not answer: {log.read_text() if log else ''}")
-        time.sleep(0.1)
+    with httpx.Client(timeout=2, verify=TLS) as client:
+        while True:
+            if process is not None and process.poll() is not None:
+                raise RuntimeError(f"exited {process.returncode}: {log.read_text() if log else ''}")
+            try:
+                if client.get(f"{base_url}/health").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > end:
+                raise RuntimeError(f"{base_url} did not answer: {log.read_text() if log else ''}")
+            time.sleep(0.1)

@@ -21,7 +21,7 @@ from tests.conftest import ServerFactory
 from tests.conversations.helpers import agent_reply, identified_token, start_conversation
 from tests.deploy.processes import free_port
 from tests.faults.redis_server import RedisServer
-from tests.live_server import LiveServer
+from tests.live_server import TLS, LiveServer
 from tests.realtime.test_sockets import conv_topic, message_seqs, visitor_socket
 
 CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "haproxy.cfg"
@@ -76,7 +76,7 @@ def _wait_until_both_serve(proxy: Proxy, process: subprocess.Popen[bytes], log: 
     """Until HAProxy's health checks (GET /ready) have put both in rotation."""
     deadline = time.monotonic() + 30
     seen: set[str] = set()
-    with httpx.Client(base_url=proxy.base_url, timeout=5) as c:
+    with httpx.Client(verify=TLS, base_url=proxy.base_url, timeout=5) as c:
         while seen != {"openplug1", "openplug2"}:
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"haproxy: {log.read_text()}")
@@ -98,12 +98,12 @@ async def test_requests_and_sockets_spread_over_both_processes_without_stickines
     # each answers for the same data.
     served: dict[str, int] = {}
     headers = {"Authorization": token}
-    async with httpx.AsyncClient(base_url=proxy.base_url, headers=headers) as c:
+    async with httpx.AsyncClient(verify=TLS, base_url=proxy.base_url, headers=headers) as c:
         r = await c.post("/widget/conversations.create", json={"app_id": a.app_id, "body": "hi"})
         assert r.status_code == 201, r.text
         conversation: dict[str, Any] = r.json()["conversation"]
     for i in range(6):
-        async with httpx.AsyncClient(base_url=proxy.base_url, headers=headers) as one:
+        async with httpx.AsyncClient(verify=TLS, base_url=proxy.base_url, headers=headers) as one:
             body = {"app_id": a.app_id, "conversation": conversation["id"], "body": f"m{i}"}
             r = await one.post("/widget/messages.create", json=body)
         assert r.status_code == 201, r.text

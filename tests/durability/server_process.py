@@ -15,6 +15,8 @@ from typing import Any
 
 import httpx
 
+from tests.live_server import TLS
+
 OPENPLUG = [sys.executable, "-c", "from openplug.cli import main; main()"]
 START_DEADLINE_S = 120
 
@@ -92,7 +94,7 @@ class ServerProcess:
         assert self._process is not None
         loop = asyncio.get_running_loop()
         deadline = loop.time() + START_DEADLINE_S
-        async with httpx.AsyncClient(base_url=self.base_url, timeout=10) as client:
+        async with httpx.AsyncClient(verify=TLS, base_url=self.base_url, timeout=10) as client:
             while loop.time() < deadline:
                 try:
                     if (await client.get("/health")).status_code == 200:

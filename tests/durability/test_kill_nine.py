@@ -53,6 +53,7 @@ from sqlalchemy.pool import NullPool
 from tests.backends import postgres_database
 from tests.durability.server_process import ServerProcess
 from tests.helpers import jwt_claims
+from tests.live_server import TLS
 
 ROUNDS = int(os.environ.get("OPENPLUG_DURABILITY_ROUNDS", "20"))
 NEWCOMERS_PER_ROUND = 20  # identify, start a conversation, post 0-3 more
@@ -271,9 +272,15 @@ class Burst:
         return chains
 
     async def run(self) -> None:
-        limits = httpx.Limits(max_connections=128, max_keepalive_connections=128)
+        # Idle connections are dropped after 2 s, before uvicorn closes them
+        # at 5 (its keep-alive timeout, and httpx's default expiry too): at
+        # equal timeouts a request sent on a connection the server is closing
+        # failed with ReadError while the server was alive (a loaded CI run).
+        limits = httpx.Limits(
+            max_connections=128, max_keepalive_connections=128, keepalive_expiry=2
+        )
         async with httpx.AsyncClient(
-            base_url=self.server.base_url, timeout=60, limits=limits
+            verify=TLS, base_url=self.server.base_url, timeout=60, limits=limits
         ) as client:
             await asyncio.gather(*(self._run_chain(client, chain) for chain in self.chains))
         if not self.killed:  # every request was answered before the chosen one
@@ -576,7 +583,7 @@ async def check_api(server: ServerProcess, ledger: Ledger, round_no: int, app_id
         f"r{round_no}-")]  # fmt: skip
     touched = {m.conversation.title: m.conversation for m in ledger.messages.values()
                if m.acked and m.round == round_no}  # fmt: skip
-    async with httpx.AsyncClient(base_url=server.base_url, timeout=60) as client:
+    async with httpx.AsyncClient(verify=TLS, base_url=server.base_url, timeout=60) as client:
         for start in range(0, len(latest), 50):
             batch = {i.user_ref: i for i in latest[start : start + 50]}
             r = await client.get(
@@ -651,7 +658,9 @@ async def _declare_custom_fields(server: ServerProcess, pat: str) -> None:
                      {"name": "seats", "field_type": "int"}],
         "account": [{"name": "region", "field_type": "text"}],
     }  # fmt: skip
-    async with httpx.AsyncClient(base_url=server.base_url, headers={"Authorization": pat}) as c:
+    async with httpx.AsyncClient(
+        verify=TLS, base_url=server.base_url, headers={"Authorization": pat}
+    ) as c:
         for leaf_type, fields in declared.items():
             r = await c.post("/schemas.custom.set", json={
                 "type": "tenant_fragment", "leaf_type": leaf_type, "fields": fields})  # fmt: skip

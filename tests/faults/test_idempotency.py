@@ -26,7 +26,7 @@ from tests.conversations.helpers import (
 )
 from tests.faults.proxy import FaultProxy
 from tests.faults.test_faults import Cluster, Node, bodies, cluster  # noqa: F401
-from tests.live_server import LiveServer
+from tests.live_server import TLS, LiveServer
 from tests.realtime.test_sockets import conv_topic, visitor_socket
 
 KEY = idempotency.HEADER
@@ -54,7 +54,7 @@ def send(
     base_url: str, token: str, app_id: str, path: str, key: str | None, **body: Any
 ) -> httpx.Response:
     headers = {"Authorization": token, **({KEY: key} if key else {})}
-    with httpx.Client(base_url=base_url, headers=headers, timeout=30) as c:
+    with httpx.Client(verify=TLS, base_url=base_url, headers=headers, timeout=30) as c:
         return c.post(f"/widget/{path}", json={"app_id": app_id, **body})
 
 

@@ -13,10 +13,11 @@ import httpx
 from openplug.readiness import newest_migration
 from tests.conftest import ServerFactory
 from tests.faults.test_faults import Cluster, Node, cluster  # noqa: F401
+from tests.live_server import TLS
 
 
 def ready(node: Node) -> tuple[int, dict[str, Any]]:
-    with httpx.Client(base_url=node.server.base_url, timeout=30) as c:
+    with httpx.Client(verify=TLS, base_url=node.server.base_url, timeout=30) as c:
         assert c.get("/health").status_code == 200
         r = c.get("/ready")
     return r.status_code, r.json()

@@ -13,7 +13,7 @@ import httpx
 import jwt
 import pytest
 
-from tests.live_server import LiveServer
+from tests.live_server import TLS, LiveServer
 
 AAT_TYPE = "urn:devrev:params:oauth:token-type:aat"
 PAT_TYPE = "urn:devrev:params:oauth:token-type:pat"
@@ -215,14 +215,14 @@ def test_expires_in_mins_out_of_range_is_refused(
 def test_aat_is_accepted_bare_or_as_bearer_under_any_header_case(
     server: LiveServer, header: str, scheme: str
 ) -> None:
-    with httpx.Client(base_url=server.base_url, timeout=30) as c:
+    with httpx.Client(verify=TLS, base_url=server.base_url, timeout=30) as c:
         r = c.post(
             "/auth-tokens.create",
             headers={header: scheme + server.aat},
             json={"rev_info": {"user_ref": "header-forms"}},
         )
     token = assert_session_response(r)
-    with httpx.Client(base_url=server.base_url, timeout=30) as c:
+    with httpx.Client(verify=TLS, base_url=server.base_url, timeout=30) as c:
         r = c.get("/auth-tokens.info", headers={header: scheme + token})
     assert r.status_code == 200, r.text
     assert r.json()["user"]["type"] == "rev_user"

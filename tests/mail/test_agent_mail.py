@@ -16,7 +16,7 @@ from openplug.db import Database
 from openplug.identity.dev_users import create_dev_user
 from openplug.identity.tables import dev_users
 from tests.conversations.helpers import agent_ok, agent_reply, start_conversation, widget_ok
-from tests.live_server import LiveServer
+from tests.live_server import TLS, LiveServer
 from tests.mail import outbox_probe
 from tests.mail.conftest import Setup, identified_visitor
 
@@ -97,7 +97,7 @@ def test_an_answer_in_time_or_an_open_inbox_means_no_mail(setup: Setup) -> None:
     watching = f"watching-{tag}@example.com"
     add_agent(server, watching, "all")
     # Signed in, the inbox page asks who it is: the sign-in is in use.
-    with httpx.Client(base_url=server.base_url) as inbox:
+    with httpx.Client(verify=TLS, base_url=server.base_url) as inbox:
         r = inbox.post("/inbox/sign-in", json={"email": watching, "password": PASSWORD})
         assert r.status_code == 200, r.text
         assert inbox.get("/inbox/me", headers={"X-OpenPlug-Inbox": "1"}).status_code == 200

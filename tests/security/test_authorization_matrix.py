@@ -57,7 +57,7 @@ from openplug.realtime.starlette_transport import SocketEndpoints
 from tests.backends import postgres_database
 from tests.conversations.helpers import expired_token, jwt_claims
 from tests.leaks.registry import REGISTRY
-from tests.live_server import LiveServer, make_settings
+from tests.live_server import TLS, LiveServer, make_settings
 from tests.realtime.test_sockets import WAIT, Client, key_of, ws_url
 
 T = TypeVar("T")
@@ -835,7 +835,7 @@ class World:
         self.server = server
         self.org_id = server.runtime.org_id
         self.pepper = server.runtime.secrets.token_pepper
-        self.http = httpx.Client(base_url=server.base_url, timeout=30)
+        self.http = httpx.Client(verify=TLS, base_url=server.base_url, timeout=30)
         self.loop = Loop()
         self.db = Database(server.database_url)
         self.sign_in_body = {"email": server.first.admin_email, "password": server.admin_password}

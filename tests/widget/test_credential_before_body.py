@@ -4,9 +4,11 @@ missing or bad token is a 401 even when the body is wrong too (it was a
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.conversations.helpers import (
     anonymous_session,
@@ -45,15 +47,28 @@ def _bad_bodies(app_id: str) -> list[tuple[str, bytes | dict[str, Any]]]:
     ]
 
 
+_clients: dict[str, httpx.Client] = {}
+
+
+@pytest.fixture(autouse=True)
+def _one_client_per_server() -> Iterator[None]:
+    """Some 650 requests a test, each through one kept-alive connection: a
+    new client per request (its TLS context and connection) made this file
+    the slowest in CI."""
+    yield
+    while _clients:
+        _clients.popitem()[1].close()
+
+
 def _post(
     server: LiveServer, token: str | None, path: str, body: bytes | dict[str, Any]
 ) -> httpx.Response:
     headers = {"Authorization": token} if token is not None else {}
-    with server.client() as c:
-        if isinstance(body, bytes):
-            headers["content-type"] = "application/json"
-            return c.post(f"/widget/{path}", content=body, headers=headers)
-        return c.post(f"/widget/{path}", json=body, headers=headers)
+    c = _clients.get(server.base_url) or _clients.setdefault(server.base_url, server.client())
+    if isinstance(body, bytes):
+        headers["content-type"] = "application/json"
+        return c.post(f"/widget/{path}", content=body, headers=headers)
+    return c.post(f"/widget/{path}", json=body, headers=headers)
 
 
 def test_a_bad_credential_is_a_401_whatever_the_body(server: LiveServer) -> None:
