@@ -13,6 +13,34 @@ is printed too: it moves less than throughput when the machine is shared.
 
 Usage: ``.venv/bin/python bench/widget.py [--duration 10] [--connections 32]
 [--backends sqlite,postgres]``
+
+Where the time went (issue 12)
+------------------------------
+Profiled in process with bench/widget_profile.py (the ASGI app called
+directly, gc frozen, CPU per request, best of five batches of 200, SQLite;
+the machine's 1-minute load was 7 to 15 from other work, so read the
+ratios, each pair measured back to back).
+
+Before: a renewal about 560-590 µs, conversations.list (one conversation)
+9.7-10.5 ms, messages.create about 17 ms. A renewal was already read-only
+(two point reads, the app and the credential, and a JWT signed), but more
+than half its CPU was FastAPI's per-request machinery on the route
+(dependency solving, body parsing, ``jsonable_encoder``). The list ran a
+fixed six statements for a page (no query per row), and most of its time
+was building them: SQLAlchemy constructs, cache keys and, for the recent
+messages, a window-function subquery whose columns were re-derived on
+every call (that one alone about a quarter of the request).
+
+After: the three calls are served by hand (``web.fast_routes``, their
+declarations kept for the document with ``documented_as``), and the list's
+statements are built once with their keys as parameters. Renewal 244-277
+µs, conversations.list 4.4-5.2 ms, messages.create 12-15 ms (its write
+path is another change). What the list still spends, by part: the unread
+counts about 1.1 ms (its statement's shape follows the page's
+conversations, so it is still built per call), checking the session token
+about 0.55 ms (the JWT decoded twice by PyJWT, two point reads), and each
+of the five other statements 250-400 µs, mostly the hop to aiosqlite's
+thread and SQLAlchemy's execution.
 """
 
 from __future__ import annotations

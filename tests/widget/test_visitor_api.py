@@ -474,3 +474,26 @@ def test_identified_users_are_one_person_across_the_orgs_apps(server: LiveServer
     with server.client(other_aat) as c:
         r = c.post("/auth-tokens.create", json={"rev_info": {"user_id": user_id_of(ann)}})
     assert r.status_code == 201, r.text
+
+
+def test_the_visitor_pages_through_their_conversations_newest_first(
+    any_server: LiveServer,
+) -> None:
+    """The widget's page (built once, ``conversations.service._visitor_page``)
+    and its cursor, on either database: every conversation once, newest
+    activity first, and none of another visitor's."""
+    token = anonymous_session(any_server)["session_token"]
+    other = anonymous_session(any_server)["session_token"]
+    mine = [start_conversation(any_server, token, f"number {n}")["id"] for n in range(5)]
+    start_conversation(any_server, other, "not yours")
+    seen: list[str] = []
+    cursor: str | None = None
+    for _ in range(3):
+        body: dict[str, Any] = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+        page = widget_ok(any_server, token, "conversations.list", **body)
+        seen += [c["id"] for c in page["conversations"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == mine[::-1]
+    assert cursor is None

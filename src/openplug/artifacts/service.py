@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from python_multipart.multipart import Field, File, FormParser, parse_options_header
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openplug.artifacts import images
@@ -529,6 +529,14 @@ def summary_json(org_id: str, row: Row, links: Links | None) -> Json:
     return out
 
 
+# Built once: every rendered page of messages asks (conversations.list).
+_BY_MESSAGE = (
+    select(artifacts)
+    .where(artifacts.c.message_id.in_(bindparam("keys", expanding=True)))
+    .order_by(artifacts.c.message_id, artifacts.c.id)
+)
+
+
 async def summaries_by_message(
     conn: AsyncConnection, org_id: str, message_keys: Sequence[int], links: Links | None
 ) -> dict[int, list[Json]]:
@@ -536,11 +544,7 @@ async def summaries_by_message(
     found: dict[int, list[Json]] = {k: [] for k in message_keys}
     if not message_keys:
         return found
-    rows = await conn.execute(
-        select(artifacts)
-        .where(artifacts.c.message_id.in_(list(found)))
-        .order_by(artifacts.c.message_id, artifacts.c.id)
-    )
+    rows = await conn.execute(_BY_MESSAGE, {"keys": list(found)})
     for r in rows:
         found[int(r.message_id)].append(summary_json(org_id, r._mapping, links))
     return found

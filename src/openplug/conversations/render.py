@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openplug.artifacts.service import Links, summaries_by_message
@@ -28,6 +28,20 @@ from openplug.web.openapi import without_none
 
 Json = dict[str, Any]
 PREVIEW_CHARS = 140
+
+
+# Built once (the keys are a parameter): every page renders its users, and
+# building the statement cost more than running it (conversations.list).
+_REV_USERS = select(
+    rev_users.c.id,
+    rev_users.c.display_name,
+    rev_users.c.email,
+    rev_users.c.is_verified,
+    rev_users.c.state,
+).where(rev_users.c.id.in_(bindparam("keys", expanding=True)))
+_DEV_USERS = select(dev_users.c.id, dev_users.c.display_name, dev_users.c.email).where(
+    dev_users.c.id.in_(bindparam("keys", expanding=True))
+)
 
 
 class ConversationRenderer:
@@ -49,22 +63,10 @@ class ConversationRenderer:
         rev_keys -= self._rev.keys()
         dev_keys -= self._dev.keys()
         if rev_keys:
-            rows = await self.conn.execute(
-                select(
-                    rev_users.c.id,
-                    rev_users.c.display_name,
-                    rev_users.c.email,
-                    rev_users.c.is_verified,
-                    rev_users.c.state,
-                ).where(rev_users.c.id.in_(rev_keys))
-            )
+            rows = await self.conn.execute(_REV_USERS, {"keys": list(rev_keys)})
             self._rev.update({int(r.id): r._mapping for r in rows})
         if dev_keys:
-            rows = await self.conn.execute(
-                select(dev_users.c.id, dev_users.c.display_name, dev_users.c.email).where(
-                    dev_users.c.id.in_(dev_keys)
-                )
-            )
+            rows = await self.conn.execute(_DEV_USERS, {"keys": list(dev_keys)})
             self._dev.update({int(r.id): r._mapping for r in rows})
 
     def rev_user_summary(self, key: int, *, for_agent: bool = True) -> Json | None:

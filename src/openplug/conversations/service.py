@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,8 +27,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import (
+    Select,
     String,
     and_,
+    bindparam,
     case,
     cast,
     delete,
@@ -209,6 +212,10 @@ async def list_conversations(
     cursor the row it stands at. ``backwards`` (DevRev's ``mode: before``):
     the page just before ``cursor``. ``owner_keys``: owned by any of them;
     ``unassigned``: nobody owns it (False: somebody does)."""
+    plain = (member_keys, statuses, owner_keys, unassigned) == (None,) * 4
+    if scope is not None and plain and not backwards and filters == ConversationFilters():
+        page, more = await _visitor_page(conn, scope, cursor, limit)
+        return _page(page, more, cursor, backwards)
     c = conversations.c
     order = (c.activity_at.asc(), c.id.asc()) if backwards else (c.activity_at.desc(), c.id.desc())
     query = select(conversations).order_by(*order).limit(limit + 1)
@@ -253,7 +260,13 @@ async def list_conversations(
             query = query.where(or_(c.activity_at < at, and_(c.activity_at == at, c.id < key)))
     rows: list[Row] = [r._mapping for r in (await conn.execute(query)).all()]
     more = len(rows) > limit
-    rows = rows[:limit]
+    return _page(rows[:limit], more, cursor, backwards)
+
+
+def _page(
+    rows: list[Row], more: bool, cursor: str | None, backwards: bool
+) -> tuple[list[Row], str | None, str | None]:
+    """``list_conversations``' answer from a page read in its order."""
     if backwards:
         rows.reverse()
     if not rows:
@@ -270,15 +283,57 @@ async def list_conversations(
     )
 
 
+# Built once (the conversations are a parameter): building a statement on
+# every call cost more than running it on the widget's conversations.list.
+_MEMBERS = (
+    select(conversation_members)
+    .where(conversation_members.c.conversation_id.in_(bindparam("keys", expanding=True)))
+    .order_by(conversation_members.c.created_at, conversation_members.c.rev_user_id)
+)
+
+
+@functools.cache
+def _visitor_page_query(with_cursor: bool) -> Select[Any]:
+    """The widget's page of ``list_conversations`` (a visitor's scope, newest
+    first), built once: building it cost more than running it."""
+    c = conversations.c
+    query = (
+        select(conversations)
+        .where(
+            exists().where(
+                conversation_members.c.conversation_id == c.id,
+                conversation_members.c.rev_user_id == bindparam("rev_user_key"),
+            ),
+            or_(c.app_pk == bindparam("app_pk"), c.app_pk.is_(None)),
+        )
+        .order_by(c.activity_at.desc(), c.id.desc())
+        .limit(bindparam("limit"))
+    )
+    if with_cursor:
+        at, key = bindparam("at", type_=c.activity_at.type), bindparam("key", type_=c.id.type)
+        query = query.where(or_(c.activity_at < at, and_(c.activity_at == at, c.id < key)))
+    return query
+
+
+async def _visitor_page(
+    conn: AsyncConnection, scope: VisitorScope, cursor: str | None, limit: int
+) -> tuple[list[Row], bool]:
+    """What ``list_conversations`` reads for ``scope`` alone (``_visible_to``)."""
+    params: dict[str, Any] = {
+        "rev_user_key": scope.rev_user_key, "app_pk": scope.app_pk, "limit": limit + 1
+    }  # fmt: skip
+    if cursor is not None:
+        params["at"], params["key"] = decode_activity_cursor(cursor)
+    query = _visitor_page_query(cursor is not None)
+    rows: list[Row] = [r._mapping for r in (await conn.execute(query, params)).all()]
+    return rows[:limit], len(rows) > limit
+
+
 async def members_of(conn: AsyncConnection, keys: Sequence[int]) -> dict[int, list[Row]]:
     found: dict[int, list[Row]] = {k: [] for k in keys}
     if not keys:
         return found
-    rows = await conn.execute(
-        select(conversation_members)
-        .where(conversation_members.c.conversation_id.in_(keys))
-        .order_by(conversation_members.c.created_at, conversation_members.c.rev_user_id)
-    )
+    rows = await conn.execute(_MEMBERS, {"keys": list(keys)})
     for r in rows:
         found[int(r.conversation_id)].append(r._mapping)
     return found
@@ -293,6 +348,17 @@ async def recent_messages(
     found: dict[int, list[Row]] = {int(r["id"]): [] for r in rows}
     if not rows or count <= 0:
         return found
+    query = _recent_messages_query(reader)
+    for r in await conn.execute(query, {"keys": list(found), "count": count}):
+        found[int(r.conversation_id)].append(r._mapping)
+    return found
+
+
+@functools.lru_cache(maxsize=256)
+def _recent_messages_query(reader: Reader) -> Select[Any]:
+    """Built once per reader: the subquery's columns cost more to build on
+    every call (the widget's conversations.list) than the query to run;
+    the conversations and the count are parameters."""
     ranked = (
         select(
             messages,
@@ -300,17 +366,17 @@ async def recent_messages(
             .over(partition_by=messages.c.conversation_id, order_by=messages.c.seq.desc())
             .label("rank"),
         )
-        .where(messages.c.conversation_id.in_(found), seen.readable_by(reader))
+        .where(
+            messages.c.conversation_id.in_(bindparam("keys", expanding=True)),
+            seen.readable_by(reader),
+        )
         .subquery()
     )
-    query = (
+    return (
         select(*(ranked.c[c.name] for c in messages.columns))
-        .where(ranked.c.rank <= count)
+        .where(ranked.c.rank <= bindparam("count"))
         .order_by(ranked.c.conversation_id, ranked.c.seq)
     )
-    for r in await conn.execute(query):
-        found[int(r.conversation_id)].append(r._mapping)
-    return found
 
 
 async def unread_counts(

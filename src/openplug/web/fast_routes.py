@@ -19,21 +19,31 @@ An exception the endpoint raises is answered by the app's own handler for
 it (the ``ApiError`` shapes of ``web.errors``), exactly as behind the
 exception middleware; any other goes up to ``InternalErrors``. Everything
 else (and these routes under a ``root_path``) goes on to FastAPI.
+
+A route whose declaration documented more than its body (a security
+scheme, a header parameter) keeps that declaration for the document with
+``documented_as``; ``json_body`` reads a body as FastAPI reads a body
+parameter, refusals included, for a route that had one.
 """
 
 from __future__ import annotations
 
+import email.message
 import inspect
+import json
 from collections.abc import Callable, Coroutine, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
-from fastapi import FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 Endpoint = Callable[[Request], Coroutine[Any, Any, Response]]
 Handler = Callable[[Request, Exception], Any]
+Model = TypeVar("Model", bound=BaseModel)
 
 
 class HandServedRoute(APIRoute):
@@ -47,6 +57,79 @@ class HandServedRoute(APIRoute):
             raise TypeError(f"{self.path}: a hand-served route runs no dependencies")
         handler: Endpoint = self.endpoint
         return handler
+
+
+def hand_served(
+    router: APIRouter, path: str, *, methods: list[str], **options: Any
+) -> Callable[[Endpoint], Endpoint]:
+    """``@router.post(path, ...)`` for a hand-served endpoint (the route
+    decorators take no route class)."""
+
+    def add(endpoint: Endpoint) -> Endpoint:
+        router.add_api_route(
+            path, endpoint, methods=methods, route_class_override=HandServedRoute, **options
+        )
+        return endpoint
+
+    return add
+
+
+def documented_as(declaration: Callable[..., Any]) -> Callable[[Endpoint], Endpoint]:
+    """Document a hand-served endpoint with ``declaration``'s parameters:
+    FastAPI reads a route's security schemes, header parameters and body
+    from its endpoint's signature, and a hand-served endpoint's is only the
+    ``Request``. ``declaration`` is never called and its dependencies never
+    run (``HandServedRoute`` solves none): the endpoint must check by hand
+    everything the declaration names, in the order it would have."""
+    signature = inspect.signature(declaration, eval_str=True)
+
+    def document(endpoint: Endpoint) -> Endpoint:
+        endpoint.__signature__ = signature  # type: ignore[attr-defined]
+        return endpoint
+
+    return document
+
+
+async def json_body(request: Request, model: type[Model]) -> Model:
+    """The request's body as FastAPI reads a ``model`` body parameter, with
+    the same refusals (a ``RequestValidationError``, which the app answers
+    as for any route): a body without a JSON content type is not parsed, an
+    empty one is missing, invalid JSON is FastAPI's ``json_invalid``."""
+    raw = await request.body()
+    data: Any
+    if not raw:
+        errors: list[Any] = [{"type": "missing", "loc": ("body",), "msg": "Field required"}]
+        raise RequestValidationError(errors, body=None)
+    if _is_json(request.headers.get("content-type")):
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as e:
+            error = {
+                "type": "json_invalid", "loc": ("body", e.pos), "msg": "JSON decode error",
+                "input": {}, "ctx": {"error": e.msg},
+            }  # fmt: skip
+            raise RequestValidationError([error], body=e.doc) from e
+    else:
+        data = raw
+    try:
+        return model.model_validate(data, from_attributes=True)  # as FastAPI validates
+    except ValidationError as e:
+        located = [{**error, "loc": ("body", *error["loc"])} for error in e.errors()]
+        raise RequestValidationError(located, body=data) from None
+
+
+def _is_json(content_type: str | None) -> bool:
+    """FastAPI's test (``application/json`` or ``application/*+json``)."""
+    if content_type == "application/json":
+        return True
+    if not content_type:
+        return False
+    message = email.message.Message()
+    message["content-type"] = content_type
+    if message.get_content_maintype() != "application":
+        return False
+    subtype = message.get_content_subtype()
+    return subtype == "json" or subtype.endswith("+json")
 
 
 class FastRoutes:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import APIRouter, Depends, Request, Response, Security, WebSocket
+from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -66,6 +67,7 @@ from openplug.runtime import Runtime
 from openplug.web.client_address import client_address
 from openplug.web.deps import RuntimeDep, runtime_of
 from openplug.web.errors import ApiErrorWhileReading
+from openplug.web.fast_routes import documented_as, hand_served, json_body
 from openplug.web.openapi import Empty, answers, body_of
 from openplug.web.validation import error_from_validation
 from openplug.widget import service, unverified
@@ -137,24 +139,43 @@ def _visitor_call(model: type[Body]) -> Callable[..., Awaitable[VisitorCall[Body
         HAND_PARSED_BODIES.append(model)
 
     async def visitor_call(request: Request, authorization: SessionHeader) -> VisitorCall[Body]:
-        runtime = runtime_of(request)
-        token = await service.session_token_in(runtime, authorization)
-        raw: bytes | None = None
-        problem: ApiError
-        try:
-            raw = await request.body()
-            body = model.model_validate_json(raw)
-        except ApiErrorWhileReading as e:  # e.g. a NUL character (web.text_guard)
-            raw, problem = e.body, e.error
-        except ValidationError as e:
-            problem = error_from_validation(e)
-        else:
-            visitor = await service.authenticate_visitor(runtime, token, body.app_id)
-            return VisitorCall(visitor, body)
-        await service.refuse_bad_credential(runtime, token, _app_id_in(raw))
-        raise problem
+        return await _read_visitor_call(request, authorization, model)
 
     return visitor_call
+
+
+async def _read_visitor_call(
+    request: Request, authorization: str | None, model: type[Body]
+) -> VisitorCall[Body]:
+    """``_visitor_call``'s checks, for a dependency or a hand-served route."""
+    runtime = runtime_of(request)
+    token = await service.session_token_in(runtime, authorization)
+    raw: bytes | None = None
+    problem: ApiError
+    try:
+        raw = await request.body()
+        body = model.model_validate_json(raw)
+    except ApiErrorWhileReading as e:  # e.g. a NUL character (web.text_guard)
+        raw, problem = e.body, e.error
+    except ValidationError as e:
+        problem = error_from_validation(e)
+    else:
+        visitor = await service.authenticate_visitor(runtime, token, body.app_id)
+        return VisitorCall(visitor, body)
+    await service.refuse_bad_credential(runtime, token, _app_id_in(raw))
+    raise problem
+
+
+def _authorization(request: Request) -> str | None:
+    """The header as ``SessionHeader`` reads it (empty is absent)."""
+    return request.headers.get("authorization") or None
+
+
+def _json_answer(answer: Json, status_code: int = 200) -> Response:
+    """What FastAPI sends for an endpoint's JSON-native dict without a
+    response model: ``JSONResponse``'s bytes (``jsonable_encoder`` would
+    change nothing in these answers)."""
+    return JSONResponse(answer, status_code=status_code)
 
 
 def _app_id_in(raw: bytes | None) -> str | None:
@@ -243,11 +264,26 @@ async def _away_after(runtime: Runtime, key: int, app_pk: int) -> None:
         logger.exception("away message not posted in conversation %s", key)
 
 
-@router.post("/session", **answers(SessionResponse, rate_limited=True))
-async def widget_session(runtime: RuntimeDep, request: Request, body: SessionRequest) -> Json:
+# The widget's hot calls (every anonymous page view renews its session,
+# every opening lists the conversations, every message posts) are served
+# by hand (``web.fast_routes``): FastAPI's dependency solving, body handling
+# and response encoding cost more than their work. Each is documented by
+# the declaration it had, and checks what that declaration did, in order.
+# Their docstrings are the document's descriptions: why is in comments.
+
+
+def _session_declaration(runtime: RuntimeDep, request: Request, body: SessionRequest) -> None:
+    """For the document only (``documented_as``)."""
+
+
+@hand_served(router, "/session", methods=["POST"], **answers(SessionResponse, rate_limited=True))
+@documented_as(_session_declaration)
+async def widget_session(request: Request) -> Response:
     """An anonymous visitor's session token. Without ``anonymous_credential``
     this creates the visitor and returns its credential, once: keep it in
     the browser and send it next time to stay the same visitor."""
+    body = await json_body(request, SessionRequest)
+    runtime = runtime_of(request)
     # Counted like every per-address limit (an IPv6 client by its /64).
     session = await service.start_anonymous_session(
         runtime, body.app_id, body.anonymous_credential, client_address(request)
@@ -255,7 +291,7 @@ async def widget_session(runtime: RuntimeDep, request: Request, body: SessionReq
     out = _session_answer(runtime, session)
     if session.anonymous_credential is not None:
         out["anonymous_credential"] = session.anonymous_credential
-    return out
+    return _json_answer(out)
 
 
 @router.post("/identify", **answers(SessionResponse, rate_limited=True))
@@ -339,12 +375,23 @@ async def widget_merge(runtime: RuntimeDep, request: Request, call: MergeCall) -
     return {"merged": True, "conversations_moved": result.conversations_moved}
 
 
-@router.post(
+def _list_declaration(runtime: RuntimeDep, call: ListCall) -> None:
+    """For the document only (``documented_as``)."""
+
+
+@hand_served(
+    router,
     "/conversations.list",
+    methods=["POST"],
     openapi_extra=body_of(VisitorConversationsListRequest),
     **answers(VisitorConversationsListResponse),
 )
-async def widget_conversations_list(runtime: RuntimeDep, call: ListCall) -> Json:
+@documented_as(_list_declaration)
+async def widget_conversations_list(request: Request) -> Response:
+    call = await _read_visitor_call(
+        request, _authorization(request), VisitorConversationsListRequest
+    )
+    runtime = runtime_of(request)
     visitor, body = call.visitor, call.body
     async with runtime.db.read() as conn:
         rows, cursor, _ = await conversations.list_conversations(
@@ -355,7 +402,7 @@ async def widget_conversations_list(runtime: RuntimeDep, call: ListCall) -> Json
         # Who the widget is talking to: after the site signs its visitor in
         # the frame has only a token, and its header names the person.
         user = await renderer.user_summary("rev_user", visitor.rev_user_key)
-    return {"conversations": views, "next_cursor": cursor, "user": user}
+    return _json_answer({"conversations": views, "next_cursor": cursor, "user": user})
 
 
 @router.post(
@@ -411,17 +458,28 @@ async def widget_conversations_create(
     return await idempotency.once(runtime, once, response, 201, write)
 
 
-@router.post(
-    "/messages.create",
-    openapi_extra=body_of(MessagesCreateRequest),
-    **answers(VisitorMessageResponse, 201, rate_limited=True),
-)
-async def widget_messages_create(
+def _post_declaration(
     runtime: RuntimeDep,
     call: PostCall,
     response: Response,
     idempotency_key: IdempotencyKey = None,
-) -> Json:
+) -> None:
+    """For the document only (``documented_as``)."""
+
+
+@hand_served(
+    router,
+    "/messages.create",
+    methods=["POST"],
+    openapi_extra=body_of(MessagesCreateRequest),
+    **answers(VisitorMessageResponse, 201, rate_limited=True),
+)
+@documented_as(_post_declaration)
+async def widget_messages_create(request: Request) -> Response:
+    call = await _read_visitor_call(request, _authorization(request), MessagesCreateRequest)
+    runtime = runtime_of(request)
+    # Read after the credential and the body, as FastAPI solved it.
+    idempotency_key = request.headers.get(idempotency.HEADER)
     visitor, body = call.visitor, call.body
     key = conversations.conversation_key(body.conversation, "conversation")
     seen.check_visitor_post(body.visibility)
@@ -446,7 +504,15 @@ async def widget_messages_create(
         await _away_after(runtime, key, visitor.app.pk)
         return answer
 
-    return await idempotency.once(runtime, once, response, 201, write)
+    # A replayed answer sets its own status and header here, as on the
+    # sub-response FastAPI would have passed in.
+    replay = Response(status_code=201)
+    answer = await idempotency.once(runtime, once, replay, 201, write)
+    out = _json_answer(answer, replay.status_code)
+    out.headers.raw.extend(
+        (name, value) for name, value in replay.headers.raw if name != b"content-length"
+    )
+    return out
 
 
 @router.post(
