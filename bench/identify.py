@@ -103,7 +103,7 @@ loaded far beyond its two cores (1-minute load 6-14, so only the direction
 and rough size are to be trusted): returning visitor on PostgreSQL 686 ->
 548, 1,375 -> 936 and 1,927 -> 1,684 µs in three pairs of runs, on SQLite
 within the noise (380-790 either way); b1 on PostgreSQL 3,062 -> 1,430 and
-3,325 -> 1,601 µs, on SQLite 1,189 -> 858; b2 4,375 -> 2,173 and 4,952 ->
+3,325 -> 1,601 µs, on SQLite within the noise (745-1,189 -> 858-895); b2 4,375 -> 2,173 and 4,952 ->
 4,553 on PostgreSQL, 1,139-1,489 -> 1,111-1,190 on SQLite. What is left on
 PostgreSQL's write path is SQLAlchemy's execution of each INSERT (about
 half of a new user's CPU: its execution context and a greenlet hop per
