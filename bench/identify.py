@@ -73,6 +73,43 @@ about 890 on PostgreSQL (each point read about 145 µs on connections of
 its own); first-time identifies on PostgreSQL share a transaction per
 batch as on SQLite.
 
+Then the identify itself (``--in-process``, which calls the ASGI app in this
+process, best of five batches; ``--profile DIR`` writes cProfile files).
+Returning visitor on SQLite, about 380-440 µs, by cProfile's shares: the AAT
+read about 15% (the digest, the read, a dict per row), identify's read
+phase 16% (the read 12, splitting the row 2), signing the JWT 13% (PyJWS's
+``encode`` 8: its header dict, JSON and base64; HS256 itself 2), validating
+the body 6%, reading it 4%, ``resolve_rev_info`` 3% (the account's domains
+checked as host names), an audit ``Actor`` built and never used 2%, the
+response 3%, and the ASGI layers around it (observer and Prometheus, body
+limit, text guard) about 15%. On PostgreSQL (about 690 µs) each of the two
+point reads was a full round trip: a ``send``, an ``epoll`` wake-up and
+asyncpg's bind/execute/parse, together about half the request.
+
+Removed: the AAT and the user, workspace and account are now read in one
+statement (``principals.authenticate_aat_reading``: the CRM rows LEFT
+JOINed onto the AAT's row, and only onto a live AAT's, so a caller without
+one learns nothing from it); the token row is still read on every request,
+so a revocation is refused by the next request on every process (an
+in-process cache of verified AATs was judged not worth it: with several
+processes it needs a published invalidation, and the read it would save is
+now shared with the read identify needs anyway). Result processors are not
+called for NULLs, and the session path builds no audit ``Actor``. A
+first-time user in a known account and workspace (b1) no longer re-reads
+the workspace's account under the write lock when the read phase found it
+in that account (one statement, and on PostgreSQL one round trip, fewer
+per new user in each batch). In process, before -> after, on a machine
+loaded far beyond its two cores (1-minute load 6-14, so only the direction
+and rough size are to be trusted): returning visitor on PostgreSQL 686 ->
+548, 1,375 -> 936 and 1,927 -> 1,684 µs in three pairs of runs, on SQLite
+within the noise (380-790 either way); b1 on PostgreSQL 3,062 -> 1,430 and
+3,325 -> 1,601 µs, on SQLite within the noise (745-1,189 -> 858-895); b2 4,375 -> 2,173 and 4,952 ->
+4,553 on PostgreSQL, 1,139-1,489 -> 1,111-1,190 on SQLite. What is left on
+PostgreSQL's write path is SQLAlchemy's execution of each INSERT (about
+half of a new user's CPU: its execution context and a greenlet hop per
+statement); running them straight on the asyncpg connection, as SQLite's
+``DirectWrite`` does on ``sqlite3``, is the next step.
+
 Last measured (wrk, this script, ``--duration 5 --warmup 1``, 1-minute
 load average about 7 from other work on the machine): see the README's
 "Performance" section for the figures of the two runs.
@@ -81,6 +118,8 @@ load average about 7 from other work on the machine): see the README's
 from __future__ import annotations
 
 import argparse
+import asyncio
+import cProfile
 import itertools
 import json
 import os
@@ -805,6 +844,142 @@ def print_backend(backend: str, report: Report, baselines: Baselines) -> bool:
     return not failed
 
 
+# --- in process: CPU per request without sockets (--in-process) --------------------
+
+
+async def asgi_post(app: Any, path: str, token: str, body: bytes) -> tuple[int, bytes]:
+    """One request straight into the ASGI app, as uvicorn would hand it."""
+    headers = [
+        (b"host", b"127.0.0.1"),
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"authorization", token.encode()),
+    ]
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
+        "root_path": "", "headers": headers, "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 8000), "state": {},
+    }  # fmt: skip
+    delivered = False
+    never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def receive() -> dict[str, Any]:
+        nonlocal delivered
+        if not delivered:
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await never  # the client never goes away mid-request here
+        return {"type": "http.disconnect"}
+
+    status, out = 0, []
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        elif message["type"] == "http.response.body":
+            out.append(message.get("body", b""))
+
+    await app(scope, receive, send)
+    return status, b"".join(out)
+
+
+async def in_process_backend(
+    database_url: str | None, tmp: Path, args: argparse.Namespace
+) -> dict[str, list[float]]:
+    """CPU per request (µs) of each batch, per run: the app as ``openplug
+    serve`` builds it (startup objects frozen out of the collector), one
+    returning user at a time, first-time users 16 at a time (so that
+    group commit has company, as under wrk)."""
+    from openplug.app import create_app
+    from openplug.settings import Settings
+
+    name = "postgres" if database_url else "sqlite"
+    settings = Settings(data_dir=tmp / f"inproc-{name}", database_url=database_url,
+                        log_level="warning")  # fmt: skip
+    first: list[Any] = []
+    app = create_app(settings, on_first_start=lambda _rt, f: first.append(f),
+                     freeze_startup_objects=True)  # fmt: skip
+    results: dict[str, list[float]] = {}
+    async with app.router.lifespan_context(app):
+        aat = first[0].aat
+        returning = json.dumps({"rev_info": RETURNING_REV_INFO, "expires_in_mins": 60}).encode()
+        counter = itertools.count()
+        prefix = uuid.uuid4().hex[:8]
+
+        def body_for(run: str) -> bytes:
+            if run == "a":
+                return returning
+            n = next(counter)
+            info = dict(RETURNING_REV_INFO, user_ref=f"u-{prefix}-{n}")
+            if run == "b2":
+                info |= {"account_ref": f"a-{prefix}-{n}", "workspace_ref": f"w-{prefix}-{n}"}
+            return json.dumps({"rev_info": info, "expires_in_mins": 60}).encode()
+
+        async def batch(run: str, count: int) -> None:
+            together = 1 if run == "a" else 16
+            bodies = [body_for(run) for _ in range(count)]
+            for start in range(0, count, together):
+                answers = await asyncio.gather(
+                    *(asgi_post(app, "/auth-tokens.create", aat, b)
+                      for b in bodies[start : start + together])
+                )  # fmt: skip
+                for status, out in answers:
+                    if status != 201:
+                        raise BenchError(f"auth-tokens.create answered {status}: {out[:300]!r}")
+
+        for run in ("a", "b1", "b2"):
+            await batch(run, 100)  # warm: statements prepared, caches filled
+            times = []
+            for _ in range(args.batches):
+                started = time.process_time()
+                await batch(run, args.requests)
+                times.append((time.process_time() - started) / args.requests * 1e6)
+            results[run] = times
+            if args.profile:
+                profile = cProfile.Profile()
+                profile.enable()
+                await batch(run, args.requests)
+                profile.disable()
+                out = Path(args.profile) / f"{name}-{run}.prof"
+                profile.dump_stats(out)
+                print(f"  cProfile of {name} ({run}) in {out}")
+    return results
+
+
+def run_in_process(args: argparse.Namespace, tmp: Path) -> dict[str, dict[str, list[float]]]:
+    suite: dict[str, dict[str, list[float]]] = {}
+    for backend in args.backends:
+        print(f"in process ({backend}): {args.batches} batches of {args.requests} ...")
+        if backend == "postgres":
+            with PostgresDatabase() as db:
+                suite[backend] = asyncio.run(in_process_backend(db.url, tmp, args))
+        else:
+            suite[backend] = asyncio.run(in_process_backend(None, tmp, args))
+    return suite
+
+
+def print_in_process(args: argparse.Namespace, suite: dict[str, dict[str, list[float]]]) -> bool:
+    load = os.getloadavg()
+    print("=" * 100)
+    print(f"openplug identify, CPU per request in process (no sockets); code at {git_revision()}")
+    print(f"  best of {args.batches} batches of {args.requests}; 1-min load average {load[0]:.2f}")
+    labels = {"a": "(a) returning user", "b1": "(b1) new user, existing acct+ws",
+              "b2": "(b2) new user+account+workspace"}  # fmt: skip
+    for run, label in labels.items():
+        best = {b: min(r[run]) for b, r in suite.items()}
+        cells = "  ".join(f"{b} {v:,.0f} µs" for b, v in best.items())
+        ratio = (
+            f"  PostgreSQL/SQLite {best['postgres'] / best['sqlite']:.2f}x"
+            if {"sqlite", "postgres"} <= set(best)
+            else ""
+        )
+        print(f"  {label:<34}{cells}{ratio}")
+    print("=" * 100)
+    return True
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--duration", type=int, default=10, help="seconds per measured run")
@@ -817,6 +992,14 @@ def main() -> int:
         default="sqlite,postgres",
         help="comma-separated: sqlite, postgres (a fresh database on OPENPLUG_BENCH_POSTGRES)",
     )
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="no server and no wrk: CPU per request with the app called in this process",
+    )
+    parser.add_argument("--batches", type=int, default=5, help="--in-process: batches per run")
+    parser.add_argument("--requests", type=int, default=1000, help="--in-process: per batch")
+    parser.add_argument("--profile", metavar="DIR", help="--in-process: cProfile files here")
     args = parser.parse_args()
     args.backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     if not args.backends or set(args.backends) - {"sqlite", "postgres"}:
@@ -825,6 +1008,8 @@ def main() -> int:
         parser.error("--duration must be >= 1, --warmup >= 0, --threads >= 1")
     if args.connections < args.threads:
         parser.error("--connections must be at least --threads")
+    if args.in_process:
+        return run_and_report(args, "openplug-bench-", run_in_process, print_in_process, "data")
     return run_and_report(
         args,
         "openplug-bench-",

@@ -568,6 +568,33 @@ async def test_expired_aat_is_refused(any_server: LiveServer) -> None:
     assert get(s, s.pat, "/rev-users.list", external_ref="after-expiry").json()["rev_users"] == []
 
 
+def test_revoked_aat_is_refused_before_anything_its_body_says(any_server: LiveServer) -> None:
+    """A returning visitor's identify reads the AAT and the visitor's rows
+    in one statement: a revoked AAT is still refused by its next request,
+    for a user that exists, by ref or by id, and before its body is judged
+    (a 401, not the 400 or 409 the body would earn)."""
+    s = any_server
+    created = create_aat(s)
+    secret = created["access_token"]
+    mint(s, "known-before-revoke", aat=secret)
+    user_id = rev_user(s, "known-before-revoke")["id"]
+    r = post(s, s.pat, "/auth-tokens.delete", {"token_id": created["token_id"]})
+    assert r.status_code == 200, r.text
+    for body in (
+        {"rev_info": {"user_ref": "known-before-revoke"}},
+        {"rev_info": {"user_id": user_id}},
+        {"rev_info": {"user_id": "not-an-id"}},
+        {"rev_info": {"account_traits": {"display_name": "no account_ref"}}},
+        {"rev_info": {"user_ref": 5}},
+    ):
+        r = post(s, secret, "/auth-tokens.create", body)
+        assert_error(r, 401, "unauthenticated", says="revoked")
+    # A live AAT is told what is wrong with the same bodies.
+    r = post(s, s.aat, "/auth-tokens.create", {"rev_info": {"user_id": "not-an-id"}})
+    assert_error(r, 400, "invalid_id", field="rev_info.user_id")
+    mint(s, "known-before-revoke")
+
+
 @pytest.mark.parametrize("prefix", ["opl_aat_", "opl_pat_"])
 def test_unknown_access_token_is_refused(server: LiveServer, prefix: str) -> None:
     fake = prefix + "x" * 43

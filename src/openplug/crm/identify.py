@@ -23,7 +23,18 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, literal_column, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    FromClause,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -79,7 +90,12 @@ class _Seen:
 
 
 async def identify(
-    db: Database, ident: Identification, app_pk: int, hooks: Sequence[CrmHook] = ()
+    db: Database,
+    ident: Identification,
+    app_pk: int,
+    hooks: Sequence[CrmHook] = (),
+    *,
+    seen_row: Row | None = None,
 ) -> IdentifiedUser:
     """The rev user, after creating or updating what ``ident`` says, for
     the AAT of the app ``app_pk``.
@@ -94,13 +110,20 @@ async def identify(
     ``hooks`` run in the write transaction for each record it created or
     changed (see ``crm.changes``); an unchanged returning visitor never
     reaches them.
+
+    ``seen_row``: the read phase's row, when the caller read it already
+    (``seen_statement``, in the same round trip as its own read); it is
+    checked here exactly as the read phase's own.
     """
     defs = _NO_DEFS
     if _sends_custom_fields(ident):
         async with db.read() as conn:
             defs = await conn.run_sync(load_all_field_defs)
     sent = _columns_sent(ident, defs)
-    seen = await _read_phase(db, ident, app_pk)
+    if seen_row is None:
+        seen = await _read_phase(db, ident, app_pk)
+    else:
+        seen = _seen_of(ident, seen_row, app_pk)
     if seen.user is not None and _nothing_changes(ident, sent, seen):
         return _identified(seen.user)
     return _identified(
@@ -124,20 +147,49 @@ def _sends_custom_fields(ident: Identification) -> bool:
 # --- read phase: one point read, no transaction -----------------------------
 
 
-def _seen_query(user_column: str) -> PointRead:
-    """The user (by ref or id), the workspace and the account in one
-    statement: each LEFT JOINed onto a single row, so each part is NULL
-    when absent and the statement always returns exactly one row."""
+def seen_statement(
+    by_id: bool,
+    *,
+    onto: tuple[FromClause, ColumnElement[bool]] | None = None,
+    gate: ColumnElement[bool] | None = None,
+    columns: Sequence[ColumnElement[Any]] = (),
+) -> Select[Any]:
+    """The user (by ref or, ``by_id``, by id), the workspace and the account
+    in one statement: each LEFT JOINed onto a single row, so each part is
+    NULL when absent and the statement always returns exactly one row.
+
+    ``onto``, ``gate`` and ``columns`` are for a caller that reads a row of
+    its own in the same round trip (``identity.principals``: the AAT):
+    ``onto`` is a table (or join) and the condition that picks its row,
+    LEFT JOINed first; ``columns`` are selected from it; and each CRM row
+    is joined only where ``gate`` holds. Parameters: ``seen_params``."""
     one = select(literal_column("1").label("one")).subquery()
+    base: FromClause = one if onto is None else one.outerjoin(*onto)
+    user_column = rev_users.c.id if by_id else rev_users.c.external_ref
+
+    def on(condition: ColumnElement[bool]) -> ColumnElement[bool]:
+        return condition if gate is None else and_(condition, gate)
+
     joined = (
-        one.outerjoin(rev_users, rev_users.c[user_column] == bindparam("user"))
-        .outerjoin(rev_orgs, rev_orgs.c.external_ref == bindparam("workspace_ref"))
-        .outerjoin(accounts, accounts.c.external_ref == bindparam("account_ref"))
+        base.outerjoin(rev_users, on(user_column == bindparam("user")))
+        .outerjoin(rev_orgs, on(rev_orgs.c.external_ref == bindparam("workspace_ref")))
+        .outerjoin(accounts, on(accounts.c.external_ref == bindparam("account_ref")))
     )
     # Timestamps are never compared; leaving them out spares converting
     # seven datetimes on every identify.
-    columns = [c.label(label) for t, c, label in _seen_columns()]
-    return PointRead(select(*columns).select_from(joined))
+    seen = [c.label(label) for t, c, label in _seen_columns()]
+    return select(*columns, *seen).select_from(joined)
+
+
+def seen_params(ident: Identification) -> dict[str, Any]:
+    """``seen_statement``'s parameters for ``ident`` (a ``user_id`` that is
+    not one is refused here)."""
+    by_id = ident.user_id is not None
+    return {
+        "user": _user_key(ident) if by_id else ident.user_ref,
+        "workspace_ref": ident.workspace_ref,
+        "account_ref": ident.account_ref,
+    }
 
 
 def _seen_columns() -> list[tuple[Table, Any, str]]:
@@ -158,19 +210,18 @@ _SEEN_LABELS = tuple(
     (t.name, tuple((label, c.key) for table, c, label in _seen_columns() if table is t))
     for t in _SEEN_TABLES
 )
-_SEEN_BY_REF = _seen_query("external_ref")
-_SEEN_BY_ID = _seen_query("id")
+_SEEN_BY_REF = PointRead(seen_statement(False))
+_SEEN_BY_ID = PointRead(seen_statement(True))
 
 
 async def _read_phase(db: Database, ident: Identification, app_pk: int) -> _Seen:
-    by_id = ident.user_id is not None
-    row = await db.points.one(
-        _SEEN_BY_ID if by_id else _SEEN_BY_REF,
-        user=_user_key(ident) if by_id else ident.user_ref,
-        workspace_ref=ident.workspace_ref,
-        account_ref=ident.account_ref,
-    )
+    query = _SEEN_BY_ID if ident.user_id is not None else _SEEN_BY_REF
+    row = await db.points.one(query, **seen_params(ident))
     assert row is not None
+    return _seen_of(ident, row, app_pk)
+
+
+def _seen_of(ident: Identification, row: Row, app_pk: int) -> _Seen:
     parts: dict[str, Row | None] = {}
     for name, labels in _SEEN_LABELS:
         # Each part is NULL as a whole when its row is absent.
@@ -178,7 +229,7 @@ async def _read_phase(db: Database, ident: Identification, app_pk: int) -> _Seen
             None if row[f"{name}__id"] is None else {key: row[label] for label, key in labels}
         )
     user = parts["rev_users"]
-    if by_id:
+    if ident.user_id is not None:
         user = _check_user_id(ident, user, app_pk)
     elif user is not None:
         _refuse_unverified(user, f"{ident.path}.user_ref")
@@ -315,7 +366,7 @@ def _write_records(
             changes=changes,
         )  # fmt: skip
     if ident.workspace_ref is not None and account is not None:
-        _check_one_account(conn, ident, int(account["id"]))
+        _check_one_account(conn, ident, int(account["id"]), seen.workspace)
     if ident.workspace_ref is not None:
         workspace = _settle(
             conn, rev_orgs, ident.workspace_ref, _workspace_sent(sent, account), seen.workspace,
@@ -341,18 +392,29 @@ def _write_records(
     return user
 
 
-def _check_one_account(conn: Connection, ident: Identification, account_key: int) -> None:
+def _check_one_account(
+    conn: Connection, ident: Identification, account_key: int, seen: Row | None
+) -> None:
     """A workspace is part of one account (DevRev's rule): naming it with
-    another account is refused, not a move. Read under the write lock."""
-    found = conn.execute(
-        select(rev_orgs.c.account_id).where(rev_orgs.c.external_ref == ident.workspace_ref)
-    ).first()
+    another account is refused, not a move. Read under the write lock,
+    unless the read phase found it in this very account: then this request
+    is ordered before any change made to it since, as ``_settle`` orders
+    it for an unchanged workspace (a new user in a known account and
+    workspace then costs no statement for either)."""
+    if seen is not None and seen["account_id"] == account_key:
+        return
+    found = conn.execute(_ACCOUNT_OF_WORKSPACE, {"ref": ident.workspace_ref}).first()
     if found is not None and found.account_id is not None and found.account_id != account_key:
         raise Conflict(
             f"workspace {ident.workspace_ref} belongs to another account; "
             "a workspace cannot be part of two accounts",
             field_name=f"{ident.path}.workspace_ref",
         )
+
+
+_ACCOUNT_OF_WORKSPACE = select(rev_orgs.c.account_id).where(
+    rev_orgs.c.external_ref == bindparam("ref")
+)
 
 
 def _settle(

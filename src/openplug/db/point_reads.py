@@ -124,8 +124,10 @@ class PointReader:
             raw = await self._postgres_row(sql, args)
         if raw is None:
             return None
+        # NULL is None whatever the column's type: a combined read (the AAT
+        # with the CRM rows) has many, and no processor needs calling for them.
         return {
-            key: (process(value) if process is not None else value)
+            key: (process(value) if process is not None and value is not None else value)
             for (key, process), value in zip(columns, raw, strict=True)
         }
 

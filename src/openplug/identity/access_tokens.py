@@ -78,11 +78,12 @@ def _default_hint(secret: str) -> str:
     return f"{prefix}…{secret[-4:]}"
 
 
-_COLUMNS = (*access_tokens.c, apps.c.app_id)
+# What ``token_of_row`` reads: the token and its app's public id.
+TOKEN_COLUMNS = (*access_tokens.c, apps.c.app_id)
 
 
 def _select() -> Any:
-    return select(*_COLUMNS).select_from(
+    return select(*TOKEN_COLUMNS).select_from(
         access_tokens.outerjoin(apps, apps.c.id == access_tokens.c.app_pk)
     )
 
@@ -174,10 +175,15 @@ _BY_DIGEST = PointRead(_select().where(access_tokens.c.digest == bindparam("dige
 
 async def find_by_secret(db: Database, pepper: bytes, secret: str) -> AccessToken | None:
     digest = token_digest(pepper, secret)
-    row = await db.points.one(_BY_DIGEST, digest=digest)
+    return token_of_row(await db.points.one(_BY_DIGEST, digest=digest), digest)
+
+
+def token_of_row(row: Mapping[str, Any] | None, digest: str) -> AccessToken | None:
+    """The token of a row read by ``digest`` (``TOKEN_COLUMNS``, keyed by column
+    key; None or a NULL ``id``: no token has this digest)."""
     # The lookup is by digest already; comparing again in constant time
     # keeps timing independent of how much of the digest matched.
-    if row is None or not hmac.compare_digest(row["digest"], digest):
+    if row is None or row["id"] is None or not hmac.compare_digest(row["digest"], digest):
         return None
     return _from_mapping(row)
 

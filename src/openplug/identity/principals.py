@@ -11,8 +11,10 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import bindparam, exists, select
+from sqlalchemy import and_, bindparam, exists, select
 
+from openplug.crm.identify import seen_statement
+from openplug.crm.rev_info import Identification
 from openplug.crm.tables import rev_users
 from openplug.db import Database
 from openplug.db.point_reads import PointRead
@@ -24,7 +26,7 @@ from openplug.identity.session_tokens import (
     creation_stamp,
     decode_session_token,
 )
-from openplug.identity.tables import revoked_sessions
+from openplug.identity.tables import access_tokens, apps, revoked_sessions
 from openplug.runtime import Runtime
 
 # "web" is an agent signed in to the inbox (a cookie); it may do what the
@@ -71,9 +73,34 @@ async def authenticate(runtime: Runtime, authorization: str | None) -> Principal
 
 
 async def authenticate_access_token(runtime: Runtime, secret: str) -> tokens.AccessToken:
-    token = tokens.check_usable(
-        await tokens.find_by_secret(runtime.db, runtime.secrets.token_pepper, secret)
+    return await _usable(
+        runtime, await tokens.find_by_secret(runtime.db, runtime.secrets.token_pepper, secret)
     )
+
+
+async def authenticate_aat_reading(
+    runtime: Runtime, secret: str, ident: Identification, seen_params: Mapping[str, Any]
+) -> tuple[Principal, Mapping[str, Any]]:
+    """``authenticate`` for an AAT (``secret`` has its prefix), and identify's
+    read phase for ``ident`` (``crm.identify.seen_statement``, with its
+    ``seen_params``) in the same statement: a returning visitor's identify
+    is then one round trip to PostgreSQL, not two.
+
+    The token is read on every call, as ``authenticate`` does: a revoked
+    AAT is refused by the next request on every process. The CRM rows are
+    joined only onto an AAT that exists and is not revoked, so for anyone
+    without one the statement finds the same (nothing) whoever the
+    ``rev_info`` names, and it is refused before any of it is looked at."""
+    digest = tokens.token_digest(runtime.secrets.token_pepper, secret)
+    query = _AAT_AND_SEEN_BY_ID if ident.user_id is not None else _AAT_AND_SEEN_BY_REF
+    row = await runtime.db.points.one(query, digest=digest, **seen_params)
+    assert row is not None  # (the statement always returns its one row)
+    found = tokens.token_of_row({key: row[label] for label, key in _AAT_LABELS}, digest)
+    return Principal("aat", access_token=await _usable(runtime, found)), row
+
+
+async def _usable(runtime: Runtime, found: tokens.AccessToken | None) -> tokens.AccessToken:
+    token = tokens.check_usable(found)
     if tokens.needs_last_used_refresh(token):
         async with runtime.db.write() as conn:
             await tokens.touch_last_used(conn, token)
@@ -163,6 +190,28 @@ _SESSION_STATE = PointRead(
         exists().where(revoked_sessions.c.jti == bindparam("jti")).label("jti_revoked"),
     ).where(rev_users.c.id == bindparam("key"))
 )
+
+
+# The AAT's columns under labels of their own, beside the CRM rows'.
+_AAT_LABELS = tuple((f"aat__{c.key}", c.key) for c in tokens.TOKEN_COLUMNS)
+
+
+def _aat_and_seen(by_id: bool) -> PointRead:
+    return PointRead(
+        seen_statement(
+            by_id,
+            onto=(
+                access_tokens.outerjoin(apps, apps.c.id == access_tokens.c.app_pk),
+                access_tokens.c.digest == bindparam("digest"),
+            ),
+            gate=and_(access_tokens.c.id.is_not(None), access_tokens.c.revoked_at.is_(None)),
+            columns=[c.label(f"aat__{c.key}") for c in tokens.TOKEN_COLUMNS],
+        )
+    )
+
+
+_AAT_AND_SEEN_BY_REF = _aat_and_seen(False)
+_AAT_AND_SEEN_BY_ID = _aat_and_seen(True)
 
 
 def require_pat(principal: Principal) -> Principal:

@@ -7,11 +7,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import ValidationError
 
-from openplug.errors import Forbidden
+from openplug.crm.identify import seen_params
+from openplug.crm.rev_info import Identification, resolve_rev_info
+from openplug.errors import ApiError, Forbidden, Unauthenticated
 from openplug.identity import access_tokens as tokens
 from openplug.identity.apps import get_app
-from openplug.identity.principals import require_pat
+from openplug.identity.principals import authenticate_aat_reading, bare_token, require_pat
 from openplug.identity.schemas import (
+    AAT_TYPE,
     PAT_TYPE,
     AuthTokenResponse,
     AuthTokensCreateRequest,
@@ -28,6 +31,7 @@ from openplug.identity.schemas import (
 from openplug.identity.token_service import (
     check_may_change,
     check_may_manage,
+    create_session_token,
     create_token,
     parse_token_id,
     revoke_token,
@@ -54,19 +58,64 @@ async def auth_tokens_create(request: Request) -> Response:
     """Authenticated and parsed by hand, not by dependencies: this is the
     hottest endpoint (every page view of an identified visitor), and
     FastAPI's dependency solving and body handling cost more than the rest
-    of the work. The body is validated straight from bytes by pydantic."""
+    of the work. The body is validated straight from bytes by pydantic.
+
+    The common call (an AAT and a well-formed ``rev_info``) reads the AAT
+    and the visitor's CRM rows in one statement (``authenticate_aat_reading``);
+    any other goes the general way, so every refusal is the one it would
+    be anyway, a 401 before anything the body says."""
     runtime = runtime_of(request)
-    principal = await principal_of(request, request.headers.get("authorization"))
-    try:
-        body = AuthTokensCreateRequest.model_validate_json(await request.body())
-    except ValidationError as e:
-        raise_validation_error(e)
-    result = await create_token(runtime, principal, body, actor=actor_of(principal, request))
+    authorization = request.headers.get("authorization")
+    raw = await request.body()
+    session = _session_request(authorization, raw)
+    if session is not None:
+        secret, body, ident, params = session
+        principal, seen_row = await authenticate_aat_reading(runtime, secret, ident, params)
+        result = await create_session_token(runtime, principal, body, read=(ident, seen_row))
+    else:
+        principal = await principal_of(request, authorization)
+        try:
+            body = AuthTokensCreateRequest.model_validate_json(raw)
+        except ValidationError as e:
+            raise_validation_error(e)
+        result = await create_token(runtime, principal, body, actor=actor_of(principal, request))
     # The bytes JSONResponse would render from ``model_dump(exclude_none=True)``:
     # compact, keys in field order, nothing to escape in these values.
     return Response(
         result.model_dump_json(exclude_none=True), status_code=201, media_type="application/json"
     )
+
+
+def _session_request(
+    authorization: str | None, raw: bytes
+) -> tuple[str, AuthTokensCreateRequest, Identification, dict[str, Any]] | None:
+    """An AAT's request for a session token by ``rev_info`` that nothing in
+    it refuses before the read: the secret, the body, what it identifies
+    and the read's parameters. None for anything else (a refusal then
+    comes from the general path, in its order)."""
+    if authorization is None:
+        return None
+    try:
+        secret = bare_token(authorization)
+    except Unauthenticated:
+        return None
+    if tokens.token_kind_of(secret) != "aat":
+        return None
+    try:
+        body = AuthTokensCreateRequest.model_validate_json(raw)
+    except ValidationError:
+        return None
+    if (
+        body.requested_token_type == AAT_TYPE
+        or body.rev_info is None
+        or body.subject_token is not None
+    ):
+        return None
+    try:
+        ident = resolve_rev_info(body.rev_info, "rev_info")
+        return secret, body, ident, seen_params(ident)
+    except ApiError:
+        return None
 
 
 router.add_api_route(

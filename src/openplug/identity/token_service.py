@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
 
 from openplug.audit import Actor
 from openplug.crm.identify import identify
-from openplug.crm.rev_info import RevInfo, resolve_rev_info
+from openplug.crm.rev_info import Identification, RevInfo, resolve_rev_info
 from openplug.db.base import rfc3339
 from openplug.errors import Forbidden, InvalidField, InvalidId, MissingRequiredField, NotFound
 from openplug.identity import access_tokens as tokens
@@ -68,10 +69,20 @@ def _rev_info_of(req: AuthTokensCreateRequest) -> tuple[RevInfo, str]:
 
 
 async def create_session_token(
-    runtime: Runtime, principal: Principal, req: AuthTokensCreateRequest
+    runtime: Runtime,
+    principal: Principal,
+    req: AuthTokensCreateRequest,
+    *,
+    read: tuple[Identification, Mapping[str, Any]] | None = None,
 ) -> AuthTokensCreateResponse:
-    rev_info, path = _rev_info_of(req)
-    ident = resolve_rev_info(rev_info, path)
+    """``read``: the request's ``rev_info`` resolved and identify's read
+    phase done already, with the AAT (``principals.authenticate_aat_reading``)."""
+    seen_row = None
+    if read is None:
+        rev_info, path = _rev_info_of(req)
+        ident = resolve_rev_info(rev_info, path)
+    else:
+        ident, seen_row = read
     aat = principal.access_token
     if aat is None or aat.app_id is None or aat.app_pk is None:
         # An AAT is always minted for an app; one without is a broken row.
@@ -79,7 +90,7 @@ async def create_session_token(
     await runtime.session_tokens_per_aat.admit(
         str(aat.pk), "this AAT minted too many session tokens this minute; try again shortly"
     )
-    user = await identify(runtime.db, ident, aat.app_pk, runtime.crm_hooks)
+    user = await identify(runtime.db, ident, aat.app_pk, runtime.crm_hooks, seen_row=seen_row)
     minutes = req.expires_in_mins or SESSION_DEFAULT_MINUTES
     if runtime.metrics is not None:
         runtime.metrics.tokens_minted.inc()
