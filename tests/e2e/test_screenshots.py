@@ -83,6 +83,15 @@ def agent_reply(server: LiveServer, conversation_id: str, body: str) -> None:
     assert r.status_code == 201, r.text
 
 
+def send_and_store(page: Any, frame: Any, text: str) -> None:
+    """``send_first_message``, returning once the server has answered the
+    widget's ``conversations.create``: the click returns at once, and the
+    agent's side read the conversations before it existed (a CI run)."""
+    with page.expect_response(lambda r: r.url.endswith("/widget/conversations.create")) as sent:
+        send_first_message(frame, text)
+    assert sent.value.status == 201, sent.value.text()
+
+
 def latest_conversation_with(server: LiveServer, body: str) -> dict[str, Any]:
     r = httpx.post(
         f"{server.base_url}/conversations.list", headers={"Authorization": server.pat}, json={}
@@ -106,7 +115,7 @@ def test_screenshot_widget_on_the_demo_shop(
     frame = page.frame_locator("#plug-widget-frame")
     expect(frame.locator("html")).to_have_attribute("data-theme", theme)
     question = f"Does the walnut stand fit a 32-inch monitor? ({theme})"
-    send_first_message(frame, question)
+    send_and_store(page, frame, question)
     expect(frame.locator("#plug-expect")).to_contain_text("Someone from the team will answer")
     conv = latest_conversation_with(widget_server, question)
     agent_reply(widget_server, conv["id"], "It does: it holds up to 15 kg and 80 cm wide.")
@@ -128,7 +137,7 @@ def test_screenshot_widget_at_phone_width(
     page.get_by_role("button", name="Open support chat").click()
     frame = page.frame_locator("#plug-widget-frame")
     question = "Do you ship to Norway?"
-    send_first_message(frame, question)
+    send_and_store(page, frame, question)
     conv = latest_conversation_with(widget_server, question)
     agent_reply(widget_server, conv["id"], "We do, in 3 to 5 days.")
     expect(frame.locator(".msg.theirs .body")).to_have_text(["We do, in 3 to 5 days."])

@@ -36,6 +36,7 @@ CALLS = [
 def _bad_bodies(app_id: str) -> list[tuple[str, bytes | dict[str, Any]]]:
     return [
         ("not JSON", b"{not json"),
+        ("not UTF-8", b"\xbb\xff"),  # the fuzzer's finding: a 500 once hand-served
         ("empty", b""),
         ("a JSON list", [1, 2]),
         ("no app_id", {}),

@@ -34,7 +34,7 @@ import json
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
@@ -109,6 +109,8 @@ async def json_body(request: Request, model: type[Model]) -> Model:
                 "input": {}, "ctx": {"error": e.msg},
             }  # fmt: skip
             raise RequestValidationError([error], body=e.doc) from e
+        except Exception as e:  # bytes that are not UTF-8, nesting too deep
+            raise HTTPException(400, "There was an error parsing the body") from e
     else:
         data = raw
     try:
