@@ -94,7 +94,8 @@ async def authenticate_aat_reading(
     digest = tokens.token_digest(runtime.secrets.token_pepper, secret)
     query = _AAT_AND_SEEN_BY_ID if ident.user_id is not None else _AAT_AND_SEEN_BY_REF
     row = await runtime.db.points.one(query, digest=digest, **seen_params)
-    assert row is not None  # (the statement always returns its one row)
+    if row is None:  # the statement returns its one row whatever it finds
+        raise RuntimeError("the AAT read returned no row")
     found = tokens.token_of_row({key: row[label] for label, key in _AAT_LABELS}, digest)
     return Principal("aat", access_token=await _usable(runtime, found)), row
 
