@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DisconnectionError
@@ -237,7 +238,13 @@ def _postgres_engine(url: str, pool: PoolOptions, failures: ConnectionFailures) 
         # The driver timed out waiting for the server: the connection's
         # state is unknown (a partition, a server that stopped answering).
         # Discard it instead of handing it to the next request.
-        if isinstance(context.original_exception, asyncio.TimeoutError | TimeoutError):
+        # So is one whose backend was terminated while it sat in the pool
+        # and whose FATAL error was read but not yet its closed socket
+        # (asyncpg's InternalClientError "cannot switch to state ...").
+        original = context.original_exception
+        if isinstance(original, asyncio.TimeoutError | TimeoutError) or isinstance(
+            original.__cause__, asyncpg.InternalClientError
+        ):
             context.is_disconnect = True
         if context.is_disconnect:
             failures.note()

@@ -87,9 +87,15 @@ def _result_processor(type_: TypeEngine[Any], dialect: Dialect) -> Processor | N
 
 
 # A connection that is gone or in an unknown state (a timeout mid-query).
+# InternalClientError is what a read meets on a connection whose backend
+# was just terminated (a restart, pg_terminate_backend): the server's FATAL
+# error has arrived and is being consumed, the socket is not yet closed,
+# so the connection looks open but cannot start a query ("cannot switch to
+# state 12; another operation (2) is in progress").
 _CONNECTION_FAILURES = (
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
     OSError,
     asyncio.TimeoutError,
     TimeoutError,
