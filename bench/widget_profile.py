@@ -10,7 +10,7 @@ The calls are bench/widget.py's, with the bare Starlette app of
 bench/baseline.py measured in the same way for scale.
 
 Usage: ``.venv/bin/python bench/widget_profile.py [--requests 300]
-[--batches 5] [--profile session,list,post] [--database-url URL]``
+[--batches 5] [--profile session,list,post] [--only post] [--database-url URL]``
 """
 
 from __future__ import annotations
@@ -147,6 +147,8 @@ async def main_async(args: argparse.Namespace) -> int:
         gc.freeze()
         gc.set_threshold(10_000, 10, 10)
         for name, call in calls.items():
+            if args.only and name not in args.only:
+                continue
             us, _ = await best_of(call, args.requests, args.batches)
             print(f"{name:8} {us:8.0f} µs CPU/request (best of {args.batches} x {args.requests})")
         for name in args.profile:
@@ -161,7 +163,10 @@ def main() -> int:
     parser.add_argument("--batches", type=int, default=5)
     parser.add_argument("--profile", default="")
     parser.add_argument("--database-url", default="")
+    # Under a sampling profiler (py-spy record): only these calls' batches.
+    parser.add_argument("--only", default="")
     args = parser.parse_args()
+    args.only = [p for p in args.only.split(",") if p]
     args.profile = [p for p in args.profile.split(",") if p]
     return asyncio.run(main_async(args))
 

@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 
 from openplug.db import Database
 from openplug.errors import InvalidField
+from tests.conversations.helpers import identified_token, start_conversation, widget_ok
 from tests.live_server import LiveServer
 
 
@@ -39,6 +40,35 @@ async def test_identify_waits_for_a_held_write_lock_without_stalling_the_server(
     with server.client(server.pat) as c:
         users = c.get("/rev-users.list", params={"external_ref": "waits"}).json()["rev_users"]
     assert len(users) == 1
+
+
+async def test_a_message_waits_for_a_held_write_lock_without_stalling_the_server(
+    server: LiveServer,
+) -> None:
+    """The write engine runs its transactions in the loop's thread while
+    the lock is free (``inline_sqlite.InlineWriteConnection``); when another
+    connection holds it, the write waits on aiosqlite's thread instead of
+    failing or blocking every other request."""
+    token = identified_token(server, "waits-to-post")
+    conversation = start_conversation(server, token)["id"]
+    path = make_url(server.database_url).database
+    assert path is not None
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        async with server.async_client(token) as visitor, server.async_client() as anyone:
+            body = {"app_id": server.app_id, "conversation": conversation, "body": "waited"}
+            pending = asyncio.create_task(visitor.post("/widget/messages.create", json=body))
+            health = await anyone.get("/health")
+            assert health.status_code == 200
+            assert not pending.done()
+            holder.execute("COMMIT")
+            response = await pending
+    finally:
+        holder.close()
+    assert response.status_code == 201, response.text
+    listed = widget_ok(server, token, "messages.list", conversation=conversation)["messages"]
+    assert [m["body"] for m in listed] == ["hello", "waited"]
 
 
 async def test_a_rejected_identify_among_concurrent_ones_fails_alone(

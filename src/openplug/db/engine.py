@@ -39,7 +39,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.util import await_
 
-from openplug.db.inline_sqlite import inline_creator
+from openplug.db.inline_sqlite import WRITE_LOCK_WAIT_MS, inline_creator, inline_write_creator
 from openplug.db.point_reads import PointReader
 from openplug.db.sqlite_writes import PostgresWriteBatcher, SqliteWriteBatcher
 from openplug.private_files import private_sqlite_file
@@ -102,13 +102,23 @@ class Database:
             _quiet_driver_log("aiosqlite")
             if (path := _sqlite_file(parsed)) is not None:
                 private_sqlite_file(path)
-            self.writer = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=60)
-            _configure_sqlite(self.writer.sync_engine, begin="BEGIN IMMEDIATE")
+            # A file's writes run in the loop's thread while the lock is
+            # free (see inline_sqlite.InlineWriteConnection).
+            inline_write = (
+                {} if path is None else {"async_creator": inline_write_creator(str(path))}
+            )
+            self.writer = create_async_engine(
+                url, pool_size=1, max_overflow=0, pool_timeout=60, **inline_write
+            )
+            _configure_sqlite(
+                self.writer.sync_engine,
+                begin="BEGIN IMMEDIATE",
+                busy_timeout_ms=0 if path is not None else WRITE_LOCK_WAIT_MS,
+            )
             # Readers run each SELECT in autocommit: no BEGIN/ROLLBACK round
             # trips to the driver thread. Nothing relies on several reads
             # sharing a snapshot; writes re-read inside their transaction.
             # A file's readers run in the loop's thread (see inline_sqlite).
-            path = _sqlite_file(parsed)
             inline = {} if path is None else {"async_creator": inline_creator(str(path))}
             self.reader = create_async_engine(
                 url, pool_size=8, max_overflow=0, pool_reset_on_return=None, **inline
