@@ -213,7 +213,7 @@ class RedisBroker:
         try:
             await pubsub.connect()  # type: ignore[no-untyped-call]
         except (RedisError, OSError) as e:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]
             if not self._closed and not self._degraded:
                 self._degraded = True
                 log.warning("Redis unreachable; sockets told to retry: %r", e)
@@ -302,7 +302,7 @@ class RedisBroker:
             if not waiter.done():
                 waiter.set_exception(BrokerDisconnected(repr(error)))
         self._fanout.end_all(BrokerDisconnected(repr(error)), only_with_topics=True)
-        task = asyncio.get_running_loop().create_task(pubsub.aclose())  # type: ignore[no-untyped-call]
+        task = asyncio.get_running_loop().create_task(pubsub.aclose())  # type: ignore[no-untyped-call, unused-ignore]
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
@@ -312,7 +312,7 @@ class RedisBroker:
         self._channels.clear()
         if pubsub is not None:
             try:
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]
             except (RedisError, OSError) as e:
                 log.debug("closing the Redis subscriber connection: %r", e)
 
