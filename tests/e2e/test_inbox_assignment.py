@@ -238,6 +238,10 @@ def test_desktop_notification_sound_and_title_count_for_a_hidden_tab(
     # recorded is for the message after, sent while hidden).
     visitor_writes_again(server, token, conversation, "Ah, there you are")
     expect(inbox.locator(".message.from-visitor .body")).to_have_count(3)
+    # The list's preview moves on the inbox's event, the one that notifies,
+    # which comes after the conversation's: hidden before it, the tab would be
+    # hidden when it came.
+    expect(inbox.locator(".items .preview").first).to_contain_text("Ah, there you are")
     hide(inbox, True)
     visitor_writes_again(server, token, conversation, "Thanks")
     inbox.wait_for_function("() => window.__notes.length >= 3")

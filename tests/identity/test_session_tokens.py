@@ -210,6 +210,21 @@ def test_expired_token_is_refused(ring: ServerSecrets) -> None:
     assert "expired" in refused(ring, token)
 
 
+def test_a_token_verified_before_is_still_held_to_its_expiry_app_and_key(
+    ring: ServerSecrets,
+) -> None:
+    """A verified token's signature is kept, not its acceptance: each call
+    checks the clock, the app it asks for and the key ring again."""
+    expiring = mint(ring, minutes=0)  # exp is the current second: expired at once
+    assert "expired" in refused(ring, expiring)
+    assert "expired" in refused(ring, expiring)
+    token = mint(ring)
+    assert decode(ring, token).rev_user_key == USER_KEY
+    assert "another app" in refused(ring, token, app_id=OTHER_APP)
+    del ring.keys[ring.active_kid]
+    assert "unknown key" in refused(ring, token)
+
+
 def test_control_token_built_like_the_forgeries_is_accepted(ring: ServerSecrets) -> None:
     # The refusals below differ from this token in one respect each.
     key = ring.active_key

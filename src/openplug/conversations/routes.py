@@ -317,9 +317,8 @@ async def timeline_entries_create(
         answer: Json = {}
 
         async def render(conn: AsyncConnection, posted: PostedMessage) -> None:
-            row = await service.get_message(conn, posted.message_key, reader=seen.agent(agent.key))
             renderer = ConversationRenderer(conn, runtime.org_id, Links(runtime))
-            (entry,) = await renderer.timeline_entries([row])
+            (entry,) = await renderer.timeline_entries([posted.row])
             answer["timeline_entry"] = entry
             if remember is not None:
                 await remember(conn, answer)

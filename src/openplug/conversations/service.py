@@ -104,6 +104,8 @@ class PostedMessage:
     conversation_key: int
     message_key: int
     seq: int
+    # The message as inserted (what ``get_message`` would read back).
+    row: Row
 
 
 # --- ids and cursors --------------------------------------------------------------
@@ -155,8 +157,33 @@ def title_from_body(body: str) -> str:
 # --- reading ----------------------------------------------------------------------
 
 
+# The statements of a message's post, built once: on the widget's and the
+# agent's hot path, building one cost more than running it.
+_CONVERSATION = select(conversations).where(conversations.c.id == bindparam("key"))
+_VISIBLE_CONVERSATION = _CONVERSATION.where(
+    exists().where(
+        conversation_members.c.conversation_id == conversations.c.id,
+        conversation_members.c.rev_user_id == bindparam("rev_user_key"),
+    ),
+    or_(conversations.c.app_pk == bindparam("app_pk"), conversations.c.app_pk.is_(None)),
+)
+_MEMBER_KEYS = select(conversation_members.c.rev_user_id).where(
+    conversation_members.c.conversation_id == bindparam("key")
+)
+_INSERT_MESSAGE = insert(messages).returning(*messages.c)
+_ADVANCE_VISITOR_READ = (
+    update(conversation_members)
+    .where(
+        conversation_members.c.conversation_id == bindparam("key"),
+        conversation_members.c.rev_user_id == bindparam("reader"),
+        conversation_members.c.last_read_seq < bindparam("seq"),
+    )
+    .values(last_read_seq=bindparam("seq"))
+)
+
+
 async def get_conversation(conn: AsyncConnection, key: int) -> Row:
-    row = (await conn.execute(select(conversations).where(conversations.c.id == key))).first()
+    row = (await conn.execute(_CONVERSATION, {"key": key})).first()
     if row is None:
         raise NotFound("conversation not found")
     return row._mapping
@@ -175,11 +202,8 @@ def _visible_to(scope: VisitorScope) -> list[Any]:
 async def visible_conversation(conn: AsyncConnection, key: int, scope: VisitorScope) -> Row:
     """The conversation if the visitor may see it. Otherwise the same 404 as
     for one that does not exist: whether it exists is not theirs to know."""
-    row = (
-        await conn.execute(
-            select(conversations).where(conversations.c.id == key, *_visible_to(scope))
-        )
-    ).first()
+    params = {"key": key, "rev_user_key": scope.rev_user_key, "app_pk": scope.app_pk}
+    row = (await conn.execute(_VISIBLE_CONVERSATION, params)).first()
     if row is None:
         raise NotFound("conversation not found")
     return row._mapping
@@ -683,52 +707,66 @@ async def _append_message(
     now: datetime,
     visibility: Visibility = "external",
 ) -> PostedMessage:
-    c = conversations.c
-    values: dict[str, Any] = {}
-    if seen.shown_to_visitors(visibility):
-        # A note moves nothing the visitors see: not the time of the last
-        # message, not the list's order.
-        values.update(last_message_at=now, activity_at=now)
-    if author.kind == "rev_user":
-        # A visitor writing again reopens a resolved conversation.
-        values["status"] = "open"
-        values["modified_at"] = case((c.status != "open", now), else_=c.modified_at)
-    seq = await _next_seq(conn, key, visibility, **values)
-    message_key = (
+    seq = await _next_seq(conn, key, visibility, posted_at=now, reopen=author.kind == "rev_user")
+    row = (
         await conn.execute(
-            insert(messages)
-            .values(
-                conversation_id=key,
-                seq=seq,
-                author_rev_user_id=author.key if author.kind == "rev_user" else None,
-                author_dev_user_id=author.key if author.kind == "dev_user" else None,
-                author_app_pk=author.key if author.kind == "sys_user" else None,
-                body=body,
-                created_at=now,
-                visibility=visibility,
-            )
-            .returning(messages.c.id)
+            _INSERT_MESSAGE,
+            {
+                "conversation_id": key,
+                "seq": seq,
+                "author_rev_user_id": author.key if author.kind == "rev_user" else None,
+                "author_dev_user_id": author.key if author.kind == "dev_user" else None,
+                "author_app_pk": author.key if author.kind == "sys_user" else None,
+                "body": body,
+                "created_at": now,
+                "visibility": visibility,
+            },
         )
-    ).scalar_one()
+    ).one()
     # Writing a message means having read everything up to it (a team has
     # no read state: the agents read for it).
     if author.kind != "sys_user":
         await _advance_read(conn, key, author, seq)
-    return PostedMessage(key, int(message_key), int(seq))
+    return PostedMessage(key, int(row.id), seq, row._mapping)
 
 
-async def _next_seq(conn: AsyncConnection, key: int, visibility: str, **also: Any) -> int:
+async def _next_seq(
+    conn: AsyncConnection,
+    key: int,
+    visibility: str,
+    *,
+    posted_at: datetime | None = None,
+    reopen: bool = False,
+) -> int:
     """The conversation's next seq, for a new entry, an edit or a deletion
     (each a step of the stream a socket resumes); the visitors' position
-    moves only for what they may see."""
-    c = conversations.c
-    values: dict[str, Any] = {"last_seq": c.last_seq + 1, **also}
-    if seen.shown_to_visitors(visibility):
-        values["visitor_last_seq"] = c.last_seq + 1
-    result = await conn.execute(
-        update(conversations).where(c.id == key).values(**values).returning(c.last_seq)
-    )
+    moves only for what they may see. ``posted_at``: a new entry, which
+    moves the time of the last message and the list's order, unless it is
+    a note (the visitors see nothing move). ``reopen`` (with ``posted_at``):
+    a visitor writing again reopens a resolved conversation."""
+    shown = seen.shown_to_visitors(visibility)
+    statement = _next_seq_statement(shown, posted_at is not None and shown, reopen)
+    params: dict[str, Any] = {"key": key}
+    if posted_at is not None:
+        params["now"] = posted_at
+    result = await conn.execute(statement, params)
     return int(result.scalar_one())
+
+
+@functools.cache
+def _next_seq_statement(shown: bool, moves_activity: bool, reopens: bool) -> Any:
+    c = conversations.c
+    now = bindparam("now", type_=c.modified_at.type)
+    values: dict[str, Any] = {"last_seq": c.last_seq + 1}
+    if shown:
+        values["visitor_last_seq"] = c.last_seq + 1
+    if moves_activity:
+        values.update(last_message_at=now, activity_at=now)
+    if reopens:
+        values["status"] = "open"
+        values["modified_at"] = case((c.status != "open", now), else_=c.modified_at)
+    where = c.id == bindparam("key")
+    return update(conversations).where(where).values(values).returning(c.last_seq)
 
 
 async def get_message(conn: AsyncConnection, key: int, *, reader: Reader) -> Row:
@@ -894,13 +932,8 @@ async def _automated_message_in(conn: AsyncConnection, key: int) -> bool:
 async def _advance_read(conn: AsyncConnection, key: int, reader: Author, seq: int) -> bool:
     """Move the reader's mark forward to ``seq`` (never back); whether it moved."""
     if reader.kind == "rev_user":
-        m = conversation_members.c
-        result = await conn.execute(
-            update(conversation_members)
-            .where(m.conversation_id == key, m.rev_user_id == reader.key, m.last_read_seq < seq)
-            .values(last_read_seq=seq)
-        )
-        return bool(result.rowcount)
+        params = {"key": key, "reader": reader.key, "seq": seq}
+        return bool((await conn.execute(_ADVANCE_VISITOR_READ, params)).rowcount)
     a = agent_reads.c
     before = (
         await conn.execute(
@@ -1120,11 +1153,7 @@ async def move_member_conversations(
 
 
 async def _member_keys(conn: AsyncConnection, key: int) -> tuple[int, ...]:
-    rows = await conn.execute(
-        select(conversation_members.c.rev_user_id).where(
-            conversation_members.c.conversation_id == key
-        )
-    )
+    rows = await conn.execute(_MEMBER_KEYS, {"key": key})
     return tuple(int(k) for k in rows.scalars())
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -36,7 +37,7 @@ async def enqueue(
     exists exactly when the change commits. With ``pending_key``, nothing
     is added while a job with that key is still waiting (returns False),
     which is how a burst of changes becomes one job."""
-    result = await conn.execute(_insert(conn.dialect.name, kind, payload, due_at, pending_key))
+    result = await conn.execute(*_insert(conn.dialect.name, kind, payload, due_at, pending_key))
     return bool(result.rowcount)
 
 
@@ -50,7 +51,7 @@ def enqueue_sync(
 ) -> bool:
     """``enqueue`` for a synchronous transaction (a hook in identify's
     write phase, see ``crm.changes``)."""
-    result = conn.execute(_insert(conn.dialect.name, kind, payload, due_at, pending_key))
+    result = conn.execute(*_insert(conn.dialect.name, kind, payload, due_at, pending_key))
     return bool(result.rowcount)
 
 
@@ -60,18 +61,20 @@ def _insert(
     payload: dict[str, Any],
     due_at: datetime | None,
     pending_key: str | None,
-) -> Any:
+) -> tuple[Any, dict[str, Any]]:
     now = utcnow()
-    dialect_insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = dialect_insert(outbox_jobs).values(
-        kind=kind,
-        pending_key=pending_key,
-        payload=payload,
-        state="pending",
-        due_at=due_at or now,
-        attempts=0,
-        created_at=now,
-    )
-    if pending_key is not None:
-        stmt = stmt.on_conflict_do_nothing(index_elements=["pending_key"])
+    values = {
+        "kind": kind, "pending_key": pending_key, "payload": payload, "state": "pending",
+        "due_at": due_at or now, "attempts": 0, "created_at": now,
+    }  # fmt: skip
+    return _insert_statement(dialect, pending_key is not None), values
+
+
+@functools.cache
+def _insert_statement(dialect: str, deduplicated: bool) -> Any:
+    """Built once: a message's post enqueues a job, and building the
+    statement cost more than running it."""
+    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(outbox_jobs)
+    if deduplicated:
+        return stmt.on_conflict_do_nothing(index_elements=["pending_key"])
     return stmt

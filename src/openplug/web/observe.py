@@ -60,18 +60,11 @@ class RequestObserver:
         scope[REQUEST_ID_KEY] = request_id
         header = (REQUEST_ID_HEADER, request_id.encode("ascii"))
         status = 500
+        recorded = False
 
-        async def observed(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message["headers"] = [*message.get("headers", ()), header]
-            await send(message)
-
-        tokens = structlog.contextvars.bind_contextvars(request_id=request_id)
-        try:
-            await self.app(scope, receive, observed)
-        finally:
+        def record() -> None:
+            nonlocal recorded
+            recorded = True
             seconds = time.perf_counter() - started
             route = route_template(scope)
             self.metrics.observe(route, scope["method"], status, seconds)
@@ -85,6 +78,24 @@ class RequestObserver:
                         "duration_ms": round(seconds * 1000, 3),
                     },
                 )
+
+        async def observed(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), header]
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                # Recorded before the last bytes go: whoever has the
+                # response can find its line and its count.
+                record()
+            await send(message)
+
+        tokens = structlog.contextvars.bind_contextvars(request_id=request_id)
+        try:
+            await self.app(scope, receive, observed)
+        finally:
+            if not recorded:  # no complete response: an error, a dropped client
+                record()
             structlog.contextvars.reset_contextvars(**tokens)
 
 

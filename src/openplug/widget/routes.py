@@ -491,9 +491,9 @@ async def widget_messages_create(request: Request) -> Response:
         answer: Json = {}
 
         async def render(conn: AsyncConnection, posted: PostedMessage) -> None:
-            rows = [await conversations.get_message(conn, posted.message_key, reader=seen.VISITOR)]
             renderer = ConversationRenderer(conn, runtime.org_id, Links(runtime))
-            (answer["message"],) = await renderer.visitor_messages(rows, visitor.rev_user_key)
+            mine = visitor.rev_user_key
+            (answer["message"],) = await renderer.visitor_messages([posted.row], mine)
             if remember is not None:
                 await remember(conn, answer)
 
