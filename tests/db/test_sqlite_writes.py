@@ -4,8 +4,9 @@ failing write."""
 
 import asyncio
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import make_url
@@ -21,21 +22,11 @@ async def test_identify_waits_for_a_held_write_lock_without_stalling_the_server(
 ) -> None:
     path = make_url(server.database_url).database
     assert path is not None
-    holder = sqlite3.connect(path, isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")  # as another process's write would
-    try:
-        async with server.async_client(server.aat) as backend, server.async_client() as anyone:
-            pending = asyncio.create_task(
-                backend.post("/auth-tokens.create", json={"rev_info": {"user_ref": "waits"}})
-            )
-            # While the identify waits for the lock, the server still answers.
-            health = await anyone.get("/health")
-            assert health.status_code == 200
-            assert not pending.done()
-            holder.execute("COMMIT")
-            response = await pending
-    finally:
-        holder.close()
+    response = await _while_the_lock_is_held(
+        path, server.async_client(server.aat),
+        lambda c: c.post("/auth-tokens.create", json={"rev_info": {"user_ref": "waits"}}),
+        server.async_client(),
+    )  # fmt: skip
     assert response.status_code == 201, response.text
     with server.client(server.pat) as c:
         users = c.get("/rev-users.list", params={"external_ref": "waits"}).json()["rev_users"]
@@ -53,22 +44,34 @@ async def test_a_message_waits_for_a_held_write_lock_without_stalling_the_server
     conversation = start_conversation(server, token)["id"]
     path = make_url(server.database_url).database
     assert path is not None
-    holder = sqlite3.connect(path, isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")
-    try:
-        async with server.async_client(token) as visitor, server.async_client() as anyone:
-            body = {"app_id": server.app_id, "conversation": conversation, "body": "waited"}
-            pending = asyncio.create_task(visitor.post("/widget/messages.create", json=body))
-            health = await anyone.get("/health")
-            assert health.status_code == 200
-            assert not pending.done()
-            holder.execute("COMMIT")
-            response = await pending
-    finally:
-        holder.close()
+    body = {"app_id": server.app_id, "conversation": conversation, "body": "waited"}
+    response = await _while_the_lock_is_held(
+        path, server.async_client(token), lambda c: c.post("/widget/messages.create", json=body),
+        server.async_client(),
+    )  # fmt: skip
     assert response.status_code == 201, response.text
     listed = widget_ok(server, token, "messages.list", conversation=conversation)["messages"]
     assert [m["body"] for m in listed] == ["hello", "waited"]
+
+
+async def _while_the_lock_is_held(
+    path: str, caller: Any, request: Callable[[Any], Awaitable[Any]], anyone: Any
+) -> Any:
+    """``request`` sent by ``caller`` while another connection holds the
+    write lock (as another process's write would): it waits, the server
+    still answers ``anyone``, and it completes once the lock is released."""
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        async with caller as client, anyone as other:
+            pending = asyncio.create_task(request(client))
+            health = await other.get("/health")
+            assert health.status_code == 200
+            assert not pending.done()
+            holder.execute("COMMIT")
+            return await pending
+    finally:
+        holder.close()
 
 
 async def test_a_rejected_identify_among_concurrent_ones_fails_alone(
